@@ -1,0 +1,1 @@
+"""The ormcli terminal tool."""

@@ -1,0 +1,336 @@
+"""The command app (Typer): ``ormcli [--db URL] [--models PATH]... [--debug] [--version] COMMAND``.
+
+Commands: ``repl`` (what a bare ``ormcli`` runs on a terminal), ``run SCRIPT|-``,
+``migrate [--dry-run]``, ``models [ENTITY]``, ``find ENTITY [--where EXPR] [--order-by FIELD]
+[--limit N] [--json]``. Data goes to stdout, messages and errors to stderr (one line; the
+traceback only with ``--debug``). Exit codes are those of ``errors.py``. :func:`main` is the
+console-script entry ``ormcli.app:main``. Callers: the ``ormcli`` script and the CliRunner tests.
+It resolves settings (``config.py``) and builds the workspace (``loader.py``, ``executor.py``);
+everything else is delegated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from ormcli import config, loader
+from ormcli import language as cmd
+from ormcli import results as r
+from ormcli.errors import EXIT_ERROR, EXIT_USAGE, CliError, ParseError, exit_code_for, message_for
+from ormcli.executor import Workspace
+from ormcli.render import make_console, render, render_error
+from ormcli.script import run_script
+from ormcli.tokens import TokenStream
+from ormcli.values import plain
+from ormcli.where import parse_where
+
+app = typer.Typer(
+    name="ormcli",
+    help="Load model files, stage changes, see what a commit will do, commit or roll back.",
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class AppState:
+    """What the global options resolved to, shared by the commands."""
+
+    db_flag: str | None
+    models_flag: list[str]
+    debug: bool
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+    def workspace(self) -> Workspace:
+        """Resolve settings, load the models, open the database (once)."""
+        if self._workspace is None:
+            settings = config.resolve(self.db_flag, self.models_flag)
+            classes = loader.load_models(list(settings.models))
+            self._workspace = Workspace(settings.db_url, classes)
+        return self._workspace
+
+
+def _version() -> str:
+    try:
+        return version("ormcli")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0.0.0"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ormcli {_version()}")
+        raise typer.Exit(0)
+
+
+def _fail(state: AppState | None, error: BaseException) -> NoReturn:
+    err = make_console(stderr=True)
+    if state is not None and state.debug:
+        err.print(traceback.format_exc(), markup=False, highlight=False)
+    render_error(err, message_for(error))
+    raise typer.Exit(exit_code_for(error))
+
+
+def _guard(ctx: typer.Context, action: Callable[[AppState], T]) -> T:
+    """Run ``action``; turn any error into one line on stderr and its exit code."""
+    state: AppState = ctx.obj
+    try:
+        return action(state)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _fail(state, exc)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL (else $ORMCLI_DB, [tool.ormcli] db, sqlite:///ormcli.db).",
+            metavar="URL",
+        ),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models",
+            "-m",
+            help="Model file or dotted module; repeatable (else $ORMCLI_MODELS, [tool.ormcli]).",
+            metavar="PATH",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and log SQL to stderr.")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Load model files, stage changes, see what a commit will do, commit or roll back."""
+    if debug:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        logging.getLogger("core").setLevel(logging.DEBUG)
+    ctx.obj = AppState(db, list(models or []), debug)
+    if ctx.invoked_subcommand is None:
+        if not sys.stdin.isatty():
+            render_error(
+                make_console(stderr=True),
+                "no command given and stdin is not a terminal "
+                "(to run a script from stdin: ormcli run -; see ormcli --help)",
+            )
+            raise typer.Exit(EXIT_USAGE)
+        repl_command(ctx)
+
+
+@app.command("repl")
+def repl_command(ctx: typer.Context) -> None:
+    """Start the interactive REPL (the default on a terminal)."""
+    from ormcli.history import PrivateHistory
+    from ormcli.repl import Repl
+
+    def action(state: AppState) -> int:
+        workspace = state.workspace()
+        try:
+            history = PrivateHistory(config.history_path())
+        except OSError:
+            history = None
+        try:
+            return Repl(
+                workspace,
+                make_console(),
+                history=history,
+                interactive=sys.stdin.isatty(),
+                debug=state.debug,
+            ).run()
+        finally:
+            workspace.close()
+
+    raise typer.Exit(_guard(ctx, action))
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    script: Annotated[str, typer.Argument(help="Script file, or - for stdin.", metavar="SCRIPT")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the change set and SQL; commit nothing.")
+    ] = False,
+) -> None:
+    """Run a script of commands as one unit of work (it commits once, at its end)."""
+
+    def action(state: AppState) -> int:
+        if script == "-":
+            name, lines = "<stdin>", sys.stdin.read().splitlines()
+        else:
+            path = Path(script)
+            if not path.is_file():
+                raise CliError(f"script not found: {script}")
+            name, lines = script, path.read_text(encoding="utf-8").splitlines()
+        workspace = state.workspace()
+        try:
+            return run_script(
+                workspace,
+                lines,
+                name,
+                out=make_console(),
+                err=make_console(stderr=True),
+                dry_run=dry_run,
+                debug=state.debug,
+            )
+        finally:
+            workspace.close()
+
+    raise typer.Exit(_guard(ctx, action))
+
+
+@app.command("migrate")
+def migrate_command(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the SQL without running it.")
+    ] = False,
+) -> None:
+    """Create missing tables and indexes; never drops data."""
+
+    def action(state: AppState) -> int:
+        workspace = state.workspace()
+        try:
+            result = workspace.execute(cmd.Migrate(dry_run=dry_run))
+        finally:
+            workspace.close()
+        assert isinstance(result, r.MigrationView)
+        out, err = make_console(), make_console(stderr=True)
+        for statement in result.statements:
+            out.print(statement.rstrip(";") + ";", markup=False, highlight=False, soft_wrap=True)
+        for refused in result.refused:
+            render_error(err, refused, prefix="refused: ")
+        summary = r.MigrationView((), (), result.applied)
+        if result.statements:
+            word = "applied" if result.applied else "dry run: not run"
+            render_error(err, f"{word}: {len(result.statements)} statement(s)", prefix="")
+        elif not result.refused:
+            render(err, summary)
+        return EXIT_ERROR if result.refused else 0
+
+    raise typer.Exit(_guard(ctx, action))
+
+
+@app.command("models")
+def models_command(
+    ctx: typer.Context,
+    entity: Annotated[str | None, typer.Argument(help="Show one entity in detail.")] = None,
+) -> None:
+    """List entities, their fields, types and keys."""
+
+    def action(state: AppState) -> int:
+        workspace = state.workspace()
+        try:
+            render(make_console(), workspace.execute(cmd.Models(entity)))
+        finally:
+            workspace.close()
+        return 0
+
+    raise typer.Exit(_guard(ctx, action))
+
+
+def _parse_where_option(text: str) -> Any:
+    try:
+        stream = TokenStream(text)
+        expr = parse_where(stream)
+        stream.expect_end("in --where")
+    except ParseError as exc:
+        raise ParseError(f"--where: {exc}") from None
+    return expr
+
+
+def _order_term(text: str) -> cmd.OrderBy:
+    words = text.split()
+    if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+        return cmd.OrderBy(words[0], words[1].lower() == "desc")
+    if len(words) == 1:
+        name = words[0]
+        return cmd.OrderBy(name[1:], True) if name.startswith("-") else cmd.OrderBy(name)
+    raise ParseError(f"--order-by takes FIELD, -FIELD or 'FIELD desc', got {text!r}")
+
+
+@app.command("find")
+def find_command(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Argument(help="Entity name.")],
+    where: Annotated[
+        str | None,
+        typer.Option("--where", "-w", help="Condition, e.g. 'age >= 18 and name like \"A%\"'."),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option("--order-by", "-o", help="FIELD, -FIELD or 'FIELD desc'; repeatable."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print rows as a JSON array.")] = False,
+) -> None:
+    """Query rows of an entity."""
+
+    def action(state: AppState) -> int:
+        command = cmd.Find(
+            entity,
+            _parse_where_option(where) if where else None,
+            tuple(_order_term(term) for term in order_by or []),
+            limit,
+        )
+        workspace = state.workspace()
+        try:
+            if as_json:
+                info, objs = workspace.find_objects(command)
+                rows = [
+                    {f.name: _json_value(workspace, getattr(o, f.name)) for f in info.fields}
+                    for o in objs
+                ]
+                typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            else:
+                render(make_console(), workspace.execute(command))
+        finally:
+            workspace.close()
+        return 0
+
+    raise typer.Exit(_guard(ctx, action))
+
+
+def _json_value(workspace: Workspace, value: Any) -> Any:
+    if value is not None and not isinstance(value, str | int | float | bool | list | dict):
+        try:
+            import core
+
+            info = core.entity_info(value)
+        except Exception:
+            return plain(value)
+        return plain(info.pk_of(value))
+    return plain(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="ormcli")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,91 @@
+"""Completion for the REPL: command names, entity names and field names, by context.
+
+Contexts: the first word → commands; ``help `` → commands; after a command whose first slot is
+an entity (``add``, ``set``, ``find``, ...) → entity names; ``add User `` and ``set User 3 `` →
+``field=`` for fields not given yet; after ``where`` and ``order by`` → the entity's field names
+and the expression keywords; ``status``/``migrate`` → their flags; ``load `` → file paths.
+Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks two callables for entity
+and field names, so it needs no database and can be tested with plain lists. It does not
+tokenize strictly (a half-typed string must not break completion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+
+from ormcli.commands import lookup, specs
+
+WHERE_WORDS = ("and", "or", "not", "in", "like", "is", "null", "order", "limit")
+
+
+class CommandCompleter(Completer):
+    """Completes a line of the command language."""
+
+    def __init__(
+        self,
+        entities: Callable[[], list[str]],
+        fields: Callable[[str, bool], list[str]],
+    ) -> None:
+        """``entities()`` lists entity names; ``fields(entity, writable)`` its field names
+        (``writable`` leaves out auto-assigned keys), ``[]`` for an unknown entity."""
+        self.entities = entities
+        self.fields = fields
+        self._paths = PathCompleter(expanduser=True)
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        words = text.split()
+        prefix = words.pop() if text and not text[-1].isspace() and words else ""
+        if not words:
+            yield from _matches(prefix, sorted(s.name for s in specs()))
+            return
+        spec = lookup(words[0])
+        if spec is None:
+            return
+        if spec.name == "load":
+            path_doc = Document(text[len(text.split(None, 1)[0]) :].lstrip())
+            yield from self._paths.get_completions(path_doc, complete_event)
+            return
+        if spec.name == "help":
+            if len(words) == 1:
+                yield from _matches(prefix, sorted(s.name for s in specs()))
+            return
+        if "flags" in spec.slots:
+            yield from _matches(prefix, spec.flags)
+            return
+        if "entity" not in spec.slots:
+            return
+        if len(words) == 1:
+            yield from _matches(prefix, sorted(self.entities()))
+            return
+        entity = words[1]
+        lowered = [w.lower() for w in words]
+        if "where" in lowered or lowered[-2:] == ["order", "by"] or lowered[-1:] == [","]:
+            yield from _matches(prefix, [*self.fields(entity, False), *WHERE_WORDS])
+            return
+        if spec.name == "find" or spec.name == "count":
+            keywords = ["where"] if spec.name == "count" else ["where", "order by", "limit"]
+            yield from _matches(prefix, keywords)
+            return
+        if spec.name == "remove" and len(words) == 2:
+            yield from _matches(prefix, ["where"])
+            return
+        if "fields" in spec.slots:
+            needs_key = "key" in spec.slots
+            if needs_key and len(words) < 3:
+                return
+            given = {w.split("=", 1)[0] for w in words[2:] if "=" in w}
+            names = [f"{n}=" for n in self.fields(entity, True) if n not in given]
+            yield from _matches(prefix, names)
+
+
+def _matches(prefix: str, candidates: Iterable[str]) -> Iterable[Completion]:
+    low = prefix.lower()
+    for candidate in candidates:
+        if candidate.lower().startswith(low):
+            yield Completion(candidate, start_position=-len(prefix))

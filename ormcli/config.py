@@ -1,0 +1,128 @@
+"""Where the database URL and the model paths come from.
+
+Order (first found wins): the command-line flag, the environment (``ORMCLI_DB``,
+``ORMCLI_MODELS`` as an ``os.pathsep``-separated list), a ``[tool.ormcli]`` table in
+``./pyproject.toml`` (``db = "..."``, ``models = ["..."]`` or one string; relative model paths
+are taken relative to that file), then the default ``sqlite:///ormcli.db`` and no models.
+
+Callers: ``app.py`` once per invocation. It reads files and the environment but connects to
+nothing and imports no model; it never prints a URL (``mask_url`` hides a password for the few
+messages that must name one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ormcli.errors import UsageError
+
+DEFAULT_DB = "sqlite:///ormcli.db"
+DB_ENV = "ORMCLI_DB"
+MODELS_ENV = "ORMCLI_MODELS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved database URL and model specs, each with where it came from."""
+
+    db_url: str
+    db_source: str
+    models: tuple[str, ...]
+    models_source: str
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (``user:***@host``)."""
+    return re.sub(r"^([a-zA-Z][\w+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path] | None:
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it as TOML: {exc}") from None
+    table = data.get("tool", {}).get("ormcli")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [tool.ormcli] must be a table")
+    return table, path
+
+
+def resolve(
+    db_flag: str | None,
+    models_flag: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve the settings from the flags, ``env`` (default ``os.environ``) and ``cwd``."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    found = _pyproject_table(cwd)
+    table, pyproject = found if found else ({}, cwd / "pyproject.toml")
+
+    if db_flag:
+        db_url, db_source = db_flag, "--db"
+    elif env.get(DB_ENV):
+        db_url, db_source = env[DB_ENV], DB_ENV
+    elif "db" in table:
+        if not isinstance(table["db"], str) or not table["db"]:
+            raise UsageError(f"{pyproject}: [tool.ormcli] db must be a URL string")
+        db_url, db_source = table["db"], "pyproject.toml"
+    else:
+        db_url, db_source = DEFAULT_DB, "default"
+
+    models: tuple[str, ...]
+    if models_flag:
+        models, models_source = tuple(models_flag), "--models"
+    elif env.get(MODELS_ENV):
+        parts = env[MODELS_ENV].split(os.pathsep)
+        models, models_source = tuple(p for p in parts if p), MODELS_ENV
+    elif "models" in table:
+        raw = table["models"]
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise UsageError(f"{pyproject}: [tool.ormcli] models must be a string or a list")
+        models = tuple(_relative_to(item, cwd) for item in items)
+        models_source = "pyproject.toml"
+    else:
+        models, models_source = (), "default"
+    return Settings(db_url, db_source, models, models_source)
+
+
+def _relative_to(spec: str, base: Path) -> str:
+    """A model path from pyproject.toml, made relative to its directory (dotted names kept)."""
+    if spec.endswith(".py") or "/" in spec or os.sep in spec:
+        path = Path(spec)
+        return str(path if path.is_absolute() else base / path)
+    return spec
+
+
+def history_path(env: Mapping[str, str] | None = None) -> Path:
+    """The REPL history file: ``$XDG_CONFIG_HOME/ormcli/history`` (``~/.config`` default)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ormcli" / "history"
+
+
+def short_db_label(url: str) -> str:
+    """What the prompt shows for a database: the file name of a SQLite URL, else the database
+    name after the host (never a user or password)."""
+    if url.startswith("sqlite:"):
+        path = url.split(":///", 1)[-1] if ":///" in url else url.split(":", 1)[-1]
+        return Path(path).name or path or "sqlite"
+    rest = url.split("://", 1)[-1]
+    host = rest.rsplit("@", 1)[-1]
+    name = host.split("/", 1)[1] if "/" in host else ""
+    name = name.split("?", 1)[0]
+    return name or host.split("/", 1)[0]

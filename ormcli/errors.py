@@ -1,0 +1,91 @@
+"""Errors raised by the CLI itself, and the exit code each one means.
+
+Callers: every ormcli module raises these; ``app.py`` and ``script.py`` turn them into one
+line on stderr and an exit code, ``repl.py`` into one line and a fresh prompt. Errors that
+come from ``core`` are mapped to exit codes in :func:`exit_code_for`; this module does not
+format messages (``render.py`` does).
+
+Exit codes (DESIGN §4)::
+
+    0  ok
+    1  error (a command failed, a model file is broken, a commit was refused)
+    2  usage (the command line is wrong: unknown option, bad URL, missing model path)
+    3  the commit outcome is unknown (the connection broke during COMMIT)
+    4  conflict (another writer changed the rows)
+
+Tree::
+
+    CliError            exit 1
+    ├── UsageError      exit 2
+    │   └── ParseError  a line of the command language does not parse (the only error the
+    │                   parser raises)
+    └── ModelLoadError  exit 1, or 2 for a model path that does not exist
+"""
+
+from __future__ import annotations
+
+import core
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_OUTCOME_UNKNOWN = 3
+EXIT_CONFLICT = 4
+
+
+class CliError(Exception):
+    """A failure the user caused or can fix; its message is one sentence."""
+
+    exit_code: int = EXIT_ERROR
+
+
+class UsageError(CliError):
+    """The command line or a command is used wrongly."""
+
+    exit_code = EXIT_USAGE
+
+
+class ParseError(UsageError):
+    """A line of the command language does not parse.
+
+    ``column`` is the 0-based offset in the line where the problem is, when known.
+    """
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class ModelLoadError(CliError):
+    """A model file or module cannot be loaded."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Map an error (ours or core's) to the documented exit code."""
+    if isinstance(error, CliError):
+        return error.exit_code
+    if isinstance(error, core.CommitOutcomeUnknownError):
+        return EXIT_OUTCOME_UNKNOWN
+    if isinstance(error, core.ConflictError):
+        return EXIT_CONFLICT
+    if isinstance(error, core.ConfigurationError):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def message_for(error: BaseException) -> str:
+    """The one line shown for ``error`` (no traceback; ``--debug`` adds that elsewhere)."""
+    if isinstance(error, CliError | core.OrmError):
+        text = str(error)
+        if isinstance(error, core.DatabaseError) and not isinstance(error, core.IntegrityError):
+            text = text or type(error).__name__
+        return " ".join(text.split()) or type(error).__name__
+    detail = " ".join(str(error).split())
+    return (
+        f"internal error: {type(error).__name__}: {detail} "
+        "(rerun with --debug for the traceback, and please report it)"
+    )

@@ -1,0 +1,468 @@
+"""Run commands of the language against a core Session: the workspace of one REPL or script.
+
+A :class:`Workspace` holds the database, the session, the loaded model classes, the handles
+(``@1`` → an entity staged in this session) and the undo stack. :meth:`Workspace.execute` takes a
+command from ``language.py`` and returns a result from ``results.py``; it never prints.
+Callers: ``repl.py``, ``script.py``, ``app.py``. Every database operation goes through core's
+public API (``Database``, ``Session``, ``Query``, ``F``); values are coerced with
+``values.py`` and never reach SQL text. A failing command leaves the session exactly as it was
+(checks happen before anything is staged). ``quit`` is not executed here (the caller decides
+how to leave).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import core
+from ormcli import language as cmd
+from ormcli import loader
+from ormcli import results as r
+from ormcli.commands import lookup, specs
+from ormcli.errors import CliError, UsageError
+from ormcli.literals import Handle, Lit, format_literal
+from ormcli.values import coerce, display, key_value
+from ormcli.where import Expr, compile_where, fields_of
+
+
+@dataclass
+class _UndoStep:
+    """One staged operation and how to take it back."""
+
+    description: str
+    undo: Callable[[], None]
+
+
+class Workspace:
+    """The database, the session and what this REPL or script has staged so far."""
+
+    def __init__(self, url: str, classes: list[type]) -> None:
+        self.url = url
+        self.classes = list(classes)
+        self.db: Any = core.Database(url, self.classes)
+        self.session: Any = self.db.create_session()
+        self.handles: dict[int, Any] = {}
+        self._handle_of: dict[int, int] = {}
+        self._undo: list[_UndoStep] = []
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def entity_names(self) -> list[str]:
+        """The user-facing names of the loaded entities (class names)."""
+        return [info.cls.__name__ for info in self.db.entities]
+
+    def entity(self, name: str) -> Any:
+        """The EntityInfo of ``name`` (class name, entity name, or either case-insensitively)."""
+        infos = list(self.db.entities)
+        if not infos:
+            raise UsageError("no models loaded; pass --models PATH or use: load PATH")
+        for match in (
+            lambda i: i.cls.__name__ == name,
+            lambda i: i.name == name,
+            lambda i: name.lower() in (i.cls.__name__.lower(), i.name.lower()),
+        ):
+            for info in infos:
+                if match(info):
+                    return info
+        known = ", ".join(sorted(self.entity_names()))
+        raise CliError(f"unknown entity {name!r} (known: {known})")
+
+    def field(self, info: Any, name: str) -> Any:
+        """The FieldInfo of ``info.name``, or a CliError listing the fields."""
+        for f in info.fields:
+            if f.name == name:
+                return f
+        names = ", ".join(f.name for f in info.fields)
+        raise CliError(f"{info.cls.__name__} has no field {name!r} (fields: {names})")
+
+    def counts(self) -> tuple[int, int, int]:
+        """(added, changed, removed) staged in the session."""
+        added, changed, removed = self.session.counts()
+        return int(added), int(changed), int(removed)
+
+    @property
+    def dirty(self) -> bool:
+        """Is anything staged?"""
+        return bool(self.session.is_dirty)
+
+    def label(self, obj: Any) -> str:
+        """How an entity is named in output: its handle while new, else its primary key."""
+        handle = self._handle_of.get(id(obj))
+        if handle is not None and self.session.state_of(obj) == "new":
+            return f"@{handle}"
+        info = core.entity_info(obj)
+        try:
+            pk = info.pk_of(obj)
+        except AttributeError:
+            pk = None
+        if handle is not None and pk in (None, 0):
+            return f"@{handle}"
+        if isinstance(pk, tuple):
+            return "(" + ", ".join(format_literal(v) for v in pk) + ")"
+        return format_literal(pk)
+
+    def literal(self, value: Any) -> str:
+        """A field value in literal syntax; an entity as its handle or key."""
+        if value is not None and _is_entity(value):
+            return self.label(value)
+        return format_literal(value)
+
+    def cell(self, value: Any) -> str | None:
+        """A field value as a table cell."""
+        if value is None:
+            return None
+        if _is_entity(value):
+            return self.label(value)
+        return display(value)
+
+    def _resolve(self, target: Any, lit: Lit) -> Any:
+        """A reference value: a handle or a primary key of ``target``."""
+        if isinstance(lit.value, Handle):
+            obj = self._by_handle(lit.value)
+            if not isinstance(obj, target.cls):
+                raise CliError(
+                    f"{lit.value} is a {type(obj).__name__}, not a {target.cls.__name__}"
+                )
+            return obj
+        pk = key_value(target, (lit,))
+        obj = self.session.get(target.cls, pk)
+        if obj is None:
+            raise CliError(f"no {target.cls.__name__} with key {lit.text}")
+        return obj
+
+    def _by_handle(self, handle: Handle) -> Any:
+        obj = self.handles.get(handle.number)
+        if obj is None:
+            raise CliError(f"unknown handle {handle} (handles name entities added this session)")
+        if self.session.state_of(obj) == "detached":
+            raise CliError(f"{handle} is no longer staged (it was removed or rolled back)")
+        return obj
+
+    def _lookup(self, info: Any, key: cmd.Key) -> Any:
+        if key.handle is not None:
+            obj = self._by_handle(key.handle)
+            if not isinstance(obj, info.cls):
+                raise CliError(f"{key.handle} is a {type(obj).__name__}, not {info.cls.__name__}")
+            return obj
+        pk = key_value(info, key.values)
+        obj = self.session.get(info.cls, pk)
+        if obj is None:
+            raise CliError(f"no {info.cls.__name__} with key {key.text}")
+        return obj
+
+    def _where(self, info: Any, expr: Expr) -> Any:
+        for name in fields_of(expr):
+            self.field(info, name)
+
+        def convert(field: Any, lit: Lit) -> Any:
+            if field.kind == "reference":
+                if isinstance(lit.value, Handle):
+                    return self._by_handle(lit.value)
+                return key_value(field.target, (lit,))
+            return coerce(field, lit, self._resolve)
+
+        return compile_where(expr, info, convert)
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def execute(self, command: cmd.Command) -> r.Result:
+        """Run one command; raise CliError or a core error when it fails (nothing staged)."""
+        handler = getattr(self, "_do_" + type(command).__name__.lower())
+        result: r.Result = handler(command)
+        return result
+
+    def _do_load(self, command: cmd.Load) -> r.Result:
+        if self.dirty:
+            raise CliError("commit or rollback the staged work before loading models")
+        before = set(self.classes)
+        classes = loader.load_models([command.path], already=self.classes)
+        new = [c for c in classes if c not in before]
+        if new:
+            db = core.Database(self.url, classes)
+            self.db.close()
+            self.db, self.session, self.classes = db, db.create_session(), classes
+            self.handles.clear()
+            self._handle_of.clear()
+            self._undo.clear()
+        names = ", ".join(c.__name__ for c in new) or "nothing new"
+        hint = ""
+        if new and not self.db.migration_plan().empty:
+            hint = " (run migrate to create their tables)"
+        return r.Message(f"loaded {command.path}: {names}{hint}")
+
+    def _do_models(self, command: cmd.Models) -> r.Result:
+        infos = [self.entity(command.entity)] if command.entity else list(self.db.entities)
+        views = []
+        for info in infos:
+            fields = []
+            for f in info.fields:
+                notes = [
+                    note
+                    for flag, note in (
+                        (f.primary_key, "primary key"),
+                        (f.autoincrement, "auto"),
+                        (f.unique, "unique"),
+                        (f.index, "index"),
+                    )
+                    if flag
+                ]
+                if f.kind == "reference" and f.target is not None:
+                    notes.append(f"→ {f.target.cls.__name__}")
+                if f.has_default and not f.autoincrement:
+                    try:
+                        notes.append(f"default {format_literal(f.default_value())}")
+                    except Exception:  # a default factory may need context; show none
+                        notes.append("default")
+                fields.append(r.FieldView(f.name, f.type_label, tuple(notes)))
+            views.append(r.EntityView(info.cls.__name__, info.name, tuple(fields)))
+        return r.ModelsView(tuple(views), detailed=command.entity is not None)
+
+    def _do_add(self, command: cmd.Add) -> r.Result:
+        info = self.entity(command.entity)
+        values: dict[str, Any] = {}
+        for a in command.assignments:
+            values[a.field] = coerce(self.field(info, a.field), a.value, self._resolve)
+        missing = [
+            f.name
+            for f in info.fields
+            if f.name not in values and not f.has_default and not f.autoincrement
+        ]
+        if missing:
+            raise CliError(
+                f"{info.cls.__name__} needs a value for {', '.join(missing)} (no default)"
+            )
+        obj = _construct(info, values)
+        self.session.add(obj)
+        number = max(self.handles, default=0) + 1
+        self.handles[number] = obj
+        self._handle_of[id(obj)] = number
+
+        def undo() -> None:
+            self.session.remove(obj)
+
+        self._undo.append(_UndoStep(f"add @{number} {info.cls.__name__}", undo))
+        shown = tuple((a.field, self.literal(values[a.field])) for a in command.assignments)
+        return r.Staged(f"@{number}", info.cls.__name__, shown)
+
+    def _do_set(self, command: cmd.Set) -> r.Result:
+        info = self.entity(command.entity)
+        obj = self._lookup(info, command.key)
+        new: dict[str, Any] = {}
+        for a in command.assignments:
+            field = self.field(info, a.field)
+            if field.primary_key and self.session.state_of(obj) != "new":
+                raise CliError(f"the primary key {info.cls.__name__}.{field.name} cannot change")
+            new[a.field] = coerce(field, a.value, self._resolve)
+        old = {name: getattr(obj, name) for name in new}
+        for name, value in new.items():
+            setattr(obj, name, value)
+
+        def undo() -> None:
+            for name, value in old.items():
+                setattr(obj, name, value)
+
+        label = self.label(obj)
+        self._undo.append(_UndoStep(f"set {info.cls.__name__} {label}", undo))
+        changes = tuple(
+            r.FieldChange(name, self.literal(old[name]), self.literal(new[name])) for name in new
+        )
+        return r.Modified(info.cls.__name__, label, changes)
+
+    def _do_remove(self, command: cmd.Remove) -> r.Result:
+        info = self.entity(command.entity)
+        if command.where is not None:
+            objs = list(
+                self.session.query(info.cls).filter(self._where(info, command.where)).find()
+            )
+        else:
+            objs = []
+            for key in command.keys:
+                obj = self._lookup(info, key)
+                if obj not in objs:
+                    objs.append(obj)
+        if not objs:
+            return r.Message(f"no {info.cls.__name__} matched; nothing staged")
+        labels = tuple(self.label(o) for o in objs)
+        was_new = [o for o in objs if self.session.state_of(o) == "new"]
+        self.session.remove(*objs)
+
+        def undo() -> None:
+            self.session.add(*objs)
+
+        self._undo.append(_UndoStep(f"remove {info.cls.__name__} {' '.join(labels)}", undo))
+        return r.RemovedItems(info.cls.__name__, labels, unstaged=len(was_new))
+
+    def _query(self, info: Any, where: Expr | None) -> Any:
+        query = self.session.query(info.cls)
+        if where is not None:
+            query = query.filter(self._where(info, where))
+        return query
+
+    def _rows(self, info: Any, objs: list[Any], record: bool = False) -> r.Rows:
+        columns = tuple(f.name for f in info.fields)
+        rows = tuple(tuple(self.cell(getattr(o, name)) for name in columns) for o in objs)
+        return r.Rows(info.cls.__name__, columns, rows, record=record)
+
+    def find_objects(self, command: cmd.Find) -> tuple[Any, list[Any]]:
+        """The EntityInfo and the instances ``find`` matches (also for ``--json``)."""
+        info = self.entity(command.entity)
+        query = self._query(info, command.where)
+        if command.order_by:
+            for order in command.order_by:
+                self.field(info, order.field)
+            query = query.order_by(
+                *(("-" if o.descending else "") + o.field for o in command.order_by)
+            )
+        if command.limit is not None:
+            query = query.limit(command.limit)
+        return info, list(query.find())
+
+    def _do_find(self, command: cmd.Find) -> r.Result:
+        info, objs = self.find_objects(command)
+        return self._rows(info, objs)
+
+    def _do_show(self, command: cmd.Show) -> r.Result:
+        info = self.entity(command.entity)
+        return self._rows(info, [self._lookup(info, command.key)], record=True)
+
+    def _do_count(self, command: cmd.Count) -> r.Result:
+        info = self.entity(command.entity)
+        return r.Counted(info.cls.__name__, int(self._query(info, command.where).count()))
+
+    def change_set(self, with_sql: bool = False) -> r.ChangeSetView:
+        """The session's pending change set as plain data for ``render.py``."""
+        changes = self.session.changes()
+        added = tuple(
+            r.AddedEntry(
+                type(i.obj).__name__,
+                self.label(i.obj),
+                tuple((name, self.literal(value)) for name, value in i.values.items()),
+            )
+            for i in changes.inserts
+        )
+        changed = tuple(
+            r.ChangedEntry(
+                type(u.obj).__name__,
+                self.label(u.obj),
+                tuple(
+                    r.FieldChange(name, self.literal(old), self.literal(new))
+                    for name, (old, new) in u.changes.items()
+                ),
+            )
+            for u in changes.updates
+        )
+        removed = tuple(
+            r.RemovedEntry(
+                type(d.obj).__name__,
+                self.label(d.obj),
+                tuple(
+                    (f.name, self.literal(getattr(d.obj, f.name)))
+                    for f in d.entity.fields
+                    if f.unique and not f.primary_key
+                ),
+            )
+            for d in changes.deletes
+        )
+        sql = None
+        if with_sql:
+            sql = tuple(
+                r.SqlStatement(
+                    s.sql, tuple(self.literal(p) for p in s.params), int(getattr(s, "rows", 1))
+                )
+                for s in self.session.pending_sql()
+            )
+        return r.ChangeSetView(added, changed, removed, sql)
+
+    def _do_status(self, command: cmd.Status) -> r.Result:
+        return self.change_set(with_sql=command.sql)
+
+    def _do_undo(self, command: cmd.Undo) -> r.Result:
+        if not self._undo:
+            return r.Message("nothing to undo")
+        step = self._undo.pop()
+        step.undo()
+        return r.Message(f"undone: {step.description}")
+
+    def _do_commit(self, command: cmd.Commit) -> r.Result:
+        if not self.dirty:
+            return r.Message("nothing to commit")
+        done = self.session.commit()
+        self._undo.clear()
+        return r.Committed(
+            int(done.inserts),
+            int(done.updates),
+            int(done.deletes),
+            int(done.statements),
+            float(done.elapsed) * 1000.0,
+        )
+
+    def _do_rollback(self, command: cmd.Rollback) -> r.Result:
+        added, changed, removed = self.counts()
+        self.session.rollback()
+        self._undo.clear()
+        if not (added or changed or removed):
+            return r.Message("nothing to roll back")
+        return r.Message(
+            f"rolled back: {added} to add, {changed} to change, {removed} to remove discarded"
+        )
+
+    def _do_migrate(self, command: cmd.Migrate) -> r.Result:
+        plan = self.db.migration_plan()
+        statements = tuple(plan.statements)
+        refused = tuple(plan.refused)
+        if command.dry_run or not statements:
+            return r.MigrationView(statements, refused, applied=False)
+        try:
+            self.db.migrate()
+        except core.MigrationError:
+            if not refused:
+                raise
+        return r.MigrationView(statements, refused, applied=True)
+
+    def _do_help(self, command: cmd.Help) -> r.Result:
+        if command.topic:
+            spec = lookup(command.topic)
+            if spec is None:
+                names = ", ".join(s.name for s in specs())
+                raise CliError(f"no command {command.topic!r} (commands: {names})")
+            return r.HelpView((r.HelpEntry(spec.usage, spec.summary, spec.details),), True)
+        entries = tuple(r.HelpEntry(s.usage, s.summary) for s in specs())
+        footer = (
+            'values: "text" 42 3.5 True None [1, 2] {"k": "v"}; dates as ISO text; '
+            "references as a key or a handle (@1)",
+            "help COMMAND shows more; Ctrl-C clears the line; quit (or Ctrl-D) leaves",
+        )
+        return r.HelpView(entries, False, footer)
+
+    def _do_quit(self, command: cmd.Quit) -> r.Result:
+        return r.Message("quit")
+
+    def close(self) -> None:
+        """Close the database (staged work is dropped, never committed)."""
+        self.db.close()
+
+
+def _is_entity(value: Any) -> bool:
+    try:
+        core.entity_info(value)
+    except core.ModelError:
+        return False
+    return True
+
+
+def _construct(info: Any, values: dict[str, Any]) -> Any:
+    """A new instance: through the class's keyword ``__init__``, else field by field."""
+    cls = info.cls
+    try:
+        return cls(**values)
+    except TypeError:
+        pass
+    obj = cls.__new__(cls)
+    for f in info.fields:
+        if f.name in values:
+            setattr(obj, f.name, values[f.name])
+        elif f.has_default:
+            setattr(obj, f.name, f.default_value())
+    return obj

@@ -1,0 +1,465 @@
+"""The command language (DESIGN §4): one line in, one command dataclass out.
+
+Callers: ``repl.py`` and ``script.py`` call :func:`parse` on every line; ``executor.py``
+runs the resulting command. Each command's parser registers itself in ``commands.py`` (which
+feeds ``help`` and completion). Parsing knows no entities or field types: names stay names and
+values stay :class:`~ormcli.literals.Lit` until ``executor.py`` checks them against the models.
+The only exception :func:`parse` raises is :class:`~ormcli.errors.ParseError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ormcli.commands import command, lookup
+from ormcli.errors import ParseError
+from ormcli.literals import Handle, Lit, parse_literal
+from ormcli.tokens import TokenStream, describe
+from ormcli.where import STOP_WORDS, Expr, parse_where
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``field=value``."""
+
+    field: str
+    value: Lit
+
+
+@dataclass(frozen=True)
+class Key:
+    """A primary key as written: one value, a tuple ``(1, 2)`` for a composite key, or a
+    handle ``@1``."""
+
+    values: tuple[Lit, ...]
+    text: str
+
+    @property
+    def handle(self) -> Handle | None:
+        """The handle, if the key is written as one."""
+        if len(self.values) == 1 and isinstance(self.values[0].value, Handle):
+            return self.values[0].value
+        return None
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """One ``order by`` term."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Load:
+    """``load PATH``."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Models:
+    """``models [ENTITY]``."""
+
+    entity: str | None = None
+
+
+@dataclass(frozen=True)
+class Add:
+    """``add ENTITY field=value ...``."""
+
+    entity: str
+    assignments: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True)
+class Set:
+    """``set ENTITY PK field=value ...``."""
+
+    entity: str
+    key: Key
+    assignments: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True)
+class Remove:
+    """``remove ENTITY PK [PK ...]`` or ``remove ENTITY where EXPR``."""
+
+    entity: str
+    keys: tuple[Key, ...] = ()
+    where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Find:
+    """``find ENTITY [where EXPR] [order by FIELD [desc], ...] [limit N]``."""
+
+    entity: str
+    where: Expr | None = None
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Show:
+    """``show ENTITY PK``."""
+
+    entity: str
+    key: Key
+
+
+@dataclass(frozen=True)
+class Count:
+    """``count ENTITY [where EXPR]``."""
+
+    entity: str
+    where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """``status [--sql]``."""
+
+    sql: bool = False
+
+
+@dataclass(frozen=True)
+class Undo:
+    """``undo``."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    """``commit``."""
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """``rollback``."""
+
+
+@dataclass(frozen=True)
+class Migrate:
+    """``migrate [--dry-run]``."""
+
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Help:
+    """``help [COMMAND]``."""
+
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class Quit:
+    """``quit`` / ``exit``."""
+
+
+Command = (
+    Load
+    | Models
+    | Add
+    | Set
+    | Remove
+    | Find
+    | Show
+    | Count
+    | Status
+    | Undo
+    | Commit
+    | Rollback
+    | Migrate
+    | Help
+    | Quit
+)
+
+
+def parse(line: str) -> Command | None:
+    """Parse one line; ``None`` for a blank line or a ``#`` comment.
+
+    Raises :class:`ParseError` for anything else that is not a valid command.
+    """
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    words = line.split(None, 1)
+    if words[0].lower() == "load":
+        return _parse_load_line(line, words[1] if len(words) > 1 else "")
+    stream = TokenStream(line)
+    head = stream.peek()
+    if head.kind != "NAME":
+        raise ParseError(f"expected a command, got {describe(head)} (try 'help')", head.pos)
+    spec = lookup(head.text)
+    if spec is None:
+        raise ParseError(f"unknown command {head.text!r} (try 'help')", head.pos)
+    stream.next()
+    result: Command = spec.parser(stream)
+    stream.expect_end(f"after the {spec.name} command (usage: {spec.usage})")
+    return result
+
+
+# --- helpers shared by the command parsers ------------------------------------------------
+
+
+def _entity(stream: TokenStream, name: str) -> str:
+    return stream.expect_name(f"an entity name after {name!r}").text
+
+
+def _key(stream: TokenStream, context: str) -> Key:
+    start = stream.peek()
+    if stream.accept_op("("):
+        values = [parse_literal(stream, f"in the key {context}")]
+        while stream.accept_op(","):
+            values.append(parse_literal(stream, f"in the key {context}"))
+        end = stream.expect_op(")", "to close the key")
+        return Key(tuple(values), stream.line[start.pos : end.pos + 1])
+    if start.kind == "EOF":
+        raise ParseError(f"expected a primary key {context}, got end of line", start.pos)
+    if start.kind == "OP" or (start.kind == "NAME" and stream.peek(1).text == "="):
+        raise ParseError(f"expected a primary key {context}, got {describe(start)}", start.pos)
+    value = parse_literal(stream, context)
+    return Key((value,), value.text)
+
+
+def _assignments(stream: TokenStream, command_name: str) -> tuple[Assignment, ...]:
+    found: list[Assignment] = []
+    seen: set[str] = set()
+    while stream.peek().kind != "EOF":
+        name = stream.expect_name("field=value")
+        stream.expect_op("=", f"after field name {name.text!r}")
+        value = parse_literal(stream, f"after '{name.text}='")
+        if name.text in seen:
+            raise ParseError(f"field {name.text!r} is given twice", name.pos)
+        seen.add(name.text)
+        found.append(Assignment(name.text, value))
+    if not found and command_name == "set":
+        raise ParseError("expected field=value after the key, got end of line", stream.peek().pos)
+    return tuple(found)
+
+
+def _optional_where(stream: TokenStream) -> Expr | None:
+    if stream.accept_keyword("where"):
+        return parse_where(stream)
+    return None
+
+
+def _flags(stream: TokenStream, allowed: tuple[str, ...], name: str) -> set[str]:
+    flags: set[str] = set()
+    while stream.peek().kind == "FLAG":
+        token = stream.next()
+        if token.text not in allowed:
+            choices = ", ".join(allowed) or "none"
+            raise ParseError(
+                f"unknown option {token.text!r} for {name} (options: {choices})", token.pos
+            )
+        flags.add(token.text)
+    return flags
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+@command(
+    "load",
+    usage="load PATH",
+    summary="load a model file or dotted module",
+    details='PATH may be quoted: load "my models/blog.py".',
+    slots=("path",),
+)
+def _parse_load(stream: TokenStream) -> Load:
+    token = stream.peek()
+    if token.kind != "STRING":
+        raise ParseError(f"expected a path after 'load', got {describe(token)}", token.pos)
+    stream.next()
+    return Load(str(token.value))
+
+
+def _parse_load_line(line: str, rest: str) -> Load:
+    """``load`` takes the rest of the line as a path, unless it is quoted."""
+    offset = len(line) - len(rest)
+    if rest.strip()[:1] in ("'", '"'):
+        stream = TokenStream(line)
+        stream.next()
+        result = _parse_load(stream)
+        stream.expect_end("after the path (usage: load PATH)")
+        return result
+    path = rest.strip()
+    if not path:
+        raise ParseError("expected a path after 'load', got end of line", offset)
+    return Load(path)
+
+
+@command(
+    "models",
+    usage="models [ENTITY]",
+    summary="entities, fields, types, keys",
+    slots=("entity",),
+)
+def _parse_models(stream: TokenStream) -> Models:
+    if stream.peek().kind == "NAME":
+        return Models(stream.next().text)
+    return Models()
+
+
+@command(
+    "add",
+    usage="add ENTITY field=value ...",
+    summary="stage a new entity; prints a handle such as @1",
+    details=(
+        'Values are literals: "text", 42, 3.5, True, None, [1, 2], {"k": "v"}; dates and times '
+        'as ISO text ("2024-05-01"); a reference as a primary key (author=1) or a handle '
+        "(author=@1)."
+    ),
+    slots=("entity", "fields"),
+)
+def _parse_add(stream: TokenStream) -> Add:
+    entity = _entity(stream, "add")
+    return Add(entity, _assignments(stream, "add"))
+
+
+@command(
+    "set",
+    usage="set ENTITY PK field=value ...",
+    summary="change fields of one row",
+    details="PK is a value, a tuple (1, 2) for a composite key, or a handle @1.",
+    slots=("entity", "key", "fields"),
+)
+def _parse_set(stream: TokenStream) -> Set:
+    entity = _entity(stream, "set")
+    key = _key(stream, f"after 'set {entity}'")
+    return Set(entity, key, _assignments(stream, "set"))
+
+
+@command(
+    "remove",
+    usage="remove ENTITY PK [PK ...]  |  remove ENTITY where EXPR",
+    summary="stage removals",
+    slots=("entity", "key", "where"),
+)
+def _parse_remove(stream: TokenStream) -> Remove:
+    entity = _entity(stream, "remove")
+    if stream.accept_keyword("where"):
+        return Remove(entity, where=parse_where(stream))
+    keys = [_key(stream, f"after 'remove {entity}'")]
+    while stream.peek().kind != "EOF":
+        keys.append(_key(stream, f"after 'remove {entity}'"))
+    return Remove(entity, tuple(keys))
+
+
+@command(
+    "find",
+    usage="find ENTITY [where EXPR] [order by FIELD [desc]] [limit N]",
+    summary="query rows",
+    details=(
+        'EXPR: comparisons (= != < <= > >=), FIELD in (1, 2), FIELD like "A%", '
+        "FIELD is [not] null, combined with and / or / not and parentheses."
+    ),
+    slots=("entity", "where"),
+)
+def _parse_find(stream: TokenStream) -> Find:
+    entity = _entity(stream, "find")
+    where = _optional_where(stream)
+    order: list[OrderBy] = []
+    if stream.accept_keyword("order"):
+        stream.expect_keyword("by", "after 'order'")
+        while True:
+            name = stream.expect_name("a field name after 'order by'").text
+            descending = stream.accept_keyword("desc")
+            if not descending:
+                stream.accept_keyword("asc")
+            order.append(OrderBy(name, descending))
+            if not stream.accept_op(","):
+                break
+    limit = None
+    if stream.accept_keyword("limit"):
+        token = stream.peek()
+        if token.kind != "NUMBER" or not isinstance(token.value, int) or token.value < 0:
+            raise ParseError(
+                f"expected a whole number after 'limit', got {describe(token)}", token.pos
+            )
+        stream.next()
+        limit = token.value
+    if stream.at_keyword(*STOP_WORDS):
+        token = stream.peek()
+        raise ParseError(
+            f"unexpected {token.text!r}: write where, then order by, then limit", token.pos
+        )
+    return Find(entity, where, tuple(order), limit)
+
+
+@command("show", usage="show ENTITY PK", summary="one row as a record", slots=("entity", "key"))
+def _parse_show(stream: TokenStream) -> Show:
+    entity = _entity(stream, "show")
+    return Show(entity, _key(stream, f"after 'show {entity}'"))
+
+
+@command(
+    "count",
+    usage="count ENTITY [where EXPR]",
+    summary="count rows",
+    slots=("entity", "where"),
+)
+def _parse_count(stream: TokenStream) -> Count:
+    entity = _entity(stream, "count")
+    return Count(entity, _optional_where(stream))
+
+
+@command(
+    "status",
+    usage="status [--sql]",
+    summary="the pending change set: + added, ~ changed (old → new), - removed",
+    details="--sql adds the statements the commit will send, after batching.",
+    slots=("flags",),
+    flags=("--sql",),
+)
+def _parse_status(stream: TokenStream) -> Status:
+    return Status("--sql" in _flags(stream, ("--sql",), "status"))
+
+
+@command("undo", usage="undo", summary="unstage the last staged operation")
+def _parse_undo(stream: TokenStream) -> Undo:
+    return Undo()
+
+
+@command("commit", usage="commit", summary="write the pending change set in one transaction")
+def _parse_commit(stream: TokenStream) -> Commit:
+    return Commit()
+
+
+@command(
+    "rollback",
+    usage="rollback",
+    summary="discard staged work and restore changed fields",
+)
+def _parse_rollback(stream: TokenStream) -> Rollback:
+    return Rollback()
+
+
+@command(
+    "migrate",
+    usage="migrate [--dry-run]",
+    summary="create missing tables and indexes (never drops data)",
+    details="--dry-run prints the SQL without running it.",
+    slots=("flags",),
+    flags=("--dry-run",),
+)
+def _parse_migrate(stream: TokenStream) -> Migrate:
+    return Migrate("--dry-run" in _flags(stream, ("--dry-run",), "migrate"))
+
+
+@command("help", usage="help [COMMAND]", summary="this list, or one command", slots=("command",))
+def _parse_help(stream: TokenStream) -> Help:
+    if stream.peek().kind == "NAME":
+        return Help(stream.next().text.lower())
+    return Help()
+
+
+@command(
+    "quit",
+    usage="quit",
+    summary="leave (asks first if work is staged)",
+    aliases=("exit",),
+)
+def _parse_quit(stream: TokenStream) -> Quit:
+    return Quit()

@@ -1,0 +1,96 @@
+"""core: a session / unit-of-work ORM for SQLite, PostgreSQL and MariaDB/MySQL.
+
+The public names are all here; every submodule is an implementation detail. ``core`` is a
+generic top-level name: nothing else in this distribution may use it.
+
+>>> from core import Database, SQLiteAdapter, entity, PrimaryKey, AutoIncrement
+"""
+
+from core.adapters import Adapter, adapter_from_url, mask_url
+from core.adapters.sqlite import SQLiteAdapter
+from core.database import Database
+from core.entity import EntityInfo, FieldInfo, entity, entity_info, is_entity
+from core.errors import (
+    CommitOutcomeUnknownError,
+    ConfigurationError,
+    ConflictError,
+    CycleError,
+    DatabaseError,
+    IntegrityError,
+    MigrationError,
+    ModelError,
+    NotFoundError,
+    OrmConnectionError,
+    OrmError,
+    SessionError,
+    UnknownEntityError,
+    UnknownFieldError,
+    ValidationError,
+)
+from core.expressions import F, and_, not_, or_
+from core.migrate import MigrationPlan
+from core.query import Query
+from core.session import CommitResult, Session, Statement
+from core.types import (
+    AutoIncrement,
+    Aware,
+    Index,
+    MaxLength,
+    PrimaryKey,
+    Reference,
+    Unique,
+    field,
+)
+from core.unitofwork import ChangeSet, Delete, Insert, Update
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "AutoIncrement",
+    "Aware",
+    "ChangeSet",
+    "CommitOutcomeUnknownError",
+    "CommitResult",
+    "ConfigurationError",
+    "ConflictError",
+    "CycleError",
+    "Database",
+    "DatabaseError",
+    "Delete",
+    "EntityInfo",
+    "F",
+    "FieldInfo",
+    "Index",
+    "Insert",
+    "IntegrityError",
+    "MaxLength",
+    "MigrationError",
+    "MigrationPlan",
+    "ModelError",
+    "NotFoundError",
+    "OrmConnectionError",
+    "OrmError",
+    "PrimaryKey",
+    "Query",
+    "Reference",
+    "SQLiteAdapter",
+    "Session",
+    "SessionError",
+    "Statement",
+    "Unique",
+    "UnknownEntityError",
+    "UnknownFieldError",
+    "Update",
+    "ValidationError",
+    "__version__",
+    "adapter_from_url",
+    "and_",
+    "entity",
+    "entity_info",
+    "field",
+    "is_entity",
+    "mask_url",
+    "not_",
+    "or_",
+]

@@ -1,0 +1,62 @@
+"""The SQLite adapter: stdlib ``sqlite3``, foreign keys on, transactions managed by the ORM.
+
+Connections are opened in autocommit mode (``isolation_level=None``) so that the ORM sends its
+own ``BEGIN IMMEDIATE`` / ``COMMIT``; ``PRAGMA foreign_keys = ON`` is set on each. A ``:memory:``
+database lives in its one connection, so the adapter asks the database to share it. Callers:
+``core.adapters.adapter_from_url``, user code. What it leaves out: SQL (``core.dialects.sqlite``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from core.adapters import Adapter
+from core.dialects.sqlite import SQLiteDialect
+from core.errors import ConfigurationError, OrmConnectionError
+
+__all__ = ["SQLiteAdapter"]
+
+
+class SQLiteAdapter(Adapter):
+    """``SQLiteAdapter("app.db")`` or ``SQLiteAdapter(":memory:")``."""
+
+    def __init__(self, path: str | Path = ":memory:", *, timeout: float = 5.0) -> None:
+        self.path = str(path)
+        self.timeout = timeout
+        self.dialect = SQLiteDialect()
+        self.url_display = f"sqlite:///{self.path}"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteAdapter:
+        rest = url.split("://", 1)[1]
+        if not rest.startswith("/"):
+            raise ConfigurationError(
+                f"{url!r} is not a SQLite URL; use sqlite:///relative.db, "
+                "sqlite:////absolute/path.db or sqlite:///:memory:"
+            )
+        path = rest[1:].split("?", 1)[0]
+        if not path:
+            raise ConfigurationError(f"{url!r} names no database file; use sqlite:///app.db")
+        return cls(path)
+
+    @property
+    def shared_connection(self) -> bool:
+        return self.path == ":memory:" or self.path.startswith("file::memory:")
+
+    def connect(self) -> Any:
+        try:
+            raw = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.timeout,
+                uri=self.path.startswith("file:"),
+            )
+        except sqlite3.Error as exc:
+            raise OrmConnectionError(
+                f"cannot open the SQLite database {self.path!r}: {exc}", exc
+            ) from None
+        raw.execute("PRAGMA foreign_keys = ON")
+        return raw

@@ -1,0 +1,166 @@
+"""One database connection: statements logged and counted, driver errors translated.
+
+Every statement goes through ``Connection.execute`` / ``executemany`` / ``fetchall``, which log
+it on the ``core.sql`` logger at DEBUG (text and parameter count; values only when the
+database was created with ``log_values=True``), count statements and round trips, and turn
+driver exceptions into ``core.errors`` via the dialect. ``commit()`` reports a lost connection
+as ``CommitOutcomeUnknownError``: the COMMIT was sent and nobody knows whether it landed.
+Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrate``. What it leaves
+out: opening connections (``core.adapters``) and deciding what to send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from core.dialects.base import Dialect
+from core.errors import CommitOutcomeUnknownError, DatabaseError, OrmConnectionError
+
+__all__ = ["Connection", "sql_logger"]
+
+sql_logger = logging.getLogger("core.sql")
+
+
+class Connection:
+    """A DB-API connection plus counting, logging and error translation."""
+
+    def __init__(
+        self,
+        raw: Any,
+        dialect: Dialect,
+        entity_names: dict[str, str],
+        *,
+        log_values: bool = False,
+        on_lost: Callable[[Connection], None] | None = None,
+    ) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        #: table name -> entity name, so that errors name entities.
+        self.entity_names = entity_names
+        self.log_values = log_values
+        self.statements = 0
+        self.round_trips = 0
+        self.in_transaction = False
+        self.broken = False
+        self._on_lost = on_lost
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def _log(self, sql: str, nparams: int, rows: int, many: bool) -> None:
+        self.statements += 1
+        if sql_logger.isEnabledFor(logging.DEBUG):
+            extra = {"sql": sql, "params": nparams, "rows": rows, "many": many}
+            kind = f"{rows} rows, " if many else ""
+            sql_logger.debug("%s [%s%d params]", sql, kind, nparams, extra=extra)
+
+    def _log_values(self, params: Any) -> None:
+        if self.log_values and sql_logger.isEnabledFor(logging.DEBUG):
+            sql_logger.debug("  values: %r", params)
+
+    def _fail(self, exc: BaseException, context: str) -> DatabaseError:
+        err = self.dialect.translate_error(exc, self.entity_names, context)
+        if isinstance(err, OrmConnectionError) or self.dialect.is_connection_error(exc):
+            self.broken = True
+            if not isinstance(err, OrmConnectionError):
+                err = OrmConnectionError(f"{context}: the connection was lost", exc)
+            if self._on_lost is not None:
+                self._on_lost(self)
+        return err
+
+    # -- statements --------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> Any:
+        """Run one statement; returns the cursor (rows readable with ``fetchall``)."""
+        self._log(sql, len(params), 1, False)
+        self._log_values(params)
+        self.round_trips += 1
+        try:
+            cur = self.raw.cursor()
+            cur.execute(sql, params)
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return cur
+
+    def fetchall(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
+        self._log(sql, len(params), 1, False)
+        self._log_values(params)
+        self.round_trips += 1
+        try:
+            cur = self.raw.cursor()
+            cur.execute(sql, params)
+            rows: list[Any] = cur.fetchall()
+            cur.close()
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return rows
+
+    def executemany(
+        self, sql: str, rows: Sequence[Sequence[Any]], context: str = "query"
+    ) -> int:
+        """One statement, many parameter rows (counted as one statement)."""
+        if not rows:
+            return 0
+        self._log(sql, len(rows) * len(rows[0]), len(rows), True)
+        self._log_values(rows)
+        self.round_trips += self.dialect_round_trips(len(rows))
+        try:
+            cur = self.raw.cursor()
+            cur.executemany(sql, rows)
+            count: int = cur.rowcount
+            cur.close()
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return count
+
+    def dialect_round_trips(self, rows: int) -> int:
+        """Round trips an ``executemany`` of ``rows`` takes (1 for in-process SQLite)."""
+        per = getattr(self.dialect, "executemany_rows_per_round_trip", 0)
+        return 1 if not per else -(-rows // per)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        if self.dialect.begin_sql:
+            self.execute(self.dialect.begin_sql, (), "begin a transaction")
+        self.in_transaction = True
+
+    def commit(self) -> None:
+        self._log("COMMIT", 0, 1, False)
+        self.round_trips += 1
+        try:
+            self.raw.commit()
+        except Exception as exc:
+            self.in_transaction = False
+            if self.dialect.is_connection_error(exc):
+                self.broken = True
+                if self._on_lost is not None:
+                    self._on_lost(self)
+                raise CommitOutcomeUnknownError(
+                    "the connection was lost after COMMIT was sent, so it is unknown whether "
+                    "the commit was saved; check the database before retrying",
+                    exc,
+                ) from exc
+            raise self._fail(exc, "commit") from exc
+        self.in_transaction = False
+
+    def rollback(self) -> None:
+        self.in_transaction = False
+        if self.broken:
+            return
+        self._log("ROLLBACK", 0, 1, False)
+        try:
+            self.raw.rollback()
+        except Exception:  # noqa: BLE001 - a failed rollback leaves nothing to undo here
+            self.broken = True
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:  # noqa: BLE001, S110 - closing a dead connection
+            pass
+
+    def executescript(self, statements: Iterable[str], context: str) -> None:
+        for sql in statements:
+            self.execute(sql, (), context)

@@ -1,0 +1,1 @@
+"""Dialects: one module per backend, each a ``Dialect`` subclass of facts and conversions."""

@@ -1,0 +1,301 @@
+"""What every dialect has: SQL facts as class attributes, value converters, error translation.
+
+A dialect is data about one backend — how identifiers are quoted, the placeholder, the type
+map, the parameter limit, whether ``INSERT ... RETURNING`` exists, the batched-update form —
+plus the few functions that turn Python values into driver values and back, read the schema for
+``migrate``, and turn driver errors into ``core.errors``. No module outside ``core.dialects``
+tests a backend's name: it reads these attributes. Callers: ``core.sql``, ``core.codec``,
+``core.connection``, ``core.migrate``. What it leaves out: connecting (``core.adapters``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from core.entity import FieldInfo
+from core.errors import DatabaseError, IntegrityError, ValidationError
+
+__all__ = ["ColumnSchema", "Dialect", "TableSchema", "json_dumps", "json_dumps_canonical"]
+
+Converter = Callable[[Any], Any]
+
+json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+json_dumps_canonical = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True
+).encode
+
+
+@dataclass
+class ColumnSchema:
+    """A column as the database describes it (for ``migrate``)."""
+
+    name: str
+    type: str
+    nullable: bool
+
+
+@dataclass
+class TableSchema:
+    """A table as the database describes it (for ``migrate``)."""
+
+    name: str
+    columns: dict[str, ColumnSchema] = field(default_factory=dict)
+    indexes: set[str] = field(default_factory=set)
+
+
+def _strict_check(f: FieldInfo, v: Any) -> Any:
+    """The value if it already has the field's type (no lenient parsing at commit time)."""
+    kind = f.kind
+    ok: bool
+    if kind == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif kind == "float":
+        ok = isinstance(v, int | float) and not isinstance(v, bool)
+        if ok:
+            v = float(v)
+    elif kind == "bool":
+        ok = isinstance(v, bool)
+    elif kind == "str":
+        ok = isinstance(v, str)
+        if ok and f.max_length is not None and len(v) > f.max_length:
+            raise f._invalid(v, f"longer than {f.max_length} characters")
+    elif kind == "bytes":
+        ok = isinstance(v, bytes | bytearray | memoryview)
+        if ok:
+            v = bytes(v)
+    elif kind == "decimal":
+        ok = isinstance(v, Decimal) or (isinstance(v, int) and not isinstance(v, bool))
+        if ok:
+            v = Decimal(v)
+    elif kind == "datetime":
+        ok = isinstance(v, dt.datetime)
+        if ok:
+            f.check_awareness(v)
+    elif kind == "date":
+        ok = isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+    elif kind == "time":
+        ok = isinstance(v, dt.time)
+    elif kind == "uuid":
+        ok = isinstance(v, uuid.UUID)
+    elif kind == "enum":
+        ok = isinstance(v, f.enum_type)  # type: ignore[arg-type]
+    elif kind == "json":
+        ok = isinstance(v, list | dict)
+    else:  # pragma: no cover - references are converted by core.codec
+        ok = True
+    if not ok:
+        raise f._invalid(v)
+    return v
+
+
+class Dialect:
+    """Facts and conversions for one backend; subclasses override attributes, not logic."""
+
+    name: ClassVar[str] = "base"
+    #: The driver's placeholder for one bound parameter.
+    placeholder: ClassVar[str] = "?"
+    quote_char: ClassVar[str] = '"'
+    #: Bound parameters one statement may carry.
+    max_params: ClassVar[int] = 999
+    #: Rows one multi-row INSERT may carry (besides the parameter limit).
+    max_rows_per_insert: ClassVar[int] = 100_000
+    supports_returning: ClassVar[bool] = True
+    #: How a batch of UPDATEs with the same changed columns is sent:
+    #: "executemany" (one prepared statement, many parameter rows).
+    update_form: ClassVar[str] = "executemany"
+    #: SQL to open a write transaction.
+    begin_sql: ClassVar[str | None] = "BEGIN"
+    #: Column types by field kind; ``{n}`` is MaxLength.
+    type_map: ClassVar[dict[str, str]] = {}
+    str_with_length: ClassVar[str] = "VARCHAR({n})"
+    #: Column definition of an auto-incremented integer primary key.
+    autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY"
+    #: Field kinds whose values the driver passes through unchanged: ``{kind: python type}``.
+    passthrough: ClassVar[dict[str, type]] = {"int": int, "str": str, "float": float}
+    #: Kinds whose value comes back from RETURNING equal to what was sent (used to match
+    #: returned ids to objects by content, never by row order).
+    returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
+        {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "decimal", "enum"}
+    )
+    #: ``LIMIT`` value meaning "no limit" where OFFSET needs a LIMIT, else None.
+    unlimited: ClassVar[int | None] = None
+
+    # -- identifiers and fragments ---------------------------------------------------------
+
+    def quote(self, ident: str) -> str:
+        q = self.quote_char
+        return f"{q}{ident.replace(q, q + q)}{q}"
+
+    def placeholders(self, n: int) -> str:
+        return ", ".join([self.placeholder] * n)
+
+    def column_type(self, f: FieldInfo) -> str:
+        if f.kind == "str" and f.max_length is not None:
+            return self.str_with_length.format(n=f.max_length)
+        if f.kind == "datetime" and f.aware and "datetime_aware" in self.type_map:
+            return self.type_map["datetime_aware"]
+        if f.kind == "enum":
+            assert f.enum_type is not None
+            values = [m.value for m in f.enum_type]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                return self.type_map["enum_int"]
+            longest = max((len(str(v)) for v in values), default=1)
+            return self.type_map["enum_str"].format(n=max(longest, 1))
+        if f.kind == "reference":
+            target = f.target
+            assert target is not None
+            return self.column_type(target.primary_key[0])
+        return self.type_map[f.kind]
+
+    def limit_clause(self, limit: int | None, offset: int | None, params: list[Any]) -> str:
+        sql = ""
+        if limit is None and offset is not None and self.unlimited is not None:
+            limit = self.unlimited
+        if limit is not None:
+            sql += f" LIMIT {self.placeholder}"
+            params.append(limit)
+        if offset is not None:
+            sql += f" OFFSET {self.placeholder}"
+            params.append(offset)
+        return sql
+
+    # -- values ----------------------------------------------------------------------------
+
+    def to_db_converter(self, f: FieldInfo) -> Converter:
+        """A function: Python value of field ``f`` (validated strictly) -> driver value."""
+        convert = self.to_db_kind(f)
+        nullable = f.nullable or f.autoincrement
+
+        def to_db(v: Any) -> Any:
+            if v is None:
+                if nullable:
+                    return None
+                raise ValidationError(f"{f.entity}.{f.name} is not nullable, got None")
+            v = _strict_check(f, v)
+            return convert(v) if convert is not None else v
+
+        return to_db
+
+    def to_db_kind(self, f: FieldInfo) -> Converter | None:
+        """The conversion of an already valid, non-None value; None when it passes through."""
+        kind = f.kind
+        if kind == "enum":
+            return _enum_to_db
+        if kind == "json":
+            return json_dumps
+        if kind == "uuid":
+            return str
+        return None
+
+    def from_db_converter(self, f: FieldInfo) -> Converter | None:
+        """A function: non-None driver value -> Python value; None when it passes through."""
+        kind = f.kind
+        if kind == "enum":
+            enum_type = f.enum_type
+            assert enum_type is not None
+            return enum_type
+        if kind == "json":
+            return _json_loads
+        if kind == "uuid":
+            return _uuid_from_db
+        if kind == "decimal":
+            return _decimal_from_db
+        if kind == "bool":
+            return bool
+        if kind == "bytes":
+            return bytes
+        return None
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return False
+
+    def translate_error(
+        self, exc: BaseException, entity_names: dict[str, str], context: str
+    ) -> DatabaseError:
+        """A ``core.errors`` error for a driver error; ``entity_names`` maps table -> entity."""
+        return DatabaseError(f"{context}: {_first_line(exc)}", exc)
+
+    def integrity_error(
+        self,
+        exc: BaseException,
+        entity_names: dict[str, str],
+        context: str,
+        *,
+        kind: str,
+        table: str | None,
+        column: str | None,
+        constraint: str | None,
+    ) -> IntegrityError:
+        """An ``IntegrityError`` that names entity and field, built from parsed driver text."""
+        entity = entity_names.get(table or "", table)
+        if column is None and constraint is not None:
+            column = _column_from_constraint(constraint, table)
+        where = f"{entity}.{column}" if entity and column else (entity or constraint or "")
+        what = f"{kind} constraint" + (f" {constraint!r}" if constraint else "")
+        message = f"{context}: {what} failed on {where}" if where else f"{context}: {what} failed"
+        return IntegrityError(
+            message, exc, entity=entity, field=column, constraint=constraint or kind
+        )
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
+        """The tables, columns and indexes that exist (``conn`` is a ``core.connection``)."""
+        raise NotImplementedError
+
+    def same_type(self, declared: str, expected: str) -> bool:
+        """Whether a column's declared type is the type the model maps to."""
+        return _norm_type(declared) == _norm_type(expected)
+
+
+def _norm_type(t: str) -> str:
+    return re.sub(r"\s+", " ", t.strip().lower())
+
+
+def _column_from_constraint(constraint: str, table: str | None) -> str | None:
+    """Our constraint names are ``uq_<table>_<column>`` / ``fk_<table>_<column>``."""
+    for prefix in ("uq_", "fk_", "ix_", "nn_"):
+        if constraint.startswith(prefix) and table and constraint[3:].startswith(table + "_"):
+            return constraint[3 + len(table) + 1 :]
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _enum_to_db(v: enum.Enum) -> Any:
+    return v.value
+
+
+def _json_loads(v: Any) -> Any:
+    if isinstance(v, str | bytes | bytearray):
+        return json.loads(v)
+    return v
+
+
+def _uuid_from_db(v: Any) -> uuid.UUID:
+    if isinstance(v, uuid.UUID):
+        return v
+    if isinstance(v, bytes | bytearray):
+        return uuid.UUID(bytes=bytes(v))
+    return uuid.UUID(v)
+
+
+def _decimal_from_db(v: Any) -> Decimal:
+    if isinstance(v, Decimal):
+        return v
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    return Decimal(v)

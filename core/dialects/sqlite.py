@@ -1,0 +1,157 @@
+"""The SQLite dialect: stdlib ``sqlite3``, ``?`` placeholders, RETURNING (SQLite >= 3.35).
+
+Storage choices: datetimes, dates and times as ISO text (aware datetimes normalised to UTC, so
+text order is time order), Decimal in a NUMERIC column (SQLite keeps the text when a REAL
+would lose digits), UUID as 36-character text, JSON as text, Enum by value. Callers:
+``core.adapters.SQLiteAdapter``. What it leaves out: connecting and pragmas (the adapter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from typing import Any, ClassVar
+
+from core.dialects.base import ColumnSchema, Converter, Dialect, TableSchema, _first_line
+from core.entity import FieldInfo
+from core.errors import ConflictError, DatabaseError, OrmConnectionError
+
+__all__ = ["SQLiteDialect"]
+
+_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: ([\w.]+)")
+_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+
+
+def _datetime_to_db(v: dt.datetime) -> str:
+    if v.tzinfo is not None:
+        v = v.astimezone(dt.UTC)
+    return v.isoformat(" ", "microseconds")
+
+
+def _time_to_db(v: dt.time) -> str:
+    return v.isoformat("microseconds")
+
+
+def _date_to_db(v: dt.date) -> str:
+    return v.isoformat()
+
+
+class SQLiteDialect(Dialect):
+    name: ClassVar[str] = "sqlite"
+    placeholder: ClassVar[str] = "?"
+    max_params: ClassVar[int] = 32_766
+    supports_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
+    begin_sql: ClassVar[str | None] = "BEGIN IMMEDIATE"
+    autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    unlimited: ClassVar[int | None] = -1
+    str_with_length: ClassVar[str] = "VARCHAR({n})"
+    type_map: ClassVar[dict[str, str]] = {
+        "int": "INTEGER",
+        "float": "REAL",
+        "bool": "BOOLEAN",
+        "str": "TEXT",
+        "bytes": "BLOB",
+        "decimal": "NUMERIC",
+        "datetime": "DATETIME",
+        "date": "DATE",
+        "time": "TIME",
+        "uuid": "CHAR(36)",
+        "enum_int": "INTEGER",
+        "enum_str": "TEXT",
+        "json": "JSON",
+    }
+    passthrough: ClassVar[dict[str, type]] = {
+        "int": int,
+        "str": str,
+        "float": float,
+        "bytes": bytes,
+        "bool": bool,
+    }
+    # Decimal text turns into REAL or INTEGER in a NUMERIC column: not returned as sent.
+    returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
+        {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "enum", "float"}
+    )
+
+    def to_db_kind(self, f: FieldInfo) -> Converter | None:
+        kind = f.kind
+        if kind == "datetime":
+            return _datetime_to_db
+        if kind == "date":
+            return _date_to_db
+        if kind == "time":
+            return _time_to_db
+        if kind == "decimal":
+            return str
+        return super().to_db_kind(f)
+
+    def from_db_converter(self, f: FieldInfo) -> Converter | None:
+        kind = f.kind
+        if kind == "datetime":
+            return dt.datetime.fromisoformat
+        if kind == "date":
+            return dt.date.fromisoformat
+        if kind == "time":
+            return dt.time.fromisoformat
+        return super().from_db_converter(f)
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc)
+
+    def translate_error(
+        self, exc: BaseException, entity_names: dict[str, str], context: str
+    ) -> DatabaseError:
+        text = _first_line(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            for pattern, kind in ((_UNIQUE, "UNIQUE"), (_NOT_NULL, "NOT NULL")):
+                m = pattern.search(text)
+                if m:
+                    table, _, column = m.group(1).partition(".")
+                    return self.integrity_error(
+                        exc, entity_names, context, kind=kind, table=table,
+                        column=column or None, constraint=None,
+                    )
+            m = _CHECK.search(text)
+            if m:
+                return self.integrity_error(
+                    exc, entity_names, context, kind="CHECK", table=None, column=None,
+                    constraint=m.group(1),
+                )
+            if "FOREIGN KEY" in text:
+                return self.integrity_error(
+                    exc, entity_names, context, kind="FOREIGN KEY", table=None, column=None,
+                    constraint=None,
+                )
+            return self.integrity_error(
+                exc, entity_names, context, kind="integrity", table=None, column=None,
+                constraint=None,
+            )
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return ConflictError(f"{context}: the database is locked by another connection; "
+                                 "try again", exc)
+        if self.is_connection_error(exc):
+            return OrmConnectionError(f"{context}: the connection is closed", exc)
+        if isinstance(exc, sqlite3.OperationalError) and "no such table" in text:
+            return DatabaseError(f"{context}: {text}; run migrate to create it", exc)
+        return DatabaseError(f"{context}: {text}", exc)
+
+    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
+        tables: dict[str, TableSchema] = {}
+        rows = conn.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", ()
+        )
+        for (name,) in rows:
+            table = TableSchema(name)
+            for _cid, cname, ctype, notnull, _default, pk in conn.fetchall(
+                f"PRAGMA table_info({self.quote(name)})", ()
+            ):
+                table.columns[cname] = ColumnSchema(cname, ctype, not notnull and not pk)
+            tables[name] = table
+        for name, tbl in conn.fetchall(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'", ()
+        ):
+            if tbl in tables:
+                tables[tbl].indexes.add(name)
+        return tables
+

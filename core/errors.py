@@ -1,0 +1,123 @@
+"""The one exception tree of the ORM.
+
+Every error the engine raises is an ``OrmError``; each message is one sentence that names the
+culprit (entity, field, constraint, URL) and, where known, the fix. Callers: every ``core``
+module raises these; ``ormcli`` maps them to one-line messages and exit codes. Driver errors
+are wrapped (never leaked) and kept on ``.orig``. What it leaves out: formatting for a terminal.
+
+::
+
+    OrmError
+    ├── ModelError                  a class that cannot be mapped (names entity and field)
+    ├── UnknownEntityError          (also LookupError)
+    ├── UnknownFieldError           (also LookupError)
+    ├── ValidationError             (also ValueError) a value that does not fit its field
+    ├── ConfigurationError          a bad URL, a missing driver extra
+    ├── NotFoundError               (also LookupError) find_one() found nothing
+    ├── SessionError                misuse of a session
+    │   └── CycleError              new objects whose references cannot be ordered
+    ├── MigrationError              a schema change that would risk data
+    └── DatabaseError               a driver error, wrapped; ``.orig`` keeps it
+        ├── IntegrityError          a constraint failed: ``.entity``, ``.field``, ``.constraint``
+        ├── ConflictError           a concurrent change (deadlock, serialization failure)
+        ├── OrmConnectionError      the connection could not be made or was lost
+        └── CommitOutcomeUnknownError  COMMIT was sent, its answer never came
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommitOutcomeUnknownError",
+    "ConfigurationError",
+    "ConflictError",
+    "CycleError",
+    "DatabaseError",
+    "IntegrityError",
+    "MigrationError",
+    "ModelError",
+    "NotFoundError",
+    "OrmConnectionError",
+    "OrmError",
+    "SessionError",
+    "UnknownEntityError",
+    "UnknownFieldError",
+    "ValidationError",
+]
+
+
+class OrmError(Exception):
+    """Base of every error raised by ``core``."""
+
+
+class ModelError(OrmError, TypeError):
+    """An entity class that cannot be mapped; raised when the class is decorated or registered."""
+
+
+class UnknownEntityError(OrmError, LookupError):
+    """An entity name that no registered entity has."""
+
+
+class UnknownFieldError(OrmError, LookupError):
+    """A field name that the entity does not have."""
+
+
+class ValidationError(OrmError, ValueError):
+    """A value that does not fit its field's type."""
+
+
+class ConfigurationError(OrmError):
+    """A bad database URL or a missing driver."""
+
+
+class NotFoundError(OrmError, LookupError):
+    """``find_one()`` matched no row."""
+
+
+class SessionError(OrmError):
+    """A session was used in a way it does not support."""
+
+
+class CycleError(SessionError):
+    """New objects reference each other in a cycle that no insert order can satisfy."""
+
+
+class MigrationError(OrmError):
+    """A schema difference that migrate refuses to apply because it could lose data."""
+
+
+class DatabaseError(OrmError):
+    """A driver error, wrapped; the driver's own exception is kept on ``orig``."""
+
+    def __init__(self, message: str, orig: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.orig = orig
+
+
+class IntegrityError(DatabaseError):
+    """A constraint (unique, not null, foreign key, check) rejected the commit."""
+
+    def __init__(
+        self,
+        message: str,
+        orig: BaseException | None = None,
+        *,
+        entity: str | None = None,
+        field: str | None = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message, orig)
+        self.entity = entity
+        self.field = field
+        self.constraint = constraint
+
+
+class ConflictError(DatabaseError):
+    """A concurrent transaction conflicted with this one (deadlock, serialization failure)."""
+
+
+class OrmConnectionError(DatabaseError):
+    """The connection could not be opened, or was lost before the transaction finished."""
+
+
+class CommitOutcomeUnknownError(DatabaseError):
+    """COMMIT was sent but no answer came back: the changes may or may not be saved."""

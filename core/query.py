@@ -1,0 +1,272 @@
+"""Queries: ``filter``, ``order_by``, ``limit``, ``offset``, ``eager``, and terminal methods.
+
+A ``Query`` is immutable: each builder method returns a new one. Bound to a session it returns
+tracked, identity-mapped objects (a re-query never overwrites unsaved changes); bound to none
+(``database.query``) it returns fresh, untracked objects every time. References load lazily
+on first access; ``eager("author")`` loads them up front with one ``IN`` query per field.
+``delete_many`` and ``patch_many`` are bulk statements that run at once, in their own
+transaction, outside the unit of work. Callers: user code, ``core.session``, ``ormcli``.
+What it leaves out: SQL text (``core.sql``), staging (``core.session``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from core.entity import EntityInfo, Unloaded
+from core.errors import NotFoundError, ValidationError
+from core.expressions import And, Compare, Expr, FieldRef, IsNull, Order
+from core.sql import compile_where, order_sql, select_sql
+
+if TYPE_CHECKING:
+    from core.database import Database
+    from core.session import Session
+
+__all__ = ["Query"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    where: tuple[Expr, ...] = ()
+    orders: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    eager: tuple[str, ...] = ()
+
+
+class Query(Generic[T]):
+    """A query on one entity; build it, then call a terminal method."""
+
+    def __init__(
+        self,
+        database: Database,
+        info: EntityInfo,
+        session: Session | None,
+        spec: _Spec | None = None,
+    ) -> None:
+        self.database = database
+        self.info = info
+        self.session = session
+        self._spec = spec or _Spec()
+
+    def _with(self, **changes: Any) -> Query[T]:
+        return Query(self.database, self.info, self.session, replace(self._spec, **changes))
+
+    def __repr__(self) -> str:
+        params: list[Any] = []
+        return f"<Query {self._select_sql(params)} {params!r}>"
+
+    # -- building ----------------------------------------------------------------------------
+
+    def filter(self, *exprs: Expr, **equals: Any) -> Query[T]:
+        """Keep rows matching every expression; keyword arguments mean equality (None: IS NULL)."""
+        items = list(exprs)
+        for e in items:
+            if not isinstance(e, Expr):
+                raise ValidationError(f"filter() takes expressions such as F.age > 3, got {e!r}")
+        for name, value in equals.items():
+            items.append(IsNull(name) if value is None else Compare(name, "=", value))
+        return self._with(where=self._spec.where + tuple(items))
+
+    def by_pk(self, pk: Any) -> Query[T]:
+        keys = pk if len(self.info.primary_key) > 1 else (pk,)
+        if not isinstance(keys, tuple) or len(keys) != len(self.info.primary_key):
+            names = ", ".join(f.name for f in self.info.primary_key)
+            raise ValidationError(f"{self.info.cls.__name__} has the key ({names}); got {pk!r}")
+        return self.filter(
+            *(Compare(f.name, "=", k) for f, k in zip(self.info.primary_key, keys, strict=True))
+        )
+
+    def order_by(self, *fields: str | Order | FieldRef) -> Query[T]:
+        """Sort by fields: ``"name"``, ``"-age"`` (descending), or ``F.age.desc()``."""
+        orders = []
+        for item in fields:
+            if isinstance(item, Order):
+                orders.append(item)
+            elif isinstance(item, FieldRef):
+                orders.append(Order(item.name))
+            elif isinstance(item, str) and item.startswith("-"):
+                orders.append(Order(item[1:], descending=True))
+            elif isinstance(item, str):
+                orders.append(Order(item))
+            else:
+                raise ValidationError(f"order_by() takes field names, got {item!r}")
+        for o in orders:
+            self.info.field(o.field)
+        return self._with(orders=self._spec.orders + tuple(orders))
+
+    def limit(self, n: int | None) -> Query[T]:
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+            raise ValidationError(f"limit takes a whole number >= 0, got {n!r}")
+        return self._with(limit=n)
+
+    def offset(self, n: int | None) -> Query[T]:
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+            raise ValidationError(f"offset takes a whole number >= 0, got {n!r}")
+        return self._with(offset=n)
+
+    def eager(self, *references: str) -> Query[T]:
+        """Load these reference fields with the results (one extra query per field)."""
+        for name in references:
+            f = self.info.field(name)
+            if f.kind != "reference":
+                raise ValidationError(f"{self.info.cls.__name__}.{name} is not a reference")
+        return self._with(eager=self._spec.eager + tuple(references))
+
+    # -- SQL ---------------------------------------------------------------------------------
+
+    def _where_sql(self, params: list[Any]) -> str:
+        if not self._spec.where:
+            return ""
+        codec = self.database.codec(self.info)
+        expr = self._spec.where[0] if len(self._spec.where) == 1 else And(self._spec.where)
+        return " WHERE " + compile_where(expr, codec, params)
+
+    def _select_sql(self, params: list[Any], columns: tuple[str, ...] | None = None) -> str:
+        codec = self.database.codec(self.info)
+        dialect = self.database.dialect
+        sql = select_sql(dialect, self.info.table, columns or self.info.column_names)
+        sql += self._where_sql(params)
+        sql += order_sql(self._spec.orders, codec)
+        sql += dialect.limit_clause(self._spec.limit, self._spec.offset, params)
+        return sql
+
+    def _rows(self, limit_one: bool = False) -> list[Any]:
+        q = self.limit(1) if limit_one else self
+        params: list[Any] = []
+        sql = q._select_sql(params)
+        return self.database._fetch(sql, params, f"cannot query {self.info.cls.__name__}")
+
+    # -- terminal methods --------------------------------------------------------------------
+
+    def find(self) -> list[T]:
+        """Every matching object."""
+        return self._objects(self._rows())
+
+    def find_one(self) -> T:
+        """The first matching object; ``NotFoundError`` when there is none."""
+        obj = self.find_one_or_none()
+        if obj is None:
+            raise NotFoundError(f"no {self.info.cls.__name__} matches {self._describe()}")
+        return obj
+
+    def find_one_or_none(self) -> T | None:
+        objs = self._objects(self._rows(limit_one=True))
+        return objs[0] if objs else None
+
+    def count(self) -> int:
+        params: list[Any] = []
+        sql = f"SELECT COUNT(*) FROM {self.database.dialect.quote(self.info.table)}"
+        sql += self._where_sql(params)
+        rows = self.database._fetch(sql, params, f"cannot count {self.info.cls.__name__}")
+        return int(rows[0][0])
+
+    def has(self) -> bool:
+        params: list[Any] = []
+        sql = self._select_sql(params, (self.info.primary_key[0].column,))
+        if self._spec.limit is None:
+            sql += self.database.dialect.limit_clause(1, None, params)
+        return bool(self.database._fetch(sql, params, f"cannot query {self.info.cls.__name__}"))
+
+    def delete_many(self) -> int:
+        """Delete every matching row now (not staged); returns the number deleted."""
+        dialect = self.database.dialect
+        params: list[Any] = []
+        where = self._where_sql(params)
+        keys = self._matching_keys() if self.session is not None else []
+        sql = f"DELETE FROM {dialect.quote(self.info.table)}{where}"
+        count = self.database._write(sql, params, f"cannot delete {self.info.cls.__name__}")
+        if self.session is not None:
+            self.session._forget(self.info, keys)
+        return count
+
+    def patch_many(self, **values: Any) -> int:
+        """Set fields on every matching row now (not staged); returns the number changed."""
+        if not values:
+            raise ValidationError("patch_many() needs at least one field=value")
+        codec = self.database.codec(self.info)
+        dialect = self.database.dialect
+        q = dialect.quote
+        params: list[Any] = []
+        sets = []
+        coerced = {}
+        for name, value in values.items():
+            f = self.info.field(name)
+            if f.primary_key:
+                raise ValidationError(f"patch_many() cannot change the key {name!r}")
+            coerced[name] = value if f.kind == "reference" else f.coerce(value)
+            params.append(codec.value_to_db(f, coerced[name]))
+            sets.append(f"{q(f.column)} = {dialect.placeholder}")
+        keys = self._matching_keys() if self.session is not None else []
+        sql = f"UPDATE {q(self.info.table)} SET {', '.join(sets)}" + self._where_sql(params)
+        count = self.database._write(sql, params, f"cannot update {self.info.cls.__name__}")
+        if self.session is not None:
+            mapping = self.session._identity.get(self.info, {})
+            for key in keys:
+                obj = mapping.get(key)
+                if obj is not None:
+                    obj.__dict__.update(coerced)
+        return count
+
+    def _matching_keys(self) -> list[Any]:
+        params: list[Any] = []
+        cols = tuple(f.column for f in self.info.primary_key)
+        rows = self.database._fetch(
+            self._select_sql(params, cols), params, f"cannot query {self.info.cls.__name__}"
+        )
+        codec = self.database.codec(self.info)
+        out = []
+        for row in rows:
+            keys = [codec.value_from_db(f, v) for f, v in zip(self.info.primary_key, row,
+                                                                strict=True)]
+            out.append(keys[0] if len(keys) == 1 else tuple(keys))
+        return out
+
+    def _describe(self) -> str:
+        if not self._spec.where:
+            return "the query"
+        params: list[Any] = []
+        text = self._where_sql(params)
+        return f"{text.strip()} {params!r}"
+
+    # -- objects -----------------------------------------------------------------------------
+
+    def _objects(self, rows: Sequence[Any]) -> list[T]:
+        if self.session is not None:
+            objs = self.session._merge_rows(self.info, rows)
+        else:
+            codec = self.database.codec(self.info)
+            hydrate = codec.hydrate
+            resolve = self.database._resolve_untracked
+            objs = [hydrate(row, None, resolve) for row in rows]
+        for name in self._spec.eager:
+            self._load_eager(objs, name)
+        return objs
+
+    def _load_eager(self, objs: list[Any], name: str) -> None:
+        f = self.info.field(name)
+        target = f.target
+        assert target is not None
+        wanted = {v.pk for o in objs if type(v := o.__dict__.get(name)) is Unloaded}
+        if not wanted:
+            return
+        loaded: dict[Any, Any] = {}
+        keys = list(wanted)
+        size = max(1, self.database.dialect.max_params - 10)
+        for i in range(0, len(keys), size):
+            chunk = keys[i : i + size]
+            q: Query[Any] = Query(self.database, target, self.session)
+            for obj in q.filter(FieldRef(target.primary_key[0].name).in_(chunk)).find():
+                loaded[target.pk_of(obj)] = obj
+        for o in objs:
+            v = o.__dict__.get(name)
+            if type(v) is Unloaded and v.pk in loaded:
+                o.__dict__[name] = loaded[v.pk]
+
+    def __iter__(self) -> Any:
+        return iter(self.find())
+

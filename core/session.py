@@ -1,0 +1,405 @@
+"""The Session: a unit of work with an identity map, change tracking, commit and rollback.
+
+What a session holds (all keyed by ``id(obj)``; the session keeps strong references):
+
+- ``_identity``: per entity, primary key -> the one object for that row in this session;
+- ``_new``: objects staged with ``add`` (insertion order is commit order within a batch);
+- ``_removed``: persistent objects staged with ``remove``;
+- ``_changed``: per touched persistent object, the value each field had before its first
+  assignment since the last commit (recorded by the entity's ``__setattr__`` hook);
+- ``_snapshots`` / ``_json_tracked``: canonical JSON text of JSON fields, to see in-place edits.
+
+``commit`` = ``unitofwork.collect`` -> ``unitofwork.plan`` -> ``persist.run`` inside one
+transaction -> only then ``_finalize`` changes objects (keys assigned, snapshots retaken). A
+failed commit rolls the transaction back and leaves the session exactly as it was. Callers:
+user code and ``ormcli``. What it leaves out: SQL (``core.sql``), statement execution
+(``core.persist``), query building (``core.query``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from core import persist, unitofwork
+from core.entity import SESSION_ATTR, EntityInfo, Unloaded, entity_info, is_entity
+from core.errors import NotFoundError, OrmConnectionError, SessionError
+from core.types import MISSING
+from core.unitofwork import ChangeSet
+
+if TYPE_CHECKING:
+    from core.database import Database
+    from core.query import Query
+
+__all__ = ["CommitResult", "Session", "Statement"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a commit sent: row counts, statements (an ``executemany`` is one), seconds."""
+
+    inserts: int = 0
+    updates: int = 0
+    deletes: int = 0
+    statements: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement a commit would send: its SQL, its parameters, the rows it covers."""
+
+    sql: str
+    params: list[Any]
+    rows: int
+
+
+class Session:
+    """A unit of work on one database. Create it with ``database.create_session()``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._identity: dict[EntityInfo, dict[Any, Any]] = {}
+        self._new: dict[int, Any] = {}
+        self._removed: dict[int, Any] = {}
+        self._changed: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._snapshots: dict[int, tuple[str, ...]] = {}
+        self._json_tracked: dict[int, Any] = {}
+
+    def __repr__(self) -> str:
+        added, changed, removed = self.counts()
+        return f"<Session {self.database.url_display} +{added} ~{changed} -{removed}>"
+
+    # -- the change-tracking hook (called by entities' __setattr__) --------------------------
+
+    def _before_set(self, obj: Any, info: EntityInfo, name: str) -> None:
+        oid = id(obj)
+        if oid in self._new:
+            return
+        entry = self._changed.get(oid)
+        if entry is None:
+            entry = self._changed[oid] = (obj, {})
+        old = entry[1]
+        if name not in old:
+            old[name] = obj.__dict__.get(name, MISSING)
+
+    # -- staging -----------------------------------------------------------------------------
+
+    def add(self, *objs: Any) -> None:
+        """Stage new objects for insertion (and new objects they reference).
+
+        Adding an object twice is a no-op; adding an object staged for removal cancels the
+        removal.
+        """
+        for obj in objs:
+            self._add_one(obj)
+
+    def _add_one(self, obj: Any) -> None:
+        if isinstance(obj, type) or not is_entity(obj):
+            raise SessionError(f"session.add() takes entity objects, got {obj!r}")
+        info = entity_info(obj)
+        owner = obj.__dict__.get(SESSION_ATTR)
+        if owner is self:
+            self._removed.pop(id(obj), None)
+            return
+        if owner is not None:
+            raise SessionError(
+                f"{info.describe(obj)} belongs to another session; add it to one session only"
+            )
+        if info.has_pk(obj):
+            existing = self._identity.get(info, {}).get(info.pk_of(obj))
+            if existing is not None and existing is not obj:
+                raise SessionError(
+                    f"{info.describe(obj)} is already loaded in this session as another object; "
+                    "change that object instead"
+                )
+        self._new[id(obj)] = obj
+        obj.__dict__[SESSION_ATTR] = self
+        for f in info.references:
+            ref = obj.__dict__.get(f.name)
+            if ref is not None and type(ref) is not Unloaded and SESSION_ATTR not in ref.__dict__:
+                target = f.target
+                assert target is not None
+                if not target.has_pk(ref):
+                    self._add_one(ref)
+
+    def remove(self, *objs: Any) -> None:
+        """Stage objects for deletion; removing a staged new object just unstages it."""
+        for obj in objs:
+            if isinstance(obj, type) or not is_entity(obj):
+                raise SessionError(f"session.remove() takes entity objects, got {obj!r}")
+            info = entity_info(obj)
+            oid = id(obj)
+            if oid in self._new:
+                del self._new[oid]
+                obj.__dict__.pop(SESSION_ATTR, None)
+                continue
+            owner = obj.__dict__.get(SESSION_ATTR)
+            if owner is self:
+                self._removed[oid] = obj
+                continue
+            if owner is not None:
+                raise SessionError(f"{info.describe(obj)} belongs to another session")
+            if not info.has_pk(obj):
+                raise SessionError(
+                    f"cannot remove {info.describe(obj)}: it was never added or committed"
+                )
+            key = info.pk_of(obj)
+            mapped = self._identity.setdefault(info, {}).get(key)
+            if mapped is None:
+                mapped = obj
+                self._attach(info, key, obj)
+            self._removed[id(mapped)] = mapped
+
+    def unstage(self, obj: Any) -> None:
+        """Forget a staged add or cancel a staged removal of ``obj`` (used by undo)."""
+        oid = id(obj)
+        if oid in self._new:
+            del self._new[oid]
+            obj.__dict__.pop(SESSION_ATTR, None)
+        self._removed.pop(oid, None)
+
+    def _attach(self, info: EntityInfo, key: Any, obj: Any) -> None:
+        self._identity.setdefault(info, {})[key] = obj
+        obj.__dict__[SESSION_ATTR] = self
+        if info.has_json:
+            self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
+            self._json_tracked[id(obj)] = obj
+
+    def _key_of(self, obj: Any) -> Any:
+        info: EntityInfo = type(obj).__orm_entity__
+        entry = self._changed.get(id(obj))
+        if entry is not None:
+            old = entry[1]
+            keys = [old.get(f.name, MISSING) for f in info.primary_key]
+            if all(k is not MISSING for k in keys):
+                return keys[0] if len(keys) == 1 else tuple(keys)
+        return info.pk_of(obj)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def query(self, cls: type[T]) -> Query[T]:
+        """A query whose results are tracked and identity-mapped in this session."""
+        from core.query import Query
+
+        return Query(self.database, entity_info(cls), self)
+
+    def get(self, cls: type[T], pk: Any) -> T | None:
+        """The object with primary key ``pk``: from the identity map, else from the database."""
+        info = entity_info(cls)
+        obj = self._identity.get(info, {}).get(pk)
+        if obj is not None:
+            return obj  # type: ignore[no-any-return]
+        from core.query import Query
+
+        return Query(self.database, info, self).by_pk(pk).find_one_or_none()
+
+    def _load_reference(self, target: EntityInfo, pk: Any) -> Any:
+        obj = self.get(target.cls, pk)
+        if obj is None:
+            raise NotFoundError(f"{target.cls.__name__} {pk!r} (a reference) does not exist")
+        return obj
+
+    def _resolve(self, target: EntityInfo, pk: Any) -> Any:
+        obj = self._identity.get(target, {}).get(pk)
+        return obj if obj is not None else Unloaded(target, pk, self._load_reference)
+
+    def refresh(self, obj: Any) -> None:
+        """Reload ``obj`` from the database, dropping its unsaved changes."""
+        info = entity_info(obj)
+        if obj.__dict__.get(SESSION_ATTR) is not self or id(obj) in self._new:
+            raise SessionError(f"cannot refresh {info.describe(obj)}: it is not loaded here")
+        from core.query import Query
+
+        key = self._key_of(obj)
+        row = Query(self.database, info, None).by_pk(key)._rows(limit_one=True)
+        if not row:
+            raise NotFoundError(f"cannot refresh {info.describe(obj)}: its row no longer exists")
+        fresh = self.database.codec(info).hydrate(row[0], None, self._resolve)
+        self._changed.pop(id(obj), None)
+        obj.__dict__.update(fresh.__dict__)
+        if info.has_json:
+            self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
+
+    def state_of(self, obj: Any) -> str:
+        """``"new"``, ``"persistent"``, ``"removed"`` or ``"detached"``."""
+        oid = id(obj)
+        if oid in self._new:
+            return "new"
+        if oid in self._removed:
+            return "removed"
+        if obj.__dict__.get(SESSION_ATTR) is self:
+            return "persistent"
+        return "detached"
+
+    def __contains__(self, obj: Any) -> bool:
+        return self.state_of(obj) != "detached"
+
+    def identity_count(self) -> int:
+        """How many loaded objects the identity map holds."""
+        return sum(len(m) for m in self._identity.values())
+
+    # -- the change set ----------------------------------------------------------------------
+
+    def changes(self) -> ChangeSet:
+        """The pending change set: inserts, updates (``{field: (old, new)}``), deletes."""
+        return unitofwork.collect(self)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(to add, to change, to remove)."""
+        return self.changes().counts()
+
+    @property
+    def is_dirty(self) -> bool:
+        return not self.changes().empty
+
+    def pending_sql(self) -> list[Statement]:
+        """The statements ``commit()`` would send, after batching; nothing is run."""
+        db = self.database
+        steps = unitofwork.plan(self.changes(), db.dialect, db.codec)
+        return [Statement(sql, params, rows) for sql, params, rows in
+                persist.preview(steps, db.dialect, db.codec)]
+
+    # -- commit and rollback -----------------------------------------------------------------
+
+    def commit(self) -> CommitResult:
+        """Write every staged change in one transaction; on failure nothing changes."""
+        started = time.perf_counter()
+        cs = self.changes()
+        if cs.empty:
+            self._changed.clear()
+            return CommitResult(elapsed=time.perf_counter() - started)
+        db = self.database
+        steps = unitofwork.plan(cs, db.dialect, db.codec)
+        with db._lock:
+            conn = db._connection()
+            try:
+                conn.begin()
+                result = persist.run(steps, conn, db.codec)
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except OrmConnectionError:
+                conn.rollback()
+                raise
+        self._finalize(cs, result)
+        return CommitResult(
+            result.inserts,
+            result.updates,
+            result.deletes,
+            result.statements,
+            time.perf_counter() - started,
+        )
+
+    def _finalize(self, cs: ChangeSet, result: persist.PersistResult) -> None:
+        """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""
+        db = self.database
+        new_keys = result.new_keys
+        for ins in cs.inserts:
+            obj, info = ins.obj, ins.entity
+            key = new_keys.get(id(obj))
+            if key is not None:
+                auto = info.autoincrement
+                assert auto is not None
+                obj.__dict__[auto.name] = key
+            else:
+                key = info.pk_of(obj)
+            self._identity.setdefault(info, {})[key] = obj
+            if info.has_json:
+                self._snapshots[id(obj)] = db.codec(info).snapshot(obj)
+                self._json_tracked[id(obj)] = obj
+        self._new.clear()
+        for upd in cs.updates:
+            if upd.entity.has_json:
+                self._snapshots[id(upd.obj)] = db.codec(upd.entity).snapshot(upd.obj)
+        self._changed.clear()
+        for rem in cs.deletes:
+            obj = rem.obj
+            self._identity.get(rem.entity, {}).pop(rem.pk, None)
+            self._snapshots.pop(id(obj), None)
+            self._json_tracked.pop(id(obj), None)
+            obj.__dict__.pop(SESSION_ATTR, None)
+        self._removed.clear()
+
+    def rollback(self) -> None:
+        """Discard staged work: drop adds, cancel removes, restore changed attributes."""
+        for obj, old_values in self._changed.values():
+            d = obj.__dict__
+            for name, old in old_values.items():
+                if old is MISSING:
+                    d.pop(name, None)
+                else:
+                    d[name] = old
+        self._changed.clear()
+        for oid, obj in self._json_tracked.items():
+            info: EntityInfo = type(obj).__orm_entity__
+            snapshot = self._snapshots.get(oid)
+            if snapshot is not None and self.database.codec(info).snapshot(obj) != snapshot:
+                import json
+
+                for f, text in zip(info.json_fields, snapshot, strict=True):
+                    obj.__dict__[f.name] = json.loads(text)
+        for obj in self._new.values():
+            obj.__dict__.pop(SESSION_ATTR, None)
+        self._new.clear()
+        self._removed.clear()
+
+    def close(self) -> None:
+        """Forget everything (staged work is discarded, objects are detached)."""
+        self.rollback()
+        for mapping in self._identity.values():
+            for obj in mapping.values():
+                obj.__dict__.pop(SESSION_ATTR, None)
+        self._identity.clear()
+        self._snapshots.clear()
+        self._json_tracked.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- used by core.query --------------------------------------------------------------------
+
+    def _merge_rows(self, info: EntityInfo, rows: Iterable[Any]) -> list[Any]:
+        """Objects for rows: the identity-mapped one where it exists (left as it is)."""
+        codec = self.database.codec(info)
+        mapping = self._identity.setdefault(info, {})
+        key_of = codec.key_from_row
+        hydrate = codec.hydrate
+        resolve = self._resolve
+        out = []
+        append = out.append
+        get = mapping.get
+        snapshots = self._snapshots if info.has_json else None
+        for row in rows:
+            key = key_of(row)
+            obj = get(key)
+            if obj is None:
+                obj = hydrate(row, self, resolve)
+                mapping[key] = obj
+                if snapshots is not None:
+                    snapshots[id(obj)] = codec.snapshot(obj)
+                    self._json_tracked[id(obj)] = obj
+            append(obj)
+        return out
+
+    def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
+        """Rows deleted by a bulk ``delete_many``: detach their objects."""
+        mapping = self._identity.get(info, {})
+        for key in keys:
+            obj = mapping.pop(key, None)
+            if obj is not None:
+                oid = id(obj)
+                self._changed.pop(oid, None)
+                self._removed.pop(oid, None)
+                self._snapshots.pop(oid, None)
+                self._json_tracked.pop(oid, None)
+                obj.__dict__.pop(SESSION_ATTR, None)

@@ -1,0 +1,196 @@
+"""SQL text for one dialect: DDL, INSERT / UPDATE / DELETE / SELECT, and compiled filters.
+
+Identifiers come only from the model and go through ``Dialect.quote``; every value is a bound
+parameter (the functions here return text with placeholders and append values to a list).
+Statement text depends only on the shape of a batch (entity, columns, row count), so it is
+cached. Callers: ``core.unitofwork`` (planning), ``core.persist``, ``core.query``,
+``core.migrate``. What it leaves out: executing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from core.codec import EntityCodec
+from core.dialects.base import Dialect
+from core.entity import EntityInfo, FieldInfo
+from core.errors import ValidationError
+from core.expressions import And, Compare, Expr, In, IsNull, Like, Not, Or, Order
+
+__all__ = [
+    "compile_where",
+    "create_index_sql",
+    "create_table_sql",
+    "delete_sql",
+    "insert_sql",
+    "order_sql",
+    "select_sql",
+    "update_sql",
+]
+
+
+def _cols(dialect: Dialect, names: Sequence[str]) -> str:
+    return ", ".join(dialect.quote(n) for n in names)
+
+
+# -- DDL -----------------------------------------------------------------------------------
+
+
+def column_sql(dialect: Dialect, f: FieldInfo, *, single_pk: bool) -> str:
+    if f.autoincrement and single_pk:
+        return f"{dialect.quote(f.column)} {dialect.autoincrement_pk}"
+    sql = f"{dialect.quote(f.column)} {dialect.column_type(f)}"
+    if not f.nullable:
+        sql += " NOT NULL"
+    if f.primary_key and single_pk:
+        sql += " PRIMARY KEY"
+    return sql
+
+
+def create_table_sql(dialect: Dialect, info: EntityInfo) -> str:
+    q = dialect.quote
+    single_pk = len(info.primary_key) == 1
+    parts = [column_sql(dialect, f, single_pk=single_pk) for f in info.fields]
+    if not single_pk:
+        parts.append(f"PRIMARY KEY ({_cols(dialect, [f.column for f in info.primary_key])})")
+    for f in info.fields:
+        if f.unique and not f.primary_key:
+            parts.append(f"CONSTRAINT {q(f'uq_{info.table}_{f.column}')} UNIQUE ({q(f.column)})")
+    for f in info.references:
+        target = f.target
+        assert target is not None
+        parts.append(
+            f"CONSTRAINT {q(f'fk_{info.table}_{f.column}')} FOREIGN KEY ({q(f.column)}) "
+            f"REFERENCES {q(target.table)} ({q(target.primary_key[0].column)})"
+        )
+    body = ",\n  ".join(parts)
+    return f"CREATE TABLE {q(info.table)} (\n  {body}\n)"
+
+
+def index_name(info: EntityInfo, f: FieldInfo) -> str:
+    return f"ix_{info.table}_{f.column}"
+
+
+def create_index_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
+    q = dialect.quote
+    return f"CREATE INDEX {q(index_name(info, f))} ON {q(info.table)} ({q(f.column)})"
+
+
+def add_column_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
+    q = dialect.quote
+    return f"ALTER TABLE {q(info.table)} ADD COLUMN {column_sql(dialect, f, single_pk=False)}"
+
+
+# -- DML -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def insert_sql(
+    dialect: Dialect, table: str, columns: tuple[str, ...], rows: int, returning: tuple[str, ...]
+) -> str:
+    """``INSERT INTO t (cols) VALUES (...), (...) [RETURNING ...]`` for ``rows`` rows."""
+    q = dialect.quote
+    if columns:
+        one = f"({dialect.placeholders(len(columns))})"
+        sql = f"INSERT INTO {q(table)} ({_cols(dialect, columns)}) VALUES " + ", ".join(
+            [one] * rows
+        )
+    else:
+        sql = f"INSERT INTO {q(table)} DEFAULT VALUES"
+    if returning:
+        sql += f" RETURNING {_cols(dialect, returning)}"
+    return sql
+
+
+@lru_cache(maxsize=1024)
+def update_sql(
+    dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...]
+) -> str:
+    """``UPDATE t SET a = ?, b = ? WHERE pk = ?`` (sent with ``executemany``)."""
+    q, p = dialect.quote, dialect.placeholder
+    sets = ", ".join(f"{q(c)} = {p}" for c in columns)
+    where = " AND ".join(f"{q(c)} = {p}" for c in pk)
+    return f"UPDATE {q(table)} SET {sets} WHERE {where}"
+
+
+@lru_cache(maxsize=1024)
+def delete_sql(dialect: Dialect, table: str, pk: tuple[str, ...], rows: int) -> str:
+    """``DELETE FROM t WHERE pk IN (...)``; a composite key deletes one row per parameter set."""
+    q, p = dialect.quote, dialect.placeholder
+    if len(pk) == 1:
+        return f"DELETE FROM {q(table)} WHERE {q(pk[0])} IN ({dialect.placeholders(rows)})"
+    where = " AND ".join(f"{q(c)} = {p}" for c in pk)
+    return f"DELETE FROM {q(table)} WHERE {where}"
+
+
+@lru_cache(maxsize=256)
+def select_sql(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
+    return f"SELECT {_cols(dialect, columns)} FROM {dialect.quote(table)}"
+
+
+# -- filters -------------------------------------------------------------------------------
+
+
+def compile_where(expr: Expr, codec: EntityCodec, params: list[Any]) -> str:
+    """SQL text for ``expr`` on ``codec``'s entity; values are appended to ``params``."""
+    dialect = codec.dialect
+    info = codec.info
+    q, p = dialect.quote, dialect.placeholder
+
+    def value(f: FieldInfo, v: Any) -> Any:
+        try:
+            if f.kind == "reference":
+                return codec.value_to_db(f, v)
+            return codec.value_to_db(f, f.coerce(v))
+        except ValidationError as exc:
+            raise ValidationError(f"in a filter on {info.cls.__name__}: {exc}") from None
+
+    def walk(e: Expr) -> str:
+        if isinstance(e, Compare):
+            f = info.field(e.field)
+            if e.value is None:
+                return f"{q(f.column)} IS {'NOT ' if e.op == '!=' else ''}NULL"
+            if e.op not in ("=", "!=", "<", "<=", ">", ">="):
+                raise ValidationError(f"unknown comparison operator {e.op!r}")
+            params.append(value(f, e.value))
+            op = "<>" if e.op == "!=" else e.op
+            return f"{q(f.column)} {op} {p}"
+        if isinstance(e, In):
+            f = info.field(e.field)
+            if not e.values:
+                return "1 = 1" if e.negate else "1 = 0"
+            params.extend(value(f, v) for v in e.values)
+            neg = "NOT " if e.negate else ""
+            return f"{q(f.column)} {neg}IN ({dialect.placeholders(len(e.values))})"
+        if isinstance(e, Like):
+            f = info.field(e.field)
+            if not isinstance(e.pattern, str):
+                raise ValidationError(f"like takes a text pattern, got {e.pattern!r}")
+            params.append(e.pattern)
+            return f"{q(f.column)} {'NOT ' if e.negate else ''}LIKE {p}"
+        if isinstance(e, IsNull):
+            f = info.field(e.field)
+            return f"{q(f.column)} IS {'NOT ' if e.negate else ''}NULL"
+        if isinstance(e, And | Or):
+            if not e.items:
+                return "1 = 1" if isinstance(e, And) else "1 = 0"
+            joiner = " AND " if isinstance(e, And) else " OR "
+            return "(" + joiner.join(walk(i) for i in e.items) + ")"
+        if isinstance(e, Not):
+            return f"NOT ({walk(e.item)})"
+        raise ValidationError(f"not a filter expression: {e!r}")
+
+    return walk(expr)
+
+
+def order_sql(orders: Sequence[Order], codec: EntityCodec) -> str:
+    if not orders:
+        return ""
+    q = codec.dialect.quote
+    parts = []
+    for o in orders:
+        f = codec.info.field(o.field)
+        parts.append(f"{q(f.column)}{' DESC' if o.descending else ''}")
+    return " ORDER BY " + ", ".join(parts)

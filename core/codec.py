@@ -134,7 +134,7 @@ class EntityCodec:
             else:
                 lines.append(f"    {var} = {conv}({var})")
         lines.append(f"    return ({', '.join(out)}{',' if len(out) == 1 else ''})")
-        exec("\n".join(lines), ns)  # noqa: S102 - generated from model identifiers only
+        exec("\n".join(lines), ns)
         fn: Callable[[Any, Pending], tuple[Any, ...]] = ns["params"]
         return fn
 
@@ -157,9 +157,7 @@ class EntityCodec:
                 ns[f"f{i}"] = conv
                 val = f"f{i}(v)" if conv is not None else "v"
                 lines.append(f"    v = row[{i}]")
-                lines.append(
-                    f"    d[{f.name!r}] = None if v is None else resolve(t{i}, {val})"
-                )
+                lines.append(f"    d[{f.name!r}] = None if v is None else resolve(t{i}, {val})")
             elif conv is None:
                 lines.append(f"    d[{f.name!r}] = row[{i}]")
             else:
@@ -168,7 +166,7 @@ class EntityCodec:
                 lines.append(f"    d[{f.name!r}] = None if v is None else f{i}(v)")
         lines.append(f"    if session is not None: d[{SESSION_ATTR!r}] = session")
         lines.append("    return o")
-        exec("\n".join(lines), ns)  # noqa: S102 - generated from model identifiers only
+        exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
         return fn
 
@@ -185,6 +183,6 @@ class EntityCodec:
                 ns[f"k{j}"] = conv
                 parts.append(f"k{j}(row[{pos}])")
         body = parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
-        exec(f"def key(row):\n    return {body}", ns)  # noqa: S102 - model identifiers only
+        exec(f"def key(row):\n    return {body}", ns)
         fn: Callable[[Sequence[Any]], Any] = ns["key"]
         return fn

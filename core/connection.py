@@ -11,6 +11,7 @@ out: opening connections (``core.adapters``) and deciding what to send.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -96,9 +97,7 @@ class Connection:
             raise self._fail(exc, context) from exc
         return rows
 
-    def executemany(
-        self, sql: str, rows: Sequence[Sequence[Any]], context: str = "query"
-    ) -> int:
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]], context: str = "query") -> int:
         """One statement, many parameter rows (counted as one statement)."""
         if not rows:
             return 0
@@ -152,14 +151,12 @@ class Connection:
         self._log("ROLLBACK", 0, 1, False)
         try:
             self.raw.rollback()
-        except Exception:  # noqa: BLE001 - a failed rollback leaves nothing to undo here
+        except Exception:
             self.broken = True
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a dead connection may fail
             self.raw.close()
-        except Exception:  # noqa: BLE001, S110 - closing a dead connection
-            pass
 
     def executescript(self, statements: Iterable[str], context: str) -> None:
         for sql in statements:

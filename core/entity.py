@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 from core.errors import ModelError, NotFoundError, UnknownFieldError, ValidationError
 from core.types import MISSING, FieldDefault, Marker, MaxLength
-from core.types import Aware as AwareMarker
 from core.types import AutoIncrement as AutoIncrementMarker
+from core.types import Aware as AwareMarker
 from core.types import Index as IndexMarker
 from core.types import PrimaryKey as PrimaryKeyMarker
 from core.types import Reference as ReferenceMarker
@@ -496,7 +496,8 @@ def _resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in hints.items()
-        if typing.get_origin(v) is not typing.ClassVar and v is not typing.ClassVar
+        if typing.get_origin(v) is not typing.ClassVar
+        and v is not typing.ClassVar
         and not k.startswith("_")
     }
 
@@ -531,9 +532,9 @@ def _build_info(cls: type, name: str, localns: dict[str, Any]) -> EntityInfo:
 def _instrument(cls: type, info: EntityInfo) -> None:
     for f in info.references:
         setattr(cls, f.name, _ReferenceAttribute(f))
-    if "__init__" not in cls.__dict__ and cls.__init__ is object.__init__:
+    if "__init__" not in cls.__dict__ and getattr(cls, "__init__") is object.__init__:  # noqa: B009
         cls.__init__ = _make_init(info)  # type: ignore[misc]
-    if "__repr__" not in cls.__dict__ and cls.__repr__ is object.__repr__:
+    if "__repr__" not in cls.__dict__ and getattr(cls, "__repr__") is object.__repr__:  # noqa: B009
         cls.__repr__ = _make_repr(info)  # type: ignore[method-assign,assignment]
     cls.__setattr__ = _make_setattr(cls, info)  # type: ignore[method-assign,assignment]
 
@@ -572,6 +573,7 @@ def _make_repr(info: EntityInfo) -> Callable[[Any], str]:
                     continue
             if f.kind == "reference" and v is not None:
                 target = f.target
+                assert target is not None
                 v = Unloaded(target, target.pk_of(v), _no_loader) if type(v) is not Unloaded else v
             parts.append(f"{f.name}={v!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
@@ -584,7 +586,7 @@ def _no_loader(target: EntityInfo, pk: Any) -> Any:  # pragma: no cover - never 
 
 
 def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None]:
-    base_setattr = cls.__setattr__
+    base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
     names = info.field_names
     key = SESSION_ATTR
 

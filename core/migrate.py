@@ -94,7 +94,7 @@ def migration_plan(conn: Connection, entities: Sequence[EntityInfo]) -> Migratio
                 )
         indexes = {i.lower() for i in table.indexes}
         for f in info.fields:
-            if f.index and not f.unique and not f.primary_key:
-                if index_name(info, f).lower() not in indexes:
-                    plan.statements.append(create_index_sql(dialect, info, f))
+            wanted = f.index and not f.unique and not f.primary_key
+            if wanted and index_name(info, f).lower() not in indexes:
+                plan.statements.append(create_index_sql(dialect, info, f))
     return plan

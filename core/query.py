@@ -221,8 +221,9 @@ class Query(Generic[T]):
         codec = self.database.codec(self.info)
         out = []
         for row in rows:
-            keys = [codec.value_from_db(f, v) for f, v in zip(self.info.primary_key, row,
-                                                                strict=True)]
+            keys = [
+                codec.value_from_db(f, v) for f, v in zip(self.info.primary_key, row, strict=True)
+            ]
             out.append(keys[0] if len(keys) == 1 else tuple(keys))
         return out
 
@@ -269,4 +270,3 @@ class Query(Generic[T]):
 
     def __iter__(self) -> Any:
         return iter(self.find())
-

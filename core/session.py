@@ -261,8 +261,10 @@ class Session:
         """The statements ``commit()`` would send, after batching; nothing is run."""
         db = self.database
         steps = unitofwork.plan(self.changes(), db.dialect, db.codec)
-        return [Statement(sql, params, rows) for sql, params, rows in
-                persist.preview(steps, db.dialect, db.codec)]
+        return [
+            Statement(sql, params, rows)
+            for sql, params, rows in persist.preview(steps, db.dialect, db.codec)
+        ]
 
     # -- commit and rollback -----------------------------------------------------------------
 
@@ -375,7 +377,7 @@ class Session:
         key_of = codec.key_from_row
         hydrate = codec.hydrate
         resolve = self._resolve
-        out = []
+        out: list[Any] = []
         append = out.append
         get = mapping.get
         snapshots = self._snapshots if info.has_json else None

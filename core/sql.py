@@ -105,9 +105,7 @@ def insert_sql(
 
 
 @lru_cache(maxsize=1024)
-def update_sql(
-    dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...]
-) -> str:
+def update_sql(dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...]) -> str:
     """``UPDATE t SET a = ?, b = ? WHERE pk = ?`` (sent with ``executemany``)."""
     q, p = dialect.quote, dialect.placeholder
     sets = ", ".join(f"{q(c)} = {p}" for c in columns)

@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = [
     "MISSING",
-    "Aware",
     "AutoIncrement",
+    "Aware",
     "FieldDefault",
     "Index",
     "MaxLength",

@@ -99,10 +99,12 @@ def _same(f: FieldInfo, old: Any, new: Any) -> bool:
             return False
         target = f.target
         assert target is not None
-        old_pk = old.pk if type(old) is Unloaded else (
-            target.pk_of(old) if target.has_pk(old) else None)
-        new_pk = new.pk if type(new) is Unloaded else (
-            target.pk_of(new) if target.has_pk(new) else None)
+        old_pk = (
+            old.pk if type(old) is Unloaded else (target.pk_of(old) if target.has_pk(old) else None)
+        )
+        new_pk = (
+            new.pk if type(new) is Unloaded else (target.pk_of(new) if target.has_pk(new) else None)
+        )
         return old_pk is not None and old_pk == new_pk
     if f.kind == "json":
         return bool(json_dumps_canonical(old) == json_dumps_canonical(new))
@@ -360,9 +362,7 @@ def order_inserts(inserts: list[Insert]) -> list[tuple[EntityInfo, list[Any]]]:
                 continue
             stack.pop()
             del visiting[id(node.obj)]
-            depth[id(node.obj)] = 1 + max(
-                (depth[id(c.obj)] for c in deps(node)), default=-1
-            )
+            depth[id(node.obj)] = 1 + max((depth[id(c.obj)] for c in deps(node)), default=-1)
     return _group([(depth[id(i.obj)], i.entity, i.obj) for i in inserts])
 
 
@@ -386,8 +386,10 @@ def _children_first(infos: list[EntityInfo]) -> list[EntityInfo]:
             return
         active.add(info)
         for other in infos:
-            if other is not info and other in present and any(
-                f.target is info for f in other.references
+            if (
+                other is not info
+                and other in present
+                and any(f.target is info for f in other.references)
             ):
                 visit(other)
         active.discard(info)

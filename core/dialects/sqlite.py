@@ -109,27 +109,48 @@ class SQLiteDialect(Dialect):
                 if m:
                     table, _, column = m.group(1).partition(".")
                     return self.integrity_error(
-                        exc, entity_names, context, kind=kind, table=table,
-                        column=column or None, constraint=None,
+                        exc,
+                        entity_names,
+                        context,
+                        kind=kind,
+                        table=table,
+                        column=column or None,
+                        constraint=None,
                     )
             m = _CHECK.search(text)
             if m:
                 return self.integrity_error(
-                    exc, entity_names, context, kind="CHECK", table=None, column=None,
+                    exc,
+                    entity_names,
+                    context,
+                    kind="CHECK",
+                    table=None,
+                    column=None,
                     constraint=m.group(1),
                 )
             if "FOREIGN KEY" in text:
                 return self.integrity_error(
-                    exc, entity_names, context, kind="FOREIGN KEY", table=None, column=None,
+                    exc,
+                    entity_names,
+                    context,
+                    kind="FOREIGN KEY",
+                    table=None,
+                    column=None,
                     constraint=None,
                 )
             return self.integrity_error(
-                exc, entity_names, context, kind="integrity", table=None, column=None,
+                exc,
+                entity_names,
+                context,
+                kind="integrity",
+                table=None,
+                column=None,
                 constraint=None,
             )
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-            return ConflictError(f"{context}: the database is locked by another connection; "
-                                 "try again", exc)
+            return ConflictError(
+                f"{context}: the database is locked by another connection; try again", exc
+            )
         if self.is_connection_error(exc):
             return OrmConnectionError(f"{context}: the connection is closed", exc)
         if isinstance(exc, sqlite3.OperationalError) and "no such table" in text:
@@ -154,4 +175,3 @@ class SQLiteDialect(Dialect):
             if tbl in tables:
                 tables[tbl].indexes.add(name)
         return tables
-

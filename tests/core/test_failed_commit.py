@@ -1,0 +1,109 @@
+"""A failed commit changes nothing: database and session stay as they were; fix and retry."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import Database, IntegrityError, ValidationError
+from tests import backends
+from tests.core.dbstate import dump
+from tests.core.models import ALL, Article, Author
+
+TABLES = ["author", "article"]
+
+
+def _seed(db: Database) -> None:
+    s = db.create_session()
+    s.add(*(Author(email=f"old{i}@x.org", name=f"old{i}", age=i) for i in range(20)))
+    s.commit()
+
+
+def test_unique_violation_at_row_137_of_500_changes_nothing_and_retry_succeeds(
+    db_url: str,
+) -> None:
+    """Inserts, edits and removals staged; row 137 collides; all of it is kept for the retry."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    _seed(db)
+    path = backends.sqlite_path(db_url)
+    before_bytes = path.read_bytes() if path else None
+    before_rows = dump(db_url, TABLES)
+
+    s = db.create_session()
+    loaded = s.query(Author).order_by("id").find()
+    loaded[0].name = "edited"
+    loaded[1].age = 999
+    s.remove(loaded[2], loaded[3])
+    new = [Author(email=f"new{i}@x.org", name=f"new{i}") for i in range(500)]
+    new[137].email = "old5@x.org"  # already taken
+    s.add(*new)
+    changes_before = s.changes()
+
+    with pytest.raises(IntegrityError) as exc:
+        s.commit()
+    err = exc.value
+    assert (err.entity, err.field) == ("Author", "email")
+    assert "Author.email" in str(err) and "UNIQUE" in str(err).upper()
+
+    if path:
+        assert path.read_bytes() == before_bytes
+    assert dump(db_url, TABLES) == before_rows
+    assert s.changes() == changes_before
+    assert all(a.id == 0 for a in new)
+    assert (loaded[0].name, loaded[1].age) == ("edited", 999)
+
+    new[137].email = "fixed137@x.org"
+    result = s.commit()
+    assert (result.inserts, result.updates, result.deletes) == (500, 2, 2)
+    assert db.query(Author).count() == 20 - 2 + 500
+    assert {a.id for a in new}.isdisjoint({0}) and len({a.id for a in new}) == 500
+    assert db.query(Author).filter(email="fixed137@x.org").find_one().id == new[137].id
+    assert s.changes().empty
+    db.close()
+
+
+def test_invalid_value_is_named_before_anything_is_sent(db_url: str) -> None:
+    """A value of the wrong type names entity, field and value; nothing is written."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    s = db.create_session()
+    a = Author(email="v@x.org", name="v")
+    a.age = "old"  # type: ignore[assignment]
+    s.add(a)
+    with pytest.raises(ValidationError) as exc:
+        s.commit()
+    assert str(exc.value) == "author.age expects int | None, got 'old'"
+    assert db.query(Author).count() == 0
+    a.age = 40
+    s.commit()
+    assert db.query(Author).find_one().age == 40
+    db.close()
+
+
+def test_not_null_violation_names_the_field(db_url: str) -> None:
+    db = Database(db_url, ALL)
+    db.migrate()
+    s = db.create_session()
+    a = Author(email="nn@x.org", name="nn")
+    a.name = None  # type: ignore[assignment]
+    s.add(a)
+    with pytest.raises(ValidationError, match=r"author\.name is not nullable"):
+        s.commit()
+    db.close()
+
+
+def test_foreign_key_violation_is_an_integrity_error(db_url: str) -> None:
+    """Removing a parent that still has children fails; the session keeps the removal."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    s = db.create_session()
+    parent = Author(email="fk@x.org", name="fk")
+    s.add(Article(title="child", author=parent))
+    s.commit()
+    s.remove(parent)
+    with pytest.raises(IntegrityError) as exc:
+        s.commit()
+    assert "FOREIGN KEY" in str(exc.value).upper() or "foreign key" in str(exc.value)
+    assert s.state_of(parent) == "removed"
+    assert db.query(Author).count() == 1
+    db.close()

@@ -1,0 +1,302 @@
+"""The session contract: identity map, change detection, batching, rollback, add/remove rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from core import Database, F, SessionError
+from tests.conftest import StatementLog
+from tests.core.models import ALL, Article, Author, Membership
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url, ALL)
+    database.migrate()
+    yield database
+    database.close()
+
+
+def _authors(n: int, prefix: str = "a") -> list[Author]:
+    return [Author(email=f"{prefix}{i}@example.org", name=f"{prefix}{i}", age=i) for i in range(n)]
+
+
+def test_two_queries_return_the_same_instances(db: Database) -> None:
+    """Identity map: one object per row per session."""
+    s = db.create_session()
+    s.add(*_authors(3))
+    s.commit()
+    other = db.create_session()
+    first = other.query(Author).order_by("id").find()
+    second = other.query(Author).order_by("id").find()
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert other.query(Author).filter(F.id == first[1].id).find_one() is first[1]
+
+
+def test_added_entity_is_the_instance_a_later_query_returns(db: Database) -> None:
+    s = db.create_session()
+    added = _authors(2)
+    s.add(*added)
+    s.commit()
+    assert s.query(Author).order_by("id").find() == added
+    assert s.get(Author, added[0].id) is added[0]
+
+
+def test_database_query_gives_fresh_untracked_instances(db: Database) -> None:
+    """database.query() objects are new each time and changes to them are not tracked."""
+    s = db.create_session()
+    s.add(*_authors(2))
+    s.commit()
+    a = db.query(Author).order_by("id").find()
+    b = db.query(Author).order_by("id").find()
+    assert a[0] is not b[0] and a[0].id == b[0].id
+    a[0].name = "changed"
+    assert s.changes().empty
+
+
+def test_requery_keeps_unsaved_local_changes(db: Database) -> None:
+    s = db.create_session()
+    s.add(*_authors(1))
+    s.commit()
+    a = s.query(Author).find_one()
+    a.name = "local"
+    assert s.query(Author).find_one().name == "local"
+    s.refresh(a)
+    assert a.name == "a0" and s.changes().empty
+
+
+def test_only_changed_columns_are_written(db: Database, statements: StatementLog) -> None:
+    """Change detection: the UPDATE sets only the changed column, for the changed rows only."""
+    s = db.create_session()
+    s.add(*_authors(5))
+    s.commit()
+    authors = s.query(Author).order_by("id").find()
+    authors[1].age = 100
+    authors[3].age = 300
+    statements.clear()
+    result = s.commit()
+    dml = statements.dml()
+    q = db.dialect.quote
+    p = db.dialect.placeholder
+    assert dml == [f"UPDATE {q('author')} SET {q('age')} = {p} WHERE {q('id')} = {p}"]
+    assert (result.updates, result.statements) == (2, 1)
+    assert sorted(a.age for a in db.query(Author).find()) == [0, 2, 4, 100, 300]
+
+
+def test_untouched_session_sends_no_statement(db: Database, statements: StatementLog) -> None:
+    s = db.create_session()
+    s.add(*_authors(3))
+    s.commit()
+    s.query(Author).find()
+    statements.clear()
+    result = s.commit()
+    assert statements.sql == [] and result.statements == 0
+
+
+def test_setting_a_field_back_to_its_value_is_no_change(
+    db: Database, statements: StatementLog
+) -> None:
+    s = db.create_session()
+    s.add(*_authors(1))
+    s.commit()
+    a = s.query(Author).find_one()
+    a.name = "other"
+    a.name = "a0"
+    assert s.changes().empty
+    statements.clear()
+    s.commit()
+    assert statements.sql == []
+
+
+def test_in_place_json_mutation_is_detected(db: Database) -> None:
+    """Appending to a list field or setting a dict key counts as a change."""
+    s = db.create_session()
+    author = Author(email="j@x", name="j")
+    s.add(Article(title="t", author=author, tags=["a"], meta={"k": 1}))
+    s.commit()
+    s2 = db.create_session()
+    art = s2.query(Article).find_one()
+    art.tags.append("b")
+    art.meta["k"] = 2
+    changes = s2.changes().updates[0].changes
+    assert changes == {"tags": (["a"], ["a", "b"]), "meta": ({"k": 1}, {"k": 2})}
+    s2.commit()
+    fresh = db.query(Article).find_one()
+    assert (fresh.tags, fresh.meta) == (["a", "b"], {"k": 2})
+
+
+def test_commit_of_1000_new_entities_sends_at_most_two_inserts(
+    db: Database, statements: StatementLog
+) -> None:
+    s = db.create_session()
+    authors = _authors(1000)
+    s.add(*authors)
+    s.commit()
+    inserts = [x for x in statements.dml() if x.startswith("INSERT")]
+    assert 1 <= len(inserts) <= 2
+    assert sorted(a.id for a in authors) == sorted(a.id for a in db.query(Author).find())
+    assert len({a.id for a in authors}) == 1000
+
+
+def test_ids_are_matched_to_their_own_objects(db: Database) -> None:
+    """Every new object's id selects the row holding that object's values."""
+    s = db.create_session()
+    authors = _authors(500)
+    s.add(*authors)
+    s.commit()
+    rows = {a.id: a.email for a in db.query(Author).find()}
+    assert all(rows[a.id] == a.email for a in authors)
+
+
+def test_removing_1000_sends_at_most_two_deletes(db: Database, statements: StatementLog) -> None:
+    s = db.create_session()
+    s.add(*_authors(1000))
+    s.commit()
+    statements.clear()
+    s.remove(*s.query(Author).find())
+    s.commit()
+    deletes = [x for x in statements.dml() if x.startswith("DELETE")]
+    assert 1 <= len(deletes) <= 2
+    assert db.query(Author).count() == 0
+
+
+def test_changing_one_column_on_1000_sends_at_most_two_statements(
+    db: Database, statements: StatementLog
+) -> None:
+    s = db.create_session()
+    s.add(*_authors(1000))
+    s.commit()
+    for a in s.query(Author).find():
+        a.age = (a.age or 0) + 1
+    statements.clear()
+    s.commit()
+    assert 1 <= len(statements.dml()) <= 2
+
+
+def test_updates_are_grouped_by_changed_columns(db: Database, statements: StatementLog) -> None:
+    s = db.create_session()
+    s.add(*_authors(4))
+    s.commit()
+    a, b, c, d = s.query(Author).order_by("id").find()
+    a.age, b.age = 1, 2
+    c.name, d.name = "c", "d"
+    statements.clear()
+    assert s.commit().statements == 2
+    assert len(statements.dml()) == 2
+
+
+def test_rollback_restores_attributes_drops_adds_and_cancels_removes(db: Database) -> None:
+    s = db.create_session()
+    s.add(*_authors(3))
+    s.commit()
+    a, b, _ = s.query(Author).order_by("id").find()
+    a.name = "changed"
+    a.age = None
+    s.remove(b)
+    new = Author(email="new@x", name="new")
+    s.add(new)
+    assert s.counts() == (1, 1, 1)
+    s.rollback()
+    assert (a.name, a.age) == ("a0", 0)
+    assert s.changes().empty and s.state_of(new) == "detached" and s.state_of(b) == "persistent"
+    s.commit()
+    assert db.query(Author).count() == 3
+
+
+def test_rollback_restores_json_fields_mutated_in_place(db: Database) -> None:
+    s = db.create_session()
+    s.add(Article(title="t", author=Author(email="r@x", name="r"), tags=["x"]))
+    s.commit()
+    art = s.query(Article).find_one()
+    art.tags.append("y")
+    s.rollback()
+    assert art.tags == ["x"] and s.changes().empty
+
+
+def test_add_twice_is_a_noop_and_remove_of_new_unstages(db: Database) -> None:
+    s = db.create_session()
+    a = Author(email="x@x", name="x")
+    s.add(a)
+    s.add(a)
+    assert len(s.changes().inserts) == 1
+    s.remove(a)
+    assert s.changes().empty and s.state_of(a) == "detached"
+
+
+def test_remove_then_add_cancels_the_removal(db: Database) -> None:
+    s = db.create_session()
+    s.add(*_authors(1))
+    s.commit()
+    a = s.query(Author).find_one()
+    s.remove(a)
+    s.add(a)
+    assert s.changes().empty and s.state_of(a) == "persistent"
+
+
+def test_objects_stay_usable_after_commit(db: Database) -> None:
+    """No expiry: attributes are readable after commit without another query."""
+    s = db.create_session()
+    a = Author(email="u@x", name="u")
+    s.add(a)
+    s.commit()
+    a.name = "again"
+    s.commit()
+    assert db.query(Author).find_one().name == "again"
+
+
+def test_object_belongs_to_one_session(db: Database) -> None:
+    s1, s2 = db.create_session(), db.create_session()
+    a = Author(email="o@x", name="o")
+    s1.add(a)
+    with pytest.raises(SessionError, match="belongs to another session"):
+        s2.add(a)
+
+
+def test_removing_a_never_added_new_object_is_an_error(db: Database) -> None:
+    s = db.create_session()
+    with pytest.raises(SessionError, match="cannot remove new Author: it was never added"):
+        s.remove(Author(email="n@x", name="n"))
+
+
+def test_composite_keys_insert_update_delete(db: Database) -> None:
+    s = db.create_session()
+    s.add(*(Membership(org="acme", member=i) for i in range(3)))
+    s.commit()
+    m = s.get(Membership, ("acme", 1))
+    assert m is not None
+    m.level = 5
+    s.remove(s.get(Membership, ("acme", 2)))
+    s.commit()
+    rows = sorted((x.member, x.level) for x in db.query(Membership).find())
+    assert rows == [(0, 0), (1, 5)]
+
+
+def test_changing_a_primary_key_is_refused(db: Database) -> None:
+    s = db.create_session()
+    s.add(Membership(org="acme", member=1))
+    s.commit()
+    m = s.query(Membership).find_one()
+    m.member = 9
+    with pytest.raises(SessionError, match="primary key 'member' of Membership"):
+        s.commit()
+
+
+def test_pending_sql_shows_the_batched_statements_without_running_them(db: Database) -> None:
+    s = db.create_session()
+    parent = Author(email="p@x", name="p")
+    s.add(parent, Article(title="t", author=parent))
+    stmts = s.pending_sql()
+    assert [st.sql.split()[0] for st in stmts] == ["INSERT", "INSERT"]
+    assert "<new Author #1 id>" in repr(stmts[1].params)
+    assert db.query(Author).count() == 0
+
+
+def test_staging_never_writes(db: Database) -> None:
+    """Nothing commits unless commit() is called."""
+    s = db.create_session()
+    s.add(*_authors(2))
+    s.changes()
+    s.pending_sql()
+    assert db.query(Author).count() == 0

@@ -540,25 +540,47 @@ def _instrument(cls: type, info: EntityInfo) -> None:
 
 
 def _make_init(info: EntityInfo) -> Callable[..., None]:
+    """A keyword-only ``__init__`` compiled for the class (it runs once per new object).
+
+    A new object has no session yet, so values go straight into ``__dict__`` (reference
+    descriptors store there too); immutable defaults are parameter defaults, factories and
+    mutable defaults are called or copied per object.
+    """
     fields = info.fields
+    cls_name = info.cls.__name__
 
-    def __init__(self: Any, **values: Any) -> None:
-        unknown = set(values) - info.field_names
-        if unknown:
-            raise ValidationError(
-                f"{info.cls.__name__} has no field {sorted(unknown)[0]!r}; "
-                f"its fields are: {', '.join(f.name for f in fields)}"
-            )
-        for f in fields:
-            if f.name in values:
-                setattr(self, f.name, values[f.name])
-            elif f.has_default:
-                setattr(self, f.name, f.default_value())
-            else:
-                raise ValidationError(f"{info.cls.__name__}() needs a value for {f.name!r}")
+    def unknown(extra: dict[str, Any]) -> None:
+        raise ValidationError(
+            f"{cls_name} has no field {sorted(extra)[0]!r}; "
+            f"its fields are: {', '.join(f.name for f in fields)}"
+        )
 
-    __init__.__qualname__ = f"{info.cls.__qualname__}.__init__"
-    return __init__
+    def required(name: str) -> None:
+        raise ValidationError(f"{cls_name}() needs a value for {name!r}")
+
+    ns: dict[str, Any] = {"_M": MISSING, "_unknown": unknown, "_required": required}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        name = f.name
+        static = f.default_factory is None and f.default is not MISSING
+        if static and not isinstance(f.default, list | dict | set):
+            ns[f"_d{i}"] = f.default
+            params.append(f"{name}=_d{i}")
+            continue
+        params.append(f"{name}=_M")
+        if f.has_default:
+            ns[f"_f{i}"] = f
+            body.append(f"    if {name} is _M: {name} = _f{i}.default_value()")
+        else:
+            body.append(f"    if {name} is _M: _required({name!r})")
+    body.append("    if _extra: _unknown(_extra)")
+    body.append("    d = self.__dict__")
+    body.extend(f"    d[{f.name!r}] = {f.name}" for f in fields)
+    src = f"def __init__(self, *, {', '.join(params)}, **_extra):\n" + "\n".join(body)
+    exec(src, ns)  # safe: generated from the model's field names only
+    init: Callable[..., None] = ns["__init__"]
+    init.__qualname__ = f"{info.cls.__qualname__}.__init__"
+    return init
 
 
 def _make_repr(info: EntityInfo) -> Callable[[Any], str]:

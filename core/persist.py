@@ -98,16 +98,26 @@ def _insert(
         )
     waiting: dict[tuple[Any, ...], list[Any]] = {}
     match = step.match
+    whole_row = match == tuple(range(len(step.columns)))
     for obj, row in zip(step.objs, rows, strict=True):
-        waiting.setdefault(tuple([row[i] for i in match]), []).append(obj)
+        key = row if whole_row else tuple([row[i] for i in match])
+        bucket = waiting.get(key)
+        if bucket is None:
+            waiting[key] = [obj]
+        else:
+            bucket.append(obj)
+    new_keys = result.new_keys
     for ret in returned:
-        objs = waiting.get(tuple(ret[1:]))
+        objs = waiting.get(ret[1:])
         if not objs:
             raise DatabaseError(
                 f"{ctx}: a returned row matched none of the inserted objects; nothing was saved"
             )
         # Rows with equal values are indistinguishable; any pairing among them is exact.
-        _assign(objs.pop(), ret[0], from_db, pending, result)
+        obj = objs.pop()
+        key = ret[0]
+        pending[id(obj)] = key
+        new_keys[id(obj)] = key if from_db is None else from_db(key)
 
 
 def dialect_last_id(dialect: Dialect, cur: Any) -> Any:

@@ -95,8 +95,24 @@ class Session:
         Adding an object twice is a no-op; adding an object staged for removal cancels the
         removal.
         """
+        new = self._new
         for obj in objs:
-            self._add_one(obj)
+            # Fast path: a fresh object of an entity without references whose key the
+            # database generates; everything else takes the checks in _add_one.
+            info = getattr(type(obj), "__orm_entity__", None)
+            d = getattr(obj, "__dict__", None)
+            if (
+                type(info) is EntityInfo
+                and d is not None
+                and SESSION_ATTR not in d
+                and not info.references
+                and (auto := info.autoincrement) is not None
+                and d.get(auto.name) in (0, None)
+            ):
+                new[id(obj)] = obj
+                d[SESSION_ATTR] = self
+            else:
+                self._add_one(obj)
 
     def _add_one(self, obj: Any) -> None:
         if isinstance(obj, type) or not is_entity(obj):
@@ -303,19 +319,25 @@ class Session:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""
         db = self.database
         new_keys = result.new_keys
+        by_entity: dict[EntityInfo, list[Any]] = {}
         for ins in cs.inserts:
-            obj, info = ins.obj, ins.entity
-            key = new_keys.get(id(obj))
-            if key is not None:
-                auto = info.autoincrement
-                assert auto is not None
-                obj.__dict__[auto.name] = key
-            else:
-                key = info.pk_of(obj)
-            self._identity.setdefault(info, {})[key] = obj
+            by_entity.setdefault(ins.entity, []).append(ins.obj)
+        for info, objs in by_entity.items():
+            mapping = self._identity.setdefault(info, {})
+            auto = info.autoincrement
+            name = auto.name if auto is not None else ""
+            for obj in objs:
+                key = new_keys.get(id(obj))
+                if key is not None:
+                    obj.__dict__[name] = key
+                else:
+                    key = info.pk_of(obj)
+                mapping[key] = obj
             if info.has_json:
-                self._snapshots[id(obj)] = db.codec(info).snapshot(obj)
-                self._json_tracked[id(obj)] = obj
+                codec = db.codec(info)
+                for obj in objs:
+                    self._snapshots[id(obj)] = codec.snapshot(obj)
+                    self._json_tracked[id(obj)] = obj
         self._new.clear()
         for upd in cs.updates:
             if upd.entity.has_json:

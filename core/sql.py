@@ -27,6 +27,7 @@ __all__ = [
     "insert_sql",
     "order_sql",
     "select_sql",
+    "update_batches",
     "update_sql",
 ]
 
@@ -66,7 +67,7 @@ def create_table_sql(dialect: Dialect, info: EntityInfo) -> str:
             f"REFERENCES {q(target.table)} ({q(target.primary_key[0].column)})"
         )
     body = ",\n  ".join(parts)
-    return f"CREATE TABLE {q(info.table)} (\n  {body}\n)"
+    return f"CREATE TABLE {q(info.table)} (\n  {body}\n){dialect.table_options}"
 
 
 def index_name(info: EntityInfo, f: FieldInfo) -> str:
@@ -111,6 +112,72 @@ def update_sql(dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple
     sets = ", ".join(f"{q(c)} = {p}" for c in columns)
     where = " AND ".join(f"{q(c)} = {p}" for c in pk)
     return f"UPDATE {q(table)} SET {sets} WHERE {where}"
+
+
+def update_batches(
+    dialect: Dialect, info: EntityInfo, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, list[Any], int]] | None:
+    """``(sql, params, rows)`` per statement of a batched UPDATE in the dialect's form.
+
+    ``rows`` are ``(*new values of columns, *primary key)``. None for the "executemany" form
+    (and for one row): then ``update_sql`` is sent once per row.
+    """
+    form = dialect.update_form
+    if form == "executemany" or len(rows) < 2:
+        return None
+    fields = tuple(info.field(n) for n in columns)
+    set_cols = tuple(f.column for f in fields)
+    pk_cols = tuple(f.column for f in info.primary_key)
+    if form == "unnest":
+        casts = tuple(dialect.cast_type(f) for f in (*fields, *info.primary_key))
+        sql = _update_unnest_sql(dialect, info.table, set_cols, pk_cols, casts)
+        return [(sql, [[row[i] for row in rows] for i in range(len(casts))], len(rows))]
+    if form == "join":
+        width = len(set_cols) + len(pk_cols)
+        size = max(1, min(dialect.update_batch_rows, dialect.max_params // width))
+        out = []
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            sql = _update_join_sql(dialect, info.table, set_cols, pk_cols, len(chunk))
+            out.append((sql, [v for row in chunk for v in row], len(chunk)))
+        return out
+    raise ValueError(f"unknown update form {form!r} on {type(dialect).__name__}")
+
+
+@lru_cache(maxsize=256)
+def _update_unnest_sql(
+    dialect: Dialect,
+    table: str,
+    columns: tuple[str, ...],
+    pk: tuple[str, ...],
+    casts: tuple[str, ...],
+) -> str:
+    """``UPDATE t SET a = v.c0 FROM unnest(?::T[], ...) AS v(c0, ..., k0) WHERE t.pk = v.k0``."""
+    q, p = dialect.quote, dialect.placeholder
+    names = [f"c{i}" for i in range(len(columns))] + [f"k{i}" for i in range(len(pk))]
+    arrays = ", ".join(f"{p}::{cast}[]" for cast in casts)
+    sets = ", ".join(f"{q(c)} = {q('_v')}.{q(n)}" for c, n in zip(columns, names, strict=False))
+    where = " AND ".join(f"{q(table)}.{q(c)} = {q('_v')}.{q(f'k{i}')}" for i, c in enumerate(pk))
+    return (
+        f"UPDATE {q(table)} SET {sets} FROM unnest({arrays}) AS {q('_v')}"
+        f"({_cols(dialect, names)}) WHERE {where}"
+    )
+
+
+@lru_cache(maxsize=256)
+def _update_join_sql(
+    dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...], rows: int
+) -> str:
+    """``UPDATE t JOIN (SELECT ? AS c0, ? AS k0 UNION ALL SELECT ?, ? ...) v ON ... SET ...``."""
+    q, p = dialect.quote, dialect.placeholder
+    names = [f"c{i}" for i in range(len(columns))] + [f"k{i}" for i in range(len(pk))]
+    first = "SELECT " + ", ".join(f"{p} AS {q(n)}" for n in names)
+    rest = " UNION ALL SELECT " + dialect.placeholders(len(names))
+    on = " AND ".join(f"{q(table)}.{q(c)} = {q('_v')}.{q(f'k{i}')}" for i, c in enumerate(pk))
+    sets = ", ".join(
+        f"{q(table)}.{q(c)} = {q('_v')}.{q(n)}" for c, n in zip(columns, names, strict=False)
+    )
+    return f"UPDATE {q(table)} JOIN ({first}{rest * (rows - 1)}) AS {q('_v')} ON {on} SET {sets}"
 
 
 @lru_cache(maxsize=1024)

@@ -48,11 +48,15 @@ __all__ = [
 
 @dataclass(eq=True)
 class Insert:
-    """A new object to insert, with the values it will be inserted with."""
+    """A new object to insert; ``values`` are read from it when asked for."""
 
     entity: EntityInfo
     obj: Any
-    values: dict[str, Any]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The values it will be inserted with (references as objects)."""
+        return {f.name: current_value(self.obj, f) for f in self.entity.fields}
 
 
 @dataclass(eq=True)
@@ -121,9 +125,7 @@ def current_value(obj: Any, f: FieldInfo) -> Any:
 def collect(session: Session) -> ChangeSet:
     """The session's pending change set; visits only touched objects and JSON entities."""
     cs = ChangeSet()
-    for obj in session._new.values():
-        info = type(obj).__orm_entity__
-        cs.inserts.append(Insert(info, obj, {f.name: current_value(obj, f) for f in info.fields}))
+    cs.inserts = [Insert(type(obj).__orm_entity__, obj) for obj in session._new.values()]
     removed = session._removed
     seen: set[int] = set()
     for oid, (obj, old_values) in session._changed.items():

@@ -15,7 +15,7 @@ import enum
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -109,8 +109,19 @@ class Dialect:
     max_rows_per_insert: ClassVar[int] = 100_000
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:
-    #: "executemany" (one prepared statement, many parameter rows).
+    #: "executemany" (one prepared statement, many parameter rows), "unnest" (one
+    #: ``UPDATE ... FROM unnest(array, ...)``, PostgreSQL) or "join" (``UPDATE ... JOIN
+    #: (SELECT ... UNION ALL ...)``, MySQL); see ``core.sql.update_batches``.
     update_form: ClassVar[str] = "executemany"
+    #: Rows one "join"-form UPDATE carries (besides the parameter limit).
+    update_batch_rows: ClassVar[int] = 100_000
+    #: Rows an ``executemany`` sends per round trip; 0 when the whole batch is one.
+    executemany_rows_per_round_trip: ClassVar[int] = 0
+    #: Without RETURNING: single-row INSERTs sent in one round trip, each reporting its own
+    #: generated key (see ``insert_ids``).
+    insert_ids_per_round_trip: ClassVar[int] = 1
+    #: Text after ``CREATE TABLE t (...)`` (storage engine, character set).
+    table_options: ClassVar[str] = ""
     #: SQL to open a write transaction.
     begin_sql: ClassVar[str | None] = "BEGIN"
     #: Column types by field kind; ``{n}`` is MaxLength.
@@ -154,6 +165,10 @@ class Dialect:
             assert target is not None
             return self.column_type(target.primary_key[0])
         return self.type_map[f.kind]
+
+    def cast_type(self, f: FieldInfo) -> str:
+        """The type a batch of values for ``f`` is cast to ("unnest" form; no length limit)."""
+        return self.column_type(f)
 
     def limit_clause(self, limit: int | None, offset: int | None, params: list[Any]) -> str:
         sql = ""
@@ -213,6 +228,14 @@ class Dialect:
         if kind == "bytes":
             return bytes
         return None
+
+    def insert_ids(self, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run a single-row INSERT once per row; the key each one generated, in row order."""
+        keys = []
+        for row in rows:
+            cursor.execute(sql, row)
+            keys.append(cursor.lastrowid)
+        return keys
 
     # -- errors ----------------------------------------------------------------------------
 

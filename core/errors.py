@@ -109,6 +109,8 @@ class IntegrityError(DatabaseError):
         self.entity = entity
         self.field = field
         self.constraint = constraint
+        #: The staged object that caused it, when the session could tell.
+        self.obj: object | None = None
 
 
 class ConflictError(DatabaseError):

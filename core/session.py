@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import persist, unitofwork
 from core.entity import SESSION_ATTR, EntityInfo, Unloaded, entity_info, is_entity
-from core.errors import NotFoundError, OrmConnectionError, SessionError
+from core.errors import IntegrityError, NotFoundError, OrmConnectionError, OrmError, SessionError
+from core.expressions import FieldRef
 from core.types import MISSING
 from core.unitofwork import ChangeSet
 
@@ -298,6 +299,10 @@ class Session:
             try:
                 conn.begin()
                 result = persist.run(steps, conn, db.codec)
+            except IntegrityError as exc:
+                conn.rollback()
+                self._name_culprit(cs, exc)
+                raise
             except BaseException:
                 conn.rollback()
                 raise
@@ -314,6 +319,49 @@ class Session:
             result.statements,
             time.perf_counter() - started,
         )
+
+    def _name_culprit(self, cs: ChangeSet, err: IntegrityError) -> None:
+        """Add to a unique / not-null error which staged object and value caused it."""
+        if not err.entity or not err.field:
+            return
+        staged = [(i.entity, i.obj) for i in cs.inserts] + [
+            (u.entity, u.obj) for u in cs.updates if err.field in u.changes
+        ]
+        staged = [(i, o) for i, o in staged if i.cls.__name__ == err.entity]
+        if not staged or not staged[0][0].has_field(err.field):
+            return
+        info = staged[0][0]
+        f = info.field(err.field)
+        values = [unitofwork.current_value(o, f) for _, o in staged]
+        culprit: Any = None
+        if any(v is None for v in values):
+            culprit = staged[values.index(None)][1]
+        else:
+            seen: dict[Any, int] = {}
+            for pos, v in enumerate(values):
+                key = repr(v)
+                if key in seen:
+                    culprit = staged[pos][1]
+                    break
+                seen[key] = pos
+            if culprit is None and f.unique and f.kind != "reference":
+                query: Query[Any] = self.database.query(info.cls)
+                try:
+                    found = query.filter(FieldRef(f.name).in_(values[:500])).find()
+                    taken = {repr(getattr(o, f.name)) for o in found}
+                except OrmError:
+                    return
+                culprit = next(
+                    (o for (_, o), v in zip(staged, values, strict=True) if repr(v) in taken), None
+                )
+        if culprit is None:
+            return
+        value = unitofwork.current_value(culprit, f)
+        position = ""
+        if id(culprit) in self._new:
+            position = f", staged #{list(self._new).index(id(culprit)) + 1}"
+        err.obj = culprit
+        err.args = (f"{err.args[0]}: {info.describe(culprit)}{position} has {f.name}={value!r}",)
 
     def _finalize(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""

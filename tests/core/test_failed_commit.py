@@ -44,6 +44,8 @@ def test_unique_violation_at_row_137_of_500_changes_nothing_and_retry_succeeds(
     err = exc.value
     assert (err.entity, err.field) == ("Author", "email")
     assert "Author.email" in str(err) and "UNIQUE" in str(err).upper()
+    assert str(err).endswith(": new Author, staged #138 has email='old5@x.org'")
+    assert err.obj is new[137]
 
     if path:
         assert path.read_bytes() == before_bytes

@@ -1,0 +1,251 @@
+"""The command line: ``python -m bench [--quick] [--rows N] [--backends ...] [--scenarios ...]
+[--repeat R] [--impls ...]``.
+
+Runs every selected implementation on every backend, each in its own worker process
+(``python -m bench.worker``) one after the other — never in parallel, so that runs do not compete
+for the two cores — then prints the Markdown report and saves it with the raw JSON under
+``bench/results/``. SQLite (a fresh file per worker in a temporary directory) is always included;
+PostgreSQL and MySQL / MariaDB when their URLs are given. M (memory) runs in a second worker per
+implementation, so that tracemalloc never slows the timed runs.
+
+Exit status: 0, or 1 when a worker or a scenario failed with an error (a missing peer is skipped,
+not an error), or — with ``--strict`` — when ormcli misses a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.backends import parse_backend
+from bench.report import ORDER, BackendReport, render
+from bench.scenarios import MEMORY, expand
+from bench.worker import IMPLS
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_IMPLS = "raw,ormcli,sqlalchemy,peewee,pony"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="ormcli against raw DB-API, SQLAlchemy ORM, peewee and Pony.",
+    )
+    parser.add_argument("--rows", type=int, default=10_000, help="base row count n (10000)")
+    parser.add_argument(
+        "--backends",
+        default="sqlite",
+        help="comma-separated: sqlite, postgresql://user@host:port/db, mysql://user@host/db "
+        "(SQLite is always included)",
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="comma-separated subset of S1..S7,S1x10,S2x10,M (all)"
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs after one warm-up (5)")
+    parser.add_argument(
+        "--impls",
+        default=DEFAULT_IMPLS,
+        help=f"comma-separated subset of {DEFAULT_IMPLS} (raw = raw-many + raw-batch)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 1000 rows, 1 repeat, SQLite only"
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where to save the report")
+    parser.add_argument("--no-save", action="store_true", help="print only, save nothing")
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds per worker process (3600)"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when ormcli misses a target")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.repeat, args.backends = 1000, 1, "sqlite"
+    if args.rows < 10 or args.repeat < 1:
+        parser.error("--rows must be >= 10 and --repeat >= 1")
+    return args
+
+
+def expand_impls(text: str) -> list[str]:
+    names: list[str] = []
+    for raw_name in text.split(","):
+        name = raw_name.strip().lower()
+        chosen = ["raw-many", "raw-batch"] if name == "raw" else [name]
+        for impl in chosen:
+            if impl not in IMPLS:
+                raise SystemExit(f"unknown implementation {impl!r}; known: {DEFAULT_IMPLS}")
+            if impl not in names:
+                names.append(impl)
+    return sorted(names, key=ORDER.index)
+
+
+def backend_specs(text: str) -> list[str]:
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    specs = [s for s in specs if s != "sqlite" and not s.startswith("sqlite:")]
+    return ["sqlite", *specs]
+
+
+def run_worker(
+    impl: str, url: str, args: argparse.Namespace, scenarios: list[str], memory: bool
+) -> dict[str, Any]:
+    """Run one worker process and return its JSON (or an error record)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out_path = fh.name
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.worker",
+        f"--impl={impl}",
+        f"--url={url}",
+        f"--rows={args.rows}",
+        f"--repeat={args.repeat}",
+        f"--scenarios={','.join(scenarios)}",
+        f"--out={out_path}",
+    ]
+    if memory:
+        cmd.append("--memory")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, timeout=args.timeout, check=False)
+        data: dict[str, Any] = json.loads(Path(out_path).read_text() or "{}")
+        if not data:
+            data = {"impl": impl, "status": "error", "reason": f"worker exit {proc.returncode}"}
+    except subprocess.TimeoutExpired:
+        data = {"impl": impl, "status": "error", "reason": f"timed out after {args.timeout:g} s"}
+    except (OSError, json.JSONDecodeError) as exc:
+        data = {"impl": impl, "status": "error", "reason": f"worker failed: {exc}"}
+    finally:
+        Path(out_path).unlink(missing_ok=True)
+    return data
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.1f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.node()}: {platform.platform()}, {cpu}, {os.cpu_count()} cores{mem}"
+
+
+def versions(results: list[dict[str, Any]]) -> str:
+    found: dict[str, str] = {"Python": platform.python_version()}
+    servers: dict[str, str] = {}
+    for r in results:
+        for key, value in (r.get("versions") or {}).items():
+            if key == "server":
+                servers[r["backend_label"]] = value
+            else:
+                found.setdefault(key, value)
+    return " · ".join(
+        [f"{k} {v}" for k, v in found.items()] + list(dict.fromkeys(servers.values()))
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        ids = expand(args.scenarios)
+        impls = expand_impls(args.impls)
+    except ValueError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
+    timed = [s for s in ids if s != MEMORY]
+    tmpdir = tempfile.mkdtemp(prefix="ormcli-bench-")
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    backends: list[tuple[str, str]] = []
+    try:
+        for spec in backend_specs(args.backends):
+            first = parse_backend(spec, sqlite_path=os.path.join(tmpdir, "probe.db"))
+            label = first.label
+            if any(label == seen for seen, _ in backends):
+                label = f"{label} ({first.host}:{first.port}/{first.database})"
+            backends.append((label, first.kind))
+            print(f"== {first.display}", file=sys.stderr, flush=True)
+            for impl in impls:
+                url = first.url
+                if first.kind == "sqlite":
+                    url = "sqlite:///" + os.path.join(tmpdir, f"{impl}.db")
+                data = {"impl": impl}
+                if timed:
+                    data = run_worker(impl, url, args, timed, memory=False)
+                if MEMORY in ids and data.get("status", "ok") == "ok":
+                    mem = run_worker(impl, url, args, [MEMORY], memory=True)
+                    data.setdefault("status", mem.get("status"))
+                    data.setdefault("reason", mem.get("reason", ""))
+                    data.setdefault("versions", mem.get("versions"))
+                    data.setdefault("description", mem.get("description"))
+                    if "memory" in mem:
+                        data["memory"] = mem["memory"]
+                    elif mem.get("status") == "error":
+                        data["memory_error"] = mem.get("reason", "error")
+                        data.setdefault("notes", []).append(f"M: {data['memory_error']}")
+                data["backend_label"] = label
+                results.append(data)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    elapsed = time.perf_counter() - started
+    now = datetime.now().astimezone()
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    meta = {
+        "date": now.strftime("%Y-%m-%d %H:%M %Z"),
+        "header": {
+            "command": f"`{command.strip()}`",
+            "rows": (
+                f"n = {args.rows:,} (S7, S1x10, S2x10 and M: {args.rows * 10:,}); "
+                f"{args.repeat} timed run(s) after 1 warm-up; times in ms"
+            ),
+            "machine": machine(),
+            "versions": versions(results),
+            "took": f"{elapsed:.0f} s",
+        },
+    }
+    text = render(results, meta, backends, args.rows)
+    print(text)
+    if not args.no_save:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        tag = "quick" if args.quick else f"n{args.rows}"
+        stem = args.out_dir / f"{now.strftime('%Y-%m-%d_%H%M%S')}_{tag}"
+        stem.with_suffix(".md").write_text(text, encoding="utf-8")
+        raw = {"meta": meta, "backends": backends, "rows": args.rows, "results": results}
+        stem.with_suffix(".json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+        print(f"saved {stem}.md and .json", file=sys.stderr)
+
+    errors = [r for r in results if r.get("status") == "error" or r.get("memory_error")] + [
+        (r["impl"], sid)
+        for r in results
+        for sid, d in (r.get("scenarios") or {}).items()
+        if d.get("error")
+    ]
+    if errors:
+        return 1
+    if args.strict:
+        for label, kind in backends:
+            rep = BackendReport(label, kind, [r for r in results if r["backend_label"] == label])
+            if rep.counts()[1]:
+                return 1
+    return 0

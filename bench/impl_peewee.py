@@ -1,0 +1,126 @@
+"""peewee with its bulk API: ``bulk_create``, ``bulk_update``, ``delete().where(id.in_(...))``.
+
+peewee has no session and no change tracking: the caller says which objects to write and which
+fields. Everything runs inside ``db.atomic()`` (one transaction). Batch sizes: ``bulk_create``
+1000 rows per INSERT (ids come back through RETURNING on SQLite >= 3.35 and PostgreSQL);
+``bulk_update`` 100 rows per ``UPDATE ... SET c = CASE id WHEN ...`` (larger CASE batches get
+slower, not faster); deletes 1000 ids per ``IN``. PostgreSQL through psycopg 3
+(``prefer_psycopg3``), MySQL / MariaDB through PyMySQL, where peewee returns no ids from a bulk
+insert (noted in the report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import peewee as pw
+
+from bench.backends import TABLE
+from bench.interface import Impl, SourceRow, Timer, change, every, spread
+
+INSERT_BATCH = 1000
+UPDATE_BATCH = 100
+DELETE_BATCH = 1000
+
+database_proxy = pw.DatabaseProxy()
+
+
+class User(pw.Model):
+    id = pw.AutoField()
+    name = pw.CharField(max_length=100)
+    email = pw.CharField(max_length=200)
+    age = pw.IntegerField()
+    created = pw.DateTimeField()
+
+    class Meta:
+        database = database_proxy
+        table_name = TABLE
+
+
+class PeeweeImpl(Impl):
+    name = "peewee"
+    description = "peewee bulk API in db.atomic(): bulk_create / bulk_update / delete().where(in_)"
+
+    db: Any = None
+
+    def versions(self) -> dict[str, str]:
+        return {"peewee": pw.__version__}
+
+    def open(self) -> None:
+        b = self.backend
+        if b.kind == "sqlite":
+            self.db = pw.SqliteDatabase(b.path, returning_clause=True)
+        elif b.kind == "postgresql":
+            self.db = pw.PostgresqlDatabase(
+                b.database,
+                host=b.host,
+                port=b.port,
+                user=b.user,
+                password=b.password or None,
+                prefer_psycopg3=True,
+            )
+        else:
+            self.db = pw.MySQLDatabase(
+                b.database, host=b.host, port=b.port, user=b.user, password=b.password
+            )
+            self.notes.append("peewee on MySQL/MariaDB: bulk_create returns no ids")
+        database_proxy.initialize(self.db)
+        self.db.connect()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def _new(self, rows: Sequence[SourceRow]) -> list[User]:
+        return [User(name=n, email=e, age=a, created=c) for n, e, a, c in rows]
+
+    def _delete(self, users: Sequence[User]) -> None:
+        ids = [u.id for u in users]
+        for i in range(0, len(ids), DELETE_BATCH):
+            User.delete().where(User.id.in_(ids[i : i + DELETE_BATCH])).execute()
+
+    def insert(self, rows: Sequence[SourceRow], t: Timer) -> list[int] | None:
+        with t, self.db.atomic():
+            users = self._new(rows)
+            User.bulk_create(users, batch_size=INSERT_BATCH)
+        ids = [u.id for u in users]
+        return None if self.backend.kind == "mysql" else ids
+
+    def fetch(self, t: Timer) -> list[Any]:
+        with t:
+            users = list(User.select())
+        return users
+
+    def load_change(self, step: int, t: Timer) -> None:
+        with t, self.db.atomic():
+            changed = every(list(User.select()), step)
+            for user in changed:
+                change(user)
+            User.bulk_update(changed, fields=[User.name, User.age], batch_size=UPDATE_BATCH)
+
+    def load_remove_all(self, t: Timer) -> None:
+        with t, self.db.atomic():
+            self._delete(list(User.select()))
+
+    def mixed(self, new_rows: Sequence[SourceRow], t: Timer) -> None:
+        k = len(new_rows)
+        with t, self.db.atomic():
+            users = list(User.select())
+            User.bulk_create(self._new(new_rows), batch_size=INSERT_BATCH)
+            changed = every(users, 10, 0, k)
+            for user in changed:
+                change(user)
+            User.bulk_update(changed, fields=[User.name, User.age], batch_size=UPDATE_BATCH)
+            self._delete(every(users, 10, 1, k))
+
+    def commit_few(self, count: int, t: Timer) -> None:
+        changed = spread(list(User.select()), count)
+        for user in changed:
+            change(user)
+        with t, self.db.atomic():
+            User.bulk_update(changed, fields=[User.name, User.age], batch_size=UPDATE_BATCH)
+
+    def hold(self) -> tuple[Any, list[Any]]:
+        return None, list(User.select())

@@ -1,0 +1,121 @@
+"""Pony ORM: ``db_session``, entity constructors, ``obj.delete()``, ``User.select()[:]``.
+
+Pony keeps global state: a ``Database`` binds to one provider once per process and its entities
+are defined against it. The harness runs each implementation in its own process, so this module
+binds on :meth:`PonyImpl.open` and never re-binds. The table exists when the mapping is generated
+(``create_tables=False``). Pony writes one statement per changed object at commit (its SQL is
+cached, not batched). On PostgreSQL Pony needs psycopg2 (``psycopg2-binary``); without it the
+implementation is reported as skipped there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pony
+from pony import orm
+
+from bench.backends import TABLE
+from bench.interface import Impl, SourceRow, Timer, change, every, spread
+
+db = orm.Database()
+
+
+class User(db.Entity):  # type: ignore[name-defined]  # Pony builds the base at run time
+    _table_ = TABLE
+    id = orm.PrimaryKey(int, auto=True)
+    name = orm.Required(str, 100)
+    email = orm.Required(str, 200)
+    age = orm.Required(int)
+    created = orm.Required(datetime, precision=6)
+
+
+class PonyImpl(Impl):
+    name = "pony"
+    description = "Pony db_session: User(...), obj.delete(), User.select()[:], commit at exit"
+
+    def versions(self) -> dict[str, str]:
+        return {"pony": pony.__version__}
+
+    def open(self) -> None:
+        if db.provider is not None:  # bound already (a re-open after a failed scenario)
+            return
+        b = self.backend
+        if b.kind == "sqlite":
+            db.bind(provider="sqlite", filename=b.path)
+        elif b.kind == "postgresql":
+            try:
+                import psycopg2  # noqa: F401  # Pony's only PostgreSQL driver
+            except ImportError as exc:
+                raise ImportError("Pony on PostgreSQL needs psycopg2 (psycopg2-binary)") from exc
+            db.bind(
+                provider="postgres",
+                host=b.host,
+                port=b.port,
+                user=b.user,
+                password=b.password or None,
+                database=b.database,
+            )
+        else:
+            db.bind(
+                provider="mysql",
+                host=b.host,
+                port=b.port,
+                user=b.user,
+                passwd=b.password,
+                db=b.database,
+            )
+        db.generate_mapping(create_tables=False)
+
+    def close(self) -> None:
+        """Nothing to do: Pony's connection pool belongs to the process."""
+
+    def insert(self, rows: Sequence[SourceRow], t: Timer) -> list[int]:
+        with t, orm.db_session:
+            users = [User(name=n, email=e, age=a, created=c) for n, e, a, c in rows]
+            orm.commit()
+            ids = [u.id for u in users]
+        return ids
+
+    def fetch(self, t: Timer) -> list[Any]:
+        with t, orm.db_session:
+            users = User.select()[:]
+        return list(users)
+
+    def load_change(self, step: int, t: Timer) -> None:
+        with t, orm.db_session:
+            for user in every(User.select()[:], step):
+                change(user)
+
+    def load_remove_all(self, t: Timer) -> None:
+        with t, orm.db_session:
+            for user in User.select()[:]:
+                user.delete()
+
+    def mixed(self, new_rows: Sequence[SourceRow], t: Timer) -> None:
+        k = len(new_rows)
+        with t, orm.db_session:
+            users = User.select()[:]
+            for n, e, a, c in new_rows:
+                User(name=n, email=e, age=a, created=c)
+            for user in every(users, 10, 0, k):
+                change(user)
+            for user in every(users, 10, 1, k):
+                user.delete()
+
+    def commit_few(self, count: int, t: Timer) -> None:
+        with orm.db_session:
+            for user in spread(User.select()[:], count):
+                change(user)
+            with t:
+                orm.commit()
+
+    def hold(self) -> tuple[Any, list[Any]]:
+        session = orm.db_session()
+        session.__enter__()
+        return session, list(User.select()[:])
+
+    def release(self, held: tuple[Any, list[Any]]) -> None:
+        held[0].__exit__(None, None, None)

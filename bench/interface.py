@@ -1,0 +1,134 @@
+"""The small interface every implementation fills in, the timer, and shared helpers.
+
+An implementation (``bench/impl_*.py``) is one class derived from :class:`Impl`. The worker
+creates it with a :class:`~bench.backends.Backend`, calls :meth:`Impl.open` once (the table
+exists then, created by the harness with the canonical DDL), runs scenario methods, and calls
+:meth:`Impl.close` at the end. Before every scenario call the worker has dropped, re-created and
+seeded the table through its own connection, so a method always starts from a known state.
+
+Each scenario method receives a :class:`Timer` and wraps exactly the work a user of that library
+does in ``with t:`` — for an ORM: creating the objects, adding them, committing; for a fetch: the
+query that returns entity objects. Set-up that is not part of the measured work (such as loading
+100k rows before S7's commit) stays outside. Every method must leave no transaction open when it
+returns (the worker drops the table next).
+
+What the methods do to the data is fixed here, so that every implementation does the same work:
+:func:`change` is the edit made to a changed entity, :func:`every` picks the entities to change or
+remove. Leaves out on purpose: any notion of a "session" object; each library opens and ends its
+own inside a method.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+from bench.backends import Backend
+
+#: One row of source data: (name, email, age, created). The id comes from the database.
+SourceRow = tuple[str, str, int, datetime]
+
+T = TypeVar("T")
+
+
+class Timer:
+    """Accumulates the wall time spent inside ``with timer:`` blocks (``perf_counter``)."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+        self.entered = 0
+        self._start = 0.0
+
+    def __enter__(self) -> Timer:
+        self.entered += 1
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.elapsed += time.perf_counter() - self._start
+
+
+def change(obj: Any) -> None:
+    """The edit every scenario makes to a changed entity: two columns, ``name`` and ``age``."""
+    obj.name = obj.name + "*"
+    obj.age = obj.age + 1
+
+
+def every(items: Sequence[T], step: int, offset: int = 0, limit: int | None = None) -> list[T]:
+    """Every ``step``-th item from ``offset``, at most ``limit`` of them (spread over the list)."""
+    picked = list(items[offset::step])
+    return picked if limit is None else picked[:limit]
+
+
+def spread(items: Sequence[T], count: int) -> list[T]:
+    """``count`` items spread evenly over ``items`` (S7's "change 10 of 100k")."""
+    step = max(1, len(items) // max(1, count))
+    return every(items, step, 0, count)
+
+
+class Impl(abc.ABC):
+    """One implementation of the scenarios (see the module docstring for the contract)."""
+
+    #: Name used by ``--impls`` and in the tables.
+    name: ClassVar[str]
+    #: One line for the report's legend: which API of the library the scenarios use.
+    description: ClassVar[str]
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        #: Remarks worth a footnote in the report (e.g. "ids not returned on MySQL").
+        self.notes: list[str] = []
+
+    @abc.abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Library and driver versions, for the report header."""
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect and map the entity onto the existing table ``bench_user``."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def insert(self, rows: Sequence[SourceRow], t: Timer) -> list[int] | None:
+        """S1: create one entity per row, add them all, commit; return the ids read back
+        (``None`` only where the library cannot return them; say so in :attr:`notes`)."""
+
+    @abc.abstractmethod
+    def fetch(self, t: Timer) -> list[Any]:
+        """S2: fetch every row as entity objects through a session; return them."""
+
+    @abc.abstractmethod
+    def load_change(self, step: int, t: Timer) -> None:
+        """S3/S4: load all, :func:`change` ``every(objs, step)``, commit."""
+
+    @abc.abstractmethod
+    def load_remove_all(self, t: Timer) -> None:
+        """S5: load all, remove every one, commit."""
+
+    @abc.abstractmethod
+    def mixed(self, new_rows: Sequence[SourceRow], t: Timer) -> None:
+        """S6: load all; in one commit add ``len(new_rows)`` new entities, change
+        ``every(objs, 10, 0, k)`` and remove ``every(objs, 10, 1, k)`` (k = ``len(new_rows)``)."""
+
+    @abc.abstractmethod
+    def commit_few(self, count: int, t: Timer) -> None:
+        """S7: load all (not timed), :func:`change` ``spread(objs, count)``; time the commit."""
+
+    @abc.abstractmethod
+    def hold(self) -> tuple[Any, list[Any]]:
+        """M: load all rows into a session; return ``(session or None, entities)``."""
+
+    def release(self, held: tuple[Any, list[Any]]) -> None:  # noqa: B027  optional hook
+        """End what :meth:`hold` returned (default: nothing to end)."""

@@ -574,9 +574,10 @@ def _make_init(info: EntityInfo) -> Callable[..., None]:
         else:
             body.append(f"    if {name} is _M: _required({name!r})")
     body.append("    if _extra: _unknown(_extra)")
-    body.append("    d = self.__dict__")
-    body.extend(f"    d[{f.name!r}] = {f.name}" for f in fields)
-    src = f"def __init__(self, *, {', '.join(params)}, **_extra):\n" + "\n".join(body)
+    # Locals start with "_" so that no field name (never "_"-prefixed) can shadow them.
+    body.append("    _d = _self.__dict__")
+    body.extend(f"    _d[{f.name!r}] = {f.name}" for f in fields)
+    src = f"def __init__(_self, *, {', '.join(params)}, **_extra):\n" + "\n".join(body)
     exec(src, ns)  # safe: generated from the model's field names only
     init: Callable[..., None] = ns["__init__"]
     init.__qualname__ = f"{info.cls.__qualname__}.__init__"

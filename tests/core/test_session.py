@@ -303,3 +303,19 @@ def test_staging_never_writes(db: Database) -> None:
     s.changes()
     s.pending_sql()
     assert db.query(Author).count() == 0
+
+
+def test_large_batches_are_chunked_under_the_parameter_limit(
+    db: Database, statements: StatementLog
+) -> None:
+    """10,000 rows of 4 columns need ceil(40,000 / limit) INSERTs; every id is right."""
+    s = db.create_session()
+    authors = _authors(10_000, prefix="c")
+    s.add(*authors)
+    s.commit()
+    rows_per_insert = min(db.dialect.max_rows_per_insert, db.dialect.max_params // 4)
+    expected = -(-10_000 // rows_per_insert)
+    inserts = [x for x in statements.dml() if x.startswith("INSERT")]
+    assert len(inserts) == expected
+    emails = {a.id: a.email for a in db.query(Author).find()}
+    assert all(emails[a.id] == a.email for a in authors)

@@ -113,6 +113,27 @@ class Connection:
             raise self._fail(exc, context) from exc
         return count
 
+    def insert_ids(
+        self, sql: str, rows: Sequence[Sequence[Any]], context: str = "query"
+    ) -> list[Any]:
+        """A single-row INSERT once per row; the generated keys in row order (no RETURNING).
+
+        The dialect sends up to ``insert_ids_per_round_trip`` of them at once, each statement
+        reporting its own key: no arithmetic on ids that concurrent inserts could break.
+        """
+        per = max(1, self.dialect.insert_ids_per_round_trip)
+        keys: list[Any] = []
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            self._log(sql, len(chunk) * len(chunk[0]), len(chunk), len(chunk) > 1)
+            self._log_values(chunk)
+            self.round_trips += 1
+            try:
+                keys.extend(self.dialect.insert_ids(self.raw.cursor(), sql, chunk))
+            except Exception as exc:
+                raise self._fail(exc, context) from exc
+        return keys
+
     def dialect_round_trips(self, rows: int) -> int:
         """Round trips an ``executemany`` of ``rows`` takes (1 for in-process SQLite)."""
         per = getattr(self.dialect, "executemany_rows_per_round_trip", 0)

@@ -20,6 +20,7 @@ from core.connection import Connection
 from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import ConflictError, DatabaseError
+from core.sql import update_batches
 from core.unitofwork import DeleteStep, InsertStep, Step, UpdateStep
 
 __all__ = ["PersistResult", "preview", "run"]
@@ -83,6 +84,11 @@ def _insert(
     auto = step.entity.autoincrement
     assert auto is not None
     from_db = c.from_db[auto.name]
+    if step.row_by_row and not step.returning:
+        keys = conn.insert_ids(step.sql(dialect), rows, ctx)
+        for obj, key in zip(step.objs, keys, strict=True):
+            _assign(obj, key, from_db, pending, result)
+        return
     if step.row_by_row:
         sql = step.sql(dialect)
         for obj, row in zip(step.objs, rows, strict=True):
@@ -148,7 +154,10 @@ def _update(step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[in
         rows.append(values)
     ctx = _context(info, "update")
     sql = step.sql(conn.dialect)
-    if len(rows) == 1:
+    batches = update_batches(conn.dialect, info, step.columns, rows)
+    if batches is not None:
+        count = sum(conn.execute(text, params, ctx).rowcount for text, params, _ in batches)
+    elif len(rows) == 1:
         count = conn.execute(sql, rows[0], ctx).rowcount
     else:
         count = conn.executemany(sql, rows, ctx)
@@ -213,10 +222,16 @@ def preview(
             info = step.entity
             fields = [info.field(n) for n in step.columns]
             params: list[Any] = []
+            urows: list[list[Any]] = []
             for obj, pk in zip(step.objs, step.pks, strict=True):
-                params.extend(c.value_to_db(f, _value(obj, f), pending) for f in fields)
-                keys = pk if len(info.primary_key) > 1 else (pk,)
-                params.extend(keys)
+                urow = [c.value_to_db(f, _value(obj, f), pending) for f in fields]
+                urow.extend(pk if len(info.primary_key) > 1 else (pk,))
+                urows.append(urow)
+                params.extend(urow)
+            batches = update_batches(dialect, info, step.columns, urows)
+            if batches is not None:
+                out.extend(batches)
+                continue
             out.append((sql, params, len(step.objs)))
         else:
             flat: list[Any] = []

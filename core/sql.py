@@ -132,14 +132,21 @@ def update_batches(
         casts = tuple(dialect.cast_type(f) for f in (*fields, *info.primary_key))
         sql = _update_unnest_sql(dialect, info.table, set_cols, pk_cols, casts)
         return [(sql, [[row[i] for row in rows] for i in range(len(casts))], len(rows))]
-    if form == "join":
-        width = len(set_cols) + len(pk_cols)
+    if form == "case":
+        width = 2 * len(set_cols) + 1
         size = max(1, min(dialect.update_batch_rows, dialect.max_params // width))
         out = []
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
-            sql = _update_join_sql(dialect, info.table, set_cols, pk_cols, len(chunk))
-            out.append((sql, [v for row in chunk for v in row], len(chunk)))
+            params: list[Any] = []
+            for i in range(len(set_cols)):
+                for row in chunk:
+                    params.extend(row[len(set_cols) :])
+                    params.append(row[i])
+            for row in chunk:
+                params.extend(row[len(set_cols) :])
+            sql = _update_case_sql(dialect, info.table, set_cols, pk_cols, len(chunk))
+            out.append((sql, params, len(chunk)))
         return out
     raise ValueError(f"unknown update form {form!r} on {type(dialect).__name__}")
 
@@ -165,19 +172,22 @@ def _update_unnest_sql(
 
 
 @lru_cache(maxsize=256)
-def _update_join_sql(
+def _update_case_sql(
     dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...], rows: int
 ) -> str:
-    """``UPDATE t JOIN (SELECT ? AS c0, ? AS k0 UNION ALL SELECT ?, ? ...) v ON ... SET ...``."""
+    """``UPDATE t SET a = CASE pk WHEN ? THEN ? ... END, ... WHERE pk IN (?, ...)``."""
     q, p = dialect.quote, dialect.placeholder
-    names = [f"c{i}" for i in range(len(columns))] + [f"k{i}" for i in range(len(pk))]
-    first = "SELECT " + ", ".join(f"{p} AS {q(n)}" for n in names)
-    rest = " UNION ALL SELECT " + dialect.placeholders(len(names))
-    on = " AND ".join(f"{q(table)}.{q(c)} = {q('_v')}.{q(f'k{i}')}" for i, c in enumerate(pk))
-    sets = ", ".join(
-        f"{q(table)}.{q(c)} = {q('_v')}.{q(n)}" for c, n in zip(columns, names, strict=False)
-    )
-    return f"UPDATE {q(table)} JOIN ({first}{rest * (rows - 1)}) AS {q('_v')} ON {on} SET {sets}"
+    if len(pk) == 1:
+        when = f" WHEN {p} THEN {p}" * rows
+        cases = [f"{q(c)} = CASE {q(pk[0])}{when} END" for c in columns]
+        where = f"{q(pk[0])} IN ({dialect.placeholders(rows)})"
+    else:
+        match = " AND ".join(f"{q(k)} = {p}" for k in pk)
+        when = f" WHEN {match} THEN {p}" * rows
+        cases = [f"{q(c)} = CASE{when} END" for c in columns]
+        one = f"({dialect.placeholders(len(pk))})"
+        where = f"({_cols(dialect, pk)}) IN ({', '.join([one] * rows)})"
+    return f"UPDATE {q(table)} SET {', '.join(cases)} WHERE {where}"
 
 
 @lru_cache(maxsize=1024)

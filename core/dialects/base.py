@@ -110,10 +110,10 @@ class Dialect:
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:
     #: "executemany" (one prepared statement, many parameter rows), "unnest" (one
-    #: ``UPDATE ... FROM unnest(array, ...)``, PostgreSQL) or "join" (``UPDATE ... JOIN
-    #: (SELECT ... UNION ALL ...)``, MySQL); see ``core.sql.update_batches``.
+    #: ``UPDATE ... FROM unnest(array, ...)``, PostgreSQL) or "case" (``UPDATE ... SET
+    #: c = CASE pk WHEN ... END WHERE pk IN (...)``, MySQL); see ``core.sql.update_batches``.
     update_form: ClassVar[str] = "executemany"
-    #: Rows one "join"-form UPDATE carries (besides the parameter limit).
+    #: Rows one "case"-form UPDATE carries (besides the parameter limit).
     update_batch_rows: ClassVar[int] = 100_000
     #: Rows an ``executemany`` sends per round trip; 0 when the whole batch is one.
     executemany_rows_per_round_trip: ClassVar[int] = 0

@@ -1,0 +1,153 @@
+"""The MariaDB/MySQL adapter: PyMySQL connections, autocommit on, matched-row counts.
+
+``MySQLAdapter("mysql://user:pass@host:3306/db?connect_timeout=5")`` (or ``mariadb://``): user,
+password, host, port and database come from the URL; every query parameter passes through to
+``pymysql.connect`` as a keyword (numbers and booleans converted), e.g. ``unix_socket``,
+``ssl_ca``, ``read_timeout``. Fixed settings: utf8mb4; ``CLIENT.FOUND_ROWS`` so an UPDATE reports
+the rows it matched (the session reads fewer than sent as a conflict); ``MULTI_STATEMENTS`` for
+the no-RETURNING insert path; ``binary_prefix`` so bytes are never read as text; autocommit on,
+with the ORM's own ``START TRANSACTION`` ... ``COMMIT`` around a commit; strict SQL mode.
+
+Whether the server has ``INSERT ... RETURNING`` (MariaDB >= 10.5) is read from the first
+connection's handshake; if a commit is planned before any connection was made, the dialect asks
+the adapter to connect once (that connection is then the first one handed out).
+``returning=False`` forces the path without RETURNING. Callers:
+``core.adapters.adapter_from_url``, user code. What it leaves out: SQL (``core.dialects.mysql``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pymysql
+from pymysql.constants import CLIENT
+
+from core.adapters import Adapter, mask_url
+from core.dialects.base import _first_line
+from core.dialects.mysql import MySQLDialect
+from core.errors import ConfigurationError, OrmConnectionError
+
+__all__ = ["MySQLAdapter"]
+
+_INT_PARAMS = frozenset(
+    {"port", "connect_timeout", "read_timeout", "write_timeout", "max_allowed_packet"}
+)
+_BOOL_PARAMS = frozenset({"ssl_verify_cert", "ssl_verify_identity", "local_infile"})
+#: Settings the ORM depends on; a URL may not override them.
+_FIXED = frozenset({"autocommit", "client_flag", "charset", "binary_prefix", "cursorclass"})
+
+
+def _message(exc: BaseException) -> str:
+    """The server's text of a PyMySQL error (its args are ``(code, text)``)."""
+    return str(exc.args[-1]) if exc.args else _first_line(exc)
+
+
+def _value(key: str, text: str) -> Any:
+    if key in _INT_PARAMS:
+        return int(text)
+    if key in _BOOL_PARAMS:
+        return text.lower() in ("1", "true", "yes", "on")
+    return text
+
+
+class MySQLAdapter(Adapter):
+    """``MySQLAdapter(host=..., user=..., password=..., database=...)``; or ``from_url``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3306,
+        user: str = "root",
+        password: str = "",
+        database: str | None = None,
+        returning: bool | None = None,
+        url_display: str | None = None,
+        **options: Any,
+    ) -> None:
+        bad = _FIXED & set(options)
+        if bad:
+            raise ConfigurationError(
+                f"the MySQL option(s) {', '.join(sorted(bad))} are set by ormcli; remove them"
+            )
+        self.params: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "password": password,
+            "database": database,
+            "connect_timeout": 10,
+            **options,
+        }
+        self.mysql_dialect = MySQLDialect(returning)
+        self.mysql_dialect.probe = self._probe
+        self.dialect = self.mysql_dialect
+        self._spare: Any = None
+        if url_display is None:
+            auth = f"{user}:***@" if password else f"{user}@"
+            url_display = f"mysql://{auth}{host}:{port}/{database or ''}"
+        self.url_display = url_display
+
+    @classmethod
+    def from_url(cls, url: str, *, returning: bool | None = None) -> MySQLAdapter:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 3306
+        except ValueError as exc:
+            raise ConfigurationError(f"{mask_url(url)!r} is not a valid URL: {exc}") from None
+        if parts.scheme.split("+", 1)[0].lower() not in ("mysql", "mariadb"):
+            raise ConfigurationError(
+                f"{mask_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/db"
+            )
+        try:
+            options = {k: _value(k, v) for k, v in parse_qsl(parts.query)}
+        except ValueError as exc:
+            raise ConfigurationError(f"bad query parameter in {mask_url(url)!r}: {exc}") from None
+        database = unquote(parts.path.lstrip("/")) or None
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            user=unquote(parts.username) if parts.username else "root",
+            password=unquote(parts.password) if parts.password else "",
+            database=database,
+            returning=returning,
+            url_display=mask_url(url),
+            **options,
+        )
+
+    def connect(self) -> Any:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            return spare
+        try:
+            raw: Any = pymysql.connect(
+                **self.params,
+                charset="utf8mb4",
+                autocommit=True,
+                binary_prefix=True,
+                client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+            )
+        except pymysql.err.MySQLError as exc:
+            raise OrmConnectionError(
+                f"cannot connect to {self.url_display}: {_message(exc)}", exc
+            ) from None
+        self.mysql_dialect.learn_server(str(raw.server_version))
+        return raw
+
+    def prepare(self, raw: Any) -> None:
+        try:
+            with raw.cursor() as cur:
+                cur.execute(
+                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''),"
+                    " 'STRICT_ALL_TABLES')"
+                )
+        except pymysql.err.MySQLError as exc:
+            raise OrmConnectionError(
+                f"cannot set up the connection to {self.url_display}: {_message(exc)}", exc
+            ) from None
+
+    def _probe(self) -> None:
+        """Connect once to learn the server version; keep the connection for ``connect``."""
+        if self._spare is None:
+            self._spare = self.connect()

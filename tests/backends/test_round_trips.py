@@ -1,0 +1,82 @@
+"""Round trips of a commit follow the number of chunks, not the number of rows.
+
+``Connection.round_trips`` counts what goes over the wire (an ``executemany`` counts as its
+dialect says). 10,000 inserts, 1,000 updates and 10,000 removes each cost BEGIN + COMMIT plus
+one round trip per chunk that the dialect's limits allow; the bound is computed from the
+dialect's own numbers, and must stay far below the row count.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+
+from core import AutoIncrement, Database, MaxLength, PrimaryKey, entity
+from tests.conftest import StatementLog
+
+
+@entity.name("counted")
+class Counted:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    name: Annotated[str, MaxLength(40)]
+    n: int = 0
+
+
+def _chunks(rows: int, size: int) -> int:
+    return -(-rows // max(1, size))
+
+
+def _trips(db: Database) -> int:
+    return db.connection().round_trips
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "no-returning"])
+def test_round_trips_of_10000_inserts_1000_updates_10000_removes(
+    db_url: str, backend: str, returning: bool, statements: StatementLog
+) -> None:
+    """Each commit costs BEGIN + COMMIT + its chunks; 25 round trips at most on any backend."""
+    db = Database(db_url, [Counted])
+    db.migrate()
+    dialect = db.dialect
+    if not returning:
+        if backend == "postgresql":
+            pytest.skip("PostgreSQL always has RETURNING; there is no path without it")
+        dialect.supports_returning = False  # type: ignore[misc]
+    s = db.create_session()
+    objs = [Counted(name=f"n{i}", n=i) for i in range(10_000)]
+    s.add(*objs)
+    before = _trips(db)
+    s.commit()
+    inserts = _trips(db) - before
+    if dialect.supports_returning:
+        per = min(dialect.max_rows_per_insert, dialect.max_params // 2)
+        expected = _chunks(10_000, per)
+    else:
+        expected = _chunks(10_000, dialect.insert_ids_per_round_trip)
+    assert inserts <= expected + 2
+
+    for obj in objs[:1000]:
+        obj.n += 1
+    before = _trips(db)
+    s.commit()
+    updates = _trips(db) - before
+    if dialect.update_form == "executemany":
+        expected = _chunks(1000, dialect.executemany_rows_per_round_trip or 1000)
+    elif dialect.update_form == "unnest":
+        expected = 1
+    else:
+        expected = _chunks(1000, min(dialect.update_batch_rows, dialect.max_params // 3))
+    assert updates <= expected + 2
+
+    s.remove(*objs)
+    before = _trips(db)
+    s.commit()
+    removes = _trips(db) - before
+    assert removes <= _chunks(10_000, dialect.max_params) + 2
+
+    if backend != "sqlite":  # in-process SQLite without RETURNING: one call per row, no wire
+        assert max(inserts, updates, removes) <= 25, (inserts, updates, removes)
+    assert db.query(Counted).count() == 0
+    print(f"round trips: insert 10k={inserts} update 1k={updates} remove 10k={removes}")
+    db.close()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Slot = Literal["entity", "key", "fields", "where", "path", "command", "flags"]
 """What a word position expects: an entity name, a primary key, ``field=value`` pairs, a
 ``where`` clause, a file path, a command name, or the command's ``--flags``."""
 
 Parser = Callable[[Any], Any]
+P = TypeVar("P", bound=Parser)
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ def command(
     slots: tuple[Slot, ...] = (),
     flags: tuple[str, ...] = (),
     aliases: tuple[str, ...] = (),
-) -> Callable[[Parser], Parser]:
+) -> Callable[[P], P]:
     """Register the decorated parse function as the parser of command ``name``."""
 
-    def register(parser: Parser) -> Parser:
+    def register(parser: P) -> P:
         spec = CommandSpec(name, usage, summary, details, slots, flags, aliases, parser)
         for key in (name, *aliases):
             REGISTRY[key] = spec

@@ -21,10 +21,19 @@ from ormcli import language as cmd
 from ormcli import loader
 from ormcli import results as r
 from ormcli.commands import lookup, specs
-from ormcli.errors import CliError, UsageError
+from ormcli.errors import CliError, UsageError, exit_code_for
 from ormcli.literals import Handle, Lit, format_literal
 from ormcli.values import coerce, display, key_value
 from ormcli.where import Expr, compile_where, fields_of
+
+
+class CommitFailed(CliError):
+    """A commit was refused or broke; the exit code follows the underlying core error."""
+
+    def __init__(self, message: str, cause: BaseException) -> None:
+        super().__init__(" ".join(message.split()))
+        self.cause = cause
+        self.exit_code = exit_code_for(cause)
 
 
 @dataclass
@@ -158,10 +167,8 @@ class Workspace:
 
         def convert(field: Any, lit: Lit) -> Any:
             if field.kind == "reference":
-                if isinstance(lit.value, Handle):
-                    return self._by_handle(lit.value)
-                return key_value(field.target, (lit,))
-            return coerce(field, lit, self._resolve)
+                return self._resolve(field.target, lit)
+            return coerce(field, lit, self._resolve, info.cls.__name__)
 
         return compile_where(expr, info, convert)
 
@@ -223,7 +230,9 @@ class Workspace:
         info = self.entity(command.entity)
         values: dict[str, Any] = {}
         for a in command.assignments:
-            values[a.field] = coerce(self.field(info, a.field), a.value, self._resolve)
+            values[a.field] = coerce(
+                self.field(info, a.field), a.value, self._resolve, info.cls.__name__
+            )
         missing = [
             f.name
             for f in info.fields
@@ -240,7 +249,7 @@ class Workspace:
         self._handle_of[id(obj)] = number
 
         def undo() -> None:
-            self.session.remove(obj)
+            self.session.unstage(obj)
 
         self._undo.append(_UndoStep(f"add @{number} {info.cls.__name__}", undo))
         shown = tuple((a.field, self.literal(values[a.field])) for a in command.assignments)
@@ -254,7 +263,7 @@ class Workspace:
             field = self.field(info, a.field)
             if field.primary_key and self.session.state_of(obj) != "new":
                 raise CliError(f"the primary key {info.cls.__name__}.{field.name} cannot change")
-            new[a.field] = coerce(field, a.value, self._resolve)
+            new[a.field] = coerce(field, a.value, self._resolve, info.cls.__name__)
         old = {name: getattr(obj, name) for name in new}
         for name, value in new.items():
             setattr(obj, name, value)
@@ -289,7 +298,11 @@ class Workspace:
         self.session.remove(*objs)
 
         def undo() -> None:
-            self.session.add(*objs)
+            for obj in objs:
+                if obj in was_new:
+                    self.session.add(obj)
+                else:
+                    self.session.unstage(obj)
 
         self._undo.append(_UndoStep(f"remove {info.cls.__name__} {' '.join(labels)}", undo))
         return r.RemovedItems(info.cls.__name__, labels, unstaged=len(was_new))
@@ -338,7 +351,11 @@ class Workspace:
             r.AddedEntry(
                 type(i.obj).__name__,
                 self.label(i.obj),
-                tuple((name, self.literal(value)) for name, value in i.values.items()),
+                tuple(
+                    (name, self.literal(value))
+                    for name, value in i.values.items()
+                    if not (value in (None, 0) and i.entity.field(name).autoincrement)
+                ),
             )
             for i in changes.inserts
         )
@@ -388,7 +405,17 @@ class Workspace:
     def _do_commit(self, command: cmd.Commit) -> r.Result:
         if not self.dirty:
             return r.Message("nothing to commit")
-        done = self.session.commit()
+        try:
+            done = self.session.commit()
+        except core.CommitOutcomeUnknownError as exc:
+            raise CommitFailed(
+                f"commit outcome unknown: {exc} (check the database before committing again)",
+                exc,
+            ) from exc
+        except core.OrmError as exc:
+            raise CommitFailed(
+                f"commit failed: {exc} (nothing was written; the staged work is kept)", exc
+            ) from exc
         self._undo.clear()
         return r.Committed(
             int(done.inserts),

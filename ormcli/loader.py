@@ -34,16 +34,13 @@ def entity_classes(module: ModuleType) -> list[type]:
     """The entity classes defined (not imported) in ``module``, in definition order."""
     found: list[type] = []
     for value in vars(module).values():
-        if isinstance(value, type) and value.__module__ == module.__name__ and _is_entity(value):
+        if (
+            isinstance(value, type)
+            and value.__module__ == module.__name__
+            and core.is_entity(value)
+        ):
             found.append(value)
     return found
-
-
-def _is_entity(cls: type) -> bool:
-    is_entity = getattr(core, "is_entity", None)
-    if is_entity is not None:
-        return bool(is_entity(cls))
-    return "__orm_entity__" in cls.__dict__  # fallback until core exports is_entity
 
 
 def _where(exc: BaseException, filename: str) -> str:

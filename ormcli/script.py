@@ -83,7 +83,9 @@ def run_script(
             render_error(err, f"{name}:{number}: {message_for(exc)}", prefix="")
             render_error(err, "nothing was committed", prefix="")
             return EXIT_ERROR
-        if not isinstance(result, _ECHOES):
+        if isinstance(result, r.MigrationView):
+            _migration_note(err, result, number, name)
+        elif not isinstance(result, _ECHOES):
             render(out, result)
     if dry_run:
         render_change_set(out, workspace.change_set(with_sql=True))
@@ -105,3 +107,15 @@ def run_script(
         return code
     render(err, result)
     return EXIT_OK
+
+
+def _migration_note(err: Any, view: r.MigrationView, number: int, name: str) -> None:
+    """A ``migrate`` line in a script reports in one line (``ormcli migrate`` shows the SQL)."""
+    for refused in view.refused:
+        render_error(err, f"{name}:{number}: migrate refused: {refused}", prefix="")
+    if view.applied:
+        render_error(err, f"migrate: applied {len(view.statements)} statement(s)", prefix="")
+    elif view.statements:
+        render_error(
+            err, f"migrate --dry-run: {len(view.statements)} statement(s) not run", prefix=""
+        )

@@ -26,42 +26,41 @@ Resolver = Callable[[Any, Lit], Any]
 """``(target EntityInfo, literal) -> entity instance``, for reference fields."""
 
 
-def bad_value(field: Any, lit: Lit, why: str = "") -> CliError:
-    """The one message for a wrong value: field, expected type, the text given."""
+def bad_value(field: Any, lit: Lit, why: str = "", owner: str | None = None) -> CliError:
+    """The one message for a wrong value: field, expected type, the text given.
+
+    ``owner`` is the entity as the user names it (the class name); core's entity name otherwise.
+    """
     extra = f" ({why})" if why else ""
-    return CliError(f"{_field_label(field)} expects {field.type_label}, got {lit.text}{extra}")
+    entity = owner or getattr(field, "entity", None)
+    label = f"{entity}.{field.name}" if entity else str(field.name)
+    return CliError(f"{label} expects {field.type_label}, got {lit.text}{extra}")
 
 
-def _field_label(field: Any) -> str:
-    return f"{field.entity}.{field.name}" if getattr(field, "entity", None) else str(field.name)
-
-
-def coerce(field: Any, lit: Lit, resolve: Resolver) -> Any:
+def coerce(field: Any, lit: Lit, resolve: Resolver, owner: str | None = None) -> Any:
     """The value ``lit`` means for ``field`` (a core FieldInfo), or a CliError."""
     value = lit.value
-    if field.kind == "reference":
-        if value is None:
-            if not field.nullable:
-                raise bad_value(field, lit, "the field is not nullable")
+    if value is None:
+        if field.nullable or field.autoincrement:
             return None
+        raise bad_value(field, lit, "the field is not nullable", owner)
+    if field.kind == "reference":
         return resolve(field.target, lit)
     if isinstance(value, Handle):
-        raise bad_value(field, lit, "a handle can only be given to a reference field")
-    if value is None and not field.nullable and not field.autoincrement:
-        raise bad_value(field, lit, "the field is not nullable")
+        raise bad_value(field, lit, "a handle can only be given to a reference field", owner)
     if field.kind == "decimal" and isinstance(value, float):
         value = lit.text
     limit = field.max_length
     if field.kind == "str" and isinstance(value, str) and limit is not None and len(value) > limit:
-        raise bad_value(field, lit, f"longer than {field.max_length} characters")
+        raise bad_value(field, lit, f"longer than {limit} characters", owner)
     if field.kind in ("str", "bytes") and not isinstance(value, str):
-        raise bad_value(field, lit)
+        raise bad_value(field, lit, owner=owner)
     try:
         return field.coerce(value)
     except core.ValidationError as exc:
         if "aware" in str(exc):
             raise CliError(str(exc)) from None
-        raise bad_value(field, lit) from None
+        raise bad_value(field, lit, owner=owner) from None
 
 
 def key_value(info: Any, values: tuple[Lit, ...]) -> Any:
@@ -74,16 +73,18 @@ def key_value(info: Any, values: tuple[Lit, ...]) -> Any:
             f"{info.cls.__name__} has a key of {len(fields)} field(s) ({names}), got ({given})"
         )
 
+    owner = info.cls.__name__
+
     def no_reference(target: Any, lit: Lit) -> Any:
-        raise bad_value(target, lit)
+        raise bad_value(target, lit, owner=owner)
 
     coerced = []
     for f, lit in zip(fields, values, strict=True):
         if f.kind == "reference":
             target_pk = f.target.primary_key[0]
-            coerced.append(coerce(target_pk, lit, no_reference))
+            coerced.append(coerce(target_pk, lit, no_reference, owner))
         else:
-            coerced.append(coerce(f, lit, no_reference))
+            coerced.append(coerce(f, lit, no_reference, owner))
     return coerced[0] if len(coerced) == 1 else tuple(coerced)
 
 

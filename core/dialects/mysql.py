@@ -77,13 +77,13 @@ def _time_from_db(v: Any) -> dt.time:
 
 def _decimal_from_db(v: Any) -> Decimal:
     d = v if isinstance(v, Decimal) else Decimal(str(v))
-    _sign, digits, exponent = d.as_tuple()
+    sign, digits, exponent = d.as_tuple()
     if not isinstance(exponent, int) or exponent >= 0:
         return d
     strip = 0
     while strip < -exponent and strip < len(digits) - 1 and digits[-1 - strip] == 0:
         strip += 1
-    return d.quantize(Decimal(1).scaleb(exponent + strip)) if strip else d
+    return Decimal((sign, digits[: len(digits) - strip], exponent + strip)) if strip else d
 
 
 class MySQLDialect(Dialect):

@@ -1,0 +1,1 @@
+"""Tests of the ormcli command app, REPL, command language and rendering."""

@@ -107,9 +107,7 @@ def test_a_missing_model_file_is_a_usage_error(db_url: str) -> None:
     assert result.stderr == "error: model file not found: nowhere/models.py\n"
 
 
-def test_a_model_file_with_a_syntax_error_names_file_and_line(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_a_model_file_with_a_syntax_error_names_file_and_line(tmp_path: Path, db_url: str) -> None:
     """A syntax error is reported as file:line, exit 1."""
     bad = tmp_path / "bad.py"
     bad.write_text("from core import entity\n\n@entity\nclass X(:\n    pass\n")

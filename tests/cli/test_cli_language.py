@@ -68,13 +68,13 @@ def test_string_escapes_are_decoded_by_hand() -> None:
 
 def test_set_takes_a_key_then_assignments() -> None:
     """set ENTITY PK field=value; the key may be a tuple or a handle."""
-    assert parse("set User 3 name=\"x\"") == Set(
+    assert parse('set User 3 name="x"') == Set(
         "User", Key((Lit(3, "3"),), "3"), (Assignment("name", Lit("x", '"x"')),)
     )
     composite = parse("set OrderItem (1, 2) quantity=5")
     assert isinstance(composite, Set)
     assert [lit.value for lit in composite.key.values] == [1, 2]
-    handle = parse("set User @2 name=\"y\"")
+    handle = parse('set User @2 name="y"')
     assert isinstance(handle, Set)
     assert handle.key.handle == Handle(2)
 
@@ -84,9 +84,7 @@ def test_remove_takes_keys_or_a_where_clause() -> None:
     command = parse("remove User 1 @2 (3, 4)")
     assert isinstance(command, Remove)
     assert [k.text for k in command.keys] == ["1", "@2", "(3, 4)"]
-    assert parse("remove User where email is null") == Remove(
-        "User", where=IsNull("email")
-    )
+    assert parse("remove User where email is null") == Remove("User", where=IsNull("email"))
 
 
 def test_find_reads_where_order_by_and_limit() -> None:
@@ -135,8 +133,11 @@ def test_the_other_commands_parse() -> None:
         ("remove User", "expected a primary key after 'remove User', got end of line"),
         ("find User where", "expected a condition after 'where', got end of line"),
         ("find User limit x", "expected a whole number after 'limit', got 'x'"),
-        ("find User limit 2 where a=1", "unexpected 'where' after the find command "
-         "(usage: find ENTITY [where EXPR] [order by FIELD [desc]] [limit N])"),
+        (
+            "find User limit 2 where a=1",
+            "unexpected 'where' after the find command "
+            "(usage: find ENTITY [where EXPR] [order by FIELD [desc]] [limit N])",
+        ),
         ("find User order name", "expected 'by' after 'order', got 'name'"),
         ("status --json", "unknown option '--json' for status (options: --sql)"),
         ("commit now", "unexpected 'now' after the commit command (usage: commit)"),

@@ -131,9 +131,7 @@ def test_migration_and_help_render() -> None:
     """migrate lists statements then what happened; help aligns usages."""
     view = r.MigrationView(('CREATE TABLE "user" (id INTEGER)',), ("drop column x",), applied=False)
     assert draw(view) == (
-        'CREATE TABLE "user" (id INTEGER);\n'
-        "refused: drop column x\n"
-        "dry run: 1 statement not run\n"
+        'CREATE TABLE "user" (id INTEGER);\nrefused: drop column x\ndry run: 1 statement not run\n'
     )
     assert draw(r.MigrationView((), (), applied=False)) == "the schema is up to date\n"
     help_view = r.HelpView((r.HelpEntry("undo", "unstage"), r.HelpEntry("commit", "write")))

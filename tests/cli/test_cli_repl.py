@@ -1,0 +1,204 @@
+"""The REPL driven through prompt-toolkit's pipe input and DummyOutput."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from rich.console import Console
+
+from ormcli.completion import CommandCompleter
+from ormcli.repl import Repl
+from tests.cli.helpers import drive, workspace
+
+ADA = 'add User email="ada@example.com" name="Ada"\n'
+
+
+def completions(text: str) -> list[str]:
+    fields = {"User": ["id", "email", "name"], "Post": ["id", "author", "title"]}
+    completer = CommandCompleter(
+        lambda: ["Post", "User"],
+        lambda entity, writable: [
+            f for f in fields.get(entity, []) if not (writable and f == "id")
+        ],
+    )
+    found = completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
+    return [c.text for c in found]
+
+
+def test_completion_offers_commands_entities_and_fields_in_context() -> None:
+    """Commands first; then entities after add; field= after add User; fields after where."""
+    assert completions("co") == ["commit", "count"]
+    assert completions("add ") == ["Post", "User"]
+    assert completions("add U") == ["User"]
+    assert completions("add User ") == ["email=", "name="]
+    assert completions('add User email="a" ') == ["name="]
+    assert completions("set User 3 ") == ["email=", "name="]
+    assert completions("set User ") == []
+    assert completions("find User where ")[:3] == ["id", "email", "name"]
+    assert completions("find User where na") == ["name"]
+    assert completions("find User ") == ["where", "order by", "limit"]
+    assert completions("find User order by ti") == []
+    assert completions("find Post order by ti") == ["title"]
+    assert completions("status --") == ["--sql"]
+    assert completions("help fi") == ["find"]
+
+
+def test_the_repl_completes_from_the_loaded_models(db_url: str, blog_models: str) -> None:
+    """The REPL's completer knows the loaded entities and their fields."""
+    ws = workspace(db_url, blog_models)
+    repl = Repl(ws, None)
+    completer = repl.prompt_session.completer
+    assert completer is not None
+    event = CompleteEvent(completion_requested=True)
+    found = [c.text for c in completer.get_completions(Document("add Tag "), event)]
+    assert found == ["name="]
+    ws.close()
+
+
+def test_add_set_remove_status_commit_in_one_session(db_url: str, blog_models: str) -> None:
+    """Staging echoes each change; status shows the change set; commit writes it."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + 'add Post author=@1 title="Hi"\nset Post @2 title="Hello"\nstatus\ncommit\n'
+    keys += "remove Post 1\nstatus\ncommit\ncount Post\nquit\n"
+    screen, code = drive(ws, keys)
+    assert code == 0
+    assert '+ @1 User  email="ada@example.com"  name="Ada"' in screen
+    assert '~ Post @2\n    title: "Hi" → "Hello"' in screen
+    assert "2 to add, 0 to change, 0 to remove" in screen
+    assert "committed 2 inserts in 2 statements" in screen
+    assert "- Post 1\n0 to add, 0 to change, 1 to remove" in screen
+    assert "committed 1 delete in 1 statement" in screen
+    assert screen.rstrip().endswith("0")
+    ws.close()
+
+
+def test_rollback_restores_changed_fields(db_url: str, blog_models: str) -> None:
+    """rollback discards adds and puts changed fields back."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + "commit\n" + 'set User 1 name="Changed"\nadd Tag name="x"\nrollback\nshow User 1\n'
+    screen, _ = drive(ws, keys)
+    assert "rolled back: 1 to add, 1 to change, 0 to remove discarded" in screen
+    assert not ws.dirty
+    assert any(line.split() == ["name", "Ada"] for line in screen.splitlines())
+    ws.close()
+
+
+def test_undo_takes_back_the_last_staged_operation(db_url: str, blog_models: str) -> None:
+    """undo unstages an add, a set and a remove, newest first."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + "commit\n" + 'add Tag name="t"\nset User 1 name="B"\nremove User 1\n'
+    keys += "undo\nundo\nstatus\nundo\nstatus\nundo\n"
+    screen, _ = drive(ws, keys)
+    assert "undone: remove User 1" in screen
+    assert "undone: set User 1" in screen
+    assert "1 to add, 0 to change, 0 to remove" in screen
+    assert "undone: add @2 Tag" in screen
+    assert screen.rstrip().endswith("nothing to undo")
+    assert not ws.dirty
+    ws.close()
+
+
+def test_a_failing_line_prints_one_line_and_keeps_the_staged_work(
+    db_url: str, blog_models: str
+) -> None:
+    """Parse errors, bad values and unknown names each print one line; nothing is lost."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + 'add User email=nope\nadd Usr name="x"\nset User @1 joined="someday"\n'
+    keys += 'add Post author=@9 title="x"\nstatus\n'
+    screen, _ = drive(ws, keys)
+    errors = [line for line in screen.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: expected a value after 'email=', got 'nope' (quote text: \"nope\")",
+        "error: unknown entity 'Usr' (known: Comment, Post, Tag, User)",
+        'error: User.joined expects date, got "someday"',
+        "error: unknown handle @9 (handles name entities added this session)",
+    ]
+    assert "1 to add, 0 to change, 0 to remove" in screen
+    ws.close()
+
+
+def test_a_failed_commit_names_the_culprit_and_keeps_the_work(
+    db_url: str, blog_models: str
+) -> None:
+    """A unique violation fails the commit, names User.email, and the work stays staged."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + "commit\n" + 'add User email="ada@example.com" name="Again"\ncommit\nstatus\n'
+    screen, _ = drive(ws, keys)
+    failure = [line for line in screen.splitlines() if line.startswith("error: commit failed")]
+    assert len(failure) == 1
+    assert "User" in failure[0] and "email" in failure[0]
+    assert failure[0].endswith("(nothing was written; the staged work is kept)")
+    after = screen.split(failure[0])[1]
+    assert "+ User @2" in after and "1 to add, 0 to change, 0 to remove" in after
+    ws.close()
+
+
+def test_ctrl_c_clears_the_line_and_keeps_the_session(db_url: str, blog_models: str) -> None:
+    """Ctrl-C abandons the half-typed line; the loop and the staged work go on."""
+    ws = workspace(db_url, blog_models)
+    screen, code = drive(ws, ADA + 'add Tag name="half\x03status\n')
+    assert code == 0
+    assert "1 to add, 0 to change, 0 to remove" in screen
+    assert "Tag" not in screen.split("status")[-1]
+    ws.close()
+
+
+def test_quit_with_staged_work_asks_and_stay_keeps_it(db_url: str, blog_models: str) -> None:
+    """quit asks commit/discard/stay; s stays, then d discards; nothing is committed."""
+    ws = workspace(db_url, blog_models)
+    screen, code = drive(ws, ADA + "quit\ns\nstatus\nquit\nd\n")
+    assert code == 0
+    assert "1 to add, 0 to change, 0 to remove" in screen
+    assert "discarded (1 to add, 0 to change, 0 to remove); nothing was committed" in screen
+    assert ws.db.query(ws.entity("User").cls).count() == 0
+    ws.close()
+
+
+def test_quit_with_commit_writes_the_work(db_url: str, blog_models: str) -> None:
+    """Answering c commits and leaves."""
+    ws = workspace(db_url, blog_models)
+    screen, _ = drive(ws, ADA + "quit\nc\n")
+    assert "committed 1 insert in 1 statement" in screen
+    assert ws.db.query(ws.entity("User").cls).count() == 1
+    ws.close()
+
+
+def test_end_of_input_with_staged_work_never_commits(db_url: str, blog_models: str) -> None:
+    """Ctrl-D / EOF with staged work discards (after asking) and commits nothing."""
+    ws = workspace(db_url, blog_models)
+    screen, code = drive(ws, ADA)
+    assert code == 0
+    assert "input ended: staged work discarded (1 to add, 0 to change, 0 to remove)" in screen
+    assert ws.db.query(ws.entity("User").cls).count() == 0
+    screen, _ = drive(ws, ADA, interactive=False)
+    assert "staged work discarded (1 to add, 0 to change, 0 to remove); nothing was committed" in (
+        screen
+    )
+    ws.close()
+
+
+def test_the_prompt_shows_the_database_and_pending_counts(db_url: str, blog_models: str) -> None:
+    """The prompt reads NAME> and NAME [+a ~c -r]> with staged work."""
+    ws = workspace(db_url, blog_models)
+    repl = Repl(ws, Console(file=StringIO()))
+    assert repl.prompt_text().endswith("> ")
+    assert "[" not in repl.prompt_text()
+    lines = [ADA, 'add Tag name="a"', "commit", 'set User 1 name="x"', "remove Tag 1"]
+    for line in [*lines, 'add Tag name="b"']:
+        assert repl.handle(line) is False
+    assert repl.prompt_text().endswith(" [+1 ~1 -1]> ")
+    ws.close()
+
+
+def test_help_lists_commands_and_explains_one(db_url: str, blog_models: str) -> None:
+    """help prints every command; help COMMAND its usage and details."""
+    ws = workspace(db_url, blog_models)
+    screen, _ = drive(ws, "help\nhelp set\nhelp nope\n")
+    assert "status [--sql]" in screen
+    assert "set ENTITY PK field=value ...\n    change fields of one row\n" in screen
+    assert "error: no command 'nope' (commands: load, models, add, set, remove, find, show, " in (
+        screen
+    )
+    ws.close()

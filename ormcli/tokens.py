@@ -34,6 +34,14 @@ class Token:
     value: object = None
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _is_digit(char: str) -> bool:
+    """ASCII digits only (``"²".isdigit()`` is true, and ``int("²")`` fails)."""
+    return char in _DIGITS
+
+
 def _is_name_start(char: str) -> bool:
     return char.isalpha() or char == "_"
 
@@ -77,22 +85,22 @@ def _read_number(line: str, start: int) -> tuple[Token, int]:
     if line[i] in "+-":
         i += 1
     digits_start = i
-    while i < len(line) and (line[i].isdigit() or line[i] == "_"):
+    while i < len(line) and (_is_digit(line[i]) or line[i] == "_"):
         i += 1
     is_float = False
-    if i < len(line) and line[i] == "." and i + 1 < len(line) and line[i + 1].isdigit():
+    if i < len(line) and line[i] == "." and i + 1 < len(line) and _is_digit(line[i + 1]):
         is_float = True
         i += 1
-        while i < len(line) and line[i].isdigit():
+        while i < len(line) and _is_digit(line[i]):
             i += 1
     if i < len(line) and line[i] in "eE":
         j = i + 1
         if j < len(line) and line[j] in "+-":
             j += 1
-        if j < len(line) and line[j].isdigit():
+        if j < len(line) and _is_digit(line[j]):
             is_float = True
             i = j
-            while i < len(line) and line[i].isdigit():
+            while i < len(line) and _is_digit(line[i]):
                 i += 1
     text = line[start:i]
     if i < len(line) and _is_name_char(line[i]):
@@ -120,7 +128,7 @@ def tokenize(line: str) -> list[Token]:
             value, end = _read_string(line, i)
             tokens.append(Token("STRING", line[i:end], i, value))
             i = end
-        elif char.isdigit() or (char in "+-" and i + 1 < n and line[i + 1].isdigit()):
+        elif _is_digit(char) or (char in "+-" and i + 1 < n and _is_digit(line[i + 1])):
             token, i = _read_number(line, i)
             tokens.append(token)
         elif _is_name_start(char):
@@ -131,7 +139,7 @@ def tokenize(line: str) -> list[Token]:
             i = end
         elif char == "@":
             end = i + 1
-            while end < n and line[end].isdigit():
+            while end < n and _is_digit(line[end]):
                 end += 1
             if end == i + 1 or (end < n and _is_name_char(line[end])):
                 raise ParseError(f"a handle is @ followed by a number, at column {i + 1}", i)

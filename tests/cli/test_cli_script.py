@@ -54,7 +54,7 @@ def test_the_same_script_fixed_commits_everything(
 def test_a_parse_error_anywhere_stops_the_script_before_it_runs(
     db_url: str, blog_models: str
 ) -> None:
-    """Every line is parsed first: a syntax error on the last line runs nothing (not even migrate)."""
+    """Every line is parsed first: a bad last line runs nothing, not even migrate."""
     result = invoke(
         ["--db", db_url, "--models", blog_models, "run", "-"], input=GOOD + "add User name=\n"
     )

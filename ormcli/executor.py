@@ -136,10 +136,25 @@ class Workspace:
                 )
             return obj
         pk = key_value(target, (lit,))
-        obj = self.session.get(target.cls, pk)
+        obj = self._get(target, pk)
         if obj is None:
             raise CliError(f"no {target.cls.__name__} with key {lit.text}")
         return obj
+
+    def _get(self, info: Any, pk: Any) -> Any:
+        """By primary key: the session (identity map, then database), else a staged new entity
+        with that key (a natural key given in ``add``)."""
+        obj = self.session.get(info.cls, pk)
+        if obj is not None:
+            return obj
+        for staged in self.handles.values():
+            if isinstance(staged, info.cls) and self.session.state_of(staged) == "new":
+                try:
+                    if info.pk_of(staged) == pk:
+                        return staged
+                except AttributeError:
+                    continue
+        return None
 
     def _by_handle(self, handle: Handle) -> Any:
         obj = self.handles.get(handle.number)
@@ -156,7 +171,7 @@ class Workspace:
                 raise CliError(f"{key.handle} is a {type(obj).__name__}, not {info.cls.__name__}")
             return obj
         pk = key_value(info, key.values)
-        obj = self.session.get(info.cls, pk)
+        obj = self._get(info, pk)
         if obj is None:
             raise CliError(f"no {info.cls.__name__} with key {key.text}")
         return obj

@@ -231,6 +231,9 @@ def compile_where(expr: Expr, codec: EntityCodec, params: list[Any]) -> str:
                 raise ValidationError(f"unknown comparison operator {e.op!r}")
             params.append(value(f, e.value))
             op = "<>" if e.op == "!=" else e.op
+            if op in ("<", "<=", ">", ">=") and f.kind in dialect.numeric_text_kinds:
+                cast = dialect.numeric_cast
+                return f"{cast.format(q(f.column))} {op} {cast.format(p)}"
             return f"{q(f.column)} {op} {p}"
         if isinstance(e, In):
             f = info.field(e.field)
@@ -267,5 +270,8 @@ def order_sql(orders: Sequence[Order], codec: EntityCodec) -> str:
     parts = []
     for o in orders:
         f = codec.info.field(o.field)
-        parts.append(f"{q(f.column)}{' DESC' if o.descending else ''}")
+        column = q(f.column)
+        if f.kind in codec.dialect.numeric_text_kinds:
+            column = codec.dialect.numeric_cast.format(column)
+        parts.append(f"{column}{' DESC' if o.descending else ''}")
     return " ORDER BY " + ", ".join(parts)

@@ -136,6 +136,9 @@ class Dialect:
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "decimal", "enum"}
     )
+    #: Kinds stored as text that compare and sort as numbers through ``numeric_cast``.
+    numeric_text_kinds: ClassVar[frozenset[str]] = frozenset()
+    numeric_cast: ClassVar[str] = "CAST({} AS REAL)"
     #: ``LIMIT`` value meaning "no limit" where OFFSET needs a LIMIT, else None.
     unlimited: ClassVar[int | None] = None
 

@@ -1,8 +1,9 @@
 """The SQLite dialect: stdlib ``sqlite3``, ``?`` placeholders, RETURNING (SQLite >= 3.35).
 
 Storage choices: datetimes, dates and times as ISO text (aware datetimes normalised to UTC, so
-text order is time order), Decimal in a NUMERIC column (SQLite keeps the text when a REAL
-would lose digits), UUID as 36-character text, JSON as text, Enum by value. Callers:
+text order is time order), Decimal as canonical text in a TEXT-affinity column (a NUMERIC
+column would keep only ~15 significant digits; range comparisons and ordering cast to REAL),
+UUID as 36-character text, JSON as text, Enum by value. Callers:
 ``core.adapters.SQLiteAdapter``. What it leaves out: connecting and pragmas (the adapter).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from core.dialects.base import ColumnSchema, Converter, Dialect, TableSchema, _first_line
@@ -22,6 +24,14 @@ __all__ = ["SQLiteDialect"]
 _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: ([\w.]+)")
 _CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+
+
+def _decimal_to_db(v: Decimal) -> str:
+    """Canonical text: equal Decimals give equal text (1.50 and 1.5 both give '1.5')."""
+    text = format(v, "f")  # exact: no rounding to the context precision
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _datetime_to_db(v: dt.datetime) -> str:
@@ -53,7 +63,7 @@ class SQLiteDialect(Dialect):
         "bool": "BOOLEAN",
         "str": "TEXT",
         "bytes": "BLOB",
-        "decimal": "NUMERIC",
+        "decimal": "DECIMAL TEXT",
         "datetime": "DATETIME",
         "date": "DATE",
         "time": "TIME",
@@ -69,10 +79,24 @@ class SQLiteDialect(Dialect):
         "bytes": bytes,
         "bool": bool,
     }
-    # Decimal text turns into REAL or INTEGER in a NUMERIC column: not returned as sent.
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
-        {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "enum", "float"}
+        {
+            "int",
+            "str",
+            "bool",
+            "bytes",
+            "uuid",
+            "date",
+            "time",
+            "datetime",
+            "enum",
+            "float",
+            "decimal",
+        }
     )
+    # Decimals are stored as canonical text (every digit kept, equal values equal text);
+    # order and range comparisons go through REAL.
+    numeric_text_kinds: ClassVar[frozenset[str]] = frozenset({"decimal"})
 
     def to_db_kind(self, f: FieldInfo) -> Converter | None:
         kind = f.kind
@@ -83,7 +107,7 @@ class SQLiteDialect(Dialect):
         if kind == "time":
             return _time_to_db
         if kind == "decimal":
-            return str
+            return _decimal_to_db
         return super().to_db_kind(f)
 
     def from_db_converter(self, f: FieldInfo) -> Converter | None:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from core import Database
+from core import Database, F
 from tests.core.models import ALL, Everything, Role
 
 
@@ -40,3 +40,25 @@ def test_all_kinds_round_trip(db_url: str) -> None:
     assert loaded.when_tz.utcoffset() is not None
     other = db.query(Everything).filter(id=2).find_one()
     assert (other.i, other.s, other.when, other.data) == (2**63 - 1, "", None, None)
+
+
+def test_decimals_keep_every_digit_and_compare_as_numbers(db_url: str) -> None:
+    """38 significant digits survive; =, <, > and ordering are numeric, not textual."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    big = Decimal("1234567890123456789.0123456789012345678")
+    s = db.create_session()
+    for i, d in enumerate([Decimal("9.5"), Decimal("10.25"), Decimal("100"), big], start=1):
+        s.add(Everything(id=i, d=d))
+    s.commit()
+    assert db.query(Everything).filter(id=4).find_one().d == big
+    q = db.query(Everything)
+    assert [e.d for e in q.order_by("d").find()] == [
+        Decimal("9.5"),
+        Decimal("10.25"),
+        Decimal("100"),
+        big,
+    ]
+    assert q.filter(F.d > Decimal("10")).count() == 3
+    assert q.filter(F.d == Decimal("10.250")).count() == 1
+    assert q.filter(F.d <= 100).count() == 3

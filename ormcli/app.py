@@ -142,29 +142,63 @@ def _main(
 
 
 @app.command("repl")
-def repl_command(ctx: typer.Context) -> None:
+def repl_command(
+    ctx: typer.Context,
+    seed: Annotated[
+        str | None,
+        typer.Option(
+            "--seed",
+            help="Run this script first when the database is new (no tables or no rows yet).",
+            metavar="SCRIPT",
+        ),
+    ] = None,
+) -> None:
     """Start the interactive REPL (the default on a terminal)."""
     from ormcli.history import PrivateHistory
     from ormcli.repl import Repl
 
     def action(state: AppState) -> int:
         workspace = state.workspace()
+        if seed is not None and _is_new(workspace):
+            path = Path(seed)
+            if not path.is_file():
+                raise CliError(f"seed script not found: {seed}")
+            code = run_script(
+                workspace,
+                path.read_text(encoding="utf-8").splitlines(),
+                seed,
+                out=make_console(),
+                err=make_console(stderr=True),
+                debug=state.debug,
+            )
+            if code:
+                workspace.close()
+                return code
         try:
             history = PrivateHistory(config.history_path())
         except OSError:
             history = None
         try:
+            terminal = sys.stdin.isatty()
             return Repl(
                 workspace,
                 make_console(),
-                history=history,
-                interactive=sys.stdin.isatty(),
+                history=history if terminal else None,
+                interactive=terminal,
                 debug=state.debug,
+                lines=None if terminal else iter(sys.stdin.readline, ""),
             ).run()
         finally:
             workspace.close()
 
     raise typer.Exit(_guard(ctx, action))
+
+
+def _is_new(workspace: Workspace) -> bool:
+    """A database is new for ``--seed`` when tables are missing or every table is empty."""
+    if not workspace.db.migration_plan().empty:
+        return True
+    return all(workspace.db.query(info.cls).count() == 0 for info in workspace.db.entities)
 
 
 @app.command("run")

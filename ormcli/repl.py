@@ -11,12 +11,13 @@ rendering live in their own modules; this one only wires them.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import History, InMemoryHistory
-from prompt_toolkit.input import Input
-from prompt_toolkit.output import Output
+from prompt_toolkit.input import DummyInput, Input
+from prompt_toolkit.output import DummyOutput, Output
 
 from ormcli import language as cmd
 from ormcli.completion import CommandCompleter
@@ -41,12 +42,18 @@ class Repl:
         history: History | None = None,
         interactive: bool = True,
         debug: bool = False,
+        lines: Iterator[str] | None = None,
     ) -> None:
+        """``lines``, when given, replaces prompt-toolkit as the source of lines (stdin that is
+        not a terminal); otherwise ``input``/``output`` default to the terminal."""
         self.workspace = workspace
         self.console = console
         self.interactive = interactive
         self.debug = debug
         self.label = short_db_label(workspace.url)
+        self._lines = lines
+        if lines is not None:
+            input, output = DummyInput(), DummyOutput()
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history or InMemoryHistory(),
             completer=CommandCompleter(workspace.entity_names, self._fields),
@@ -63,19 +70,26 @@ class Repl:
             return []
         return [f.name for f in info.fields if not (writable and f.autoincrement)]
 
+    def _read(self, session: PromptSession[str], prompt: str) -> str:
+        if self._lines is None:
+            return session.prompt(prompt)
+        line = next(self._lines, None)
+        if line is None:
+            raise EOFError
+        return line.rstrip("\r\n")
+
     def prompt_text(self) -> str:
-        """``blog.db> `` or, with staged work, ``blog.db [+2 ~1 -1]> ``."""
+        """``blog.db> `` or, with staged work, ``blog.db [+2 ~1 -1]> `` (zero counts left out)."""
         added, changed, removed = self.workspace.counts()
-        if added or changed or removed:
-            return f"{self.label} [+{added} ~{changed} -{removed}]> "
-        return f"{self.label}> "
+        parts = [f"{sign}{n}" for sign, n in (("+", added), ("~", changed), ("-", removed)) if n]
+        return f"{self.label} [{' '.join(parts)}]> " if parts else f"{self.label}> "
 
     def run(self) -> int:
         """Loop until the user leaves; return the exit code (0)."""
         self.console.print(WELCOME, style="dim")
         while True:
             try:
-                line = self.prompt_session.prompt(self.prompt_text())
+                line = self._read(self.prompt_session, self.prompt_text())
             except KeyboardInterrupt:
                 continue
             except EOFError:

@@ -192,3 +192,16 @@ def test_debug_shows_a_traceback(db_url: str) -> None:
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
     assert result.stderr.rstrip().endswith("error: model file not found: nowhere.py")
+
+
+def test_repl_seed_runs_the_script_on_a_new_database_only(db_url: str, blog_models: str) -> None:
+    """repl --seed fills a new database first; the second start finds rows and skips it."""
+    seed = str(Path(blog_models).with_name("blog_seed.orm"))
+    args = ["--db", db_url, "--models", blog_models, "repl", "--seed", seed]
+    first = invoke(args, input="count Post\nquit\n")
+    assert first.exit_code == 0, first.stderr
+    assert "committed 14 inserts in " in first.stderr
+    assert "\n3\n" in first.stdout
+    second = invoke(args, input="quit\n")
+    assert second.exit_code == 0
+    assert "committed" not in second.stderr

@@ -202,3 +202,12 @@ def test_help_lists_commands_and_explains_one(db_url: str, blog_models: str) -> 
         screen
     )
     ws.close()
+
+
+def test_zero_counts_are_left_out_of_the_prompt(db_url: str, blog_models: str) -> None:
+    """Only the kinds of staged work that exist are shown: [+1], [~1 -1]."""
+    ws = workspace(db_url, blog_models)
+    repl = Repl(ws, Console(file=StringIO()))
+    repl.handle(ADA)
+    assert repl.prompt_text().endswith(" [+1]> ")
+    ws.close()

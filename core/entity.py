@@ -125,6 +125,7 @@ class FieldInfo:
         default: Any = MISSING,
         default_factory: Callable[[], Any] | None = None,
     ) -> None:
+        #: The entity's class name, used in messages.
         self.entity = entity_name
         self.name = name
         self.column = name
@@ -420,7 +421,9 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any], bool]:
 
 def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> FieldInfo:
     tp, markers, nullable = _unwrap(annotation)
-    where = f"{entity_name}.{name}"
+    # Messages name the class, which is what users type (the entity name is the table's).
+    label = cls.__name__
+    where = f"{label}.{name}"
     for m in markers:
         if not isinstance(m, Marker | MaxLength):
             raise ModelError(f"{where}: unknown marker {m!r} in Annotated[...]")
@@ -469,7 +472,7 @@ def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> Fiel
     if nullable and default is MISSING and factory is None:
         default = None
     return FieldInfo(
-        entity_name,
+        label,
         name,
         kind,
         tp,

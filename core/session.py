@@ -206,11 +206,15 @@ class Session:
         return Query(self.database, entity_info(cls), self)
 
     def get(self, cls: type[T], pk: Any) -> T | None:
-        """The object with primary key ``pk``: from the identity map, else from the database."""
+        """The object with primary key ``pk``: from the identity map, a staged new object with
+        that key, else from the database."""
         info = entity_info(cls)
         obj = self._identity.get(info, {}).get(pk)
         if obj is not None:
             return obj  # type: ignore[no-any-return]
+        for new in self._new.values():
+            if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
+                return new  # type: ignore[no-any-return]
         from core.query import Query
 
         return Query(self.database, info, self).by_pk(pk).find_one_or_none()

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.codec import EntityCodec
 from core.dialects.base import Dialect
-from core.entity import EntityInfo, FieldInfo
+from core.entity import EntityInfo, FieldInfo, Unloaded
 from core.errors import ValidationError
 from core.expressions import And, Compare, Expr, In, IsNull, Like, Not, Or, Order
 
@@ -217,7 +217,13 @@ def compile_where(expr: Expr, codec: EntityCodec, params: list[Any]) -> str:
     def value(f: FieldInfo, v: Any) -> Any:
         try:
             if f.kind == "reference":
-                return codec.value_to_db(f, v)
+                target = f.target
+                assert target is not None
+                if isinstance(v, target.cls | Unloaded):
+                    return codec.value_to_db(f, v)
+                # A key of the referenced entity: coerced by the target's key field.
+                pk_field = target.primary_key[0]
+                return dialect.to_db_converter(pk_field)(pk_field.coerce(v))
             return codec.value_to_db(f, f.coerce(v))
         except ValidationError as exc:
             raise ValidationError(f"in a filter on {info.cls.__name__}: {exc}") from None

@@ -108,7 +108,7 @@ def test_classvar_and_private_names_are_not_fields() -> None:
 
 def test_unmappable_annotation_names_entity_and_field() -> None:
     """An annotation that cannot be stored is a ModelError at decoration time."""
-    with pytest.raises(ModelError, match=r"^broken\.handler: cannot map the type"):
+    with pytest.raises(ModelError, match=r"^Broken\.handler: cannot map the type"):
 
         @entity.name("broken")
         class Broken:
@@ -186,7 +186,7 @@ def test_coerce_parses_text_and_names_the_field_on_error() -> None:
     assert str(info.field("d").coerce("1.50")) == "1.50"
     with pytest.raises(ValidationError) as exc:
         info.field("i").coerce("abc")
-    assert str(exc.value) == "everything.i expects int, got 'abc'"
+    assert str(exc.value) == "Everything.i expects int, got 'abc'"
     with pytest.raises(ValidationError, match="holds naive datetimes"):
         info.field("when").coerce("2024-05-01T10:00:00+02:00")
 

@@ -74,7 +74,7 @@ def test_invalid_value_is_named_before_anything_is_sent(db_url: str) -> None:
     s.add(a)
     with pytest.raises(ValidationError) as exc:
         s.commit()
-    assert str(exc.value) == "author.age expects int | None, got 'old'"
+    assert str(exc.value) == "Author.age expects int | None, got 'old'"
     assert db.query(Author).count() == 0
     a.age = 40
     s.commit()
@@ -89,7 +89,7 @@ def test_not_null_violation_names_the_field(db_url: str) -> None:
     a = Author(email="nn@x.org", name="nn")
     a.name = None  # type: ignore[assignment]
     s.add(a)
-    with pytest.raises(ValidationError, match=r"author\.name is not nullable"):
+    with pytest.raises(ValidationError, match=r"Author\.name is not nullable"):
         s.commit()
     db.close()
 

@@ -19,6 +19,7 @@ def test_every_statement_is_logged_with_its_parameter_count(
     s = db.create_session()
     s.add(Author(email="secret-value@x.org", name="n"))
     with caplog.at_level(logging.DEBUG, logger="core.sql"):
+        caplog.clear()
         s.commit()
     messages = [r.getMessage() for r in caplog.records if r.name == "core.sql"]
     assert messages[0] == "BEGIN IMMEDIATE [0 params]"

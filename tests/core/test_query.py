@@ -110,3 +110,26 @@ def test_patch_many_updates_rows_and_loaded_objects(db: Database) -> None:
     assert s.query(Author).filter(age=25).patch_many(age=26) == 2
     assert bob.age == 26 and s.changes().empty
     assert db.query(Author).filter(age=26).count() == 2
+
+
+def test_reference_filters_accept_the_referenced_key(db: Database) -> None:
+    """F.author == 1 works like F.author == <Author 1>; text keys are coerced."""
+    from tests.core.models import Article
+
+    s = db.create_session()
+    ann = s.query(Author).filter(name="ann").find_one()
+    s.add(Article(title="t", author=ann))
+    s.commit()
+    assert db.query(Article).filter(F.author == ann.id).count() == 1
+    assert db.query(Article).filter(F.author.in_([ann.id, 999])).count() == 1
+    assert db.query(Article).filter(author=str(ann.id)).count() == 1
+    assert db.query(Article).filter(F.author == 999).count() == 0
+
+
+def test_get_finds_a_staged_object_by_its_natural_key(db: Database) -> None:
+    from tests.core.models import Membership
+
+    s = db.create_session()
+    m = Membership(org="acme", member=1)
+    s.add(m)
+    assert s.get(Membership, ("acme", 1)) is m

@@ -174,6 +174,7 @@ def repl_command(
             if code:
                 workspace.close()
                 return code
+            workspace.reset_handles()
         try:
             history = PrivateHistory(config.history_path())
         except OSError:

@@ -156,6 +156,12 @@ class Workspace:
                     continue
         return None
 
+    def reset_handles(self) -> None:
+        """Start handle numbers at @1 again (after a seed script, say); staging is unchanged."""
+        self.handles.clear()
+        self._handle_of.clear()
+        self._undo.clear()
+
     def _by_handle(self, handle: Handle) -> Any:
         obj = self.handles.get(handle.number)
         if obj is None:
@@ -182,7 +188,10 @@ class Workspace:
 
         def convert(field: Any, lit: Lit) -> Any:
             if field.kind == "reference":
-                return self._resolve(field.target, lit)
+                if isinstance(lit.value, Handle):
+                    return self._resolve(field.target, lit)
+                # A key filters by key: a missing row simply matches nothing.
+                return key_value(field.target, (lit,))
             return coerce(field, lit, self._resolve, info.cls.__name__)
 
         return compile_where(expr, info, convert)
@@ -426,6 +435,18 @@ class Workspace:
             raise CommitFailed(
                 f"commit outcome unknown: {exc} (check the database before committing again)",
                 exc,
+            ) from exc
+        except core.IntegrityError as exc:
+            culprit = getattr(exc, "obj", None)
+            text = str(exc)
+            if culprit is not None and exc.field:
+                value = self.literal(getattr(culprit, exc.field, None))
+                text = (
+                    f"{exc.constraint} constraint failed on {exc.entity}.{exc.field}: "
+                    f"{type(culprit).__name__} {self.label(culprit)} has {exc.field}={value}"
+                )
+            raise CommitFailed(
+                f"commit failed: {text} (nothing was written; the staged work is kept)", exc
             ) from exc
         except core.OrmError as exc:
             raise CommitFailed(

@@ -134,7 +134,7 @@ class Repl:
             return True
         while True:
             try:
-                answer = self.prompt_session.prompt(
+                answer = self._ask_session.prompt(
                     f"staged: {staged}. [c]ommit, [d]iscard or [s]tay? ",
                     enable_history_search=False,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from io import StringIO
 
+from prompt_toolkit.history import History
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
@@ -28,7 +29,9 @@ def workspace(db_url: str, models: str) -> Workspace:
     return ws
 
 
-def drive(ws: Workspace, keys: str, *, interactive: bool = True) -> tuple[str, int]:
+def drive(
+    ws: Workspace, keys: str, *, interactive: bool = True, history: History | None = None
+) -> tuple[str, int]:
     """Type ``keys`` into a REPL on ``ws``; return (screen text, exit code)."""
     out = StringIO()
     with create_pipe_input() as pipe:
@@ -40,6 +43,7 @@ def drive(ws: Workspace, keys: str, *, interactive: bool = True) -> tuple[str, i
             input=pipe,
             output=DummyOutput(),
             interactive=interactive,
+            history=history,
         )
         code = repl.run()
     return out.getvalue(), code

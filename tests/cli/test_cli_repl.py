@@ -128,8 +128,10 @@ def test_a_failed_commit_names_the_culprit_and_keeps_the_work(
     screen, _ = drive(ws, keys)
     failure = [line for line in screen.splitlines() if line.startswith("error: commit failed")]
     assert len(failure) == 1
-    assert "User" in failure[0] and "email" in failure[0]
-    assert failure[0].endswith("(nothing was written; the staged work is kept)")
+    assert failure[0] == (
+        "error: commit failed: UNIQUE constraint failed on User.email: "
+        'User @2 has email="ada@example.com" (nothing was written; the staged work is kept)'
+    )
     after = screen.split(failure[0])[1]
     assert "+ User @2" in after and "1 to add, 0 to change, 0 to remove" in after
     ws.close()
@@ -210,4 +212,41 @@ def test_zero_counts_are_left_out_of_the_prompt(db_url: str, blog_models: str) -
     repl = Repl(ws, Console(file=StringIO()))
     repl.handle(ADA)
     assert repl.prompt_text().endswith(" [+1]> ")
+    ws.close()
+
+
+def test_where_on_a_reference_by_a_missing_key_matches_nothing(
+    db_url: str, blog_models: str
+) -> None:
+    """`find Post where author = 99` is an empty result, not an error."""
+    ws = workspace(db_url, blog_models)
+    keys = ADA + 'add Post author=@1 title="Hi"\ncommit\n'
+    keys += "count Post where author = 1\ncount Post where author = 99\nquit\n"
+    screen, code = drive(ws, keys)
+    assert code == 0 and "error" not in screen
+    counts = [line for line in screen.splitlines() if line.strip() in ("0", "1")]
+    assert counts[-2:] == ["1", "0"]
+    ws.close()
+
+
+def test_reset_handles_starts_numbering_at_one(db_url: str, blog_models: str) -> None:
+    """After a seed script the REPL's first handle is @1 again."""
+    ws = workspace(db_url, blog_models)
+    drive(ws, ADA + "commit\nquit\n")
+    ws.reset_handles()
+    screen, _ = drive(ws, 'add Tag name="t"\nquit\nd\n')
+    assert "+ @1 Tag" in screen
+    ws.close()
+
+
+def test_answers_to_the_quit_question_stay_out_of_the_history(
+    db_url: str, blog_models: str
+) -> None:
+    """Only command lines are remembered, not the c/d/s answer when leaving."""
+    from prompt_toolkit.history import InMemoryHistory
+
+    ws = workspace(db_url, blog_models)
+    history = InMemoryHistory()
+    drive(ws, ADA + "quit\nd\n", history=history)
+    assert list(history.get_strings()) == [ADA.strip(), "quit"]
     ws.close()

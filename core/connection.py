@@ -85,12 +85,9 @@ class Connection:
         return cur
 
     def fetchall(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
-        self._log(sql, len(params), 1, False)
-        self._log_values(params)
-        self.round_trips += 1
+        """Run one query and return all its rows."""
+        cur = self.execute(sql, params, context)
         try:
-            cur = self.raw.cursor()
-            cur.execute(sql, params)
             rows: list[Any] = cur.fetchall()
             cur.close()
         except Exception as exc:

@@ -104,8 +104,11 @@ class IntegrityError(DatabaseError):
         entity: str | None = None,
         field: str | None = None,
         constraint: str | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message, orig)
+        #: UNIQUE, NOT NULL, FOREIGN KEY, CHECK (or None when the driver did not say).
+        self.kind = kind
         self.entity = entity
         self.field = field
         self.constraint = constraint

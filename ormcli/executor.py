@@ -442,7 +442,7 @@ class Workspace:
             if culprit is not None and exc.field:
                 value = self.literal(getattr(culprit, exc.field, None))
                 text = (
-                    f"{exc.constraint} constraint failed on {exc.entity}.{exc.field}: "
+                    f"{exc.kind or 'integrity'} constraint failed on {exc.entity}.{exc.field}: "
                     f"{type(culprit).__name__} {self.label(culprit)} has {exc.field}={value}"
                 )
             raise CommitFailed(

@@ -270,14 +270,27 @@ class Dialect:
         what = f"{kind} constraint" + (f" {constraint!r}" if constraint else "")
         message = f"{context}: {what} failed on {where}" if where else f"{context}: {what} failed"
         return IntegrityError(
-            message, exc, entity=entity, field=column, constraint=constraint or kind
+            message, exc, entity=entity, field=column, constraint=constraint or kind, kind=kind
         )
 
     # -- schema ----------------------------------------------------------------------------
 
+    #: Catalog query: one row per column, ``(table, column, declared type, nullable)``.
+    schema_columns_sql: ClassVar[str] = ""
+    #: Catalog query: one row per index, ``(table, index name)``.
+    schema_indexes_sql: ClassVar[str] = ""
+
     def read_schema(self, conn: Any) -> dict[str, TableSchema]:
         """The tables, columns and indexes that exist (``conn`` is a ``core.connection``)."""
-        raise NotImplementedError
+        tables: dict[str, TableSchema] = {}
+        ctx = "cannot read the schema"
+        for table_name, column, type_, nullable in conn.fetchall(self.schema_columns_sql, (), ctx):
+            table = tables.setdefault(table_name, TableSchema(table_name))
+            table.columns[column] = ColumnSchema(column, type_, bool(nullable))
+        for table_name, index in conn.fetchall(self.schema_indexes_sql, (), ctx):
+            if table_name in tables:
+                tables[table_name].indexes.add(index)
+        return tables
 
     def same_type(self, declared: str, expected: str) -> bool:
         """Whether a column's declared type is the type the model maps to."""

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import pymysql
 
-from core.dialects.base import ColumnSchema, Converter, Dialect, TableSchema, _first_line
+from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
 from core.errors import ConflictError, DatabaseError, OrmConnectionError
 
@@ -254,29 +254,17 @@ class MySQLDialect(Dialect):
 
     # -- schema ----------------------------------------------------------------------------
 
-    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
-        tables: dict[str, TableSchema] = {}
-        rows = conn.fetchall(
-            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE"
-            " FROM information_schema.COLUMNS c JOIN information_schema.TABLES t"
-            " ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME"
-            " WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'"
-            " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
-            (),
-            "cannot read the schema",
-        )
-        for table_name, column, type_, nullable in rows:
-            table = tables.setdefault(table_name, TableSchema(table_name))
-            table.columns[column] = ColumnSchema(column, type_, nullable == "YES")
-        for table_name, index in conn.fetchall(
-            "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS"
-            " WHERE TABLE_SCHEMA = DATABASE()",
-            (),
-            "cannot read the schema",
-        ):
-            if table_name in tables:
-                tables[table_name].indexes.add(index)
-        return tables
+    schema_columns_sql: ClassVar[str] = (
+        "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE = 'YES'"
+        " FROM information_schema.COLUMNS c JOIN information_schema.TABLES t"
+        " ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME"
+        " WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'"
+        " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"
+    )
+    schema_indexes_sql: ClassVar[str] = (
+        "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS"
+        " WHERE TABLE_SCHEMA = DATABASE()"
+    )
 
     def same_type(self, declared: str, expected: str) -> bool:
         return _canonical(declared) == _canonical(expected)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import psycopg
 
-from core.dialects.base import ColumnSchema, Converter, Dialect, TableSchema, _first_line
+from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
 from core.errors import ConflictError, DatabaseError, OrmConnectionError
 
@@ -154,30 +154,17 @@ class PostgresDialect(Dialect):
 
     # -- schema ----------------------------------------------------------------------------
 
-    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
-        tables: dict[str, TableSchema] = {}
-        rows = conn.fetchall(
-            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull"
-            " FROM pg_catalog.pg_class c"
-            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
-            " WHERE c.relkind = 'r' AND c.relnamespace ="
-            " (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
-            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
-            (),
-            "cannot read the schema",
-        )
-        for table_name, column, type_, notnull in rows:
-            table = tables.setdefault(table_name, TableSchema(table_name))
-            table.columns[column] = ColumnSchema(column, type_, not notnull)
-        for table_name, index in conn.fetchall(
-            "SELECT tablename, indexname FROM pg_catalog.pg_indexes"
-            " WHERE schemaname = current_schema()",
-            (),
-            "cannot read the schema",
-        ):
-            if table_name in tables:
-                tables[table_name].indexes.add(index)
-        return tables
+    schema_columns_sql: ClassVar[str] = (
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull"
+        " FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
+        " WHERE c.relkind = 'r' AND c.relnamespace ="
+        " (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
+        " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+    )
+    schema_indexes_sql: ClassVar[str] = (
+        "SELECT tablename, indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema()"
+    )
 
     def same_type(self, declared: str, expected: str) -> bool:
         return _canonical(declared) == _canonical(expected)

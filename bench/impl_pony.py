@@ -10,8 +10,10 @@ implementation is reported as skipped there.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pony
@@ -37,7 +39,11 @@ class PonyImpl(Impl):
     description = "Pony db_session: User(...), obj.delete(), User.select()[:], commit at exit"
 
     def versions(self) -> dict[str, str]:
-        return {"pony": pony.__version__}
+        found = {"pony": pony.__version__}
+        if self.backend.kind == "postgresql":
+            with contextlib.suppress(PackageNotFoundError):
+                found["psycopg2 (Pony)"] = version("psycopg2-binary")
+        return found
 
     def open(self) -> None:
         if db.provider is not None:  # bound already (a re-open after a failed scenario)

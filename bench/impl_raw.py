@@ -21,9 +21,9 @@ ratio to the floor measures.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from importlib.metadata import version
 from typing import Any, ClassVar
 
 from bench.backends import ALL_COLUMNS, INSERT_COLUMNS, TABLE, to_db
@@ -84,15 +84,8 @@ class _Raw(Impl):
     # -- set-up ------------------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        if self.backend.kind == "sqlite":
-            return {"sqlite3": sqlite3.sqlite_version}
-        if self.backend.kind == "postgresql":
-            import psycopg
-
-            return {"psycopg": psycopg.__version__}
-        import pymysql
-
-        return {"PyMySQL": pymysql.__version__}
+        driver = {"sqlite": "", "postgresql": "psycopg", "mysql": "PyMySQL"}[self.backend.kind]
+        return {driver: version(driver)} if driver else {}
 
     def open(self) -> None:
         self.conn = self.backend.connect()

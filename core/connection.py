@@ -90,6 +90,7 @@ class Connection:
         try:
             rows: list[Any] = cur.fetchall()
             cur.close()
+            self.dialect.after_fetch(self.raw)
         except Exception as exc:
             raise self._fail(exc, context) from exc
         return rows

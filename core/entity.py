@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import enum
+import inspect
 import sys
 import types
 import typing
@@ -615,12 +616,24 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
     base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
     names = info.field_names
     key = SESSION_ATTR
+    # Fields with no descriptor on the class can be stored straight into __dict__.
+    plain = frozenset(
+        f.name
+        for f in info.fields
+        if not hasattr(type(inspect.getattr_static(cls, f.name, None)), "__set__")
+    )
+    if base_setattr is not object.__setattr__:
+        plain = frozenset()
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
-        session = self.__dict__.get(key)
+        d = self.__dict__
+        session = d.get(key)
         if session is not None and name in names:
             session._before_set(self, info, name)
-        base_setattr(self, name, value)
+        if name in plain:
+            d[name] = value
+        else:
+            base_setattr(self, name, value)
 
     return __setattr__
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from core.codec import collector_paused
 from core.entity import EntityInfo, Unloaded
 from core.errors import NotFoundError, ValidationError
 from core.expressions import And, Compare, Expr, FieldRef, IsNull, Order
@@ -243,7 +244,8 @@ class Query(Generic[T]):
             codec = self.database.codec(self.info)
             hydrate = codec.hydrate
             resolve = self.database._resolve_untracked
-            objs = [hydrate(row, None, resolve) for row in rows]
+            with collector_paused(len(rows)):
+                objs = [hydrate(row, None, resolve) for row in rows]
         for name in self._spec.eager:
             self._load_eager(objs, name)
         return objs

@@ -19,11 +19,12 @@ user code and ``ormcli``. What it leaves out: SQL (``core.sql``), statement exec
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import persist, unitofwork
+from core.codec import collector_paused
 from core.entity import SESSION_ATTR, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import IntegrityError, NotFoundError, OrmConnectionError, OrmError, SessionError
 from core.expressions import FieldRef
@@ -190,6 +191,10 @@ class Session:
     def _key_of(self, obj: Any) -> Any:
         info: EntityInfo = type(obj).__orm_entity__
         entry = self._changed.get(id(obj))
+        if entry is None and len(info.primary_key) == 1:
+            name = info.primary_key[0].name
+            if name in obj.__dict__:
+                return obj.__dict__[name]
         if entry is not None:
             old = entry[1]
             keys = [old.get(f.name, MISSING) for f in info.primary_key]
@@ -398,8 +403,9 @@ class Session:
         for rem in cs.deletes:
             obj = rem.obj
             self._identity.get(rem.entity, {}).pop(rem.pk, None)
-            self._snapshots.pop(id(obj), None)
-            self._json_tracked.pop(id(obj), None)
+            if rem.entity.has_json:
+                self._snapshots.pop(id(obj), None)
+                self._json_tracked.pop(id(obj), None)
             obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
 
@@ -444,17 +450,29 @@ class Session:
 
     # -- used by core.query --------------------------------------------------------------------
 
-    def _merge_rows(self, info: EntityInfo, rows: Iterable[Any]) -> list[Any]:
+    def _merge_rows(self, info: EntityInfo, rows: Sequence[Any]) -> list[Any]:
         """Objects for rows: the identity-mapped one where it exists (left as it is)."""
-        codec = self.database.codec(info)
         mapping = self._identity.setdefault(info, {})
+        out: list[Any] = []
+        snapshots = self._snapshots if info.has_json else None
+        with collector_paused(len(rows)):
+            self._merge_loop(info, rows, mapping, out, snapshots)
+        return out
+
+    def _merge_loop(
+        self,
+        info: EntityInfo,
+        rows: Sequence[Any],
+        mapping: dict[Any, Any],
+        out: list[Any],
+        snapshots: dict[int, tuple[str, ...]] | None,
+    ) -> None:
+        codec = self.database.codec(info)
         key_of = codec.key_from_row
         hydrate = codec.hydrate
         resolve = self._resolve
-        out: list[Any] = []
         append = out.append
         get = mapping.get
-        snapshots = self._snapshots if info.has_json else None
         for row in rows:
             key = key_of(row)
             obj = get(key)
@@ -465,7 +483,6 @@ class Session:
                     snapshots[id(obj)] = codec.snapshot(obj)
                     self._json_tracked[id(obj)] = obj
             append(obj)
-        return out
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""

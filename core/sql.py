@@ -190,6 +190,30 @@ def _update_case_sql(
     return f"UPDATE {q(table)} SET {', '.join(cases)} WHERE {where}"
 
 
+@lru_cache(maxsize=256)
+def insert_array_sql(
+    dialect: Dialect,
+    table: str,
+    columns: tuple[str, ...],
+    casts: tuple[str, ...],
+    returning: tuple[str, ...],
+) -> str:
+    """``INSERT INTO t (cols) SELECT * FROM unnest(?::T[], ...) [RETURNING ...]``."""
+    q, p = dialect.quote, dialect.placeholder
+    arrays = ", ".join(f"{p}::{cast}[]" for cast in casts)
+    sql = f"INSERT INTO {q(table)} ({_cols(dialect, columns)}) SELECT * FROM unnest({arrays})"
+    if returning:
+        sql += f" RETURNING {_cols(dialect, returning)}"
+    return sql
+
+
+@lru_cache(maxsize=256)
+def delete_array_sql(dialect: Dialect, table: str, pk: str, cast: str) -> str:
+    """``DELETE FROM t WHERE pk = ANY(?::T[])``."""
+    q, p = dialect.quote, dialect.placeholder
+    return f"DELETE FROM {q(table)} WHERE {q(pk)} = ANY({p}::{cast}[])"
+
+
 @lru_cache(maxsize=1024)
 def delete_sql(dialect: Dialect, table: str, pk: tuple[str, ...], rows: int) -> str:
     """``DELETE FROM t WHERE pk IN (...)``; a composite key deletes one row per parameter set."""

@@ -24,7 +24,7 @@ from core.codec import EntityCodec
 from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
 from core.errors import CycleError, SessionError
-from core.sql import delete_sql, insert_sql, update_sql
+from core.sql import delete_array_sql, delete_sql, insert_array_sql, insert_sql, update_sql
 from core.types import MISSING
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ __all__ = [
 # -- the change set ------------------------------------------------------------------------
 
 
-@dataclass(eq=True)
+@dataclass(eq=True, slots=True)
 class Insert:
     """A new object to insert; ``values`` are read from it when asked for."""
 
@@ -59,7 +59,7 @@ class Insert:
         return {f.name: current_value(self.obj, f) for f in self.entity.fields}
 
 
-@dataclass(eq=True)
+@dataclass(eq=True, slots=True)
 class Update:
     """A loaded object whose fields changed: ``{field: (old, new)}``."""
 
@@ -69,7 +69,7 @@ class Update:
     changes: dict[str, tuple[Any, Any]]
 
 
-@dataclass(eq=True)
+@dataclass(eq=True, slots=True)
 class Delete:
     """A loaded object to delete."""
 
@@ -132,21 +132,30 @@ def collect(session: Session) -> ChangeSet:
         if oid in removed:
             continue
         info = type(obj).__orm_entity__
+        by_name = info._by_name
+        d = obj.__dict__
         diff: dict[str, tuple[Any, Any]] = {}
         for name, old in old_values.items():
-            f = info.field(name)
-            if f.kind == "json":
+            f = by_name[name]
+            kind = f.kind
+            if kind == "json":
                 continue
-            old_value = f.default if old is MISSING else old
-            new = current_value(obj, f)
-            if not _same(f, old_value, new):
-                diff[name] = (old_value, new)
+            if old is MISSING:
+                old = f.default
+            new = d[name] if name in d else current_value(obj, f)
+            if kind == "reference":
+                if not _same(f, old, new):
+                    diff[name] = (old, new)
+            elif old is not new and (type(old) is not type(new) or old != new):
+                diff[name] = (old, new)
         if info.has_json:
             seen.add(oid)
             _json_diff(session, obj, info, diff)
         if diff:
+            if len(diff) > 1:
+                diff = _in_field_order(info, diff)
             pk = _pk_before(info, obj, old_values)
-            cs.updates.append(Update(info, obj, pk, _in_field_order(info, diff)))
+            cs.updates.append(Update(info, obj, pk, diff))
     for oid, obj in session._json_tracked.items():
         if oid in seen or oid in removed:
             continue
@@ -166,6 +175,9 @@ def _in_field_order(info: EntityInfo, diff: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pk_before(info: EntityInfo, obj: Any, old_values: dict[str, Any]) -> Any:
+    pk = info.primary_key
+    if len(pk) == 1 and pk[0].name not in old_values and pk[0].name in obj.__dict__:
+        return obj.__dict__[pk[0].name]
     for f in info.primary_key:
         if f.name in old_values and not _same(f, old_values[f.name], current_value(obj, f)):
             raise SessionError(
@@ -204,7 +216,13 @@ class InsertStep:
     #: No RETURNING available: insert row by row and read each generated id.
     row_by_row: bool = False
 
+    def uses_arrays(self, dialect: Dialect) -> bool:
+        return dialect.array_batches and bool(self.columns) and not self.row_by_row
+
     def sql(self, dialect: Dialect) -> str:
+        if self.uses_arrays(dialect):
+            casts = tuple(dialect.cast_type(self.entity.field(n)) for n in self.columns)
+            return insert_array_sql(dialect, self.entity.table, self.columns, casts, self.returning)
         rows = 1 if self.row_by_row else len(self.objs)
         return insert_sql(dialect, self.entity.table, self.columns, rows, self.returning)
 
@@ -230,8 +248,14 @@ class DeleteStep:
     entity: EntityInfo
     pks: list[Any]
 
+    def uses_arrays(self, dialect: Dialect) -> bool:
+        return dialect.array_batches and len(self.entity.primary_key) == 1
+
     def sql(self, dialect: Dialect) -> str:
         pk_cols = tuple(f.column for f in self.entity.primary_key)
+        if self.uses_arrays(dialect):
+            cast = dialect.cast_type(self.entity.primary_key[0])
+            return delete_array_sql(dialect, self.entity.table, pk_cols[0], cast)
         return delete_sql(dialect, self.entity.table, pk_cols, len(self.pks))
 
 
@@ -263,7 +287,7 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
         by_entity.setdefault(d.entity, []).append(d.pk)
     for info in _children_first(list(by_entity)):
         pks = by_entity[info]
-        size = dialect.max_params // max(1, len(info.primary_key))
+        size = _batch_rows(dialect, len(info.primary_key), single_key=len(info.primary_key) == 1)
         steps.extend(DeleteStep(info, chunk) for chunk in _chunks(pks, size))
     return steps
 
@@ -272,12 +296,17 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
     auto = info.autoincrement
     with_key: list[Any] = []
     generated: list[Any] = []
-    for obj in objs:
-        (generated if auto is not None and not info.has_pk(obj) else with_key).append(obj)
+    if auto is None:
+        with_key = objs
+    else:
+        name = auto.name
+        for obj in objs:
+            value = obj.__dict__.get(name, 0)
+            (generated if value == 0 or value is None else with_key).append(obj)
     steps: list[InsertStep] = []
     all_cols = tuple(f.name for f in info.fields)
     if with_key:
-        size = min(dialect.max_rows_per_insert, dialect.max_params // max(1, len(all_cols)))
+        size = _batch_rows(dialect, len(all_cols))
         steps.extend(InsertStep(info, chunk, all_cols) for chunk in _chunks(with_key, size))
     if generated:
         assert auto is not None
@@ -291,7 +320,7 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
                     for o in generated
                 )
             else:
-                size = min(dialect.max_rows_per_insert, dialect.max_params // len(cols))
+                size = _batch_rows(dialect, len(cols))
                 steps.extend(
                     InsertStep(info, chunk, cols, returning, match)
                     for chunk in _chunks(generated, size)
@@ -300,6 +329,13 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
             returning = (auto.name,) if dialect.supports_returning else ()
             steps.append(InsertStep(info, generated, cols, returning, (), row_by_row=True))
     return steps
+
+
+def _batch_rows(dialect: Dialect, width: int, *, single_key: bool = True) -> int:
+    """Rows one statement carries: under the parameter limit, unless values travel as arrays."""
+    if dialect.array_batches and single_key:
+        return dialect.max_rows_per_insert
+    return min(dialect.max_rows_per_insert, dialect.max_params // max(1, width))
 
 
 def _match_positions(info: EntityInfo, cols: tuple[str, ...], dialect: Dialect) -> tuple[int, ...]:

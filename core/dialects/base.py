@@ -107,6 +107,9 @@ class Dialect:
     max_params: ClassVar[int] = 999
     #: Rows one multi-row INSERT may carry (besides the parameter limit).
     max_rows_per_insert: ClassVar[int] = 100_000
+    #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
+    #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
+    array_batches: ClassVar[bool] = False
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:
     #: "executemany" (one prepared statement, many parameter rows), "unnest" (one
@@ -129,8 +132,6 @@ class Dialect:
     str_with_length: ClassVar[str] = "VARCHAR({n})"
     #: Column definition of an auto-incremented integer primary key.
     autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY"
-    #: Field kinds whose values the driver passes through unchanged: ``{kind: python type}``.
-    passthrough: ClassVar[dict[str, type]] = {"int": int, "str": str, "float": float}
     #: Kinds whose value comes back from RETURNING equal to what was sent (used to match
     #: returned ids to objects by content, never by row order).
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
@@ -244,6 +245,9 @@ class Dialect:
 
     def is_connection_error(self, exc: BaseException) -> bool:
         return False
+
+    def after_fetch(self, raw: Any) -> None:
+        """Release what the driver keeps of a result once its rows were read (default: none)."""
 
     def translate_error(
         self, exc: BaseException, entity_names: dict[str, str], context: str

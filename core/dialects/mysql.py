@@ -120,14 +120,6 @@ class MySQLDialect(Dialect):
         "enum_str": "VARCHAR({n})",
         "json": "JSON",
     }
-    passthrough: ClassVar[dict[str, type]] = {
-        "int": int,
-        "str": str,
-        "float": float,
-        "bool": bool,
-        "bytes": bytes,
-        "decimal": Decimal,
-    }
     # TIME comes back as a timedelta and DECIMAL with the column's scale: not as sent.
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {"int", "str", "bool", "bytes", "uuid", "date", "datetime", "enum"}
@@ -192,6 +184,11 @@ class MySQLDialect(Dialect):
         return keys
 
     # -- errors ----------------------------------------------------------------------------
+
+    def after_fetch(self, raw: Any) -> None:
+        # PyMySQL keeps the last result's rows on the connection until the next command, which
+        # then frees them (a 100k-row load made the following commit 3x slower). Free them now.
+        raw._result = None
 
     def is_connection_error(self, exc: BaseException) -> bool:
         if isinstance(exc, pymysql.err.InterfaceError):

@@ -13,8 +13,6 @@ Callers: ``core.adapters.postgres``. What it leaves out: connecting (the adapter
 from __future__ import annotations
 
 import re
-import uuid
-from decimal import Decimal
 from typing import ClassVar
 
 import psycopg
@@ -66,6 +64,7 @@ class PostgresDialect(Dialect):
     max_params: ClassVar[int] = 65_535
     supports_returning: ClassVar[bool] = True
     update_form: ClassVar[str] = "unnest"
+    array_batches: ClassVar[bool] = True
     #: psycopg runs executemany in pipeline mode: one Sync, one wait, whatever the row count.
     executemany_rows_per_round_trip: ClassVar[int] = 1_000_000
     begin_sql: ClassVar[str | None] = "BEGIN"
@@ -86,15 +85,6 @@ class PostgresDialect(Dialect):
         "enum_int": "BIGINT",
         "enum_str": "VARCHAR({n})",
         "json": "JSONB",
-    }
-    passthrough: ClassVar[dict[str, type]] = {
-        "int": int,
-        "str": str,
-        "float": float,
-        "bool": bool,
-        "bytes": bytes,
-        "uuid": uuid.UUID,
-        "decimal": Decimal,
     }
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "decimal", "enum"}

@@ -72,13 +72,6 @@ class SQLiteDialect(Dialect):
         "enum_str": "TEXT",
         "json": "JSON",
     }
-    passthrough: ClassVar[dict[str, type]] = {
-        "int": int,
-        "str": str,
-        "float": float,
-        "bytes": bytes,
-        "bool": bool,
-    }
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {
             "int",

@@ -12,7 +12,7 @@ transaction committed. Callers: ``core.session``. What it leaves out: planning, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.codec import EntityCodec
@@ -96,33 +96,70 @@ def _insert(
             key = cur.fetchone()[0] if step.returning else dialect_last_id(dialect, cur)
             _assign(obj, key, from_db, pending, result)
         return
+    step = narrow_match(step, rows)
     returned = conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx).fetchall()
     if len(returned) != len(rows):
         raise DatabaseError(
             f"{ctx}: {len(rows)} rows were inserted but {len(returned)} keys came back"
         )
+    new_keys = result.new_keys
+    if len(step.match) == 1:
+        # One column whose values are distinct within the batch: a plain lookup.
+        at = step.match[0]
+        by_value = {row[at]: obj for obj, row in zip(step.objs, rows, strict=True)}
+        for key, value in returned:
+            obj = by_value.pop(value, None)
+            if obj is None:
+                raise _unmatched(ctx)
+            pending[id(obj)] = key
+            new_keys[id(obj)] = key if from_db is None else from_db(key)
+        return
     waiting: dict[tuple[Any, ...], list[Any]] = {}
     match = step.match
     whole_row = match == tuple(range(len(step.columns)))
     for obj, row in zip(step.objs, rows, strict=True):
-        key = row if whole_row else tuple([row[i] for i in match])
-        bucket = waiting.get(key)
+        value_key = row if whole_row else tuple([row[i] for i in match])
+        bucket = waiting.get(value_key)
         if bucket is None:
-            waiting[key] = [obj]
+            waiting[value_key] = [obj]
         else:
             bucket.append(obj)
-    new_keys = result.new_keys
     for ret in returned:
         objs = waiting.get(ret[1:])
         if not objs:
-            raise DatabaseError(
-                f"{ctx}: a returned row matched none of the inserted objects; nothing was saved"
-            )
+            raise _unmatched(ctx)
         # Rows with equal values are indistinguishable; any pairing among them is exact.
         obj = objs.pop()
         key = ret[0]
         pending[id(obj)] = key
         new_keys[id(obj)] = key if from_db is None else from_db(key)
+
+
+def _unmatched(ctx: str) -> DatabaseError:
+    return DatabaseError(
+        f"{ctx}: a returned row matched none of the inserted objects; nothing was saved"
+    )
+
+
+def narrow_match(step: InsertStep, rows: list[tuple[Any, ...]]) -> InsertStep:
+    """Match returned keys on one column when its values are distinct within the batch.
+
+    The rows RETURNING sends back are exactly this statement's rows, so a column with no
+    repeated value in the batch identifies each of them; fewer columns come back, and the
+    lookup is by one value instead of a tuple. Falls back to every matchable column.
+    """
+    if len(step.match) <= 1 or len(rows) < 2:
+        return step
+    for at in step.match:
+        values = [row[at] for row in rows]
+        try:
+            distinct = len(set(values)) == len(values)
+        except TypeError:  # an unhashable driver value
+            continue
+        if distinct:
+            auto = step.returning[0]
+            return replace(step, returning=(auto, step.columns[at]), match=(at,))
+    return step
 
 
 def _batch_params(step: InsertStep, dialect: Dialect, rows: list[tuple[Any, ...]]) -> list[Any]:
@@ -215,6 +252,9 @@ def preview(
         sql = step.sql(dialect)
         if isinstance(step, InsertStep):
             rows = [c.params(step.columns)(o, pending) for o in step.objs]
+            if step.returning and not step.row_by_row:
+                step = narrow_match(step, rows)
+                sql = step.sql(dialect)
             auto = step.entity.autoincrement
             for o in step.objs:
                 if auto is not None and not step.entity.has_pk(o):

@@ -321,3 +321,16 @@ def test_large_batches_are_chunked_under_the_parameter_limit(
     assert len(inserts) == expected
     emails = {a.id: a.email for a in db.query(Author).find()}
     assert all(emails[a.id] == a.email for a in authors)
+
+
+def test_ids_are_right_when_no_column_is_distinct_in_the_batch(db: Database) -> None:
+    """Repeated values in every column (even identical rows) still give each object its row."""
+    from tests.core.models import Node
+
+    s = db.create_session()
+    nodes = [Node(label=f"n{i % 3}") for i in range(300)] + [Node(label="same") for _ in range(5)]
+    s.add(*nodes)
+    s.commit()
+    assert len({n.id for n in nodes}) == 305
+    stored = {n.id: n.label for n in db.query(Node).find()}
+    assert all(stored[n.id] == n.label for n in nodes)

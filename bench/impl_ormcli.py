@@ -10,10 +10,14 @@ every implementation is measured on the same columns.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Annotated, Any
 
+import core
 from bench.backends import TABLE
 from bench.interface import Impl, SourceRow, Timer, change, every, spread
 from core import AutoIncrement, Database, MaxLength, PrimaryKey, entity
@@ -35,12 +39,25 @@ class OrmcliImpl(Impl):
     db: Any = None
 
     def versions(self) -> dict[str, str]:
-        from importlib.metadata import PackageNotFoundError, version
-
+        """The package version plus the commit of the tree measured (``+dirty`` when ``core/``
+        has uncommitted edits: the worker imports the working tree as it is)."""
         try:
-            return {"ormcli": version("ormcli")}
+            found = version("ormcli")
         except PackageNotFoundError:
-            return {"ormcli": "source tree"}
+            found = "source tree"
+        root = Path(core.__file__).resolve().parent.parent
+        git = ["git", "-C", str(root)]
+        try:
+            head = subprocess.run(
+                [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            dirty = subprocess.run(
+                [*git, "status", "--porcelain", "--", "core"], capture_output=True, text=True
+            ).stdout.strip()
+            found += f" (core at {head}{'+dirty' if dirty else ''})"
+        except (OSError, subprocess.CalledProcessError):
+            pass
+        return {"ormcli": found}
 
     def open(self) -> None:
         self.db = Database(self.backend.url, [User])

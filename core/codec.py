@@ -44,6 +44,23 @@ _EXACT_KINDS = frozenset(
 )
 
 
+def same_reference(f: FieldInfo, old: Any, new: Any) -> bool:
+    """Whether a reference still points at the same row (by key, or the same new object)."""
+    if old is new:
+        return True
+    if old is None or new is None or old is MISSING or new is MISSING:
+        return False
+    target = f.target
+    assert target is not None
+    old_pk = (
+        old.pk if type(old) is Unloaded else (target.pk_of(old) if target.has_pk(old) else None)
+    )
+    new_pk = (
+        new.pk if type(new) is Unloaded else (target.pk_of(new) if target.has_pk(new) else None)
+    )
+    return old_pk is not None and old_pk == new_pk
+
+
 def _exact_type(f: FieldInfo) -> type | None:
     """The one class whose values a field takes without checks (None: always check)."""
     if f.kind == "enum":
@@ -75,6 +92,7 @@ class EntityCodec:
         self.pk_positions = pk_positions
         self.key_from_row = self._compile_key(pk_positions)
         self.json_names = tuple(f.name for f in info.json_fields)
+        self.diff = self._compile_diff()
 
     # -- single values ---------------------------------------------------------------------
 
@@ -214,6 +232,39 @@ class EntityCodec:
         lines.append("    return o")
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
+        return fn
+
+    def _compile_diff(self) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
+        """``fn(obj.__dict__, old_values) -> {field: (old, new)}`` in declaration order.
+
+        ``old_values`` holds what the session's ``__setattr__`` hook recorded before the first
+        assignment to each field (``MISSING``: the field was not in ``__dict__``). JSON fields
+        are left to the snapshot comparison; references compare by key or identity.
+        """
+        ns: dict[str, Any] = {"MISSING": MISSING}
+        lines = ["def diff(d, ov):", "    out = {}"]
+        for i, f in enumerate(self.info.fields):
+            if f.kind == "json":
+                continue
+            name = f.name
+            static = f.has_default and f.default_factory is None
+            ns[f"D{i}"] = f.default if static else MISSING
+            lines.append(f"    if {name!r} in ov:")
+            lines.append(f"        o = ov[{name!r}]")
+            lines.append(f"        if o is MISSING: o = D{i}")
+            lines.append(f"        n = d.get({name!r}, D{i})")
+            if f.kind == "reference":
+                ns[f"F{i}"] = f
+                ns["same"] = same_reference
+                lines.append(f"        if not same(F{i}, o, n): out[{name!r}] = (o, n)")
+            else:
+                lines.append(
+                    f"        if o is not n and (o.__class__ is not n.__class__ or o != n):"
+                    f" out[{name!r}] = (o, n)"
+                )
+        lines.append("    return out")
+        exec("\n".join(lines), ns)
+        fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = ns["diff"]
         return fn
 
     def _compile_key(self, positions: list[int]) -> Callable[[Sequence[Any]], Any]:

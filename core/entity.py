@@ -309,6 +309,7 @@ class EntityInfo:
     __slots__ = (
         "__weakref__",
         "_by_name",
+        "_order_cache",
         "cls",
         "column_names",
         "field_names",
@@ -327,6 +328,7 @@ class EntityInfo:
         for position, f in enumerate(self.fields):
             f.position = position
         self._by_name = {f.name: f for f in self.fields}
+        self._order_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.field_names = frozenset(self._by_name)
         self.column_names = tuple(f.column for f in self.fields)
         self.primary_key = tuple(f for f in self.fields if f.primary_key)
@@ -357,6 +359,14 @@ class EntityInfo:
             raise UnknownFieldError(
                 f"{self.cls.__name__} has no field {name!r}; its fields are: {known}"
             ) from None
+
+    def in_field_order(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """``names`` sorted by declaration order (cached: the same sets recur)."""
+        ordered = self._order_cache.get(names)
+        if ordered is None:
+            ordered = tuple(sorted(names, key=lambda n: self._by_name[n].position))
+            self._order_cache[names] = ordered
+        return ordered
 
     def has_field(self, name: str) -> bool:
         return name in self._by_name
@@ -629,7 +639,16 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
         d = self.__dict__
         session = d.get(key)
         if session is not None and name in names:
-            session._before_set(self, info, name)
+            # The contract with core.session (inlined: this runs on every assignment): before
+            # the first assignment to a field since the last commit, record its old value in
+            # session._changed[id(obj)] = (obj, {field: old}); staged new objects need none.
+            oid = id(self)
+            entry = session._changed.get(oid)
+            if entry is None:
+                if oid not in session._new:
+                    session._changed[oid] = (self, {name: d.get(name, MISSING)})
+            elif name not in entry[1]:
+                entry[1][name] = d.get(name, MISSING)
         if name in plain:
             d[name] = value
         else:

@@ -76,19 +76,6 @@ class Session:
         added, changed, removed = self.counts()
         return f"<Session {self.database.url_display} +{added} ~{changed} -{removed}>"
 
-    # -- the change-tracking hook (called by entities' __setattr__) --------------------------
-
-    def _before_set(self, obj: Any, info: EntityInfo, name: str) -> None:
-        oid = id(obj)
-        if oid in self._new:
-            return
-        entry = self._changed.get(oid)
-        if entry is None:
-            entry = self._changed[oid] = (obj, {})
-        old = entry[1]
-        if name not in old:
-            old[name] = obj.__dict__.get(name, MISSING)
-
     # -- staging -----------------------------------------------------------------------------
 
     def add(self, *objs: Any) -> None:
@@ -147,7 +134,13 @@ class Session:
 
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""
+        removed = self._removed
         for obj in objs:
+            # Fast path: a persistent object of this session.
+            d = getattr(obj, "__dict__", None)
+            if d is not None and d.get(SESSION_ATTR) is self and id(obj) not in self._new:
+                removed[id(obj)] = obj
+                continue
             if isinstance(obj, type) or not is_entity(obj):
                 raise SessionError(f"session.remove() takes entity objects, got {obj!r}")
             info = entity_info(obj)

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.codec import EntityCodec
+from core.codec import EntityCodec, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
 from core.errors import CycleError, SessionError
 from core.sql import delete_array_sql, delete_sql, insert_array_sql, insert_sql, update_sql
-from core.types import MISSING
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -99,17 +98,7 @@ def _same(f: FieldInfo, old: Any, new: Any) -> bool:
     if old is new:
         return True
     if f.kind == "reference":
-        if old is None or new is None or old is MISSING or new is MISSING:
-            return False
-        target = f.target
-        assert target is not None
-        old_pk = (
-            old.pk if type(old) is Unloaded else (target.pk_of(old) if target.has_pk(old) else None)
-        )
-        new_pk = (
-            new.pk if type(new) is Unloaded else (target.pk_of(new) if target.has_pk(new) else None)
-        )
-        return old_pk is not None and old_pk == new_pk
+        return same_reference(f, old, new)
     if f.kind == "json":
         return bool(json_dumps_canonical(old) == json_dumps_canonical(new))
     return type(old) is type(new) and bool(old == new)
@@ -128,34 +117,26 @@ def collect(session: Session) -> ChangeSet:
     cs.inserts = [Insert(type(obj).__orm_entity__, obj) for obj in session._new.values()]
     removed = session._removed
     seen: set[int] = set()
+    updates = cs.updates
+    codec = session.database.codec
     for oid, (obj, old_values) in session._changed.items():
         if oid in removed:
             continue
         info = type(obj).__orm_entity__
-        by_name = info._by_name
         d = obj.__dict__
-        diff: dict[str, tuple[Any, Any]] = {}
-        for name, old in old_values.items():
-            f = by_name[name]
-            kind = f.kind
-            if kind == "json":
-                continue
-            if old is MISSING:
-                old = f.default
-            new = d[name] if name in d else current_value(obj, f)
-            if kind == "reference":
-                if not _same(f, old, new):
-                    diff[name] = (old, new)
-            elif old is not new and (type(old) is not type(new) or old != new):
-                diff[name] = (old, new)
+        diff = codec(info).diff(d, old_values)
         if info.has_json:
             seen.add(oid)
             _json_diff(session, obj, info, diff)
-        if diff:
             if len(diff) > 1:
                 diff = _in_field_order(info, diff)
-            pk = _pk_before(info, obj, old_values)
-            cs.updates.append(Update(info, obj, pk, diff))
+        if diff:
+            pk_name = info.primary_key[0].name
+            if len(info.primary_key) == 1 and pk_name not in old_values and pk_name in d:
+                pk = d[pk_name]
+            else:
+                pk = _pk_before(info, obj, old_values)
+            updates.append(Update(info, obj, pk, diff))
     for oid, obj in session._json_tracked.items():
         if oid in seen or oid in removed:
             continue
@@ -164,14 +145,25 @@ def collect(session: Session) -> ChangeSet:
         _json_diff(session, obj, info, diff)
         if diff:
             cs.updates.append(Update(info, obj, info.pk_of(obj), diff))
-    for obj in removed.values():
+    changed = session._changed
+    for oid, obj in removed.items():
         info = type(obj).__orm_entity__
-        cs.deletes.append(Delete(info, obj, session._key_of(obj)))
+        pk = info.primary_key
+        d = obj.__dict__
+        if len(pk) == 1 and oid not in changed and pk[0].name in d:
+            cs.deletes.append(Delete(info, obj, d[pk[0].name]))
+        else:
+            cs.deletes.append(Delete(info, obj, session._key_of(obj)))
     return cs
 
 
 def _in_field_order(info: EntityInfo, diff: dict[str, Any]) -> dict[str, Any]:
-    return {f.name: diff[f.name] for f in info.fields if f.name in diff}
+    """The diff with its fields in declaration order (updates are grouped by column tuple)."""
+    names = tuple(diff)
+    ordered = info.in_field_order(names)
+    if ordered == names:
+        return diff
+    return {n: diff[n] for n in ordered}
 
 
 def _pk_before(info: EntityInfo, obj: Any, old_values: dict[str, Any]) -> Any:
@@ -360,9 +352,16 @@ def order_inserts(inserts: list[Insert]) -> list[tuple[EntityInfo, list[Any]]]:
     """New objects grouped into batches so that every referenced new object comes first."""
     if not inserts:
         return []
-    new_ids = {id(i.obj) for i in inserts}
     if not any(i.entity.references for i in inserts):
-        return _group([(0, i.entity, i.obj) for i in inserts])
+        by_entity: dict[EntityInfo, list[Any]] = {}
+        for i in inserts:
+            objs = by_entity.get(i.entity)
+            if objs is None:
+                by_entity[i.entity] = [i.obj]
+            else:
+                objs.append(i.obj)
+        return list(by_entity.items())
+    new_ids = {id(i.obj) for i in inserts}
     depth: dict[int, int] = {}
     by_id = {id(i.obj): i for i in inserts}
 

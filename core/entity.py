@@ -641,14 +641,17 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
         if session is not None and name in names:
             # The contract with core.session (inlined: this runs on every assignment): before
             # the first assignment to a field since the last commit, record its old value in
-            # session._changed[id(obj)] = (obj, {field: old}); staged new objects need none.
+            # session._changed[id(obj)] = {field: old} and session._touched[id(obj)] = obj;
+            # staged new objects need none. (The old-values dict usually holds only atomic
+            # values, which keeps it out of the cyclic collector's way.)
             oid = id(self)
-            entry = session._changed.get(oid)
-            if entry is None:
+            old = session._changed.get(oid)
+            if old is None:
                 if oid not in session._new:
-                    session._changed[oid] = (self, {name: d.get(name, MISSING)})
-            elif name not in entry[1]:
-                entry[1][name] = d.get(name, MISSING)
+                    session._changed[oid] = {name: d.get(name, MISSING)}
+                    session._touched[oid] = self
+            elif name not in old:
+                old[name] = d.get(name, MISSING)
         if name in plain:
             d[name] = value
         else:

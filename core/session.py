@@ -5,8 +5,9 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
 - ``_identity``: per entity, primary key -> the one object for that row in this session;
 - ``_new``: objects staged with ``add`` (insertion order is commit order within a batch);
 - ``_removed``: persistent objects staged with ``remove``;
-- ``_changed``: per touched persistent object, the value each field had before its first
-  assignment since the last commit (recorded by the entity's ``__setattr__`` hook);
+- ``_changed`` / ``_touched``: per touched persistent object, the value each field had before
+  its first assignment since the last commit, and the object itself (both recorded by the
+  entity's ``__setattr__`` hook);
 - ``_snapshots`` / ``_json_tracked``: canonical JSON text of JSON fields, to see in-place edits.
 
 ``commit`` = ``unitofwork.collect`` -> ``unitofwork.plan`` -> ``persist.run`` inside one
@@ -68,7 +69,8 @@ class Session:
         self._identity: dict[EntityInfo, dict[Any, Any]] = {}
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
-        self._changed: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._changed: dict[int, dict[str, Any]] = {}
+        self._touched: dict[int, Any] = {}
         self._snapshots: dict[int, tuple[str, ...]] = {}
         self._json_tracked: dict[int, Any] = {}
 
@@ -183,13 +185,12 @@ class Session:
 
     def _key_of(self, obj: Any) -> Any:
         info: EntityInfo = type(obj).__orm_entity__
-        entry = self._changed.get(id(obj))
-        if entry is None and len(info.primary_key) == 1:
+        old = self._changed.get(id(obj))
+        if old is None and len(info.primary_key) == 1:
             name = info.primary_key[0].name
             if name in obj.__dict__:
                 return obj.__dict__[name]
-        if entry is not None:
-            old = entry[1]
+        if old is not None:
             keys = [old.get(f.name, MISSING) for f in info.primary_key]
             if all(k is not MISSING for k in keys):
                 return keys[0] if len(keys) == 1 else tuple(keys)
@@ -240,6 +241,7 @@ class Session:
             raise NotFoundError(f"cannot refresh {info.describe(obj)}: its row no longer exists")
         fresh = self.database.codec(info).hydrate(row[0], None, self._resolve)
         self._changed.pop(id(obj), None)
+        self._touched.pop(id(obj), None)
         obj.__dict__.update(fresh.__dict__)
         if info.has_json:
             self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
@@ -289,10 +291,18 @@ class Session:
 
     def commit(self) -> CommitResult:
         """Write every staged change in one transaction; on failure nothing changes."""
+        staged = len(self._new) + len(self._changed) + len(self._removed)
+        # A commit builds short-lived, acyclic containers only: no need for the cyclic
+        # collector to scan the whole identity map several times while it runs.
+        with collector_paused(staged):
+            return self._commit()
+
+    def _commit(self) -> CommitResult:
         started = time.perf_counter()
         cs = self.changes()
         if cs.empty:
             self._changed.clear()
+            self._touched.clear()
             return CommitResult(elapsed=time.perf_counter() - started)
         db = self.database
         steps = unitofwork.plan(cs, db.dialect, db.codec)
@@ -393,6 +403,7 @@ class Session:
             if upd.entity.has_json:
                 self._snapshots[id(upd.obj)] = db.codec(upd.entity).snapshot(upd.obj)
         self._changed.clear()
+        self._touched.clear()
         for rem in cs.deletes:
             obj = rem.obj
             self._identity.get(rem.entity, {}).pop(rem.pk, None)
@@ -404,14 +415,16 @@ class Session:
 
     def rollback(self) -> None:
         """Discard staged work: drop adds, cancel removes, restore changed attributes."""
-        for obj, old_values in self._changed.values():
-            d = obj.__dict__
+        touched = self._touched
+        for oid, old_values in self._changed.items():
+            d = touched[oid].__dict__
             for name, old in old_values.items():
                 if old is MISSING:
                     d.pop(name, None)
                 else:
                     d[name] = old
         self._changed.clear()
+        touched.clear()
         for oid, obj in self._json_tracked.items():
             info: EntityInfo = type(obj).__orm_entity__
             snapshot = self._snapshots.get(oid)
@@ -485,6 +498,7 @@ class Session:
             if obj is not None:
                 oid = id(obj)
                 self._changed.pop(oid, None)
+                self._touched.pop(oid, None)
                 self._removed.pop(oid, None)
                 self._snapshots.pop(oid, None)
                 self._json_tracked.pop(oid, None)

@@ -119,7 +119,9 @@ def collect(session: Session) -> ChangeSet:
     seen: set[int] = set()
     updates = cs.updates
     codec = session.database.codec
-    for oid, (obj, old_values) in session._changed.items():
+    touched = session._touched
+    for oid, old_values in session._changed.items():
+        obj = touched[oid]
         if oid in removed:
             continue
         info = type(obj).__orm_entity__

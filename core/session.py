@@ -260,10 +260,6 @@ class Session:
     def __contains__(self, obj: Any) -> bool:
         return self.state_of(obj) != "detached"
 
-    def identity_count(self) -> int:
-        """How many loaded objects the identity map holds."""
-        return sum(len(m) for m in self._identity.values())
-
     # -- the change set ----------------------------------------------------------------------
 
     def changes(self) -> ChangeSet:

@@ -21,7 +21,13 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from core.entity import FieldInfo
-from core.errors import DatabaseError, IntegrityError, ValidationError
+from core.errors import (
+    ConflictError,
+    DatabaseError,
+    IntegrityError,
+    OrmConnectionError,
+    ValidationError,
+)
 
 __all__ = ["ColumnSchema", "Dialect", "TableSchema", "json_dumps", "json_dumps_canonical"]
 
@@ -254,6 +260,27 @@ class Dialect:
     ) -> DatabaseError:
         """A ``core.errors`` error for a driver error; ``entity_names`` maps table -> entity."""
         return DatabaseError(f"{context}: {_first_line(exc)}", exc)
+
+    def classified_error(
+        self,
+        exc: BaseException,
+        text: str,
+        context: str,
+        *,
+        conflict: bool = False,
+        missing_table: bool = False,
+    ) -> DatabaseError:
+        """The non-integrity errors every dialect maps alike, once it has classified ``exc``."""
+        if conflict:
+            return ConflictError(
+                f"{context}: a concurrent transaction conflicted with this one ({text}); try again",
+                exc,
+            )
+        if self.is_connection_error(exc):
+            return OrmConnectionError(f"{context}: the connection was lost ({text})", exc)
+        if missing_table:
+            return DatabaseError(f"{context}: {text}; run migrate to create it", exc)
+        return DatabaseError(f"{context}: {text}", exc)
 
     def integrity_error(
         self,

@@ -30,7 +30,7 @@ import pymysql
 
 from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
-from core.errors import ConflictError, DatabaseError, OrmConnectionError
+from core.errors import DatabaseError
 
 __all__ = ["MySQLDialect"]
 
@@ -205,16 +205,9 @@ class MySQLDialect(Dialect):
         code = exc.args[0] if exc.args else None
         if isinstance(exc, pymysql.err.IntegrityError) or code in (4025, 3819):
             return self._integrity(exc, code, text, entity_names, context)
-        if code in _CONFLICT_CODES:
-            return ConflictError(
-                f"{context}: a concurrent transaction conflicted with this one ({text}); try again",
-                exc,
-            )
-        if self.is_connection_error(exc):
-            return OrmConnectionError(f"{context}: the connection was lost ({text})", exc)
-        if code == 1146:
-            return DatabaseError(f"{context}: {text}; run migrate to create it", exc)
-        return DatabaseError(f"{context}: {text}", exc)
+        return self.classified_error(
+            exc, text, context, conflict=code in _CONFLICT_CODES, missing_table=code == 1146
+        )
 
     def _integrity(
         self,

@@ -19,7 +19,7 @@ import psycopg
 
 from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
-from core.errors import ConflictError, DatabaseError, OrmConnectionError
+from core.errors import DatabaseError
 
 __all__ = ["PostgresDialect"]
 
@@ -131,16 +131,13 @@ class PostgresDialect(Dialect):
                 column=diag.column_name,
                 constraint=diag.constraint_name,
             )
-        if state in _CONFLICT_STATES:
-            return ConflictError(
-                f"{context}: a concurrent transaction conflicted with this one ({text}); try again",
-                exc,
-            )
-        if self.is_connection_error(exc):
-            return OrmConnectionError(f"{context}: the connection was lost ({text})", exc)
-        if state == "42P01":
-            return DatabaseError(f"{context}: {text}; run migrate to create it", exc)
-        return DatabaseError(f"{context}: {text}", exc)
+        return self.classified_error(
+            exc,
+            text,
+            context,
+            conflict=state in _CONFLICT_STATES,
+            missing_table=state == "42P01",
+        )
 
     # -- schema ----------------------------------------------------------------------------
 

@@ -170,9 +170,8 @@ class SQLiteDialect(Dialect):
             )
         if self.is_connection_error(exc):
             return OrmConnectionError(f"{context}: the connection is closed", exc)
-        if isinstance(exc, sqlite3.OperationalError) and "no such table" in text:
-            return DatabaseError(f"{context}: {text}; run migrate to create it", exc)
-        return DatabaseError(f"{context}: {text}", exc)
+        missing = isinstance(exc, sqlite3.OperationalError) and "no such table" in text
+        return self.classified_error(exc, text, context, missing_table=missing)
 
     def read_schema(self, conn: Any) -> dict[str, TableSchema]:
         tables: dict[str, TableSchema] = {}

@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from core.dialects.base import Converter, Dialect, json_dumps_canonical
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded
 from core.errors import SessionError, ValidationError
 from core.types import MISSING
 
-__all__ = ["EntityCodec", "Resolver", "collector_paused"]
+__all__ = ["Collector", "EntityCodec", "Resolver", "UpdateGroup", "collector_paused"]
 
 
 @contextlib.contextmanager
@@ -73,6 +73,26 @@ def _exact_type(f: FieldInfo) -> type | None:
 #: ``resolve(target, pk)`` -> the identity-mapped object, or an ``Unloaded`` placeholder.
 Resolver = Callable[[EntityInfo, Any], Any]
 Pending = dict[int, Any]
+#: ``fn(objs, pending) -> parameter rows`` (see ``EntityCodec.rows``).
+RowsFn = Callable[[Sequence[Any], Pending], list[tuple[Any, ...]]]
+
+
+class UpdateGroup:
+    """Changed objects of one entity that changed the same columns (one batch of UPDATEs)."""
+
+    __slots__ = ("diffs", "objs", "pks")
+
+    def __init__(self) -> None:
+        self.objs: list[Any] = []
+        self.pks: list[Any] = []
+        self.diffs: list[dict[str, tuple[Any, Any]]] = []
+
+
+#: See ``EntityCodec._compile_collect``.
+Collector = Callable[
+    [Any, dict[int, Any], dict[int, Any], dict[tuple[str, ...], UpdateGroup], list[Any], Any],
+    None,
+]
 
 
 class EntityCodec:
@@ -86,13 +106,15 @@ class EntityCodec:
         for f in info.fields:
             self.to_db[f.name] = self._make_to_db(f)
             self.from_db[f.name] = self._make_from_db(f)
-        self._params_cache: dict[tuple[str, ...], Callable[[Any, Pending], tuple[Any, ...]]] = {}
+        self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
         self.hydrate = self._compile_hydrate()
         pk_positions = [f.position for f in info.primary_key]
         self.pk_positions = pk_positions
         self.key_from_row = self._compile_key(pk_positions)
         self.json_names = tuple(f.name for f in info.json_fields)
+        self.merge = self._compile_merge()
         self.diff = self._compile_diff()
+        self.collect = self._compile_collect()
 
     # -- single values ---------------------------------------------------------------------
 
@@ -151,19 +173,25 @@ class EntityCodec:
 
     # -- parameter rows --------------------------------------------------------------------
 
-    def params(self, names: Sequence[str]) -> Callable[[Any, Pending], tuple[Any, ...]]:
-        """``fn(obj, pending) -> tuple`` of driver values for the fields ``names``."""
+    def rows(self, names: Sequence[str]) -> RowsFn:
+        """``fn(objs, pending) -> [tuple, ...]``: driver values of the fields ``names``."""
         key = tuple(names)
-        fn = self._params_cache.get(key)
+        fn = self._rows_cache.get(key)
         if fn is None:
-            fn = self._compile_params(key)
-            self._params_cache[key] = fn
+            fn = self._compile_rows(key)
+            self._rows_cache[key] = fn
         return fn
 
-    def _compile_params(self, names: tuple[str, ...]) -> Callable[[Any, Pending], tuple[Any, ...]]:
+    def _compile_rows(self, names: tuple[str, ...]) -> RowsFn:
+        """One loop over the objects, every field's check and conversion inlined.
+
+        A value of exactly the field's type needs no check, only the dialect's conversion (an
+        inline expression where the dialect has one); anything else goes through the checking
+        converter, which raises ``ValidationError`` naming the field.
+        """
         info = self.info
         ns: dict[str, Any] = {"MISSING": MISSING, "_missing": self._missing}
-        lines = ["def params(o, pending):", "    d = o.__dict__"]
+        body = []
         out = []
         for i, name in enumerate(names):
             f = info.field(name)
@@ -173,17 +201,17 @@ class EntityCodec:
             out.append(var)
             if f.kind == "reference":
                 ns[f"dflt{i}"] = f.default
-                lines.append(f"    {var} = d.get({name!r}, dflt{i})")
-                lines.append(f"    if {var} is MISSING: _missing({name!r}, o)")
-                lines.append(f"    {var} = {conv}({var}, pending)")
+                body.append(f"{var} = d.get({name!r}, dflt{i})")
+                body.append(f"if {var} is MISSING: _missing({name!r}, o)")
+                body.append(f"{var} = {conv}({var}, pending)")
                 continue
-            lines.append(f"    try: {var} = o.{name}")
-            lines.append(f"    except AttributeError: _missing({name!r}, o)")
-            # Fast path: a value of exactly the field's type needs no check, only the
-            # dialect's conversion (if any); anything else goes through the checking converter.
+            # Values live in __dict__; a class attribute (a default) or nothing at all is
+            # the rare case.
+            body.append(f"try: {var} = d[{name!r}]")
+            body.append(f"except KeyError: {var} = _attr(o, {name!r})")
             exact = _exact_type(f)
             if exact is None:
-                lines.append(f"    {var} = {conv}({var})")
+                body.append(f"{var} = {conv}({var})")
                 continue
             ns[f"T{i}"] = exact
             cond = f"{var}.__class__ is T{i}"
@@ -191,48 +219,152 @@ class EntityCodec:
                 cond += f" and len({var}) <= {f.max_length}"
             if f.kind == "datetime":
                 cond += f" and {var}.tzinfo is {'not ' if f.aware else ''}None"
+            inline = self.dialect.to_db_inline(f)
             kind_conv = self.dialect.to_db_kind(f)
-            if kind_conv is None:
-                lines.append(f"    if not ({cond}): {var} = {conv}({var})")
-            else:
+            if inline is not None:
+                expr = inline.format(var)
+            elif kind_conv is not None:
                 ns[f"k{i}"] = kind_conv
-                lines.append(f"    {var} = k{i}({var}) if {cond} else {conv}({var})")
-        lines.append(f"    return ({', '.join(out)}{',' if len(out) == 1 else ''})")
+                expr = f"k{i}({var})"
+            else:
+                body.append(f"if not ({cond}): {var} = {conv}({var})")
+                continue
+            body.append(f"{var} = {expr} if {cond} else {conv}({var})")
+        ns["_attr"] = self._attr
+        lines = [
+            "def rows(objs, pending):",
+            "    result = []",
+            "    append = result.append",
+            "    for o in objs:",
+            "        d = o.__dict__",
+            *("        " + line for line in body),
+            f"        append(({', '.join(out)}{',' if len(out) == 1 else ''}))",
+            "    return result",
+        ]
         exec("\n".join(lines), ns)
-        fn: Callable[[Any, Pending], tuple[Any, ...]] = ns["params"]
+        fn: RowsFn = ns["rows"]
         return fn
 
-    def _missing(self, name: str, obj: Any) -> None:
+    def _attr(self, obj: Any, name: str) -> Any:
+        try:
+            return getattr(obj, name)
+        except AttributeError:
+            self._missing(name, obj)
+
+    def _missing(self, name: str, obj: Any) -> NoReturn:
         raise ValidationError(
             f"{self.info.cls.__name__}.{name} has no value; set it before committing"
         )
 
     # -- hydration -------------------------------------------------------------------------
 
-    def _compile_hydrate(self) -> Callable[[Sequence[Any], Any, Resolver | None], Any]:
-        """``fn(row, session, resolve) -> obj``: a new instance without calling ``__init__``."""
-        info = self.info
-        ns: dict[str, Any] = {"new": object.__new__, "cls": info.cls, "Unloaded": Unloaded}
-        lines = ["def hydrate(row, session, resolve):", "    o = new(cls)", "    d = o.__dict__"]
-        for i, f in enumerate(info.fields):
+    def _field_lines(self, ns: dict[str, Any], skip: int = -1, indent: str = "    ") -> list[str]:
+        """Source lines storing ``row``'s values into ``d`` (converted; references resolved).
+
+        The field at position ``skip`` is left out (the caller stores the identity key there).
+        """
+        lines = []
+        for i, f in enumerate(self.info.fields):
+            if i == skip:
+                continue
             conv = self.from_db[f.name]
             if f.kind == "reference":
                 ns[f"t{i}"] = f.target
                 ns[f"f{i}"] = conv
                 val = f"f{i}(v)" if conv is not None else "v"
-                lines.append(f"    v = row[{i}]")
-                lines.append(f"    d[{f.name!r}] = None if v is None else resolve(t{i}, {val})")
+                lines.append(f"v = row[{i}]")
+                lines.append(f"d[{f.name!r}] = None if v is None else resolve(t{i}, {val})")
             elif conv is None:
-                lines.append(f"    d[{f.name!r}] = row[{i}]")
+                lines.append(f"d[{f.name!r}] = row[{i}]")
             else:
                 ns[f"f{i}"] = conv
-                lines.append(f"    v = row[{i}]")
-                lines.append(f"    d[{f.name!r}] = None if v is None else f{i}(v)")
+                lines.append(f"v = row[{i}]")
+                lines.append(f"d[{f.name!r}] = None if v is None else f{i}(v)")
+        return [indent + line for line in lines]
+
+    def _compile_hydrate(self) -> Callable[[Sequence[Any], Any, Resolver | None], Any]:
+        """``fn(row, session, resolve) -> obj``: a new instance without calling ``__init__``."""
+        ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
+        lines = ["def hydrate(row, session, resolve):", "    o = new(cls)", "    d = o.__dict__"]
+        lines += self._field_lines(ns)
         lines.append(f"    if session is not None: d[{SESSION_ATTR!r}] = session")
         lines.append("    return o")
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
         return fn
+
+    def _compile_merge(
+        self,
+    ) -> Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]]:
+        """``fn(rows, session, mapping, resolve, track) -> objects``: identity-mapped loading.
+
+        One loop per query instead of two calls per row: a row whose key is in ``mapping``
+        gives the object already there (left as it is); any other row becomes a new object,
+        attached to ``session`` and entered in ``mapping``; ``track(obj)`` (entities with JSON
+        fields) records its snapshot.
+        """
+        info = self.info
+        ns: dict[str, Any] = {"new": object.__new__, "cls": info.cls}
+        key_parts = []
+        for j, pos in enumerate(self.pk_positions):
+            conv = self.from_db[info.fields[pos].name]
+            if conv is None:
+                key_parts.append(f"row[{pos}]")
+            else:
+                ns[f"k{j}"] = conv
+                key_parts.append(f"k{j}(row[{pos}])")
+        single = len(key_parts) == 1
+        key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
+        skip = self.pk_positions[0] if single else -1
+        lines = [
+            "def merge(rows, session, mapping, resolve, track):",
+            "    out = []",
+            "    append = out.append",
+            "    get = mapping.get",
+            "    for row in rows:",
+            f"        key = {key_expr}",
+            "        o = get(key)",
+            "        if o is None:",
+            "            o = new(cls)",
+            "            d = o.__dict__",
+        ]
+        if single:
+            lines.append(f"            d[{info.fields[skip].name!r}] = key")
+        lines += self._field_lines(ns, skip, indent="            ")
+        lines.append(f"            d[{SESSION_ATTR!r}] = session")
+        lines.append("            mapping[key] = o")
+        if info.has_json:
+            lines.append("            track(o)")
+        lines.append("        append(o)")
+        lines.append("    return out")
+        exec("\n".join(lines), ns)
+        fn: Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]] = ns["merge"]
+        return fn
+
+    def _diff_lines(self, ns: dict[str, Any], indent: str) -> list[str]:
+        """Source lines adding ``{field: (old, new)}`` to ``out`` for ``d`` against ``ov``."""
+        ns["MISSING"] = MISSING
+        lines = []
+        for i, f in enumerate(self.info.fields):
+            if f.kind == "json":
+                continue
+            name = f.name
+            static = f.has_default and f.default_factory is None
+            ns[f"D{i}"] = f.default if static else MISSING
+            lines.append(f"if {name!r} in ov:")
+            lines.append(f"    o = ov[{name!r}]")
+            lines.append(f"    if o is MISSING: o = D{i}")
+            lines.append(f"    n = d.get({name!r}, D{i})")
+            if f.kind == "reference":
+                ns[f"F{i}"] = f
+                ns["same"] = same_reference
+                lines.append(f"    if not same(F{i}, o, n): out[{name!r}] = (o, n)")
+            else:
+                lines.append(
+                    f"    if o is not n and (o.__class__ is not n.__class__ or o != n):"
+                    f" out[{name!r}] = (o, n)"
+                )
+        return [indent + line for line in lines]
 
     def _compile_diff(self) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
         """``fn(obj.__dict__, old_values) -> {field: (old, new)}`` in declaration order.
@@ -241,30 +373,61 @@ class EntityCodec:
         assignment to each field (``MISSING``: the field was not in ``__dict__``). JSON fields
         are left to the snapshot comparison; references compare by key or identity.
         """
-        ns: dict[str, Any] = {"MISSING": MISSING}
-        lines = ["def diff(d, ov):", "    out = {}"]
-        for i, f in enumerate(self.info.fields):
-            if f.kind == "json":
-                continue
-            name = f.name
-            static = f.has_default and f.default_factory is None
-            ns[f"D{i}"] = f.default if static else MISSING
-            lines.append(f"    if {name!r} in ov:")
-            lines.append(f"        o = ov[{name!r}]")
-            lines.append(f"        if o is MISSING: o = D{i}")
-            lines.append(f"        n = d.get({name!r}, D{i})")
-            if f.kind == "reference":
-                ns[f"F{i}"] = f
-                ns["same"] = same_reference
-                lines.append(f"        if not same(F{i}, o, n): out[{name!r}] = (o, n)")
-            else:
-                lines.append(
-                    f"        if o is not n and (o.__class__ is not n.__class__ or o != n):"
-                    f" out[{name!r}] = (o, n)"
-                )
-        lines.append("    return out")
+        ns: dict[str, Any] = {}
+        lines = [
+            "def diff(d, ov):",
+            "    out = {}",
+            *self._diff_lines(ns, "    "),
+            "    return out",
+        ]
         exec("\n".join(lines), ns)
         fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = ns["diff"]
+        return fn
+
+    def _compile_collect(self) -> Collector:
+        """``fn(items, touched, removed, groups, others, key_before)``: one pass over changes.
+
+        ``items`` are ``(id(obj), old_values)`` pairs from the session's ``_changed``. Objects
+        of this entity that are not staged for removal and whose values really changed are
+        appended to ``groups[changed column names]`` (objects, keys, diffs); pairs of other
+        entities go to ``others``. ``key_before(info, obj, old_values)`` gives the key of an
+        object whose key field was assigned (it refuses a changed key). Entities with JSON
+        fields are not compiled: in-place edits need the snapshot comparison.
+        """
+        info = self.info
+        ns: dict[str, Any] = {"info": info, "Group": UpdateGroup}
+        pk = info.single_pk_name
+        lines = [
+            "def collect(items, touched, removed, groups, others, key_before):",
+            "    for item in items:",
+            "        oid = item[0]",
+            "        if oid in removed: continue",
+            "        obj = touched[oid]",
+            "        if obj.__class__.__orm_entity__ is not info:",
+            "            others.append(item)",
+            "            continue",
+            "        ov = item[1]",
+            "        d = obj.__dict__",
+            "        out = {}",
+            *self._diff_lines(ns, "        "),
+            "        if out:",
+        ]
+        if pk is not None:
+            lines.append(f"            if {pk!r} in ov or {pk!r} not in d:")
+            lines.append("                pk = key_before(info, obj, ov)")
+            lines.append(f"            else: pk = d[{pk!r}]")
+        else:
+            lines.append("            pk = key_before(info, obj, ov)")
+        lines += [
+            "            key = tuple(out)",
+            "            g = groups.get(key)",
+            "            if g is None: g = groups[key] = Group()",
+            "            g.objs.append(obj)",
+            "            g.pks.append(pk)",
+            "            g.diffs.append(out)",
+        ]
+        exec("\n".join(lines), ns)
+        fn: Collector = ns["collect"]
         return fn
 
     def _compile_key(self, positions: list[int]) -> Callable[[Sequence[Any]], Any]:

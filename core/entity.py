@@ -319,6 +319,7 @@ class EntityInfo:
         "name",
         "primary_key",
         "references",
+        "single_pk_name",
     )
 
     def __init__(self, cls: type, name: str, fields: list[FieldInfo]) -> None:
@@ -332,6 +333,8 @@ class EntityInfo:
         self.field_names = frozenset(self._by_name)
         self.column_names = tuple(f.column for f in self.fields)
         self.primary_key = tuple(f for f in self.fields if f.primary_key)
+        #: The name of the one primary-key field (``None`` for a composite key).
+        self.single_pk_name = self.primary_key[0].name if len(self.primary_key) == 1 else None
         self.references = tuple(f for f in self.fields if f.kind == "reference")
         self.json_fields = tuple(f for f in self.fields if f.kind == "json")
         self.has_json = bool(self.json_fields)

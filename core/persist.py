@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 
 from core.codec import EntityCodec
@@ -70,8 +71,7 @@ def _insert(
     pending: dict[int, Any],
     result: PersistResult,
 ) -> None:
-    params = c.params(step.columns)
-    rows = [params(o, pending) for o in step.objs]
+    rows = c.rows(step.columns)(step.objs, pending)
     dialect = conn.dialect
     ctx = _context(step.entity, "insert")
     if not step.returning and not step.row_by_row:
@@ -96,23 +96,24 @@ def _insert(
             key = cur.fetchone()[0]  # the row's own RETURNING (no RETURNING took insert_ids)
             _assign(obj, key, from_db, pending, result)
         return
-    step = narrow_match(step, rows)
+    step, by_value = narrow_match(step, rows)
     returned = conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx).fetchall()
     if len(returned) != len(rows):
         raise DatabaseError(
             f"{ctx}: {len(rows)} rows were inserted but {len(returned)} keys came back"
         )
     new_keys = result.new_keys
-    if len(step.match) == 1:
-        # One column whose values are distinct within the batch: a plain lookup.
-        at = step.match[0]
-        by_value = {row[at]: obj for obj, row in zip(step.objs, rows, strict=True)}
-        for key, value in returned:
-            obj = by_value.pop(value, None)
-            if obj is None:
-                raise _unmatched(ctx)
-            pending[id(obj)] = key
-            new_keys[id(obj)] = key if from_db is None else from_db(key)
+    if by_value is not None:
+        # One column whose values are distinct within the batch: a plain lookup (a value
+        # that matches nothing, or matches twice, fails the lookup).
+        try:
+            objs = list(map(by_value.pop, [ret[1] for ret in returned]))
+        except (KeyError, TypeError):
+            raise _unmatched(ctx) from None
+        keys = [ret[0] for ret in returned]
+        ids = list(map(id, objs))
+        pending.update(zip(ids, keys, strict=True))
+        new_keys.update(zip(ids, keys if from_db is None else map(from_db, keys), strict=True))
         return
     waiting: dict[tuple[Any, ...], list[Any]] = {}
     match = step.match
@@ -125,11 +126,11 @@ def _insert(
         else:
             bucket.append(obj)
     for ret in returned:
-        objs = waiting.get(ret[1:])
-        if not objs:
+        bucket = waiting.get(ret[1:])
+        if not bucket:
             raise _unmatched(ctx)
         # Rows with equal values are indistinguishable; any pairing among them is exact.
-        obj = objs.pop()
+        obj = bucket.pop()
         key = ret[0]
         pending[id(obj)] = key
         new_keys[id(obj)] = key if from_db is None else from_db(key)
@@ -141,32 +142,34 @@ def _unmatched(ctx: str) -> DatabaseError:
     )
 
 
-def narrow_match(step: InsertStep, rows: list[tuple[Any, ...]]) -> InsertStep:
+def narrow_match(
+    step: InsertStep, rows: list[tuple[Any, ...]]
+) -> tuple[InsertStep, dict[Any, Any] | None]:
     """Match returned keys on one column when its values are distinct within the batch.
 
     The rows RETURNING sends back are exactly this statement's rows, so a column with no
     repeated value in the batch identifies each of them; fewer columns come back, and the
-    lookup is by one value instead of a tuple. Falls back to every matchable column.
+    lookup is by one value instead of a tuple. Returns the step to run and, when one column
+    does it, ``{value: obj}`` for that column; else the step unchanged and None.
     """
-    if len(step.match) <= 1 or len(rows) < 2:
-        return step
+    if not step.match:
+        return step, None
     for at in step.match:
-        values = [row[at] for row in rows]
         try:
-            distinct = len(set(values)) == len(values)
+            by_value = dict(zip([row[at] for row in rows], step.objs, strict=True))
         except TypeError:  # an unhashable driver value
             continue
-        if distinct:
+        if len(by_value) == len(rows):
             auto = step.returning[0]
-            return replace(step, returning=(auto, step.columns[at]), match=(at,))
-    return step
+            return replace(step, returning=(auto, step.columns[at]), match=(at,)), by_value
+    return step, None
 
 
 def _batch_params(step: InsertStep, dialect: Dialect, rows: list[tuple[Any, ...]]) -> list[Any]:
     """The parameters of a multi-row INSERT: flat, or one array per column."""
     if step.uses_arrays(dialect):
         return [list(column) for column in zip(*rows, strict=True)]
-    return [v for row in rows for v in row]
+    return list(chain.from_iterable(rows))
 
 
 def _assign(
@@ -183,8 +186,7 @@ def _assign(
 def _update(step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[int, Any]) -> None:
     info = step.entity
     # One compiled call per row: the changed columns, then the key (which cannot change).
-    params = c.params((*step.columns, *(f.name for f in info.primary_key)))
-    rows = [params(obj, pending) for obj in step.objs]
+    rows = c.rows((*step.columns, *(f.name for f in info.primary_key)))(step.objs, pending)
     ctx = _context(info, "update")
     sql = step.sql(conn.dialect)
     batches = update_batches(conn.dialect, info, step.columns, rows)
@@ -246,9 +248,9 @@ def preview(
         c = codec(step.entity)
         sql = step.sql(dialect)
         if isinstance(step, InsertStep):
-            rows = [c.params(step.columns)(o, pending) for o in step.objs]
+            rows = c.rows(step.columns)(step.objs, pending)
             if step.returning and not step.row_by_row:
-                step = narrow_match(step, rows)
+                step, _ = narrow_match(step, rows)
                 sql = step.sql(dialect)
             auto = step.entity.autoincrement
             for o in step.objs:

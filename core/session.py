@@ -87,19 +87,21 @@ class Session:
         removal.
         """
         new = self._new
+        fast_type: type | None = None  # the last class seen that qualifies for the fast path
+        auto_name = ""
         for obj in objs:
             # Fast path: a fresh object of an entity without references whose key the
             # database generates; everything else takes the checks in _add_one.
-            info = getattr(type(obj), "__orm_entity__", None)
-            d = getattr(obj, "__dict__", None)
-            if (
-                type(info) is EntityInfo
-                and d is not None
-                and SESSION_ATTR not in d
-                and not info.references
-                and (auto := info.autoincrement) is not None
-                and d.get(auto.name) in (0, None)
-            ):
+            cls = type(obj)
+            if cls is not fast_type:
+                info = getattr(cls, "__orm_entity__", None)
+                auto = info.autoincrement if type(info) is EntityInfo else None
+                if auto is None or info.references or not hasattr(obj, "__dict__"):  # type: ignore[union-attr]
+                    self._add_one(obj)
+                    continue
+                fast_type, auto_name = cls, auto.name
+            d = obj.__dict__
+            if SESSION_ATTR not in d and d.get(auto_name) in (0, None):
                 new[id(obj)] = obj
                 d[SESSION_ATTR] = self
             else:
@@ -375,38 +377,47 @@ class Session:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""
         db = self.database
         new_keys = result.new_keys
-        by_entity: dict[EntityInfo, list[Any]] = {}
-        for ins in cs.inserts:
-            by_entity.setdefault(ins.entity, []).append(ins.obj)
-        for info, objs in by_entity.items():
-            mapping = self._identity.setdefault(info, {})
+        identity = self._identity
+        for info, objs in cs.insert_batches():
+            mapping = identity.get(info)
+            if mapping is None:
+                mapping = identity[info] = {}
             auto = info.autoincrement
-            name = auto.name if auto is not None else ""
-            for obj in objs:
-                key = new_keys.get(id(obj))
-                if key is not None:
-                    obj.__dict__[name] = key
-                else:
-                    key = info.pk_of(obj)
-                mapping[key] = obj
+            if auto is not None:
+                name = auto.name
+                keys = list(map(new_keys.get, map(id, objs)))
+                for obj, key in zip(objs, keys, strict=True):
+                    if key is not None:
+                        obj.__dict__[name] = key
+                    else:
+                        mapping[info.pk_of(obj)] = obj
+                mapping.update(zip(keys, objs, strict=True))
+                mapping.pop(None, None)
+            else:
+                for obj in objs:
+                    mapping[info.pk_of(obj)] = obj
+            if info.has_json:
+                for obj in objs:
+                    self._track_json(obj)
+        self._new.clear()
+        for (info, _cols), group in cs.update_groups.items():
             if info.has_json:
                 codec = db.codec(info)
-                for obj in objs:
+                for obj in group.objs:
                     self._snapshots[id(obj)] = codec.snapshot(obj)
-                    self._json_tracked[id(obj)] = obj
-        self._new.clear()
-        for upd in cs.updates:
-            if upd.entity.has_json:
-                self._snapshots[id(upd.obj)] = db.codec(upd.entity).snapshot(upd.obj)
         self._changed.clear()
         self._touched.clear()
-        for rem in cs.deletes:
-            obj = rem.obj
-            self._identity.get(rem.entity, {}).pop(rem.pk, None)
-            if rem.entity.has_json:
-                self._snapshots.pop(id(obj), None)
-                self._json_tracked.pop(id(obj), None)
-            obj.__dict__.pop(SESSION_ATTR, None)
+        for info, (objs, pks) in cs.delete_groups.items():
+            mapping = identity.get(info, {})
+            pop = mapping.pop
+            for pk in pks:
+                pop(pk, None)
+            if info.has_json:
+                for obj in objs:
+                    self._snapshots.pop(id(obj), None)
+                    self._json_tracked.pop(id(obj), None)
+            for obj in objs:
+                obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
 
     def rollback(self) -> None:
@@ -454,37 +465,18 @@ class Session:
 
     def _merge_rows(self, info: EntityInfo, rows: Sequence[Any]) -> list[Any]:
         """Objects for rows: the identity-mapped one where it exists (left as it is)."""
-        mapping = self._identity.setdefault(info, {})
-        out: list[Any] = []
-        snapshots = self._snapshots if info.has_json else None
-        with collector_paused(len(rows)):
-            self._merge_loop(info, rows, mapping, out, snapshots)
-        return out
-
-    def _merge_loop(
-        self,
-        info: EntityInfo,
-        rows: Sequence[Any],
-        mapping: dict[Any, Any],
-        out: list[Any],
-        snapshots: dict[int, tuple[str, ...]] | None,
-    ) -> None:
+        mapping = self._identity.get(info)
+        if mapping is None:
+            mapping = self._identity[info] = {}
         codec = self.database.codec(info)
-        key_of = codec.key_from_row
-        hydrate = codec.hydrate
-        resolve = self._resolve
-        append = out.append
-        get = mapping.get
-        for row in rows:
-            key = key_of(row)
-            obj = get(key)
-            if obj is None:
-                obj = hydrate(row, self, resolve)
-                mapping[key] = obj
-                if snapshots is not None:
-                    snapshots[id(obj)] = codec.snapshot(obj)
-                    self._json_tracked[id(obj)] = obj
-            append(obj)
+        with collector_paused(len(rows)):
+            return codec.merge(rows, self, mapping, self._resolve, self._track_json)
+
+    def _track_json(self, obj: Any) -> None:
+        """Remember the JSON fields' text of a loaded object, to see in-place edits."""
+        info: EntityInfo = type(obj).__orm_entity__
+        self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
+        self._json_tracked[id(obj)] = obj
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""

@@ -6,6 +6,8 @@ Two stages, neither of which touches a database:
    hook recorded, JSON snapshots, removals) and returns a ``ChangeSet`` of inserts, updates
    with ``{field: (old, new)}``, and deletes. Only objects that were touched are visited, plus
    the objects of entities with JSON fields (in-place mutation has no hook to announce it).
+   The change set is built grouped (changed objects by entity and changed columns, in one
+   generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand.
 2. ``plan`` orders the change set and cuts it into statements: inserts parents-first (a cycle
    among new objects is a ``CycleError``), then updates grouped by the set of changed columns,
    then deletes children-first, each chunked under the dialect's parameter limit.
@@ -17,10 +19,10 @@ runs a plan. What it leaves out: executing statements and changing objects after
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.codec import EntityCodec, same_reference
+from core.codec import EntityCodec, UpdateGroup, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
 from core.errors import CycleError, SessionError
@@ -36,6 +38,7 @@ __all__ = [
     "Insert",
     "InsertStep",
     "Update",
+    "UpdateGroup",
     "UpdateStep",
     "collect",
     "plan",
@@ -77,20 +80,95 @@ class Delete:
     pk: Any
 
 
-@dataclass(eq=True)
 class ChangeSet:
-    """What a commit would do, as data."""
+    """What a commit would do, as data.
 
-    inserts: list[Insert] = field(default_factory=list)
-    updates: list[Update] = field(default_factory=list)
-    deletes: list[Delete] = field(default_factory=list)
+    Built grouped, the way ``plan`` and the session's bookkeeping consume it: ``new`` (staged
+    objects in staging order), ``update_groups`` (by entity and changed columns) and
+    ``delete_groups`` (by entity: objects and their keys). The flat lists ``inserts``,
+    ``updates`` and ``deletes``, in the order the work was staged, are made on first use, so a
+    commit of 10,000 changes builds no per-object records it does not need.
+    """
+
+    __slots__ = ("_batches", "_lists", "_order", "delete_groups", "new", "update_groups")
+
+    def __init__(
+        self,
+        new: list[Any] | None = None,
+        update_groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateGroup] | None = None,
+        delete_groups: dict[EntityInfo, tuple[list[Any], list[Any]]] | None = None,
+        order: tuple[list[int], list[int]] = ([], []),
+    ) -> None:
+        self.new: list[Any] = new if new is not None else []
+        self.update_groups = update_groups if update_groups is not None else {}
+        self.delete_groups = delete_groups if delete_groups is not None else {}
+        self._order = order
+        self._lists: tuple[list[Insert], list[Update], list[Delete]] | None = None
+        self._batches: list[tuple[EntityInfo, list[Any]]] | None = None
+
+    def insert_batches(self) -> list[tuple[EntityInfo, list[Any]]]:
+        """New objects by entity, parents before children (see ``order_inserts``)."""
+        if self._batches is None:
+            self._batches = order_inserts(self.new)
+        return self._batches
+
+    def _flat(self) -> tuple[list[Insert], list[Update], list[Delete]]:
+        if self._lists is None:
+            inserts = [Insert(type(o).__orm_entity__, o) for o in self.new]
+            by_id: dict[int, Any] = {}
+            for (info, _cols), g in self.update_groups.items():
+                for obj, pk, diff in zip(g.objs, g.pks, g.diffs, strict=True):
+                    by_id[id(obj)] = Update(info, obj, pk, diff)
+            changed_order, removed_order = self._order
+            updates = [by_id[oid] for oid in changed_order if oid in by_id]
+            by_id = {}
+            for info, (objs, pks) in self.delete_groups.items():
+                for obj, pk in zip(objs, pks, strict=True):
+                    by_id[id(obj)] = Delete(info, obj, pk)
+            deletes = [by_id[oid] for oid in removed_order if oid in by_id]
+            self._lists = (inserts, updates, deletes)
+        return self._lists
+
+    @property
+    def inserts(self) -> list[Insert]:
+        """New objects, in the order they were staged."""
+        return self._flat()[0]
+
+    @property
+    def updates(self) -> list[Update]:
+        """Changed objects with ``{field: (old, new)}``, in the order they were first changed."""
+        return self._flat()[1]
+
+    @property
+    def deletes(self) -> list[Delete]:
+        """Removed objects, in the order they were removed."""
+        return self._flat()[2]
 
     @property
     def empty(self) -> bool:
-        return not (self.inserts or self.updates or self.deletes)
+        return not (self.new or self.update_groups or self.delete_groups)
 
     def counts(self) -> tuple[int, int, int]:
-        return len(self.inserts), len(self.updates), len(self.deletes)
+        return (
+            len(self.new),
+            sum(len(g.objs) for g in self.update_groups.values()),
+            sum(len(objs) for objs, _ in self.delete_groups.values()),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChangeSet):
+            return NotImplemented
+        return (self.inserts, self.updates, self.deletes) == (
+            other.inserts,
+            other.updates,
+            other.deletes,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        added, changed, removed = self.counts()
+        return f"<ChangeSet +{added} ~{changed} -{removed}>"
 
 
 def _same(f: FieldInfo, old: Any, new: Any) -> bool:
@@ -113,50 +191,95 @@ def current_value(obj: Any, f: FieldInfo) -> Any:
 
 def collect(session: Session) -> ChangeSet:
     """The session's pending change set; visits only touched objects and JSON entities."""
-    cs = ChangeSet()
-    cs.inserts = [Insert(type(obj).__orm_entity__, obj) for obj in session._new.values()]
     removed = session._removed
-    seen: set[int] = set()
-    updates = cs.updates
-    codec = session.database.codec
     touched = session._touched
-    for oid, old_values in session._changed.items():
-        obj = touched[oid]
-        if oid in removed:
-            continue
-        info = type(obj).__orm_entity__
-        d = obj.__dict__
-        diff = codec(info).diff(d, old_values)
+    changed = session._changed
+    codec = session.database.codec
+    groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateGroup] = {}
+    json_seen: set[int] = set()
+    extra_order: list[int] = []
+    # One pass per entity among the changed objects (usually one): the first object not
+    # staged for removal names the entity; objects of others are left for the next pass.
+    rest: Any = changed.items()
+    while rest:
+        info = next(
+            (type(touched[oid]).__orm_entity__ for oid, _ in rest if oid not in removed), None
+        )
+        if info is None:
+            break
+        others: list[tuple[int, dict[str, Any]]] = []
+        found: dict[tuple[str, ...], UpdateGroup] = {}
         if info.has_json:
-            seen.add(oid)
-            _json_diff(session, obj, info, diff)
-            if len(diff) > 1:
-                diff = _in_field_order(info, diff)
-        if diff:
-            pk_name = info.primary_key[0].name
-            if len(info.primary_key) == 1 and pk_name not in old_values and pk_name in d:
-                pk = d[pk_name]
-            else:
-                pk = _pk_before(info, obj, old_values)
-            updates.append(Update(info, obj, pk, diff))
+            _collect_json_entity(session, info, rest, found, others, json_seen)
+        else:
+            codec(info).collect(rest, touched, removed, found, others, _pk_before)
+        for cols, group in found.items():
+            groups[(info, cols)] = group
+        rest = others
     for oid, obj in session._json_tracked.items():
-        if oid in seen or oid in removed:
+        if oid in json_seen or oid in removed:
             continue
         info = type(obj).__orm_entity__
-        diff = {}
+        diff: dict[str, tuple[Any, Any]] = {}
         _json_diff(session, obj, info, diff)
         if diff:
-            cs.updates.append(Update(info, obj, info.pk_of(obj), diff))
-    changed = session._changed
+            key = (info, tuple(diff))
+            found_group = groups.get(key)
+            group = found_group if found_group is not None else UpdateGroup()
+            groups[key] = group
+            group.objs.append(obj)
+            group.pks.append(info.pk_of(obj))
+            group.diffs.append(diff)
+            extra_order.append(oid)
+    deletes: dict[EntityInfo, tuple[list[Any], list[Any]]] = {}
     for oid, obj in removed.items():
         info = type(obj).__orm_entity__
-        pk = info.primary_key
+        entry = deletes.get(info)
+        if entry is None:
+            entry = deletes[info] = ([], [])
+        entry[0].append(obj)
+        pk_name = info.single_pk_name
         d = obj.__dict__
-        if len(pk) == 1 and oid not in changed and pk[0].name in d:
-            cs.deletes.append(Delete(info, obj, d[pk[0].name]))
+        if pk_name is not None and oid not in changed and pk_name in d:
+            entry[1].append(d[pk_name])
         else:
-            cs.deletes.append(Delete(info, obj, session._key_of(obj)))
-    return cs
+            entry[1].append(session._key_of(obj))
+    order = (list(changed) + extra_order, list(removed)) if groups or deletes else ([], [])
+    return ChangeSet(list(session._new.values()), groups, deletes, order)
+
+
+def _collect_json_entity(
+    session: Session,
+    info: EntityInfo,
+    items: Any,
+    groups: dict[tuple[str, ...], UpdateGroup],
+    others: list[tuple[int, dict[str, Any]]],
+    json_seen: set[int],
+) -> None:
+    """``EntityCodec.collect`` for an entity with JSON fields (snapshots compared too)."""
+    removed = session._removed
+    touched = session._touched
+    diff_fn = session.database.codec(info).diff
+    for item in items:
+        oid, old_values = item
+        if oid in removed:
+            continue
+        obj = touched[oid]
+        if type(obj).__orm_entity__ is not info:
+            others.append(item)
+            continue
+        json_seen.add(oid)
+        diff = diff_fn(obj.__dict__, old_values)
+        _json_diff(session, obj, info, diff)
+        if len(diff) > 1:
+            diff = _in_field_order(info, diff)
+        if diff:
+            group = groups.get(tuple(diff))
+            if group is None:
+                group = groups[tuple(diff)] = UpdateGroup()
+            group.objs.append(obj)
+            group.pks.append(_pk_before(info, obj, old_values))
+            group.diffs.append(diff)
 
 
 def _in_field_order(info: EntityInfo, diff: dict[str, Any]) -> dict[str, Any]:
@@ -265,22 +388,13 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]) -> list[Step]:
     """Ordered, chunked statements for a change set."""
     steps: list[Step] = []
-    for info, objs in order_inserts(cs.inserts):
+    for info, objs in cs.insert_batches():
         steps.extend(_insert_steps(info, objs, dialect))
-    groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateStep] = {}
-    for u in cs.updates:
-        cols = tuple(u.changes)
-        step = groups.get((u.entity, cols))
-        if step is None:
-            step = groups[(u.entity, cols)] = UpdateStep(u.entity, cols, [], [])
-        step.objs.append(u.obj)
-        step.pks.append(u.pk)
-    steps.extend(groups.values())
-    by_entity: dict[EntityInfo, list[Any]] = {}
-    for d in cs.deletes:
-        by_entity.setdefault(d.entity, []).append(d.pk)
-    for info in _children_first(list(by_entity)):
-        pks = by_entity[info]
+    for (info, cols), group in cs.update_groups.items():
+        steps.append(UpdateStep(info, cols, group.objs, group.pks))
+    groups = cs.delete_groups
+    for info in _children_first(list(groups)):
+        pks = groups[info][1]
         size = _batch_rows(dialect, len(info.primary_key), single_key=len(info.primary_key) == 1)
         steps.extend(DeleteStep(info, chunk) for chunk in _chunks(pks, size))
     return steps
@@ -294,9 +408,9 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
         with_key = objs
     else:
         name = auto.name
-        for obj in objs:
-            value = obj.__dict__.get(name, 0)
-            (generated if value == 0 or value is None else with_key).append(obj)
+        generated = [o for o in objs if o.__dict__.get(name) in (0, None)]
+        if len(generated) != len(objs):
+            with_key = [o for o in objs if o.__dict__.get(name) not in (0, None)]
     steps: list[InsertStep] = []
     all_cols = tuple(f.name for f in info.fields)
     if with_key:
@@ -350,47 +464,51 @@ def _match_positions(info: EntityInfo, cols: tuple[str, ...], dialect: Dialect) 
     return tuple(positions)
 
 
-def order_inserts(inserts: list[Insert]) -> list[tuple[EntityInfo, list[Any]]]:
+def order_inserts(new: list[Any]) -> list[tuple[EntityInfo, list[Any]]]:
     """New objects grouped into batches so that every referenced new object comes first."""
-    if not inserts:
+    if not new:
         return []
-    if not any(i.entity.references for i in inserts):
-        by_entity: dict[EntityInfo, list[Any]] = {}
-        for i in inserts:
-            objs = by_entity.get(i.entity)
-            if objs is None:
-                by_entity[i.entity] = [i.obj]
-            else:
-                objs.append(i.obj)
+    classes = set(map(type, new))
+    if len(classes) == 1:
+        info = type(new[0]).__orm_entity__
+        if not info.references:
+            return [(info, new)]
+    by_entity: dict[EntityInfo, list[Any]] = {}
+    for obj in new:
+        info = type(obj).__orm_entity__
+        objs = by_entity.get(info)
+        if objs is None:
+            by_entity[info] = [obj]
+        else:
+            objs.append(obj)
+    if not any(info.references for info in by_entity):
         return list(by_entity.items())
-    new_ids = {id(i.obj) for i in inserts}
+    new_ids = {id(o) for o in new}
     depth: dict[int, int] = {}
-    by_id = {id(i.obj): i for i in inserts}
 
-    def deps(ins: Insert) -> list[Insert]:
+    def deps(obj: Any) -> list[Any]:
         out = []
-        for f in ins.entity.references:
-            v = ins.obj.__dict__.get(f.name)
+        for f in type(obj).__orm_entity__.references:
+            v = obj.__dict__.get(f.name)
             if v is not None and id(v) in new_ids and type(v) is not Unloaded:
-                out.append(by_id[id(v)])
+                out.append(v)
         return out
 
-    for ins in inserts:
-        if id(ins.obj) in depth:
+    for start in new:
+        if id(start) in depth:
             continue
         # Iterative depth-first search; 'visiting' marks the current path to find cycles.
-        visiting: dict[int, Insert] = {}
-        stack: list[tuple[Insert, list[Insert]]] = [(ins, deps(ins))]
-        visiting[id(ins.obj)] = ins
+        visiting: dict[int, Any] = {id(start): start}
+        stack: list[tuple[Any, list[Any]]] = [(start, deps(start))]
         while stack:
             node, pending = stack[-1]
             if pending:
                 child = pending.pop()
-                cid = id(child.obj)
+                cid = id(child)
                 if cid in depth:
                     continue
                 if cid in visiting:
-                    names = sorted({n.entity.cls.__name__ for n in visiting.values()})
+                    names = sorted({type(n).__name__ for n in visiting.values()})
                     raise CycleError(
                         "new objects reference each other in a cycle that no insert order "
                         f"can satisfy ({', '.join(names)}); commit one side first, or make "
@@ -400,9 +518,9 @@ def order_inserts(inserts: list[Insert]) -> list[tuple[EntityInfo, list[Any]]]:
                 stack.append((child, deps(child)))
                 continue
             stack.pop()
-            del visiting[id(node.obj)]
-            depth[id(node.obj)] = 1 + max((depth[id(c.obj)] for c in deps(node)), default=-1)
-    return _group([(depth[id(i.obj)], i.entity, i.obj) for i in inserts])
+            del visiting[id(node)]
+            depth[id(node)] = 1 + max((depth[id(c)] for c in deps(node)), default=-1)
+    return _group([(depth[id(o)], type(o).__orm_entity__, o) for o in new])
 
 
 def _group(items: list[tuple[int, EntityInfo, Any]]) -> list[tuple[EntityInfo, list[Any]]]:

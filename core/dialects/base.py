@@ -111,7 +111,7 @@ class Dialect:
     quote_char: ClassVar[str] = '"'
     #: Bound parameters one statement may carry.
     max_params: ClassVar[int] = 999
-    #: Rows one multi-row INSERT may carry (besides the parameter limit).
+    #: Rows one multi-row INSERT or ``IN (...)`` DELETE may carry (besides the parameter limit).
     max_rows_per_insert: ClassVar[int] = 100_000
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
     #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
@@ -218,6 +218,11 @@ class Dialect:
             return json_dumps
         if kind == "uuid":
             return str
+        return None
+
+    def to_db_inline(self, f: FieldInfo) -> str | None:
+        """``to_db_kind`` as a Python expression template (``{}`` is the value), for the
+        generated parameter-row code to run without a call; None: call ``to_db_kind``."""
         return None
 
     def from_db_converter(self, f: FieldInfo) -> Converter | None:

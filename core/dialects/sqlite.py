@@ -52,6 +52,9 @@ class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     placeholder: ClassVar[str] = "?"
     max_params: ClassVar[int] = 32_766
+    # In-process, a statement costs no round trip, and 500-row statements measured faster than
+    # ones at the parameter limit (10,000 inserts: 30 ms against 37; bench/, S1 and S5).
+    max_rows_per_insert: ClassVar[int] = 500
     supports_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
     begin_sql: ClassVar[str | None] = "BEGIN IMMEDIATE"
     autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY AUTOINCREMENT"
@@ -102,6 +105,15 @@ class SQLiteDialect(Dialect):
         if kind == "decimal":
             return _decimal_to_db
         return super().to_db_kind(f)
+
+    def to_db_inline(self, f: FieldInfo) -> str | None:
+        # Same text as _datetime_to_db / _date_to_db for the values that reach it (naive
+        # datetimes are checked to be naive before the expression runs).
+        if f.kind == "datetime" and not f.aware:
+            return "{}.isoformat(' ', 'microseconds')"
+        if f.kind == "date":
+            return "{}.isoformat()"
+        return None
 
     def from_db_converter(self, f: FieldInfo) -> Converter | None:
         kind = f.kind

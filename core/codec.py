@@ -90,8 +90,7 @@ class UpdateGroup:
 
 #: See ``EntityCodec._compile_collect``.
 Collector = Callable[
-    [Any, dict[int, Any], dict[int, Any], dict[tuple[str, ...], UpdateGroup], list[Any], Any],
-    None,
+    [Any, dict[int, Any], dict[int, Any], dict[Any, UpdateGroup], list[Any], Any], None
 ]
 
 
@@ -114,7 +113,8 @@ class EntityCodec:
         self.json_names = tuple(f.name for f in info.json_fields)
         self.merge = self._compile_merge()
         self.diff = self._compile_diff()
-        self.collect = self._compile_collect()
+        self.collect = self._compile_collect(masks=False)
+        self.collect_masks = self._compile_collect(masks=True)
 
     # -- single values ---------------------------------------------------------------------
 
@@ -341,14 +341,19 @@ class EntityCodec:
         fn: Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]] = ns["merge"]
         return fn
 
-    def _diff_lines(self, ns: dict[str, Any], indent: str) -> list[str]:
-        """Source lines adding ``{field: (old, new)}`` to ``out`` for ``d`` against ``ov``."""
+    def _diff_lines(self, ns: dict[str, Any], indent: str, masks: bool = False) -> list[str]:
+        """Source lines comparing ``d`` (the object's ``__dict__``) against ``ov`` (old values).
+
+        Each changed field adds ``{field: (old, new)}`` to ``out``, or with ``masks`` sets its
+        bit ``1 << position`` in ``m`` (what a commit needs: which columns, not the values).
+        """
         ns["MISSING"] = MISSING
         lines = []
         for i, f in enumerate(self.info.fields):
             if f.kind == "json":
                 continue
             name = f.name
+            mark = f"m |= {1 << i}" if masks else f"out[{name!r}] = (o, n)"
             static = f.has_default and f.default_factory is None
             ns[f"D{i}"] = f.default if static else MISSING
             lines.append(f"if {name!r} in ov:")
@@ -358,11 +363,10 @@ class EntityCodec:
             if f.kind == "reference":
                 ns[f"F{i}"] = f
                 ns["same"] = same_reference
-                lines.append(f"    if not same(F{i}, o, n): out[{name!r}] = (o, n)")
+                lines.append(f"    if not same(F{i}, o, n): {mark}")
             else:
                 lines.append(
-                    f"    if o is not n and (o.__class__ is not n.__class__ or o != n):"
-                    f" out[{name!r}] = (o, n)"
+                    f"    if o is not n and (o.__class__ is not n.__class__ or o != n): {mark}"
                 )
         return [indent + line for line in lines]
 
@@ -384,15 +388,20 @@ class EntityCodec:
         fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = ns["diff"]
         return fn
 
-    def _compile_collect(self) -> Collector:
+    def columns_of(self, mask: int) -> tuple[str, ...]:
+        """The field names whose bits are set in ``mask`` (see ``_diff_lines``), in order."""
+        return tuple(f.name for f in self.info.fields if mask >> f.position & 1)
+
+    def _compile_collect(self, masks: bool) -> Collector:
         """``fn(items, touched, removed, groups, others, key_before)``: one pass over changes.
 
         ``items`` are ``(id(obj), old_values)`` pairs from the session's ``_changed``. Objects
         of this entity that are not staged for removal and whose values really changed are
-        appended to ``groups[changed column names]`` (objects, keys, diffs); pairs of other
-        entities go to ``others``. ``key_before(info, obj, old_values)`` gives the key of an
-        object whose key field was assigned (it refuses a changed key). Entities with JSON
-        fields are not compiled: in-place edits need the snapshot comparison.
+        appended to ``groups[changed column names]`` (objects, keys, diffs); with ``masks``,
+        to ``groups[bit mask of the changed columns]`` (objects and keys only: what a commit
+        needs). Pairs of other entities go to ``others``. ``key_before(info, obj, old_values)``
+        gives the key of an object whose key field was assigned (it refuses a changed key).
+        Entities with JSON fields are not compiled: in-place edits need snapshot comparison.
         """
         info = self.info
         ns: dict[str, Any] = {"info": info, "Group": UpdateGroup}
@@ -408,9 +417,9 @@ class EntityCodec:
             "            continue",
             "        ov = item[1]",
             "        d = obj.__dict__",
-            "        out = {}",
-            *self._diff_lines(ns, "        "),
-            "        if out:",
+            "        m = 0" if masks else "        out = {}",
+            *self._diff_lines(ns, "        ", masks),
+            "        if m:" if masks else "        if out:",
         ]
         if pk is not None:
             lines.append(f"            if {pk!r} in ov or {pk!r} not in d:")
@@ -419,13 +428,14 @@ class EntityCodec:
         else:
             lines.append("            pk = key_before(info, obj, ov)")
         lines += [
-            "            key = tuple(out)",
+            "            key = m" if masks else "            key = tuple(out)",
             "            g = groups.get(key)",
             "            if g is None: g = groups[key] = Group()",
             "            g.objs.append(obj)",
             "            g.pks.append(pk)",
-            "            g.diffs.append(out)",
         ]
+        if not masks:
+            lines.append("            g.diffs.append(out)")
         exec("\n".join(lines), ns)
         fn: Collector = ns["collect"]
         return fn

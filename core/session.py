@@ -297,7 +297,7 @@ class Session:
 
     def _commit(self) -> CommitResult:
         started = time.perf_counter()
-        cs = self.changes()
+        cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
             self._changed.clear()
             self._touched.clear()
@@ -335,7 +335,10 @@ class Session:
         if not err.entity or not err.field:
             return
         staged = [(i.entity, i.obj) for i in cs.inserts] + [
-            (u.entity, u.obj) for u in cs.updates if err.field in u.changes
+            (info, obj)
+            for (info, cols), group in cs.update_groups.items()
+            if err.field in cols
+            for obj in group.objs
         ]
         staged = [(i, o) for i, o in staged if i.cls.__name__ == err.entity]
         if not staged or not staged[0][0].has_field(err.field):

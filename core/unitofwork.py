@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from core.codec import EntityCodec, UpdateGroup, same_reference
@@ -90,7 +91,16 @@ class ChangeSet:
     commit of 10,000 changes builds no per-object records it does not need.
     """
 
-    __slots__ = ("_batches", "_lists", "_order", "delete_groups", "new", "update_groups")
+    __slots__ = (
+        "_batches",
+        "_deletes",
+        "_inserts",
+        "_order",
+        "_updates",
+        "delete_groups",
+        "new",
+        "update_groups",
+    )
 
     def __init__(
         self,
@@ -103,7 +113,9 @@ class ChangeSet:
         self.update_groups = update_groups if update_groups is not None else {}
         self.delete_groups = delete_groups if delete_groups is not None else {}
         self._order = order
-        self._lists: tuple[list[Insert], list[Update], list[Delete]] | None = None
+        self._inserts: list[Insert] | None = None
+        self._updates: list[Update] | None = None
+        self._deletes: list[Delete] | None = None
         self._batches: list[tuple[EntityInfo, list[Any]]] | None = None
 
     def insert_batches(self) -> list[tuple[EntityInfo, list[Any]]]:
@@ -112,37 +124,39 @@ class ChangeSet:
             self._batches = order_inserts(self.new)
         return self._batches
 
-    def _flat(self) -> tuple[list[Insert], list[Update], list[Delete]]:
-        if self._lists is None:
-            inserts = [Insert(type(o).__orm_entity__, o) for o in self.new]
-            by_id: dict[int, Any] = {}
-            for (info, _cols), g in self.update_groups.items():
-                for obj, pk, diff in zip(g.objs, g.pks, g.diffs, strict=True):
-                    by_id[id(obj)] = Update(info, obj, pk, diff)
-            changed_order, removed_order = self._order
-            updates = [by_id[oid] for oid in changed_order if oid in by_id]
-            by_id = {}
-            for info, (objs, pks) in self.delete_groups.items():
-                for obj, pk in zip(objs, pks, strict=True):
-                    by_id[id(obj)] = Delete(info, obj, pk)
-            deletes = [by_id[oid] for oid in removed_order if oid in by_id]
-            self._lists = (inserts, updates, deletes)
-        return self._lists
-
     @property
     def inserts(self) -> list[Insert]:
         """New objects, in the order they were staged."""
-        return self._flat()[0]
+        if self._inserts is None:
+            self._inserts = [Insert(type(o).__orm_entity__, o) for o in self.new]
+        return self._inserts
 
     @property
     def updates(self) -> list[Update]:
         """Changed objects with ``{field: (old, new)}``, in the order they were first changed."""
-        return self._flat()[1]
+        if self._updates is None:
+            by_id: dict[int, Update] = {}
+            for (info, _cols), g in self.update_groups.items():
+                if len(g.diffs) != len(g.objs):
+                    raise SessionError(
+                        "this change set was collected for a commit and keeps no old values; "
+                        "use session.changes()"
+                    )
+                for obj, pk, diff in zip(g.objs, g.pks, g.diffs, strict=True):
+                    by_id[id(obj)] = Update(info, obj, pk, diff)
+            self._updates = [by_id[oid] for oid in self._order[0] if oid in by_id]
+        return self._updates
 
     @property
     def deletes(self) -> list[Delete]:
         """Removed objects, in the order they were removed."""
-        return self._flat()[2]
+        if self._deletes is None:
+            by_id: dict[int, Delete] = {}
+            for info, (objs, pks) in self.delete_groups.items():
+                for obj, pk in zip(objs, pks, strict=True):
+                    by_id[id(obj)] = Delete(info, obj, pk)
+            self._deletes = [by_id[oid] for oid in self._order[1] if oid in by_id]
+        return self._deletes
 
     @property
     def empty(self) -> bool:
@@ -189,8 +203,12 @@ def current_value(obj: Any, f: FieldInfo) -> Any:
     return _raw_value(obj, f)
 
 
-def collect(session: Session) -> ChangeSet:
-    """The session's pending change set; visits only touched objects and JSON entities."""
+def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
+    """The session's pending change set; visits only touched objects and JSON entities.
+
+    ``for_commit``: record which columns changed, not the old and new values (a commit needs
+    no more); the change set's ``updates`` list is then not available.
+    """
     removed = session._removed
     touched = session._touched
     changed = session._changed
@@ -211,6 +229,11 @@ def collect(session: Session) -> ChangeSet:
         found: dict[tuple[str, ...], UpdateGroup] = {}
         if info.has_json:
             _collect_json_entity(session, info, rest, found, others, json_seen)
+        elif for_commit:
+            c = codec(info)
+            by_mask: dict[int, UpdateGroup] = {}
+            c.collect_masks(rest, touched, removed, by_mask, others, _pk_before)
+            found = {c.columns_of(mask): group for mask, group in by_mask.items()}
         else:
             codec(info).collect(rest, touched, removed, found, others, _pk_before)
         for cols, group in found.items():
@@ -231,7 +254,31 @@ def collect(session: Session) -> ChangeSet:
             group.pks.append(info.pk_of(obj))
             group.diffs.append(diff)
             extra_order.append(oid)
+    deletes = _collect_deletes(session)
+    order = (list(changed) + extra_order, list(removed)) if groups or deletes else ([], [])
+    return ChangeSet(list(session._new.values()), groups, deletes, order)
+
+
+def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list[Any]]]:
+    """Removed objects by entity, with their keys (as loaded: a changed key is not used)."""
+    removed = session._removed
+    changed = session._changed
     deletes: dict[EntityInfo, tuple[list[Any], list[Any]]] = {}
+    if not removed:
+        return deletes
+    objs = list(removed.values())
+    classes = set(map(type, objs))
+    if len(classes) == 1 and changed.keys().isdisjoint(removed):
+        # The common case (one entity, keys untouched): keys read in one C-level pass.
+        info: EntityInfo = objs[0].__orm_entity__
+        if info.single_pk_name is not None:
+            try:
+                pks = list(map(itemgetter(info.single_pk_name), map(vars, objs)))
+            except KeyError:
+                pass
+            else:
+                deletes[info] = (objs, pks)
+                return deletes
     for oid, obj in removed.items():
         info = type(obj).__orm_entity__
         entry = deletes.get(info)
@@ -244,8 +291,7 @@ def collect(session: Session) -> ChangeSet:
             entry[1].append(d[pk_name])
         else:
             entry[1].append(session._key_of(obj))
-    order = (list(changed) + extra_order, list(removed)) if groups or deletes else ([], [])
-    return ChangeSet(list(session._new.values()), groups, deletes, order)
+    return deletes
 
 
 def _collect_json_entity(

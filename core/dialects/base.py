@@ -114,7 +114,7 @@ class Dialect:
     #: Rows one multi-row INSERT or ``IN (...)`` DELETE may carry (besides the parameter limit).
     max_rows_per_insert: ClassVar[int] = 100_000
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
-    #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
+    #: ``DELETE ... USING unnest(...)``): a handful of parameters whatever the row count.
     array_batches: ClassVar[bool] = False
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:

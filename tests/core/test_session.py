@@ -190,6 +190,27 @@ def test_updates_are_grouped_by_changed_columns(db: Database, statements: Statem
     assert len(statements.dml()) == 2
 
 
+def test_change_set_lists_work_in_the_order_it_was_staged(db: Database) -> None:
+    """Grouped for the commit, listed for people: updates in first-change order, removals in
+    removal order, whatever columns they touch."""
+    s = db.create_session()
+    s.add(*_authors(6))
+    s.commit()
+    a, b, c, d, _e, f = s.query(Author).order_by("id").find()
+    c.name = "c2"
+    a.age = 10
+    b.name = "b2"
+    a.name = "a2"
+    s.remove(f, d)
+    changes = s.changes()
+    assert [u.obj for u in changes.updates] == [c, a, b]
+    assert changes.updates[1].changes == {"name": ("a0", "a2"), "age": (0, 10)}
+    assert [x.obj for x in changes.deletes] == [f, d]
+    assert changes.counts() == (0, 3, 2)
+    assert s.commit().statements == 3  # UPDATE name; UPDATE name, age; DELETE
+    assert (a.name, a.age, c.name) == ("a2", 10, "c2")
+
+
 def test_rollback_restores_attributes_drops_adds_and_cancels_removes(db: Database) -> None:
     s = db.create_session()
     s.add(*_authors(3))

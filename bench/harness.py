@@ -2,11 +2,14 @@
 [--repeat R] [--impls ...]``.
 
 Runs every selected implementation on every backend, each in its own worker process
-(``python -m bench.worker``) one after the other — never in parallel, so that runs do not compete
-for the two cores — then prints the Markdown report and saves it with the raw JSON under
-``bench/results/``. SQLite (a fresh file per worker in a temporary directory) is always included;
-PostgreSQL and MySQL / MariaDB when their URLs are given. M (memory) runs in a second worker per
-implementation, so that tracemalloc never slows the timed runs.
+(``python -m bench.worker --serve``). The runs are taken in turns — scenario by scenario, one run
+of every implementation per round, the first implementation of a round rotating — and never in
+parallel, so that runs do not compete for the two cores and a busy moment of the machine falls on
+every implementation alike (the ratios compare runs taken side by side). Then it prints the
+Markdown report and saves it with the raw JSON under ``bench/results/``. SQLite (a fresh file
+per worker in a temporary directory) is always included; PostgreSQL and MySQL / MariaDB when
+their URLs are given. M (memory) runs in a second worker per implementation, so that
+tracemalloc never slows the timed runs.
 
 Exit status: 0, or 1 when a worker or a scenario failed with an error (a missing peer is skipped,
 not an error), or — with ``--strict`` — when ormcli misses a target.
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import shlex
 import shutil
 import subprocess
@@ -65,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where to save the report")
     parser.add_argument("--no-save", action="store_true", help="print only, save nothing")
     parser.add_argument(
-        "--timeout", type=float, default=3600, help="seconds per worker process (3600)"
+        "--timeout", type=float, default=600, help="seconds allowed per scenario run (600)"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when ormcli misses a target")
     args = parser.parse_args(argv)
@@ -95,31 +99,127 @@ def backend_specs(text: str) -> list[str]:
     return ["sqlite", *specs]
 
 
-def run_worker(
-    impl: str, url: str, args: argparse.Namespace, scenarios: list[str], memory: bool
-) -> dict[str, Any]:
-    """Run one worker process and return its JSON (or an error record)."""
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-        out_path = fh.name
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.worker",
-        f"--impl={impl}",
-        f"--url={url}",
-        f"--rows={args.rows}",
-        f"--repeat={args.repeat}",
-        f"--scenarios={','.join(scenarios)}",
-        f"--out={out_path}",
-    ]
-    if memory:
-        cmd.append("--memory")
-    env = {
+def _worker_cmd(impl: str, url: str, rows: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bench.worker", f"--impl={impl}", f"--url={url}",
+            f"--rows={rows}", *extra]  # fmt: skip
+
+
+def _worker_env() -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+
+
+class Worker:
+    """One ``bench.worker --serve`` process: a JSON line out, a JSON line back."""
+
+    def __init__(self, impl: str, url: str, rows: int, timeout: float) -> None:
+        self.impl = impl
+        self.timeout = timeout
+        self.proc = subprocess.Popen(
+            _worker_cmd(impl, url, rows, "--serve"),
+            cwd=ROOT,
+            env=_worker_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def read(self) -> dict[str, Any]:
+        """The worker's next answer; an error record if it died or took over ``timeout``."""
+        out = self.proc.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], self.timeout)
+        if not ready:
+            self.kill()
+            return {"status": "error", "error": f"timed out after {self.timeout:g} s"}
+        line = out.readline()
+        if not line:
+            code = self.proc.wait()
+            return {"status": "error", "error": f"worker exit {code}"}
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            return {"status": "error", "error": f"worker said {line.strip()[:200]!r}"}
+        return answer
+
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            return {"status": "error", "error": f"worker gone: {exc}"}
+        return self.read()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def run_interleaved(
+    urls: dict[str, str], args: argparse.Namespace, scenarios: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Every implementation's runs of each scenario, taken in turns.
+
+    One worker process per implementation stays open; for each scenario, round ``r`` (0 is the
+    warm-up) asks every worker for one run, starting each round with the next implementation,
+    so that a busy moment of the machine falls on all of them instead of on one.
+    """
+    workers: dict[str, Worker] = {}
+    data: dict[str, dict[str, Any]] = {}
+    live: list[str] = []
+    for impl, url in urls.items():
+        # One at a time: each worker resets the shared table while it starts.
+        worker = workers[impl] = Worker(impl, url, args.rows, args.timeout)
+        hello = worker.read()
+        if "error" in hello:
+            hello = {"status": "error", "reason": hello["error"]}
+        data[impl] = {"impl": impl, **hello, "scenarios": {}}
+        if hello.get("status") == "ok":
+            live.append(impl)
+        else:
+            worker.kill()
+    started = time.perf_counter()
+    for sid in scenarios:
+        runs: dict[str, dict[str, Any]] = {impl: {"times": []} for impl in live}
+        for rnd in range(1 + args.repeat):
+            turn = live[rnd % len(live) :] + live[: rnd % len(live)] if live else []
+            for impl in turn:
+                if "error" in runs[impl]:
+                    continue
+                answer = workers[impl].ask({"op": "run", "scenario": sid})
+                if "elapsed" not in answer:
+                    runs[impl]["error"] = answer.get("error", "no answer")
+                elif rnd == 0:
+                    runs[impl]["warmup"] = answer["elapsed"]
+                else:
+                    runs[impl]["times"].append(answer["elapsed"])
+        for impl in live:
+            data[impl]["scenarios"][sid] = runs[impl]
+            times = sorted(runs[impl]["times"])
+            shown = f"{times[len(times) // 2] * 1000:10.1f} ms" if times else "     ERROR"
+            print(f"  {impl:<10} {sid:<6} {shown}", file=sys.stderr, flush=True)
+    for impl in live:
+        worker = workers[impl]
+        final = worker.ask({"op": "finish"})
+        data[impl]["notes"] = final.get("notes", [])
+        data[impl]["seconds"] = time.perf_counter() - started
+        if "error" in final:
+            data[impl].update(status="error", reason=final["error"])
+        worker.kill()
+    return data
+
+
+def run_memory(impl: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """M for one implementation, in a worker process of its own."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out_path = fh.name
+    cmd = _worker_cmd(impl, url, args.rows, "--memory", f"--out={out_path}")
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, timeout=args.timeout, check=False)
+        proc = subprocess.run(cmd, cwd=ROOT, env=_worker_env(), timeout=args.timeout, check=False)
         data: dict[str, Any] = json.loads(Path(out_path).read_text() or "{}")
         if not data:
             data = {"impl": impl, "status": "error", "reason": f"worker exit {proc.returncode}"}
@@ -185,15 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                 label = f"{label} ({first.host}:{first.port}/{first.database})"
             backends.append((label, first.kind))
             print(f"== {first.display}", file=sys.stderr, flush=True)
+            urls = {}
             for impl in impls:
                 url = first.url
                 if first.kind == "sqlite":
                     url = "sqlite:///" + os.path.join(tmpdir, f"{impl}.db")
-                data = {"impl": impl}
-                if timed:
-                    data = run_worker(impl, url, args, timed, memory=False)
+                urls[impl] = url
+            timed_data = run_interleaved(urls, args, timed) if timed else {}
+            for impl in impls:
+                data = timed_data.get(impl, {"impl": impl})
                 if MEMORY in ids and data.get("status", "ok") == "ok":
-                    mem = run_worker(impl, url, args, [MEMORY], memory=True)
+                    mem = run_memory(impl, urls[impl], args)
                     data.setdefault("status", mem.get("status"))
                     data.setdefault("reason", mem.get("reason", ""))
                     data.setdefault("versions", mem.get("versions"))

@@ -1,16 +1,18 @@
 """The worker: one implementation on one backend, in its own process.
 
-``python -m bench.worker --impl NAME --url URL --rows N --repeat R --scenarios ... --out FILE``
+``python -m bench.worker --impl NAME --url URL --rows N --serve`` (or ``--memory --out FILE``)
 is started by the harness, never by hand. A process per (backend, implementation) keeps Pony's
 one-binding-per-process global state, import-time caches and memory measurement apart.
 
-For each scenario: fresh table and seed (not timed), one warm-up run, ``R`` timed runs, each run
-checked against the database afterwards. ``--memory`` measures M instead: a warm-up load, then
-``tracemalloc`` around a second load that the session keeps. The JSON written to ``--out`` holds
-the raw seconds of every run; medians and ratios are the harness's job.
+``--serve``: the worker opens the implementation, says so in one JSON line on stdout (status,
+versions), then runs one scenario run per command the harness sends on stdin — fresh table and
+seed (not timed), the timed work, a check against the database afterwards — and answers with the
+seconds it took. ``--memory`` measures M instead: a warm-up load, then ``tracemalloc`` around a
+second load that the session keeps, written as JSON to ``--out``. Medians and ratios are the
+harness's job.
 
 A peer that is not installed (its import fails) is reported as ``skipped``; an exception in a
-scenario is recorded for that scenario and the worker goes on with the next one.
+run is answered as that run's error and the worker goes on.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from bench.backends import Admin, parse_backend
 from bench.interface import Impl, Timer
-from bench.scenarios import MEMORY, SCENARIOS, make_rows
+from bench.scenarios import SCENARIOS, make_rows
 
 #: ``--impls`` name -> "module:Class". ``raw`` on the command line means both raw variants.
 IMPLS = {
@@ -52,41 +54,61 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_scenarios(impl: Impl, admin: Admin, ids: list[str], n: int, repeat: int) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    seeds: dict[int, list[Any]] = {}
-    for sid in ids:
-        scenario = SCENARIOS[sid]
-        seed_count = scenario.seed(n)
+def run_once(
+    impl: Impl, admin: Admin, sid: str, n: int, seeds: dict[int, list[Any]]
+) -> dict[str, Any]:
+    """One run of scenario ``sid`` on a fresh table, checked afterwards: ``{"elapsed": s}``
+    or ``{"error": "..."}`` (the implementation is then opened afresh)."""
+    scenario = SCENARIOS[sid]
+    seed_count = scenario.seed(n)
+    try:
         if seed_count not in seeds:
             seeds[seed_count] = make_rows(seed_count)
-        times: list[float] = []
-        warm = 0.0
+        admin.reset(seeds[seed_count])
+        gc.collect()
+        gc.freeze()  # the harness's own objects (seed rows) are no garbage to scan
         try:
-            for i in range(1 + repeat):
-                admin.reset(seeds[seed_count])
-                gc.collect()
-                gc.freeze()  # the harness's own objects (seed rows) are no garbage to scan
-                t = Timer()
-                result = scenario.run(impl, t, n)
-                if t.entered == 0:
-                    raise RuntimeError(f"{impl.name}.{sid} timed nothing")
-                gc.unfreeze()
-                scenario.check(admin, result, n)
-                del result
-                if i > 0:
-                    times.append(t.elapsed)
-                else:
-                    warm = t.elapsed
-            results[sid] = {"times": times, "warmup": warm}
-            median = sorted(times)[len(times) // 2] if times else warm
-            _log(f"  {impl.backend.label:<10} {impl.name:<10} {sid:<6} {median * 1000:10.1f} ms")
-        except Exception as exc:
-            results[sid] = {"times": times, "error": f"{type(exc).__name__}: {exc}"}
-            _log(f"  {impl.backend.label:<10} {impl.name:<10} {sid:<6} ERROR {exc!r}")
-            _log(traceback.format_exc(limit=6))
-            _reopen(impl)
-    return results
+            t = Timer()
+            result = scenario.run(impl, t, n)
+        finally:
+            gc.unfreeze()
+        if t.entered == 0:
+            raise RuntimeError(f"{impl.name}.{sid} timed nothing")
+        scenario.check(admin, result, n)
+        del result
+        return {"elapsed": t.elapsed}
+    except Exception as exc:
+        _log(f"  {impl.backend.label:<10} {impl.name:<10} {sid:<6} ERROR {exc!r}")
+        _log(traceback.format_exc(limit=6))
+        _reopen(impl)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def serve(impl: Impl, admin: Admin, n: int) -> None:
+    """``--serve``: one JSON command per line on stdin, one JSON answer per line on stdout.
+
+    ``{"op": "run", "scenario": "S1"}`` -> ``{"elapsed": seconds}`` or ``{"error": ...}``;
+    ``{"op": "finish"}`` -> ``{"notes": [...], "seconds": ...}`` and the worker ends. The harness
+    sends the runs of all implementations in turn, so that whatever else the machine does at
+    that moment falls on all of them alike.
+    """
+    seeds: dict[int, list[Any]] = {}
+    busy = 0.0
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("op") == "run":
+            started = time.perf_counter()
+            reply = run_once(impl, admin, command["scenario"], n, seeds)
+            busy += time.perf_counter() - started
+        else:
+            _answer({"notes": sorted(set(impl.notes)), "seconds": busy})
+            return
+        _answer(reply)
+
+
+def _answer(reply: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
 
 
 def _reopen(impl: Impl) -> None:
@@ -118,47 +140,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", required=True, choices=sorted(IMPLS))
     parser.add_argument("--url", required=True)
     parser.add_argument("--rows", type=int, required=True)
-    parser.add_argument("--repeat", type=int, required=True)
-    parser.add_argument("--scenarios", default="")
-    parser.add_argument("--memory", action="store_true")
-    parser.add_argument("--out", required=True)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--serve", action="store_true", help="run scenarios as stdin asks")
+    mode.add_argument("--memory", action="store_true", help="measure M, write JSON to --out")
+    parser.add_argument("--out", help="where --memory writes its JSON")
     args = parser.parse_args(argv)
+    if args.memory and not args.out:
+        parser.error("--memory needs --out")
 
     backend = parse_backend(args.url)
-    out: dict[str, Any] = {"impl": args.impl, "backend": backend.label, "status": "ok"}
+    hello: dict[str, Any] = {"impl": args.impl, "backend": backend.label, "status": "ok"}
+    admin: Admin | None = None
     try:
         cls = load_impl(args.impl)
-    except ImportError as exc:
-        out.update(status="skipped", reason=f"not installed: {exc}")
-        _log(f"  {backend.label:<10} {args.impl:<10} skipped ({exc})")
-        return _write(args.out, out)
-
-    admin = Admin(backend)
-    impl = cls(backend)
-    try:
+        admin = Admin(backend)
+        impl = cls(backend)
         admin.reset([])
         impl.open()
-        out["versions"] = {**impl.versions(), "server": admin.server_version()}
-        out["description"] = cls.description
-        started = time.perf_counter()
-        if args.memory:
-            out["memory"] = measure_memory(impl, admin, args.rows)
-        else:
-            ids = [s for s in args.scenarios.split(",") if s and s != MEMORY]
-            out["scenarios"] = run_scenarios(impl, admin, ids, args.rows, args.repeat)
-        out["seconds"] = time.perf_counter() - started
-        out["notes"] = sorted(set(impl.notes))
-        impl.close()
-    except ImportError as exc:  # a driver the peer needs on this backend
-        out.update(status="skipped", reason=f"not installed: {exc}")
+        hello["versions"] = {**impl.versions(), "server": admin.server_version()}
+        hello["description"] = cls.description
+    except ImportError as exc:  # the peer, or a driver it needs on this backend
+        hello.update(status="skipped", reason=f"not installed: {exc}")
         _log(f"  {backend.label:<10} {args.impl:<10} skipped ({exc})")
     except Exception as exc:
-        out.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        hello.update(status="error", reason=f"{type(exc).__name__}: {exc}")
         _log(f"  {backend.label:<10} {args.impl:<10} ERROR {exc!r}")
         _log(traceback.format_exc(limit=8))
+    try:
+        if args.serve:
+            _answer(hello)
+            if hello["status"] == "ok":
+                serve(impl, admin, args.rows)  # type: ignore[arg-type]
+                impl.close()
+            return 0
+        out = dict(hello)
+        if hello["status"] == "ok":
+            try:
+                out["memory"] = measure_memory(impl, admin, args.rows)  # type: ignore[arg-type]
+                out["notes"] = sorted(set(impl.notes))
+                impl.close()
+            except Exception as exc:
+                out.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+                _log(traceback.format_exc(limit=8))
+        return _write(args.out, out)
     finally:
-        admin.close()
-    return _write(args.out, out)
+        if admin is not None:
+            admin.close()
 
 
 def _write(path: str, out: dict[str, Any]) -> int:

@@ -283,11 +283,12 @@ class EntityCodec:
         return [indent + line for line in lines]
 
     def _compile_hydrate(self) -> Callable[[Sequence[Any], Any, Resolver | None], Any]:
-        """``fn(row, session, resolve) -> obj``: a new instance without calling ``__init__``."""
+        """``fn(row, token, resolve) -> obj``: a new instance without calling ``__init__``,
+        attached to the session whose token is given (None: untracked)."""
         ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
-        lines = ["def hydrate(row, session, resolve):", "    o = new(cls)", "    d = o.__dict__"]
+        lines = ["def hydrate(row, token, resolve):", "    o = new(cls)", "    d = o.__dict__"]
         lines += self._field_lines(ns)
-        lines.append(f"    if session is not None: d[{SESSION_ATTR!r}] = session")
+        lines.append(f"    if token is not None: d[{SESSION_ATTR!r}] = token")
         lines.append("    return o")
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
@@ -296,12 +297,12 @@ class EntityCodec:
     def _compile_merge(
         self,
     ) -> Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]]:
-        """``fn(rows, session, mapping, resolve, track) -> objects``: identity-mapped loading.
+        """``fn(rows, token, mapping, resolve, track) -> objects``: identity-mapped loading.
 
         One loop per query instead of two calls per row: a row whose key is in ``mapping``
         gives the object already there (left as it is); any other row becomes a new object,
-        attached to ``session`` and entered in ``mapping``; ``track(obj)`` (entities with JSON
-        fields) records its snapshot.
+        attached to the session whose token is given and entered in ``mapping``;
+        ``track(obj)`` (entities with JSON fields) records its snapshot.
         """
         info = self.info
         ns: dict[str, Any] = {"new": object.__new__, "cls": info.cls}
@@ -317,7 +318,7 @@ class EntityCodec:
         key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
         skip = self.pk_positions[0] if single else -1
         lines = [
-            "def merge(rows, session, mapping, resolve, track):",
+            "def merge(rows, token, mapping, resolve, track):",
             "    out = []",
             "    append = out.append",
             "    get = mapping.get",
@@ -331,7 +332,7 @@ class EntityCodec:
         if single:
             lines.append(f"            d[{info.fields[skip].name!r}] = key")
         lines += self._field_lines(ns, skip, indent="            ")
-        lines.append(f"            d[{SESSION_ATTR!r}] = session")
+        lines.append(f"            d[{SESSION_ATTR!r}] = token")
         lines.append("            mapping[key] = o")
         if info.has_json:
             lines.append("            track(o)")

@@ -41,6 +41,7 @@ from core.types import Unique as UniqueMarker
 
 __all__ = [
     "SESSION_ATTR",
+    "TRACKERS",
     "EntityInfo",
     "FieldInfo",
     "Unloaded",
@@ -51,8 +52,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The key under which a tracked object's ``__dict__`` holds its session.
+#: The key under which a tracked object's ``__dict__`` holds its session's token (an int).
 SESSION_ATTR = "_orm_session"
+
+#: Session token -> ``(changed, touched, new)``, the live session's own dicts that the
+#: ``__setattr__`` hook records into. A session registers itself when created and is removed
+#: when it is garbage collected. Objects hold only the token, not the session: a ``__dict__`` of
+#: plain values stays out of the cyclic garbage collector's sight (CPython tracks a dict only
+#: once it holds a container), which halves what every collection has to scan after a large
+#: query; and an object does not keep a session alive (as in SQLAlchemy, whose instances hold
+#: a session id).
+TRACKERS: dict[int, tuple[dict[int, Any], dict[int, Any], dict[int, Any]]] = {}
 _INFO_ATTR = "__orm_entity__"
 
 _SCALAR_KINDS: dict[type, str] = {
@@ -629,6 +639,7 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
     base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
     names = info.field_names
     key = SESSION_ATTR
+    trackers = TRACKERS
     # Fields with no descriptor on the class can be stored straight into __dict__.
     plain = frozenset(
         f.name
@@ -640,21 +651,24 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         d = self.__dict__
-        session = d.get(key)
-        if session is not None and name in names:
+        token = d.get(key)
+        if token is not None and name in names:
             # The contract with core.session (inlined: this runs on every assignment): before
             # the first assignment to a field since the last commit, record its old value in
             # session._changed[id(obj)] = {field: old} and session._touched[id(obj)] = obj;
             # staged new objects need none. (The old-values dict usually holds only atomic
             # values, which keeps it out of the cyclic collector's way.)
-            oid = id(self)
-            old = session._changed.get(oid)
-            if old is None:
-                if oid not in session._new:
-                    session._changed[oid] = {name: d.get(name, MISSING)}
-                    session._touched[oid] = self
-            elif name not in old:
-                old[name] = d.get(name, MISSING)
+            tracker = trackers.get(token)
+            if tracker is not None:
+                changed, touched, new = tracker
+                oid = id(self)
+                old = changed.get(oid)
+                if old is None:
+                    if oid not in new:
+                        changed[oid] = {name: d.get(name, MISSING)}
+                        touched[oid] = self
+                elif name not in old:
+                    old[name] = d.get(name, MISSING)
         if name in plain:
             d[name] = value
         else:

@@ -19,14 +19,16 @@ user code and ``ormcli``. What it leaves out: SQL (``core.sql``), statement exec
 
 from __future__ import annotations
 
+import itertools
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import persist, unitofwork
 from core.codec import collector_paused
-from core.entity import SESSION_ATTR, EntityInfo, Unloaded, entity_info, is_entity
+from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import IntegrityError, NotFoundError, OrmConnectionError, OrmError, SessionError
 from core.expressions import FieldRef
 from core.types import MISSING
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["CommitResult", "Session", "Statement"]
 
 T = TypeVar("T")
+
+_tokens = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class Session:
         self._touched: dict[int, Any] = {}
         self._snapshots: dict[int, tuple[str, ...]] = {}
         self._json_tracked: dict[int, Any] = {}
+        # What objects hold instead of the session (see core.entity.TRACKERS).
+        self._token = next(_tokens)
+        TRACKERS[self._token] = (self._changed, self._touched, self._new)
+        weakref.finalize(self, TRACKERS.pop, self._token, None)
 
     def __repr__(self) -> str:
         added, changed, removed = self.counts()
@@ -87,6 +95,7 @@ class Session:
         removal.
         """
         new = self._new
+        token = self._token
         fast_type: type | None = None  # the last class seen that qualifies for the fast path
         auto_name = ""
         for obj in objs:
@@ -103,7 +112,7 @@ class Session:
             d = obj.__dict__
             if SESSION_ATTR not in d and d.get(auto_name) in (0, None):
                 new[id(obj)] = obj
-                d[SESSION_ATTR] = self
+                d[SESSION_ATTR] = token
             else:
                 self._add_one(obj)
 
@@ -112,10 +121,10 @@ class Session:
             raise SessionError(f"session.add() takes entity objects, got {obj!r}")
         info = entity_info(obj)
         owner = obj.__dict__.get(SESSION_ATTR)
-        if owner is self:
+        if owner == self._token:
             self._removed.pop(id(obj), None)
             return
-        if owner is not None:
+        if owner is not None and owner in TRACKERS:
             raise SessionError(
                 f"{info.describe(obj)} belongs to another session; add it to one session only"
             )
@@ -127,7 +136,7 @@ class Session:
                     "change that object instead"
                 )
         self._new[id(obj)] = obj
-        obj.__dict__[SESSION_ATTR] = self
+        obj.__dict__[SESSION_ATTR] = self._token
         for f in info.references:
             ref = obj.__dict__.get(f.name)
             if ref is not None and type(ref) is not Unloaded and SESSION_ATTR not in ref.__dict__:
@@ -139,10 +148,11 @@ class Session:
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""
         removed = self._removed
+        token = self._token
         for obj in objs:
             # Fast path: a persistent object of this session.
             d = getattr(obj, "__dict__", None)
-            if d is not None and d.get(SESSION_ATTR) is self and id(obj) not in self._new:
+            if d is not None and d.get(SESSION_ATTR) == token and id(obj) not in self._new:
                 removed[id(obj)] = obj
                 continue
             if isinstance(obj, type) or not is_entity(obj):
@@ -154,10 +164,10 @@ class Session:
                 obj.__dict__.pop(SESSION_ATTR, None)
                 continue
             owner = obj.__dict__.get(SESSION_ATTR)
-            if owner is self:
+            if owner == token:
                 self._removed[oid] = obj
                 continue
-            if owner is not None:
+            if owner is not None and owner in TRACKERS:
                 raise SessionError(f"{info.describe(obj)} belongs to another session")
             if not info.has_pk(obj):
                 raise SessionError(
@@ -180,7 +190,7 @@ class Session:
 
     def _attach(self, info: EntityInfo, key: Any, obj: Any) -> None:
         self._identity.setdefault(info, {})[key] = obj
-        obj.__dict__[SESSION_ATTR] = self
+        obj.__dict__[SESSION_ATTR] = self._token
         if info.has_json:
             self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
             self._json_tracked[id(obj)] = obj
@@ -233,7 +243,7 @@ class Session:
     def refresh(self, obj: Any) -> None:
         """Reload ``obj`` from the database, dropping its unsaved changes."""
         info = entity_info(obj)
-        if obj.__dict__.get(SESSION_ATTR) is not self or id(obj) in self._new:
+        if obj.__dict__.get(SESSION_ATTR) != self._token or id(obj) in self._new:
             raise SessionError(f"cannot refresh {info.describe(obj)}: it is not loaded here")
         from core.query import Query
 
@@ -255,7 +265,7 @@ class Session:
             return "new"
         if oid in self._removed:
             return "removed"
-        if obj.__dict__.get(SESSION_ATTR) is self:
+        if obj.__dict__.get(SESSION_ATTR) == self._token:
             return "persistent"
         return "detached"
 
@@ -473,7 +483,7 @@ class Session:
             mapping = self._identity[info] = {}
         codec = self.database.codec(info)
         with collector_paused(len(rows)):
-            return codec.merge(rows, self, mapping, self._resolve, self._track_json)
+            return codec.merge(rows, self._token, mapping, self._resolve, self._track_json)
 
     def _track_json(self, obj: Any) -> None:
         """Remember the JSON fields' text of a loaded object, to see in-place edits."""

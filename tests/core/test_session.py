@@ -278,6 +278,32 @@ def test_object_belongs_to_one_session(db: Database) -> None:
         s2.add(a)
 
 
+def test_objects_do_not_keep_their_session_alive(db: Database) -> None:
+    """A loaded object holds its session's token, not the session: a plain-valued __dict__
+    stays out of the cyclic collector's sight, and once the session is gone the object is
+    detached — edits to it go nowhere, and it can be removed through another session."""
+    import gc
+    import weakref
+
+    from tests.core.models import Node
+
+    s = db.create_session()
+    s.add(Node(label="k"))
+    s.commit()
+    loaded = db.create_session()
+    node = loaded.query(Node).find_one()
+    assert not gc.is_tracked(node.__dict__)
+    gone = weakref.ref(loaded)
+    del loaded
+    gc.collect()
+    assert gone() is None
+    node.label = "edited while detached"  # no session records it, nothing fails
+    s2 = db.create_session()
+    s2.remove(node)
+    s2.commit()
+    assert db.query(Node).count() == 0
+
+
 def test_removing_a_never_added_new_object_is_an_error(db: Database) -> None:
     s = db.create_session()
     with pytest.raises(SessionError, match="cannot remove new Author: it was never added"):

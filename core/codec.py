@@ -74,7 +74,7 @@ def _exact_type(f: FieldInfo) -> type | None:
 Resolver = Callable[[EntityInfo, Any], Any]
 Pending = dict[int, Any]
 #: ``fn(objs, pending) -> parameter rows`` (see ``EntityCodec.rows``).
-RowsFn = Callable[[Sequence[Any], Pending], list[tuple[Any, ...]]]
+RowsFn = Callable[[Sequence[Any], Pending | None], list[tuple[Any, ...]]]
 
 
 class UpdateGroup:

@@ -29,9 +29,13 @@ __all__ = ["PersistResult", "preview", "run"]
 
 @dataclass
 class PersistResult:
-    """Keys the database generated (``id(obj) -> key``) and counts of what was sent."""
+    """What the database assigned, and counts of what was sent.
 
-    new_keys: dict[int, Any] = field(default_factory=dict)
+    ``inserted`` has one entry per INSERT statement: the entity, the objects, and the keys the
+    database generated for them in the same order (None when the objects carried their keys).
+    """
+
+    inserted: list[tuple[EntityInfo, list[Any], list[Any] | None]] = field(default_factory=list)
     inserts: int = 0
     updates: int = 0
     deletes: int = 0
@@ -47,7 +51,9 @@ def run(
 ) -> PersistResult:
     """Execute ``steps`` on ``conn`` (already inside a transaction)."""
     result = PersistResult()
-    pending: dict[int, Any] = {}
+    # Keys generated earlier in this transaction, for rows that reference those objects
+    # (``id(obj) -> key``); kept only when some entity of the plan has references.
+    pending: dict[int, Any] | None = {} if any(s.entity.references for s in steps) else None
     before = conn.statements
     for step in steps:
         c = codec(step.entity)
@@ -68,7 +74,7 @@ def _insert(
     step: InsertStep,
     conn: Connection,
     c: EntityCodec,
-    pending: dict[int, Any],
+    pending: dict[int, Any] | None,
     result: PersistResult,
 ) -> None:
     rows = c.rows(step.columns)(step.objs, pending)
@@ -80,41 +86,47 @@ def _insert(
                 conn.execute(step.sql(dialect), row, ctx)
         else:
             conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx)
+        result.inserted.append((step.entity, step.objs, None))
         return
     auto = step.entity.autoincrement
     assert auto is not None
     from_db = c.from_db[auto.name]
+    objs: list[Any]
+    keys: list[Any]
     if step.row_by_row and not step.returning:
-        keys = conn.insert_ids(step.sql(dialect), rows, ctx)
-        for obj, key in zip(step.objs, keys, strict=True):
-            _assign(obj, key, from_db, pending, result)
-        return
-    if step.row_by_row:
+        objs, keys = step.objs, conn.insert_ids(step.sql(dialect), rows, ctx)
+    elif step.row_by_row:
         sql = step.sql(dialect)
-        for obj, row in zip(step.objs, rows, strict=True):
-            cur = conn.execute(sql, row, ctx)
-            key = cur.fetchone()[0]  # the row's own RETURNING (no RETURNING took insert_ids)
-            _assign(obj, key, from_db, pending, result)
-        return
+        # Each row's own RETURNING (a backend without RETURNING took insert_ids above).
+        objs, keys = step.objs, [conn.execute(sql, row, ctx).fetchone()[0] for row in rows]
+    else:
+        objs, keys = _insert_batch(step, conn, rows, ctx)
+    if pending is not None:
+        pending.update(zip(map(id, objs), keys, strict=True))
+    if from_db is not None:
+        keys = [None if k is None else from_db(k) for k in keys]
+    result.inserted.append((step.entity, objs, keys))
+
+
+def _insert_batch(
+    step: InsertStep, conn: Connection, rows: list[tuple[Any, ...]], ctx: str
+) -> tuple[list[Any], list[Any]]:
+    """One multi-row INSERT ... RETURNING: the objects and their keys, matched by content."""
+    dialect = conn.dialect
     step, by_value = narrow_match(step, rows)
     returned = conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx).fetchall()
     if len(returned) != len(rows):
         raise DatabaseError(
             f"{ctx}: {len(rows)} rows were inserted but {len(returned)} keys came back"
         )
-    new_keys = result.new_keys
+    keys = [ret[0] for ret in returned]
     if by_value is not None:
         # One column whose values are distinct within the batch: a plain lookup (a value
         # that matches nothing, or matches twice, fails the lookup).
         try:
-            objs = list(map(by_value.pop, [ret[1] for ret in returned]))
+            return list(map(by_value.pop, [ret[1] for ret in returned])), keys
         except (KeyError, TypeError):
             raise _unmatched(ctx) from None
-        keys = [ret[0] for ret in returned]
-        ids = list(map(id, objs))
-        pending.update(zip(ids, keys, strict=True))
-        new_keys.update(zip(ids, keys if from_db is None else map(from_db, keys), strict=True))
-        return
     waiting: dict[tuple[Any, ...], list[Any]] = {}
     match = step.match
     whole_row = match == tuple(range(len(step.columns)))
@@ -125,15 +137,14 @@ def _insert(
             waiting[value_key] = [obj]
         else:
             bucket.append(obj)
+    objs = []
     for ret in returned:
         bucket = waiting.get(ret[1:])
         if not bucket:
             raise _unmatched(ctx)
         # Rows with equal values are indistinguishable; any pairing among them is exact.
-        obj = bucket.pop()
-        key = ret[0]
-        pending[id(obj)] = key
-        new_keys[id(obj)] = key if from_db is None else from_db(key)
+        objs.append(bucket.pop())
+    return objs, keys
 
 
 def _unmatched(ctx: str) -> DatabaseError:
@@ -172,18 +183,9 @@ def _batch_params(step: InsertStep, dialect: Dialect, rows: list[tuple[Any, ...]
     return list(chain.from_iterable(rows))
 
 
-def _assign(
-    obj: Any,
-    key: Any,
-    from_db: Callable[[Any], Any] | None,
-    pending: dict[int, Any],
-    result: PersistResult,
+def _update(
+    step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[int, Any] | None
 ) -> None:
-    pending[id(obj)] = key
-    result.new_keys[id(obj)] = key if from_db is None or key is None else from_db(key)
-
-
-def _update(step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[int, Any]) -> None:
     info = step.entity
     # One compiled call per row: the changed columns, then the key (which cannot change).
     rows = c.rows((*step.columns, *(f.name for f in info.primary_key)))(step.objs, pending)

@@ -389,26 +389,23 @@ class Session:
     def _finalize(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""
         db = self.database
-        new_keys = result.new_keys
         identity = self._identity
-        for info, objs in cs.insert_batches():
+        for info, objs, keys in result.inserted:
             mapping = identity.get(info)
             if mapping is None:
                 mapping = identity[info] = {}
-            auto = info.autoincrement
-            if auto is not None:
+            if keys is not None:
+                auto = info.autoincrement
+                assert auto is not None
                 name = auto.name
-                keys = list(map(new_keys.get, map(id, objs)))
                 for obj, key in zip(objs, keys, strict=True):
-                    if key is not None:
+                    if key is not None:  # (a driver that could not tell keeps the object's)
                         obj.__dict__[name] = key
-                    else:
-                        mapping[info.pk_of(obj)] = obj
-                mapping.update(zip(keys, objs, strict=True))
-                mapping.pop(None, None)
-            else:
+            if keys is None or None in keys:
                 for obj in objs:
                     mapping[info.pk_of(obj)] = obj
+            else:
+                mapping.update(zip(keys, objs, strict=True))
             if info.has_json:
                 for obj in objs:
                     self._track_json(obj)

@@ -149,10 +149,11 @@ class Session:
         """Stage objects for deletion; removing a staged new object just unstages it."""
         removed = self._removed
         token = self._token
+        new = self._new
         for obj in objs:
             # Fast path: a persistent object of this session.
             d = getattr(obj, "__dict__", None)
-            if d is not None and d.get(SESSION_ATTR) == token and id(obj) not in self._new:
+            if d is not None and d.get(SESSION_ATTR) == token and id(obj) not in new:
                 removed[id(obj)] = obj
                 continue
             if isinstance(obj, type) or not is_entity(obj):

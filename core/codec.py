@@ -317,27 +317,44 @@ class EntityCodec:
         single = len(key_parts) == 1
         key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
         skip = self.pk_positions[0] if single else -1
+        build = ["o = new(cls)", "d = o.__dict__"]
+        if single:
+            build.append(f"d[{info.fields[skip].name!r}] = key")
+        build += self._field_lines(ns, skip, indent="")
+        build.append(f"d[{SESSION_ATTR!r}] = token")
+        track = ["track(o)"] if info.has_json else []
         lines = [
             "def merge(rows, token, mapping, resolve, track):",
             "    out = []",
             "    append = out.append",
+            # Nothing of this entity loaded yet (a fresh session): no lookups row by row, the
+            # keys enter the map at the end; a key seen twice (no unique key in the database)
+            # falls through to the general loop, which gives both rows the same object.
+            "    if not mapping:",
+            "        keys = []",
+            "        kappend = keys.append",
+            "        for row in rows:",
+            f"            key = {key_expr}",
+            *("            " + line for line in build),
+            "            kappend(key)",
+            "            append(o)",
+            "        mapping.update(zip(keys, out))",
+            "        if len(mapping) == len(out):",
+            *(["            for o in out: track(o)"] if track else []),
+            "            return out",
+            "        mapping.clear()",
+            "        out = []",
+            "        append = out.append",
             "    get = mapping.get",
             "    for row in rows:",
             f"        key = {key_expr}",
             "        o = get(key)",
             "        if o is None:",
-            "            o = new(cls)",
-            "            d = o.__dict__",
+            *("            " + line for line in build + track),
+            "            mapping[key] = o",
+            "        append(o)",
+            "    return out",
         ]
-        if single:
-            lines.append(f"            d[{info.fields[skip].name!r}] = key")
-        lines += self._field_lines(ns, skip, indent="            ")
-        lines.append(f"            d[{SESSION_ATTR!r}] = token")
-        lines.append("            mapping[key] = o")
-        if info.has_json:
-            lines.append("            track(o)")
-        lines.append("        append(o)")
-        lines.append("    return out")
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]] = ns["merge"]
         return fn

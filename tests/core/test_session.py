@@ -381,3 +381,18 @@ def test_ids_are_right_when_no_column_is_distinct_in_the_batch(db: Database) -> 
     assert len({n.id for n in nodes}) == 305
     stored = {n.id: n.label for n in db.query(Node).find()}
     assert all(stored[n.id] == n.label for n in nodes)
+
+
+def test_a_key_returned_twice_gives_one_object(db: Database) -> None:
+    """Loading keeps one object per key even if a result holds a key twice (a table without a
+    unique key): the first load of a fresh session takes its shortcut only when keys are
+    distinct."""
+    from tests.core.models import Node
+
+    s = db.create_session()
+    info = Node.__orm_entity__  # type: ignore[attr-defined]
+    rows = [(1, "a", None), (2, "b", None), (1, "a again", None)]
+    objs = s._merge_rows(info, rows)
+    assert objs[0] is objs[2] and objs[0] is not objs[1]
+    assert s.get(Node, 1) is objs[0] and objs[0].label == "a"
+    assert s.query(Node).find() == []  # nothing was written

@@ -107,9 +107,7 @@ class EntityCodec:
             self.from_db[f.name] = self._make_from_db(f)
         self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
         self.hydrate = self._compile_hydrate()
-        pk_positions = [f.position for f in info.primary_key]
-        self.pk_positions = pk_positions
-        self.key_from_row = self._compile_key(pk_positions)
+        self.pk_positions = [f.position for f in info.primary_key]
         self.json_names = tuple(f.name for f in info.json_fields)
         self.merge = self._compile_merge()
         self.diff = self._compile_diff()
@@ -456,21 +454,4 @@ class EntityCodec:
             lines.append("            g.diffs.append(out)")
         exec("\n".join(lines), ns)
         fn: Collector = ns["collect"]
-        return fn
-
-    def _compile_key(self, positions: list[int]) -> Callable[[Sequence[Any]], Any]:
-        """``fn(row) -> identity key`` (the Python value of the primary key)."""
-        ns: dict[str, Any] = {}
-        parts = []
-        for j, pos in enumerate(positions):
-            f = self.info.fields[pos]
-            conv = self.from_db[f.name]
-            if conv is None:
-                parts.append(f"row[{pos}]")
-            else:
-                ns[f"k{j}"] = conv
-                parts.append(f"k{j}(row[{pos}])")
-        body = parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
-        exec(f"def key(row):\n    return {body}", ns)
-        fn: Callable[[Sequence[Any]], Any] = ns["key"]
         return fn

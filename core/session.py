@@ -10,6 +10,9 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
   entity's ``__setattr__`` hook);
 - ``_snapshots`` / ``_json_tracked``: canonical JSON text of JSON fields, to see in-place edits.
 
+An object the session tracks holds the session's token (an int) under ``SESSION_ATTR``, not
+the session: ``core.entity.TRACKERS`` leads the hook from the token to the dicts above.
+
 ``commit`` = ``unitofwork.collect`` -> ``unitofwork.plan`` -> ``persist.run`` inside one
 transaction -> only then ``_finalize`` changes objects (keys assigned, snapshots retaken). A
 failed commit rolls the transaction back and leaves the session exactly as it was. Callers:
@@ -193,8 +196,7 @@ class Session:
         self._identity.setdefault(info, {})[key] = obj
         obj.__dict__[SESSION_ATTR] = self._token
         if info.has_json:
-            self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
-            self._json_tracked[id(obj)] = obj
+            self._track_json(obj)
 
     def _key_of(self, obj: Any) -> Any:
         info: EntityInfo = type(obj).__orm_entity__

@@ -246,13 +246,7 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
         diff: dict[str, tuple[Any, Any]] = {}
         _json_diff(session, obj, info, diff)
         if diff:
-            key = (info, tuple(diff))
-            found_group = groups.get(key)
-            group = found_group if found_group is not None else UpdateGroup()
-            groups[key] = group
-            group.objs.append(obj)
-            group.pks.append(info.pk_of(obj))
-            group.diffs.append(diff)
+            _add_update(groups, (info, tuple(diff)), obj, info.pk_of(obj), diff)
             extra_order.append(oid)
     deletes = _collect_deletes(session)
     order = (list(changed) + extra_order, list(removed)) if groups or deletes else ([], [])
@@ -320,12 +314,19 @@ def _collect_json_entity(
         if len(diff) > 1:
             diff = _in_field_order(info, diff)
         if diff:
-            group = groups.get(tuple(diff))
-            if group is None:
-                group = groups[tuple(diff)] = UpdateGroup()
-            group.objs.append(obj)
-            group.pks.append(_pk_before(info, obj, old_values))
-            group.diffs.append(diff)
+            _add_update(groups, tuple(diff), obj, _pk_before(info, obj, old_values), diff)
+
+
+def _add_update(
+    groups: dict[Any, UpdateGroup], key: Any, obj: Any, pk: Any, diff: dict[str, Any]
+) -> None:
+    """Append a changed object to its group (what the generated collect loops do inline)."""
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = UpdateGroup()
+    group.objs.append(obj)
+    group.pks.append(pk)
+    group.diffs.append(diff)
 
 
 def _in_field_order(info: EntityInfo, diff: dict[str, Any]) -> dict[str, Any]:

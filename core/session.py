@@ -422,9 +422,12 @@ class Session:
         self._touched.clear()
         for info, (objs, pks) in cs.delete_groups.items():
             mapping = identity.get(info, {})
-            pop = mapping.pop
-            for pk in pks:
-                pop(pk, None)
+            if len(pks) == len(mapping):  # every loaded one (removed objects are all mapped)
+                mapping.clear()
+            else:
+                pop = mapping.pop
+                for pk in pks:
+                    pop(pk, None)
             if info.has_json:
                 for obj in objs:
                     self._snapshots.pop(id(obj), None)

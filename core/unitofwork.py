@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from core.codec import EntityCodec, UpdateGroup, same_reference
@@ -266,8 +265,9 @@ def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list
         # The common case (one entity, keys untouched): keys read in one C-level pass.
         info: EntityInfo = objs[0].__orm_entity__
         if info.single_pk_name is not None:
+            name = info.single_pk_name
             try:
-                pks = list(map(itemgetter(info.single_pk_name), map(vars, objs)))
+                pks = [obj.__dict__[name] for obj in objs]
             except KeyError:
                 pass
             else:

@@ -256,27 +256,32 @@ class EntityCodec:
 
     # -- hydration -------------------------------------------------------------------------
 
-    def _field_lines(self, ns: dict[str, Any], skip: int = -1, indent: str = "    ") -> list[str]:
-        """Source lines storing ``row``'s values into ``d`` (converted; references resolved).
+    def _field_lines(
+        self, ns: dict[str, Any], skip: int = -1, indent: str = "    ", unpacked: bool = False
+    ) -> list[str]:
+        """Source lines storing a row's values into ``d`` (converted; references resolved).
 
-        The field at position ``skip`` is left out (the caller stores the identity key there).
+        Values are read as ``row[i]``, or with ``unpacked`` from the locals ``c0, c1, ...``
+        (the row unpacked by the loop header, which is faster than indexing it). The field at
+        position ``skip`` is left out (the caller stores the identity key there).
         """
         lines = []
         for i, f in enumerate(self.info.fields):
             if i == skip:
                 continue
+            src = f"c{i}" if unpacked else f"row[{i}]"
             conv = self.from_db[f.name]
             if f.kind == "reference":
                 ns[f"t{i}"] = f.target
                 ns[f"f{i}"] = conv
                 val = f"f{i}(v)" if conv is not None else "v"
-                lines.append(f"v = row[{i}]")
+                lines.append(f"v = {src}")
                 lines.append(f"d[{f.name!r}] = None if v is None else resolve(t{i}, {val})")
             elif conv is None:
-                lines.append(f"d[{f.name!r}] = row[{i}]")
+                lines.append(f"d[{f.name!r}] = {src}")
             else:
                 ns[f"f{i}"] = conv
-                lines.append(f"v = row[{i}]")
+                lines.append(f"v = {src}")
                 lines.append(f"d[{f.name!r}] = None if v is None else f{i}(v)")
         return [indent + line for line in lines]
 
@@ -308,17 +313,19 @@ class EntityCodec:
         for j, pos in enumerate(self.pk_positions):
             conv = self.from_db[info.fields[pos].name]
             if conv is None:
-                key_parts.append(f"row[{pos}]")
+                key_parts.append(f"c{pos}")
             else:
                 ns[f"k{j}"] = conv
-                key_parts.append(f"k{j}(row[{pos}])")
+                key_parts.append(f"k{j}(c{pos})")
+        # Rows have exactly the entity's columns, in field order (Query selects them so).
+        unpack = ", ".join(f"c{i}" for i in range(len(info.fields))) + ","
         single = len(key_parts) == 1
         key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
         skip = self.pk_positions[0] if single else -1
         build = ["o = new(cls)", "d = o.__dict__"]
         if single:
             build.append(f"d[{info.fields[skip].name!r}] = key")
-        build += self._field_lines(ns, skip, indent="")
+        build += self._field_lines(ns, skip, indent="", unpacked=True)
         build.append(f"d[{SESSION_ATTR!r}] = token")
         track = ["track(o)"] if info.has_json else []
         lines = [
@@ -331,7 +338,7 @@ class EntityCodec:
             "    if not mapping:",
             "        keys = []",
             "        kappend = keys.append",
-            "        for row in rows:",
+            f"        for {unpack} in rows:",
             f"            key = {key_expr}",
             *("            " + line for line in build),
             "            kappend(key)",
@@ -344,7 +351,7 @@ class EntityCodec:
             "        out = []",
             "        append = out.append",
             "    get = mapping.get",
-            "    for row in rows:",
+            f"    for {unpack} in rows:",
             f"        key = {key_expr}",
             "        o = get(key)",
             "        if o is None:",

@@ -23,13 +23,15 @@ __all__ = ["Collector", "EntityCodec", "Resolver", "UpdateGroup", "collector_pau
 
 
 @contextlib.contextmanager
-def collector_paused(rows: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while many objects are hydrated.
+def collector_paused(rows: int | None = None) -> Iterator[None]:
+    """Pause the cyclic garbage collector while many objects are built.
 
-    Every hydrated object is two tracked containers; building 100k of them triggers full
-    collections that scan everything alive, for nothing: hydration creates no garbage cycles.
+    Every fetched row is a tracked tuple and every hydrated object a tracked instance; building
+    100k of them triggers collections that scan everything alive, for nothing: loading creates
+    no garbage cycles. ``rows``: pause only for at least 5,000 (None: whatever the size, for a
+    query whose size is known only once it ran). Nested pauses are one pause.
     """
-    if rows < 5_000 or not gc.isenabled():
+    if (rows is not None and rows < 5_000) or not gc.isenabled():
         yield
         return
     gc.disable()

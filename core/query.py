@@ -146,7 +146,8 @@ class Query(Generic[T]):
 
     def find(self) -> list[T]:
         """Every matching object."""
-        return self._objects(self._rows())
+        with collector_paused():  # the rows' tuples too (S2x10: 11 ms of collection -> 6)
+            return self._objects(self._rows())
 
     def find_one(self) -> T:
         """The first matching object; ``NotFoundError`` when there is none."""

@@ -396,3 +396,27 @@ def test_a_key_returned_twice_gives_one_object(db: Database) -> None:
     assert objs[0] is objs[2] and objs[0] is not objs[1]
     assert s.get(Node, 1) is objs[0] and objs[0].label == "a"
     assert s.query(Node).find() == []  # nothing was written
+
+
+def test_queries_leave_the_garbage_collector_as_they_found_it(db: Database) -> None:
+    """Loading pauses the cyclic collector (it builds no cycles) and always resumes it, also
+    when the query fails; a collector the application switched off stays off."""
+    import gc
+
+    from core import OrmError
+
+    s = db.create_session()
+    s.add(*_authors(3))
+    s.commit()
+    assert gc.isenabled()
+    assert len(s.query(Author).find()) == 3
+    assert gc.isenabled()
+    with pytest.raises(OrmError):
+        s.query(Author).filter(F.no_such_field == 1).find()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        s.query(Author).find()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -76,7 +76,8 @@ class CommandCompleter(Completer):
             yield from _matches(prefix, ["where"])
             return
         if "fields" in spec.slots:
-            needs_key = "key" in spec.slots
+            # set ENTITY PK field=..., or set @N field=... (the handle names the entity)
+            needs_key = "key" in spec.slots and not entity.startswith("@")
             if needs_key and len(words) < 3:
                 return
             given = {w.split("=", 1)[0] for w in words[2:] if "=" in w}

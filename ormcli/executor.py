@@ -170,6 +170,15 @@ class Workspace:
             raise CliError(f"{handle} is no longer staged (it was removed or rolled back)")
         return obj
 
+    def _entity_and_object(self, entity: str, key: cmd.Key) -> tuple[Any, Any]:
+        """The EntityInfo and object that ``ENTITY PK`` names; entity "" means the key is a
+        handle written alone, whose object names its entity."""
+        if not entity and key.handle is not None:
+            obj = self._by_handle(key.handle)
+            return core.entity_info(obj), obj
+        info = self.entity(entity)
+        return info, self._lookup(info, key)
+
     def _lookup(self, info: Any, key: cmd.Key) -> Any:
         if key.handle is not None:
             obj = self._by_handle(key.handle)
@@ -280,8 +289,7 @@ class Workspace:
         return r.Staged(f"@{number}", info.cls.__name__, shown)
 
     def _do_set(self, command: cmd.Set) -> r.Result:
-        info = self.entity(command.entity)
-        obj = self._lookup(info, command.key)
+        info, obj = self._entity_and_object(command.entity, command.key)
         new: dict[str, Any] = {}
         for a in command.assignments:
             field = self.field(info, a.field)
@@ -304,6 +312,10 @@ class Workspace:
         return r.Modified(info.cls.__name__, label, changes)
 
     def _do_remove(self, command: cmd.Remove) -> r.Result:
+        if not command.entity:  # remove @1 @2 ...
+            found = [self._entity_and_object("", key) for key in command.keys]
+            objs = list({id(o): o for _, o in found}.values())
+            return self._stage_removals(found[0][0], objs)
         info = self.entity(command.entity)
         if command.where is not None:
             objs = list(
@@ -317,6 +329,9 @@ class Workspace:
                     objs.append(obj)
         if not objs:
             return r.Message(f"no {info.cls.__name__} matched; nothing staged")
+        return self._stage_removals(info, objs)
+
+    def _stage_removals(self, info: Any, objs: list[Any]) -> r.Result:
         labels = tuple(self.label(o) for o in objs)
         was_new = [o for o in objs if self.session.state_of(o) == "new"]
         self.session.remove(*objs)
@@ -361,8 +376,8 @@ class Workspace:
         return self._rows(info, objs)
 
     def _do_show(self, command: cmd.Show) -> r.Result:
-        info = self.entity(command.entity)
-        return self._rows(info, [self._lookup(info, command.key)], record=True)
+        info, obj = self._entity_and_object(command.entity, command.key)
+        return self._rows(info, [obj], record=True)
 
     def _do_count(self, command: cmd.Count) -> r.Result:
         info = self.entity(command.entity)

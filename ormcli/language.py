@@ -74,7 +74,7 @@ class Add:
 
 @dataclass(frozen=True)
 class Set:
-    """``set ENTITY PK field=value ...``."""
+    """``set ENTITY PK field=value ...`` (entity "" when the key is a handle written alone)."""
 
     entity: str
     key: Key
@@ -83,7 +83,8 @@ class Set:
 
 @dataclass(frozen=True)
 class Remove:
-    """``remove ENTITY PK [PK ...]`` or ``remove ENTITY where EXPR``."""
+    """``remove ENTITY PK [PK ...]``, ``remove ENTITY where EXPR`` or ``remove @N ...`` (entity
+    "")."""
 
     entity: str
     keys: tuple[Key, ...] = ()
@@ -206,6 +207,14 @@ def _entity(stream: TokenStream, name: str) -> str:
     return stream.expect_name(f"an entity name after {name!r}").text
 
 
+def _entity_and_key(stream: TokenStream, name: str) -> tuple[str, Key]:
+    """``ENTITY PK``, or a handle alone (``@1``: the entity is the handle's; entity "")."""
+    if stream.peek().kind == "HANDLE":
+        return "", _key(stream, f"after {name!r}")
+    entity = _entity(stream, name)
+    return entity, _key(stream, f"after '{name} {entity}'")
+
+
 def _key(stream: TokenStream, context: str) -> Key:
     start = stream.peek()
     if stream.accept_op("("):
@@ -320,24 +329,36 @@ def _parse_add(stream: TokenStream) -> Add:
 
 @command(
     "set",
-    usage="set ENTITY PK field=value ...",
+    usage="set ENTITY PK field=value ...  |  set @N field=value ...",
     summary="change fields of one row",
-    details="PK is a value, a tuple (1, 2) for a composite key, or a handle @1.",
+    details=(
+        "PK is a value, a tuple (1, 2) for a composite key, or a handle @1; a handle alone "
+        'names its entity too (set @1 name="Ann").'
+    ),
     slots=("entity", "key", "fields"),
 )
 def _parse_set(stream: TokenStream) -> Set:
-    entity = _entity(stream, "set")
-    key = _key(stream, f"after 'set {entity}'")
+    entity, key = _entity_and_key(stream, "set")
     return Set(entity, key, _assignments(stream, "set"))
 
 
 @command(
     "remove",
-    usage="remove ENTITY PK [PK ...]  |  remove ENTITY where EXPR",
+    usage="remove ENTITY PK [PK ...]  |  remove ENTITY where EXPR  |  remove @N [@N ...]",
     summary="stage removals",
     slots=("entity", "key", "where"),
 )
 def _parse_remove(stream: TokenStream) -> Remove:
+    if stream.peek().kind == "HANDLE":  # remove @1 [@2 ...]: each handle names its entity
+        keys = []
+        while stream.peek().kind != "EOF":
+            if stream.peek().kind != "HANDLE":
+                raise ParseError(
+                    f"expected a handle such as @2, got {describe(stream.peek())}",
+                    stream.peek().pos,
+                )
+            keys.append(_key(stream, "after 'remove'"))
+        return Remove("", tuple(keys))
     entity = _entity(stream, "remove")
     if stream.accept_keyword("where"):
         return Remove(entity, where=parse_where(stream))
@@ -388,10 +409,15 @@ def _parse_find(stream: TokenStream) -> Find:
     return Find(entity, where, tuple(order), limit)
 
 
-@command("show", usage="show ENTITY PK", summary="one row as a record", slots=("entity", "key"))
+@command(
+    "show",
+    usage="show ENTITY PK  |  show @N",
+    summary="one row as a record",
+    slots=("entity", "key"),
+)
 def _parse_show(stream: TokenStream) -> Show:
-    entity = _entity(stream, "show")
-    return Show(entity, _key(stream, f"after 'show {entity}'"))
+    entity, key = _entity_and_key(stream, "show")
+    return Show(entity, key)
 
 
 @command(

@@ -19,6 +19,7 @@ from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import DummyInput, Input
 from prompt_toolkit.output import DummyOutput, Output
 
+import core
 from ormcli import language as cmd
 from ormcli.completion import CommandCompleter
 from ormcli.config import short_db_label
@@ -64,8 +65,13 @@ class Repl:
         self._ask_session: PromptSession[str] = PromptSession(input=input, output=output)
 
     def _fields(self, entity: str, writable: bool) -> list[str]:
+        """Field names of ``entity``, or of the entity of a handle such as ``@1``."""
         try:
-            info = self.workspace.entity(entity)
+            if entity.startswith("@"):
+                obj = self.workspace.handles.get(int(entity[1:]))
+                info = core.entity_info(obj)
+            else:
+                info = self.workspace.entity(entity)
         except Exception:
             return []
         return [f.name for f in info.fields if not (writable and f.autoincrement)]

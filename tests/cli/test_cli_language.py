@@ -87,6 +87,21 @@ def test_remove_takes_keys_or_a_where_clause() -> None:
     assert parse("remove User where email is null") == Remove("User", where=IsNull("email"))
 
 
+def test_a_handle_alone_names_its_entity() -> None:
+    """set @N ..., show @N and remove @N @M: the entity is the handle's (entity "")."""
+    command = parse('set @2 name="y"')
+    assert isinstance(command, Set)
+    assert (command.entity, command.key.handle) == ("", Handle(2))
+    shown = parse("show @3")
+    assert isinstance(shown, Show)
+    assert (shown.entity, shown.key.handle) == ("", Handle(3))
+    removed = parse("remove @1 @4")
+    assert isinstance(removed, Remove)
+    assert (removed.entity, [k.text for k in removed.keys]) == ("", ["@1", "@4"])
+    with pytest.raises(ParseError, match="expected a handle such as @2, got '5'"):
+        parse("remove @1 5")
+
+
 def test_find_reads_where_order_by_and_limit() -> None:
     """find ENTITY [where EXPR] [order by FIELD [desc], ...] [limit N]."""
     command = parse("FIND User WHERE age >= 18 ORDER BY name, age DESC LIMIT 5")

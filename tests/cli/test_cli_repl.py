@@ -54,6 +54,10 @@ def test_the_repl_completes_from_the_loaded_models(db_url: str, blog_models: str
     event = CompleteEvent(completion_requested=True)
     found = [c.text for c in completer.get_completions(Document("add Tag "), event)]
     assert found == ["name="]
+    drive(ws, 'add Tag name="t"\nquit\nd\n')
+    found = [c.text for c in completer.get_completions(Document("set @1 "), event)]
+    assert found == ["name="]  # the handle names the entity
+    assert list(completer.get_completions(Document("set @9 "), event)) == []
     ws.close()
 
 
@@ -199,7 +203,10 @@ def test_help_lists_commands_and_explains_one(db_url: str, blog_models: str) -> 
     ws = workspace(db_url, blog_models)
     screen, _ = drive(ws, "help\nhelp set\nhelp nope\n")
     assert "status [--sql]" in screen
-    assert "set ENTITY PK field=value ...\n    change fields of one row\n" in screen
+    assert (
+        "set ENTITY PK field=value ...  |  set @N field=value ...\n    change fields of one row\n"
+        in screen
+    )
     assert "error: no command 'nope' (commands: load, models, add, set, remove, find, show, " in (
         screen
     )
@@ -249,4 +256,19 @@ def test_answers_to_the_quit_question_stay_out_of_the_history(
     history = InMemoryHistory()
     drive(ws, ADA + "quit\nd\n", history=history)
     assert list(history.get_strings()) == [ADA.strip(), "quit"]
+    ws.close()
+
+
+def test_a_handle_alone_is_enough_to_set_show_and_remove(db_url: str, blog_models: str) -> None:
+    """A user who just added @1 can type set @1 ..., show @1 and remove @1 (the handle knows
+    its entity); a handle of nothing is one error line."""
+    ws = workspace(db_url, blog_models)
+    screen, code = drive(
+        ws,
+        'add Tag name="t"\nset @1 name="renamed"\nshow @1\nremove @1\nshow @7\nstatus\nquit\n',
+    )
+    assert code == 0
+    assert "name     renamed" in screen or "renamed" in screen
+    assert "unknown handle @7" in screen
+    assert "nothing to commit" in screen
     ws.close()

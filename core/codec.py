@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from core.dialects.base import Converter, Dialect, json_dumps_canonical
@@ -301,7 +301,7 @@ class EntityCodec:
 
     def _compile_merge(
         self,
-    ) -> Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]]:
+    ) -> Callable[[Iterable[Any], Any, dict[Any, Any], Resolver, Any], list[Any]]:
         """``fn(rows, token, mapping, resolve, track) -> objects``: identity-mapped loading.
 
         One loop per query instead of two calls per row: a row whose key is in ``mapping``
@@ -335,8 +335,7 @@ class EntityCodec:
             "    out = []",
             "    append = out.append",
             # Nothing of this entity loaded yet (a fresh session): no lookups row by row, the
-            # keys enter the map at the end; a key seen twice (no unique key in the database)
-            # falls through to the general loop, which gives both rows the same object.
+            # keys enter the map at the end. ``rows`` may be an iterator: it is read once.
             "    if not mapping:",
             "        keys = []",
             "        kappend = keys.append",
@@ -346,12 +345,13 @@ class EntityCodec:
             "            kappend(key)",
             "            append(o)",
             "        mapping.update(zip(keys, out))",
-            "        if len(mapping) == len(out):",
-            *(["            for o in out: track(o)"] if track else []),
-            "            return out",
-            "        mapping.clear()",
-            "        out = []",
-            "        append = out.append",
+            "        if len(mapping) != len(out):",
+            # A key seen twice: its first object stands for every row with that key.
+            "            mapping.clear()",
+            "            for i, key in enumerate(keys):",
+            "                out[i] = mapping.setdefault(key, out[i])",
+            *(["        for o in mapping.values(): track(o)"] if track else []),
+            "        return out",
             "    get = mapping.get",
             f"    for {unpack} in rows:",
             f"        key = {key_expr}",
@@ -363,7 +363,7 @@ class EntityCodec:
             "    return out",
         ]
         exec("\n".join(lines), ns)
-        fn: Callable[[Sequence[Any], Any, dict[Any, Any], Resolver, Any], list[Any]] = ns["merge"]
+        fn: Callable[[Iterable[Any], Any, dict[Any, Any], Resolver, Any], list[Any]] = ns["merge"]
         return fn
 
     def _diff_lines(self, ns: dict[str, Any], indent: str, masks: bool = False) -> list[str]:

@@ -10,7 +10,7 @@ and ``ormcli``. What it leaves out: the unit of work (``core.session``) and sche
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from core.adapters import Adapter, adapter_from_url
@@ -118,6 +118,13 @@ class Database:
         with self._lock:
             conn = self._connection()
             return conn.fetchall(sql, params, context)
+
+    def _load(
+        self, sql: str, params: Sequence[Any], context: str, consume: Callable[[Iterable[Any]], T]
+    ) -> T:
+        """``consume(rows)`` over the rows of one query, streamed (see ``Connection.stream``)."""
+        with self._lock:
+            return consume(self._connection().stream(sql, params, context))
 
     def _write(self, sql: str, params: Sequence[Any], context: str) -> int:
         """One statement in its own transaction (bulk delete_many / patch_many)."""

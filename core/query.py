@@ -136,21 +136,22 @@ class Query(Generic[T]):
         sql += dialect.limit_clause(self._spec.limit, self._spec.offset, params)
         return sql
 
-    def _rows(self, limit_one: bool = False) -> list[Any]:
+    def _select(self, limit_one: bool = False) -> tuple[str, list[Any], str]:
+        """The SELECT of this query: its SQL, parameters, and the context for errors."""
         q = self.limit(1) if limit_one else self
         params: list[Any] = []
         sql = q._select_sql(params)
-        return self.database._fetch(sql, params, f"cannot query {self.info.cls.__name__}")
+        return sql, params, f"cannot query {self.info.cls.__name__}"
+
+    def _rows(self, limit_one: bool = False) -> list[Any]:
+        return self.database._fetch(*self._select(limit_one))
 
     # -- terminal methods --------------------------------------------------------------------
 
     def find(self) -> list[T]:
         """Every matching object."""
-        params: list[Any] = []
-        sql = self._select_sql(params)
-        context = f"cannot query {self.info.cls.__name__}"
         with collector_paused():  # the rows' tuples too (S2x10: 11 ms of collection -> 6)
-            return self.database._load(sql, params, context, self._objects)
+            return self.database._load(*self._select(), self._objects)
 
     def find_one(self) -> T:
         """The first matching object; ``NotFoundError`` when there is none."""

@@ -187,8 +187,7 @@ def _update(
     step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[int, Any] | None
 ) -> None:
     info = step.entity
-    # One compiled call per row: the changed columns, then the key (which cannot change).
-    rows = c.rows((*step.columns, *(f.name for f in info.primary_key)))(step.objs, pending)
+    rows = _update_rows(step, c, pending)
     ctx = _context(info, "update")
     sql = step.sql(conn.dialect)
     batches = update_batches(conn.dialect, info, step.columns, rows)
@@ -205,10 +204,12 @@ def _update(
         )
 
 
-def _value(obj: Any, f: Any) -> Any:
-    if f.kind == "reference":
-        return obj.__dict__.get(f.name, f.default)
-    return getattr(obj, f.name)
+def _update_rows(
+    step: UpdateStep, c: EntityCodec, pending: dict[int, Any] | None
+) -> list[tuple[Any, ...]]:
+    """One parameter row per object: the changed columns, then the key (which cannot change)."""
+    pk_names = (f.name for f in step.entity.primary_key)
+    return c.rows((*step.columns, *pk_names))(step.objs, pending)
 
 
 def _delete(step: DeleteStep, conn: Connection, c: EntityCodec) -> None:
@@ -266,20 +267,12 @@ def preview(
             else:
                 out.append((sql, _batch_params(step, dialect, rows), len(rows)))
         elif isinstance(step, UpdateStep):
-            info = step.entity
-            fields = [info.field(n) for n in step.columns]
-            params: list[Any] = []
-            urows: list[list[Any]] = []
-            for obj, pk in zip(step.objs, step.pks, strict=True):
-                urow = [c.value_to_db(f, _value(obj, f), pending) for f in fields]
-                urow.extend(pk if len(info.primary_key) > 1 else (pk,))
-                urows.append(urow)
-                params.extend(urow)
-            batches = update_batches(dialect, info, step.columns, urows)
+            urows = _update_rows(step, c, pending)
+            batches = update_batches(dialect, step.entity, step.columns, urows)
             if batches is not None:
                 out.extend(batches)
                 continue
-            out.append((sql, params, len(step.objs)))
+            out.append((sql, list(chain.from_iterable(urows)), len(step.objs)))
         else:
             flat: list[Any] = []
             for pk in step.pks:

@@ -262,7 +262,7 @@ def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list
     objs = list(removed.values())
     classes = set(map(type, objs))
     if len(classes) == 1 and changed.keys().isdisjoint(removed):
-        # The common case (one entity, keys untouched): keys read in one C-level pass.
+        # The common case (one entity, keys untouched): one pass reads every key.
         info: EntityInfo = objs[0].__orm_entity__
         if info.single_pk_name is not None:
             name = info.single_pk_name

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.backends import parse_backend
 from bench.report import ORDER, BackendReport, render
-from bench.scenarios import MEMORY, expand
+from bench.scenarios import MEMORY, SCENARIOS, expand
 from bench.worker import IMPLS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,14 +159,29 @@ class Worker:
         self.proc.wait()
 
 
+def scaling_groups(scenarios: list[str]) -> list[list[str]]:
+    """The scenarios in run order, a scaling scenario together with its yardstick.
+
+    ``S1x10`` is compared with ``S1``, ``S2x10`` with ``S2`` and ``S7`` with ``S7s``; when
+    both are selected they share rounds (yardstick first), so that the scaling ratio, like
+    the ratio to the floor, is taken from runs made at the same moments.
+    """
+    groups: dict[str, list[str]] = {}
+    for sid in scenarios:
+        base = SCENARIOS[sid].base
+        groups.setdefault(base if base in scenarios else sid, []).append(sid)
+    return [sorted(group, key=lambda sid: SCENARIOS[sid].base != "") for group in groups.values()]
+
+
 def run_interleaved(
     urls: dict[str, str], args: argparse.Namespace, scenarios: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Every implementation's runs of each scenario, taken in turns.
 
-    One worker process per implementation stays open; for each scenario, round ``r`` (0 is the
-    warm-up) asks every worker for one run, starting each round with the next implementation,
-    so that a busy moment of the machine falls on all of them instead of on one.
+    One worker process per implementation stays open; for each group of scenarios (see
+    ``scaling_groups``), round ``r`` (0 is the warm-up) asks every worker for one run of each,
+    starting each round with the next implementation, so that a busy moment of the machine
+    falls on all of them, and on a scaling scenario and its yardstick alike.
     """
     workers: dict[str, Worker] = {}
     data: dict[str, dict[str, Any]] = {}
@@ -183,25 +198,28 @@ def run_interleaved(
         else:
             worker.kill()
     started = time.perf_counter()
-    for sid in scenarios:
-        runs: dict[str, dict[str, Any]] = {impl: {"times": []} for impl in live}
+    for group in scaling_groups(scenarios):
+        runs = {(sid, impl): {"times": []} for sid in group for impl in live}
         for rnd in range(1 + args.repeat):
             turn = live[rnd % len(live) :] + live[: rnd % len(live)] if live else []
-            for impl in turn:
-                if "error" in runs[impl]:
-                    continue
-                answer = workers[impl].ask({"op": "run", "scenario": sid})
-                if "elapsed" not in answer:
-                    runs[impl]["error"] = answer.get("error", "no answer")
-                elif rnd == 0:
-                    runs[impl]["warmup"] = answer["elapsed"]
-                else:
-                    runs[impl]["times"].append(answer["elapsed"])
-        for impl in live:
-            data[impl]["scenarios"][sid] = runs[impl]
-            times = sorted(runs[impl]["times"])
-            shown = f"{times[len(times) // 2] * 1000:10.1f} ms" if times else "     ERROR"
-            print(f"  {impl:<10} {sid:<6} {shown}", file=sys.stderr, flush=True)
+            for sid in group:
+                for impl in turn:
+                    run = runs[sid, impl]
+                    if "error" in run:
+                        continue
+                    answer = workers[impl].ask({"op": "run", "scenario": sid})
+                    if "elapsed" not in answer:
+                        run["error"] = answer.get("error", "no answer")
+                    elif rnd == 0:
+                        run["warmup"] = answer["elapsed"]
+                    else:
+                        run["times"].append(answer["elapsed"])
+        for sid in group:
+            for impl in live:
+                data[impl]["scenarios"][sid] = runs[sid, impl]
+                times = sorted(runs[sid, impl]["times"])
+                shown = f"{times[len(times) // 2] * 1000:10.1f} ms" if times else "     ERROR"
+                print(f"  {impl:<10} {sid:<6} {shown}", file=sys.stderr, flush=True)
     for impl in live:
         worker = workers[impl]
         final = worker.ask({"op": "finish"})

@@ -4,7 +4,9 @@ Every statement goes through ``Connection.execute`` / ``executemany`` / ``fetcha
 it on the ``core.sql`` logger at DEBUG (text and parameter count; values only when the
 database was created with ``log_values=True``), count statements and round trips, and turn
 driver exceptions into ``core.errors`` via the dialect. ``commit()`` reports a lost connection
-as ``CommitOutcomeUnknownError``: the COMMIT was sent and nobody knows whether it landed.
+as ``CommitOutcomeUnknownError``: the COMMIT was sent and nobody knows whether it landed. Where
+the dialect can (PostgreSQL), ``begin()`` sends nothing and BEGIN goes out in one round trip with
+the transaction's first statement.
 Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrate``. What it leaves
 out: opening connections (``core.adapters``) and deciding what to send.
 """
@@ -48,6 +50,8 @@ class Connection:
         self.in_transaction = False
         self.broken = False
         self._on_lost = on_lost
+        #: BEGIN is owed and goes out with the next statement (``begin_with_first_statement``).
+        self._begin_pending = False
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -76,6 +80,8 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> Any:
         """Run one statement; returns the cursor (rows readable with ``fetchall``)."""
+        if self._begin_pending:
+            return self._after_begin(sql, params, context)
         self._log(sql, len(params), 1, False)
         self._log_values(params)
         self.round_trips += 1
@@ -85,6 +91,27 @@ class Connection:
         except Exception as exc:
             raise self._fail(exc, context) from exc
         return cur
+
+    @property
+    def begin_pending(self) -> bool:
+        """Whether BEGIN is owed and will go out (and be counted) with the next statement."""
+        return self._begin_pending
+
+    def _after_begin(self, sql: str, params: Sequence[Any], context: str, rows: int = 0) -> Any:
+        """The owed BEGIN and this statement (``rows``: an executemany), in one round trip."""
+        self._begin_pending = False
+        assert self.dialect.begin_sql is not None
+        self._log(self.dialect.begin_sql, 0, 1, False)
+        if rows:
+            self._log(sql, rows * len(params[0]), rows, True)
+        else:
+            self._log(sql, len(params), 1, False)
+        self._log_values(params)
+        self.round_trips += 1
+        try:
+            return self.dialect.execute_after_begin(self.raw, sql, params, bool(rows))
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
 
     def fetchall(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
         """Run one query and return all its rows."""
@@ -126,13 +153,18 @@ class Connection:
         """One statement, many parameter rows (counted as one statement)."""
         if not rows:
             return 0
+        if self._begin_pending:
+            cur = self._after_begin(sql, rows, context, len(rows))
+            self.round_trips += self.dialect_round_trips(len(rows)) - 1
+            count: int = cur.rowcount
+            return count
         self._log(sql, len(rows) * len(rows[0]), len(rows), True)
         self._log_values(rows)
         self.round_trips += self.dialect_round_trips(len(rows))
         try:
             cur = self.raw.cursor()
             cur.executemany(sql, rows)
-            count: int = cur.rowcount
+            count = cur.rowcount
             cur.close()
         except Exception as exc:
             raise self._fail(exc, context) from exc
@@ -146,6 +178,9 @@ class Connection:
         The dialect sends up to ``insert_ids_per_round_trip`` of them at once, each statement
         reporting its own key: no arithmetic on ids that concurrent inserts could break.
         """
+        if self._begin_pending and self.dialect.begin_sql:  # BEGIN on its own, then these
+            self._begin_pending = False
+            self.execute(self.dialect.begin_sql, (), "begin a transaction")
         per = max(1, self.dialect.insert_ids_per_round_trip)
         keys: list[Any] = []
         for start in range(0, len(rows), per):
@@ -167,11 +202,19 @@ class Connection:
     # -- transactions ------------------------------------------------------------------------
 
     def begin(self) -> None:
-        if self.dialect.begin_sql:
+        """Open a write transaction; where the dialect allows, BEGIN waits for the first
+        statement and goes out with it (a transaction that sends nothing sends no BEGIN)."""
+        if self.dialect.begin_with_first_statement:
+            self._begin_pending = True
+        elif self.dialect.begin_sql:
             self.execute(self.dialect.begin_sql, (), "begin a transaction")
         self.in_transaction = True
 
     def commit(self) -> None:
+        if self._begin_pending:  # nothing was sent: there is nothing to commit
+            self._begin_pending = False
+            self.in_transaction = False
+            return
         self._log("COMMIT", 0, 1, False)
         self.round_trips += 1
         try:
@@ -192,7 +235,8 @@ class Connection:
 
     def rollback(self) -> None:
         self.in_transaction = False
-        if self.broken:
+        if self._begin_pending or self.broken:
+            self._begin_pending = False
             return
         self._log("ROLLBACK", 0, 1, False)
         try:

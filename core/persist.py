@@ -54,7 +54,7 @@ def run(
     # Keys generated earlier in this transaction, for rows that reference those objects
     # (``id(obj) -> key``); kept only when some entity of the plan has references.
     pending: dict[int, Any] | None = {} if any(s.entity.references for s in steps) else None
-    before = conn.statements
+    before = conn.statements + conn.begin_pending  # a BEGIN sent with the first one is not ours
     for step in steps:
         c = codec(step.entity)
         if isinstance(step, InsertStep):

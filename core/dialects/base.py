@@ -133,6 +133,9 @@ class Dialect:
     table_options: ClassVar[str] = ""
     #: SQL to open a write transaction.
     begin_sql: ClassVar[str | None] = "BEGIN"
+    #: Whether ``begin_sql`` can travel in one round trip with the transaction's first
+    #: statement (``execute_after_begin``) instead of taking a round trip of its own.
+    begin_with_first_statement: ClassVar[bool] = False
     #: Column types by field kind; ``{n}`` is MaxLength.
     type_map: ClassVar[dict[str, str]] = {}
     str_with_length: ClassVar[str] = "VARCHAR({n})"
@@ -256,6 +259,16 @@ class Dialect:
 
     def is_connection_error(self, exc: BaseException) -> bool:
         return False
+
+    def execute_after_begin(
+        self, raw: Any, sql: str, params: Sequence[Any], many: bool = False
+    ) -> Any:
+        """Send ``begin_sql`` and one statement in one round trip; the statement's cursor.
+
+        Only for dialects with ``begin_with_first_statement``; a failure of either raises the
+        driver's error, leaving the transaction open (failed) for the caller to roll back.
+        """
+        raise NotImplementedError(f"{self.name} sends BEGIN on its own")
 
     def after_fetch(self, raw: Any) -> None:
         """Release what the driver keeps of a result once its rows were read (default: none)."""

@@ -50,7 +50,7 @@ class Connection:
         self.in_transaction = False
         self.broken = False
         self._on_lost = on_lost
-        #: BEGIN is owed and goes out with the next statement (``begin_with_first_statement``).
+        #: BEGIN is owed and goes out with the next statement (dialects that pipeline).
         self._begin_pending = False
 
     # -- logging -----------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class Connection:
     def execute(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> Any:
         """Run one statement; returns the cursor (rows readable with ``fetchall``)."""
         if self._begin_pending:
-            return self._after_begin(sql, params, context)
+            return self.execute_pipelined([(sql, params, context)])[0]
         self._log(sql, len(params), 1, False)
         self._log_values(params)
         self.round_trips += 1
@@ -92,26 +92,52 @@ class Connection:
             raise self._fail(exc, context) from exc
         return cur
 
+    def execute_pipelined(self, statements: Iterable[tuple[str, Sequence[Any], str]]) -> list[Any]:
+        """Run ``(sql, params, context)`` statements in order; their cursors, results read.
+
+        Where the dialect pipelines (PostgreSQL) they go out in one round trip, an owed BEGIN
+        first, each statement sent as soon as ``statements`` yields it (so the server runs one
+        while the next is built), and the first failure is raised after the last was sent,
+        named by that statement's context. Elsewhere they run one by one.
+        """
+        if not self.dialect.pipelines:
+            return [self.execute(sql, params, context) for sql, params, context in statements]
+        cursors: list[Any] = []
+        contexts: list[str] = []
+        items = iter(statements)
+        building = False
+        self.round_trips += 1
+        try:
+            with self.dialect.pipeline(self.raw):
+                if self._begin_pending:
+                    self._begin_pending = False
+                    assert self.dialect.begin_sql is not None
+                    self._log(self.dialect.begin_sql, 0, 1, False)
+                    self.raw.execute(self.dialect.begin_sql)
+                while True:
+                    building = True
+                    item = next(items, None)
+                    building = False
+                    if item is None:
+                        break
+                    sql, params, context = item
+                    self._log(sql, len(params), 1, False)
+                    self._log_values(params)
+                    cur = self.raw.cursor()
+                    cursors.append(cur)
+                    contexts.append(context)
+                    cur.execute(sql, params)
+        except Exception as exc:
+            if building:  # the caller's own error while building parameters
+                raise
+            at = self.dialect.failed_in_pipeline(cursors) if cursors else -1
+            raise self._fail(exc, contexts[at] if cursors else "begin a transaction") from exc
+        return cursors
+
     @property
     def begin_pending(self) -> bool:
         """Whether BEGIN is owed and will go out (and be counted) with the next statement."""
         return self._begin_pending
-
-    def _after_begin(self, sql: str, params: Sequence[Any], context: str, rows: int = 0) -> Any:
-        """The owed BEGIN and this statement (``rows``: an executemany), in one round trip."""
-        self._begin_pending = False
-        assert self.dialect.begin_sql is not None
-        self._log(self.dialect.begin_sql, 0, 1, False)
-        if rows:
-            self._log(sql, rows * len(params[0]), rows, True)
-        else:
-            self._log(sql, len(params), 1, False)
-        self._log_values(params)
-        self.round_trips += 1
-        try:
-            return self.dialect.execute_after_begin(self.raw, sql, params, bool(rows))
-        except Exception as exc:
-            raise self._fail(exc, context) from exc
 
     def fetchall(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
         """Run one query and return all its rows."""
@@ -154,17 +180,14 @@ class Connection:
         if not rows:
             return 0
         if self._begin_pending:
-            cur = self._after_begin(sql, rows, context, len(rows))
-            self.round_trips += self.dialect_round_trips(len(rows)) - 1
-            count: int = cur.rowcount
-            return count
+            self._send_begin()
         self._log(sql, len(rows) * len(rows[0]), len(rows), True)
         self._log_values(rows)
         self.round_trips += self.dialect_round_trips(len(rows))
         try:
             cur = self.raw.cursor()
             cur.executemany(sql, rows)
-            count = cur.rowcount
+            count: int = cur.rowcount
             cur.close()
         except Exception as exc:
             raise self._fail(exc, context) from exc
@@ -178,9 +201,8 @@ class Connection:
         The dialect sends up to ``insert_ids_per_round_trip`` of them at once, each statement
         reporting its own key: no arithmetic on ids that concurrent inserts could break.
         """
-        if self._begin_pending and self.dialect.begin_sql:  # BEGIN on its own, then these
-            self._begin_pending = False
-            self.execute(self.dialect.begin_sql, (), "begin a transaction")
+        if self._begin_pending:
+            self._send_begin()
         per = max(1, self.dialect.insert_ids_per_round_trip)
         keys: list[Any] = []
         for start in range(0, len(rows), per):
@@ -201,10 +223,16 @@ class Connection:
 
     # -- transactions ------------------------------------------------------------------------
 
+    def _send_begin(self) -> None:
+        """The owed BEGIN on its own (before a call that is not pipelined)."""
+        self._begin_pending = False
+        assert self.dialect.begin_sql is not None
+        self.execute(self.dialect.begin_sql, (), "begin a transaction")
+
     def begin(self) -> None:
         """Open a write transaction; where the dialect allows, BEGIN waits for the first
         statement and goes out with it (a transaction that sends nothing sends no BEGIN)."""
-        if self.dialect.begin_with_first_statement:
+        if self.dialect.pipelines and self.dialect.begin_sql:
             self._begin_pending = True
         elif self.dialect.begin_sql:
             self.execute(self.dialect.begin_sql, (), "begin a transaction")

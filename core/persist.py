@@ -11,7 +11,7 @@ transaction committed. Callers: ``core.session``. What it leaves out: planning, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any
@@ -55,19 +55,132 @@ def run(
     # (``id(obj) -> key``); kept only when some entity of the plan has references.
     pending: dict[int, Any] | None = {} if any(s.entity.references for s in steps) else None
     before = conn.statements + conn.begin_pending  # a BEGIN sent with the first one is not ours
-    for step in steps:
-        c = codec(step.entity)
-        if isinstance(step, InsertStep):
-            _insert(step, conn, c, pending, result)
-            result.inserts += len(step.objs)
-        elif isinstance(step, UpdateStep):
-            _update(step, conn, c, pending)
-            result.updates += len(step.objs)
-        else:
-            _delete(step, conn, c)
-            result.deletes += len(step.pks)
+    if pending is None and _pipelinable(steps, conn.dialect):
+        _run_pipelined(steps, conn, codec, result)
+    else:
+        for step in steps:
+            c = codec(step.entity)
+            if isinstance(step, InsertStep):
+                _insert(step, conn, c, pending, result)
+                result.inserts += len(step.objs)
+            elif isinstance(step, UpdateStep):
+                _update(step, conn, c, pending)
+                result.updates += len(step.objs)
+            else:
+                _delete(step, conn, c)
+                result.deletes += len(step.pks)
     result.statements = conn.statements - before
     return result
+
+
+def _pipelinable(steps: list[Step], dialect: Dialect) -> bool:
+    """Whether every statement of the plan can be sent before any result is read: the
+    dialect pipelines, and each step is plain statements (no executemany, no row-by-row ids).
+    Plans with references are not asked: a child row needs its parent's generated key."""
+    if not dialect.pipelines:
+        return False
+    for step in steps:
+        if isinstance(step, InsertStep) and step.row_by_row:
+            return False
+        if isinstance(step, UpdateStep) and dialect.update_form == "executemany":
+            return False
+        if isinstance(step, DeleteStep) and not step.uses_arrays(dialect):
+            return False
+    return True
+
+
+def _run_pipelined(
+    steps: list[Step],
+    conn: Connection,
+    codec: Callable[[EntityInfo], EntityCodec],
+    result: PersistResult,
+) -> None:
+    """The whole plan in one pipeline: every statement is sent as soon as its parameters are
+    built, then each one's result is read in order (keys matched, rows counted)."""
+    dialect = conn.dialect
+    finish: list[Callable[[Any], None]] = []
+
+    def statements() -> Iterator[tuple[str, Sequence[Any], str]]:
+        for step in steps:
+            c = codec(step.entity)
+            if isinstance(step, InsertStep):
+                yield from _insert_statements(step, dialect, c, result, finish)
+                result.inserts += len(step.objs)
+            elif isinstance(step, UpdateStep):
+                yield from _update_statements(step, dialect, c, finish)
+                result.updates += len(step.objs)
+            else:  # one array of keys (``_pipelinable``)
+                keys = _keys_to_db(c, step.entity.primary_key[0], step.pks)
+                yield step.sql(dialect), [keys], _context(step.entity, "delete")
+                finish.append(_nothing)
+                result.deletes += len(step.pks)
+
+    cursors = conn.execute_pipelined(statements())
+    for done, cur in zip(finish, cursors, strict=True):
+        done(cur)
+
+
+def _nothing(cur: Any) -> None:
+    """A DELETE's result: nothing to read (a row deleted meanwhile is already gone)."""
+
+
+def _insert_statements(
+    step: InsertStep,
+    dialect: Dialect,
+    c: EntityCodec,
+    result: PersistResult,
+    finish: list[Callable[[Any], None]],
+) -> Iterator[tuple[str, Sequence[Any], str]]:
+    """The statements of one insert step (pipelined), each with what reads its result."""
+    info = step.entity
+    rows = c.rows(step.columns)(step.objs, None)
+    ctx = _context(info, "insert")
+    if not step.returning:  # the objects carry their keys
+        sent: list[tuple[str, Sequence[Any]]]
+        if (len(rows) == 1 and not step.uses_arrays(dialect)) or not step.columns:
+            sent = [(step.sql(dialect), row) for row in rows]
+        else:
+            sent = [(step.sql(dialect), _batch_params(step, dialect, rows))]
+        for sql, params in sent:
+            yield sql, params, ctx
+            finish.append(_nothing)
+
+        def recorded(cur: Any) -> None:
+            result.inserted.append((info, step.objs, None))
+
+        finish[-1] = recorded
+        return
+    narrowed, by_value = narrow_match(step, rows)
+    yield narrowed.sql(dialect), _batch_params(narrowed, dialect, rows), ctx
+
+    def done(cur: Any) -> None:
+        objs, keys = _match_returned(narrowed, rows, cur.fetchall(), by_value, ctx)
+        _record_inserted(step, objs, keys, c, None, result)
+
+    finish.append(done)
+
+
+def _update_statements(
+    step: UpdateStep, dialect: Dialect, c: EntityCodec, finish: list[Callable[[Any], None]]
+) -> Iterator[tuple[str, Sequence[Any], str]]:
+    """The statements of one update step (pipelined); the last result checks the count."""
+    info = step.entity
+    rows = _update_rows(step, c, None)
+    ctx = _context(info, "update")
+    batches = update_batches(dialect, info, step.columns, rows)
+    if batches is None:
+        batches = [(step.sql(dialect), list(rows[0]), 1)]
+    counted: list[int | None] = [0]  # rows the statements so far updated (None: unknown)
+    for i, (sql, params, _) in enumerate(batches):
+        yield sql, params, ctx
+
+        def done(cur: Any, last: bool = i == len(batches) - 1) -> None:
+            n, total = cur.rowcount, counted[0]
+            counted[0] = None if total is None or n is None or n < 0 else total + n
+            if last and counted[0] is not None:
+                _check_updated(counted[0], len(rows), ctx)
+
+        finish.append(done)
 
 
 def _insert(
@@ -88,9 +201,6 @@ def _insert(
             conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx)
         result.inserted.append((step.entity, step.objs, None))
         return
-    auto = step.entity.autoincrement
-    assert auto is not None
-    from_db = c.from_db[auto.name]
     objs: list[Any]
     keys: list[Any]
     if step.row_by_row and not step.returning:
@@ -100,7 +210,25 @@ def _insert(
         # Each row's own RETURNING (a backend without RETURNING took insert_ids above).
         objs, keys = step.objs, [conn.execute(sql, row, ctx).fetchone()[0] for row in rows]
     else:
-        objs, keys = _insert_batch(step, conn, rows, ctx)
+        narrowed, by_value = narrow_match(step, rows)
+        params = _batch_params(narrowed, dialect, rows)
+        returned = conn.execute(narrowed.sql(dialect), params, ctx).fetchall()
+        objs, keys = _match_returned(narrowed, rows, returned, by_value, ctx)
+    _record_inserted(step, objs, keys, c, pending, result)
+
+
+def _record_inserted(
+    step: InsertStep,
+    objs: list[Any],
+    keys: list[Any],
+    c: EntityCodec,
+    pending: dict[int, Any] | None,
+    result: PersistResult,
+) -> None:
+    """Note the generated keys: for later rows that reference them, and for the session."""
+    auto = step.entity.autoincrement
+    assert auto is not None
+    from_db = c.from_db[auto.name]
     if pending is not None:
         pending.update(zip(map(id, objs), keys, strict=True))
     if from_db is not None:
@@ -108,13 +236,14 @@ def _insert(
     result.inserted.append((step.entity, objs, keys))
 
 
-def _insert_batch(
-    step: InsertStep, conn: Connection, rows: list[tuple[Any, ...]], ctx: str
+def _match_returned(
+    step: InsertStep,
+    rows: list[tuple[Any, ...]],
+    returned: list[Any],
+    by_value: dict[Any, Any] | None,
+    ctx: str,
 ) -> tuple[list[Any], list[Any]]:
-    """One multi-row INSERT ... RETURNING: the objects and their keys, matched by content."""
-    dialect = conn.dialect
-    step, by_value = narrow_match(step, rows)
-    returned = conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx).fetchall()
+    """The objects of a multi-row INSERT ... RETURNING and their keys, matched by content."""
     if len(returned) != len(rows):
         raise DatabaseError(
             f"{ctx}: {len(rows)} rows were inserted but {len(returned)} keys came back"
@@ -197,9 +326,15 @@ def _update(
         count = conn.execute(sql, rows[0], ctx).rowcount
     else:
         count = conn.executemany(sql, rows, ctx)
-    if count is not None and 0 <= count < len(rows):
+    if count is not None and count >= 0:
+        _check_updated(count, len(rows), ctx)
+
+
+def _check_updated(count: int, expected: int, ctx: str) -> None:
+    """A row that was not there to update was deleted or changed by someone else."""
+    if count < expected:
         raise ConflictError(
-            f"{ctx}: {len(rows) - count} of {len(rows)} rows were deleted or changed by "
+            f"{ctx}: {expected - count} of {expected} rows were deleted or changed by "
             "someone else since they were loaded; refresh them and try again"
         )
 

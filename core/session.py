@@ -343,6 +343,24 @@ class Session:
             time.perf_counter() - started,
         )
 
+    def _taken_value(
+        self, info: EntityInfo, name: str, staged: list[tuple[EntityInfo, Any]], values: list[Any]
+    ) -> Any:
+        """The first staged object whose ``name`` value a stored row already has (asked 500
+        values at a time, at most 20,000 of them); None when none is found."""
+        for start in range(0, min(len(values), 20_000), 500):
+            chunk = values[start : start + 500]
+            query: Query[Any] = self.database.query(info.cls)
+            try:
+                found = query.filter(FieldRef(name).in_(chunk)).find()
+            except OrmError:
+                return None
+            taken = {repr(getattr(o, name)) for o in found}
+            for (_, obj), v in zip(staged[start : start + 500], chunk, strict=True):
+                if repr(v) in taken:
+                    return obj
+        return None
+
     def _name_culprit(self, cs: ChangeSet, err: IntegrityError) -> None:
         """Add to a unique / not-null error which staged object and value caused it."""
         if not err.entity or not err.field:
@@ -371,15 +389,7 @@ class Session:
                     break
                 seen[key] = pos
             if culprit is None and f.unique and f.kind != "reference":
-                query: Query[Any] = self.database.query(info.cls)
-                try:
-                    found = query.filter(FieldRef(f.name).in_(values[:500])).find()
-                    taken = {repr(getattr(o, f.name)) for o in found}
-                except OrmError:
-                    return
-                culprit = next(
-                    (o for (_, o), v in zip(staged, values, strict=True) if repr(v) in taken), None
-                )
+                culprit = self._taken_value(info, f.name, staged, values)
         if culprit is None:
             return
         value = unitofwork.current_value(culprit, f)

@@ -131,7 +131,11 @@ def update_batches(
     if form == "unnest":
         casts = tuple(dialect.cast_type(f) for f in (*fields, *info.primary_key))
         sql = _update_unnest_sql(dialect, info.table, set_cols, pk_cols, casts)
-        return [(sql, [[row[i] for row in rows] for i in range(len(casts))], len(rows))]
+        size = max(1, dialect.array_rows)
+        return [
+            (sql, [[row[i] for row in chunk] for i in range(len(casts))], len(chunk))
+            for chunk in (rows[start : start + size] for start in range(0, len(rows), size))
+        ]
     if form == "case":
         width = 2 * len(set_cols) + 1
         size = max(1, min(dialect.update_batch_rows, dialect.max_params // width))

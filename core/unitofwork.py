@@ -489,7 +489,7 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
 def _batch_rows(dialect: Dialect, width: int, *, single_key: bool = True) -> int:
     """Rows one statement carries: under the parameter limit, unless values travel as arrays."""
     if dialect.array_batches and single_key:
-        return dialect.max_rows_per_insert
+        return dialect.array_rows
     return min(dialect.max_rows_per_insert, dialect.max_params // max(1, width))
 
 

@@ -10,6 +10,7 @@ tests a backend's name: it reads these attributes. Callers: ``core.sql``, ``core
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import json
@@ -113,6 +114,9 @@ class Dialect:
     max_params: ClassVar[int] = 999
     #: Rows one multi-row INSERT or ``IN (...)`` DELETE may carry (besides the parameter limit).
     max_rows_per_insert: ClassVar[int] = 100_000
+    #: Rows one array statement carries (``array_batches``: INSERT, UPDATE and DELETE joined
+    #: to ``unnest``); pipelined, the server runs one while the next is being built.
+    array_rows: ClassVar[int] = 100_000
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
     #: ``DELETE ... USING unnest(...)``): a handful of parameters whatever the row count.
     array_batches: ClassVar[bool] = False
@@ -133,9 +137,10 @@ class Dialect:
     table_options: ClassVar[str] = ""
     #: SQL to open a write transaction.
     begin_sql: ClassVar[str | None] = "BEGIN"
-    #: Whether ``begin_sql`` can travel in one round trip with the transaction's first
-    #: statement (``execute_after_begin``) instead of taking a round trip of its own.
-    begin_with_first_statement: ClassVar[bool] = False
+    #: Whether statements can be pipelined (``pipeline``): sent one after another without
+    #: waiting, their results read after the last. BEGIN then travels with the first statement
+    #: of a transaction, and a commit whose statements need no earlier result is one round trip.
+    pipelines: ClassVar[bool] = False
     #: Column types by field kind; ``{n}`` is MaxLength.
     type_map: ClassVar[dict[str, str]] = {}
     str_with_length: ClassVar[str] = "VARCHAR({n})"
@@ -260,15 +265,14 @@ class Dialect:
     def is_connection_error(self, exc: BaseException) -> bool:
         return False
 
-    def execute_after_begin(
-        self, raw: Any, sql: str, params: Sequence[Any], many: bool = False
-    ) -> Any:
-        """Send ``begin_sql`` and one statement in one round trip; the statement's cursor.
+    def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:
+        """A block in which statements sent on ``raw`` are pipelined (``pipelines`` dialects):
+        on leaving it every result has arrived, or the first failure is raised."""
+        return contextlib.nullcontext()
 
-        Only for dialects with ``begin_with_first_statement``; a failure of either raises the
-        driver's error, leaving the transaction open (failed) for the caller to roll back.
-        """
-        raise NotImplementedError(f"{self.name} sends BEGIN on its own")
+    def failed_in_pipeline(self, cursors: Sequence[Any]) -> int:
+        """Which of the pipelined statements' cursors failed (the first without a result)."""
+        return len(cursors) - 1
 
     def after_fetch(self, raw: Any) -> None:
         """Release what the driver keeps of a result once its rows were read (default: none)."""

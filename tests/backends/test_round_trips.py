@@ -41,7 +41,7 @@ def test_round_trips_of_10000_inserts_1000_updates_10000_removes(
     db.migrate()
     dialect = db.dialect
     # BEGIN and COMMIT, or COMMIT alone where BEGIN goes out with the first statement.
-    overhead = 1 if dialect.begin_with_first_statement else 2
+    overhead = 1 if dialect.pipelines else 2
     if not returning:
         if backend == "postgresql":
             pytest.skip("PostgreSQL always has RETURNING; there is no path without it")
@@ -106,6 +106,41 @@ def test_a_one_statement_commit_is_begin_statement_commit_in_order(
     assert result.statements == 1
     kinds = [sql.split()[0].upper() for sql in statements.sql]
     assert kinds in (["BEGIN", "UPDATE", "COMMIT"], ["START", "UPDATE", "COMMIT"])
-    assert _trips(db) - before == (2 if db.dialect.begin_with_first_statement else 3)
+    assert _trips(db) - before == (2 if db.dialect.pipelines else 3)
     assert db.query(Counted).filter(n=7).count() == 4
+    db.close()
+
+
+def test_a_mixed_commit_is_one_round_trip_plus_commit_where_statements_pipeline(
+    db_url: str, statements: StatementLog
+) -> None:
+    """5,000 inserts, 1,000 updates and 1,000 removes in one commit: BEGIN first, the INSERTs,
+    the UPDATE, the DELETE, COMMIT last; where the dialect pipelines (PostgreSQL) all of it
+    but COMMIT is one round trip, and every row ends up as staged."""
+    db = Database(db_url, [Counted])
+    db.migrate()
+    s = db.create_session()
+    s.add(*[Counted(name=f"old{i}") for i in range(2000)])
+    s.commit()
+    loaded = s.query(Counted).order_by("id").find()
+    for obj in loaded[:1000]:
+        obj.n = 5
+    s.remove(*loaded[1000:])
+    new = [Counted(name=f"new{i}") for i in range(5000)]
+    s.add(*new)
+    statements.clear()
+    before = _trips(db)
+    result = s.commit()
+    assert (result.inserts, result.updates, result.deletes) == (5000, 1000, 1000)
+    kinds = [sql.split()[0].upper() for sql in statements.sql]
+    assert kinds[0] in ("BEGIN", "START") and kinds[-1] == "COMMIT"
+    body = kinds[1:-1]
+    assert body == sorted(body, key=["INSERT", "UPDATE", "DELETE"].index)
+    if db.dialect.pipelines:
+        assert _trips(db) - before == 2
+    assert db.query(Counted).count() == 6000
+    assert db.query(Counted).filter(n=5).count() == 1000
+    assert len({o.id for o in new}) == 5000 and all(o.id > 0 for o in new)
+    stored = {o.id: o.name for o in db.query(Counted).find()}
+    assert all(stored[o.id] == o.name for o in new)
     db.close()

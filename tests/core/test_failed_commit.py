@@ -64,6 +64,45 @@ def test_unique_violation_at_row_137_of_500_changes_nothing_and_retry_succeeds(
     db.close()
 
 
+def test_a_collision_in_a_later_statement_of_a_long_commit_changes_nothing(
+    db_url: str,
+) -> None:
+    """5,000 inserts go out in several statements (PostgreSQL: in one pipeline, after BEGIN);
+    row 4,321 collides, in a statement after others succeeded, with an edit and a removal
+    staged behind it. The error names the statement, the field and the object; nothing is
+    saved; the fixed session commits everything."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    _seed(db)
+    before_rows = dump(db_url, TABLES)
+    s = db.create_session()
+    loaded = s.query(Author).order_by("id").find()
+    loaded[0].name = "edited"
+    s.remove(loaded[1])
+    new = [Author(email=f"n{i}@x.org", name=f"n{i}") for i in range(5000)]
+    new[4321].email = "old7@x.org"  # already taken
+    s.add(*new)
+    changes_before = s.changes()
+
+    with pytest.raises(IntegrityError) as exc:
+        s.commit()
+    err = exc.value
+    assert str(err).startswith("cannot insert Author")
+    assert (err.entity, err.field, err.obj) == ("Author", "email", new[4321])
+    assert str(err).endswith(": new Author, staged #4322 has email='old7@x.org'")
+    assert dump(db_url, TABLES) == before_rows
+    assert s.changes() == changes_before
+    assert all(a.id == 0 for a in new)
+
+    new[4321].email = "fixed@x.org"
+    result = s.commit()
+    assert (result.inserts, result.updates, result.deletes) == (5000, 1, 1)
+    assert db.query(Author).count() == 20 - 1 + 5000
+    assert len({a.id for a in new} - {0}) == 5000
+    assert db.query(Author).filter(email="fixed@x.org").find_one().id == new[4321].id
+    db.close()
+
+
 def test_invalid_value_is_named_before_anything_is_sent(db_url: str) -> None:
     """A value of the wrong type names entity, field and value; nothing is written."""
     db = Database(db_url, ALL)

@@ -362,7 +362,7 @@ def test_large_batches_are_chunked_under_the_parameter_limit(
     s.commit()
     rows_per_insert = min(db.dialect.max_rows_per_insert, db.dialect.max_params // 4)
     if db.dialect.array_batches:  # one array per column: no parameter limit
-        rows_per_insert = db.dialect.max_rows_per_insert
+        rows_per_insert = db.dialect.array_rows
     expected = -(-10_000 // rows_per_insert)
     inserts = [x for x in statements.dml() if x.startswith("INSERT")]
     assert len(inserts) == expected

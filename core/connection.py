@@ -130,7 +130,7 @@ class Connection:
         except Exception as exc:
             if building:  # the caller's own error while building parameters
                 raise
-            at = self.dialect.failed_in_pipeline(cursors) if cursors else -1
+            at = self.dialect.failed_in_pipeline(cursors, exc) if cursors else -1
             raise self._fail(exc, contexts[at] if cursors else "begin a transaction") from exc
         return cursors
 

@@ -270,8 +270,8 @@ class Dialect:
         on leaving it every result has arrived, or the first failure is raised."""
         return contextlib.nullcontext()
 
-    def failed_in_pipeline(self, cursors: Sequence[Any]) -> int:
-        """Which of the pipelined statements' cursors failed (the first without a result)."""
+    def failed_in_pipeline(self, cursors: Sequence[Any], exc: BaseException) -> int:
+        """Which of the pipelined statements (their cursors, in order) raised ``exc``."""
         return len(cursors) - 1
 
     def after_fetch(self, raw: Any) -> None:

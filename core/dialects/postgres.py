@@ -121,7 +121,9 @@ class PostgresDialect(Dialect):
         pipe: contextlib.AbstractContextManager[Any] = raw.pipeline()
         return pipe
 
-    def failed_in_pipeline(self, cursors: Sequence[Any]) -> int:
+    def failed_in_pipeline(self, cursors: Sequence[Any], exc: BaseException) -> int:
+        if getattr(getattr(exc, "diag", None), "sqlstate", None) is None:
+            return len(cursors) - 1  # no server error: raised while sending the last one
         # psycopg attaches a result to each cursor in order and stops at the failure.
         return next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backends import parse_backend
-from bench.report import ORDER, BackendReport, render
+from bench.report import CLOSE, ORDER, BackendReport, render
 from bench.scenarios import MEMORY, SCENARIOS, expand
 from bench.worker import IMPLS
 
@@ -173,6 +173,25 @@ def scaling_groups(scenarios: list[str]) -> list[list[str]]:
     return [sorted(group, key=lambda sid: SCENARIOS[sid].base != "") for group in groups.values()]
 
 
+def round_order(live: list[str], group: list[str], rnd: int) -> list[tuple[str, str]]:
+    """``(scenario, implementation)`` runs of round ``rnd`` for a group of scenarios, in order.
+
+    The raw variants and ormcli come first, one after the other, each scenario of the group in
+    turn (S1 for each, then S1x10 for each); then the peers the same way. So the runs a ratio
+    compares (ormcli and the floor; ormcli's S1x10 and S1) are at most a few runs apart. Each
+    part starts one implementation further on in every round.
+    """
+
+    def rotated(items: list[str]) -> list[str]:
+        k = rnd % len(items) if items else 0
+        return items[k:] + items[:k]
+
+    order = []
+    for part in ([i for i in live if i in CLOSE], [i for i in live if i not in CLOSE]):
+        order += [(sid, impl) for sid in group for impl in rotated(part)]
+    return order
+
+
 def run_interleaved(
     urls: dict[str, str], args: argparse.Namespace, scenarios: list[str]
 ) -> dict[str, dict[str, Any]]:
@@ -180,8 +199,8 @@ def run_interleaved(
 
     One worker process per implementation stays open; for each group of scenarios (see
     ``scaling_groups``), round ``r`` (0 is the warm-up) asks every worker for one run of each,
-    starting each round with the next implementation, so that a busy moment of the machine
-    falls on all of them, and on a scaling scenario and its yardstick alike.
+    so that a busy moment of the machine falls on all of them alike; ``round_order`` keeps the
+    runs that a ratio compares close together (``bench.report`` pairs ratios by round).
     """
     workers: dict[str, Worker] = {}
     data: dict[str, dict[str, Any]] = {}
@@ -201,19 +220,17 @@ def run_interleaved(
     for group in scaling_groups(scenarios):
         runs = {(sid, impl): {"times": []} for sid in group for impl in live}
         for rnd in range(1 + args.repeat):
-            turn = live[rnd % len(live) :] + live[: rnd % len(live)] if live else []
-            for sid in group:
-                for impl in turn:
-                    run = runs[sid, impl]
-                    if "error" in run:
-                        continue
-                    answer = workers[impl].ask({"op": "run", "scenario": sid})
-                    if "elapsed" not in answer:
-                        run["error"] = answer.get("error", "no answer")
-                    elif rnd == 0:
-                        run["warmup"] = answer["elapsed"]
-                    else:
-                        run["times"].append(answer["elapsed"])
+            for sid, impl in round_order(live, group, rnd):
+                run = runs[sid, impl]
+                if "error" in run:
+                    continue
+                answer = workers[impl].ask({"op": "run", "scenario": sid})
+                if "elapsed" not in answer:
+                    run["error"] = answer.get("error", "no answer")
+                elif rnd == 0:
+                    run["warmup"] = answer["elapsed"]
+                else:
+                    run["times"].append(answer["elapsed"])
         for sid in group:
             for impl in live:
                 data[impl]["scenarios"][sid] = runs[sid, impl]

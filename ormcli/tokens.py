@@ -13,6 +13,7 @@ Tokens: ``NAME`` (identifiers, keywords and ``True``/``False``/``None``), ``NUMB
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,7 +81,17 @@ def _read_string(line: str, start: int) -> tuple[str, int]:
     raise ParseError(f"unterminated string starting at column {start + 1}", start)
 
 
+#: A bare ISO date or date-time, which would otherwise read as ``2024``, ``-05``, ``-01``.
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def _read_number(line: str, start: int) -> tuple[Token, int]:
+    date = _BARE_DATE.match(line, start)
+    if date:
+        raise ParseError(
+            f'a date or time is written as quoted text: "{date.group()}" (column {start + 1})',
+            start,
+        )
     i = start
     if line[i] in "+-":
         i += 1

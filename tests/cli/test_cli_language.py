@@ -159,6 +159,14 @@ def test_the_other_commands_parse() -> None:
         ("add User x=@", "a handle is @ followed by a number, at column 12"),
         ("add User x=$", "unexpected character '$' at column 12"),
         ("add User x=12ab", "bad number '12a' at column 12"),
+        (
+            'add User joined=2024-05-05 name="A"',
+            'a date or time is written as quoted text: "2024-05-05" (column 17)',
+        ),
+        (
+            "find User where joined > 2024-05-05T10:30",
+            'a date or time is written as quoted text: "2024-05-05T10:30" (column 26)',
+        ),
         ("add User x=[1, 2", "expected ']' to close the list, got end of line"),
         ("add User x={1: 2}", "expected a quoted key in a dict, got '1'"),
         ("load", "expected a path after 'load', got end of line"),

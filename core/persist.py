@@ -2,11 +2,14 @@
 
 A thin loop over ``core.unitofwork`` steps: build each statement's parameter rows (with the
 keys generated for parent rows earlier in the same transaction), send it, and read generated
-keys back. Returned keys are matched to their objects by the content of the row, never by the
-order of the returned rows and never by arithmetic on ids. Nothing here changes an object:
-the generated keys go into ``PersistResult`` and ``core.session`` applies them only after the
-transaction committed. Callers: ``core.session``. What it leaves out: planning, transactions
-(the session begins, commits or rolls back), and in-memory bookkeeping.
+keys back. Each step becomes statements, each paired with the function that reads its result,
+so the same statements run one by one or, where the dialect pipelines and no row waits for a
+generated key, all in one round trip. Returned keys are matched to their objects by the
+content of the row, never by the order of the returned rows and never by arithmetic on ids.
+Nothing here changes an object: the generated keys go into ``PersistResult`` and
+``core.session`` applies them only after the transaction committed. Callers:
+``core.session``. What it leaves out: planning, transactions (the session begins, commits or
+rolls back), and in-memory bookkeeping.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import ConflictError, DatabaseError
 from core.sql import update_batches
-from core.unitofwork import DeleteStep, InsertStep, Step, UpdateStep
+from core.unitofwork import InsertStep, Step, UpdateStep
 
 __all__ = ["PersistResult", "preview", "run"]
 
@@ -46,175 +49,177 @@ def _context(info: EntityInfo, verb: str) -> str:
     return f"cannot {verb} {info.cls.__name__}"
 
 
+#: One statement of a commit: SQL, parameters, the error context, and what reads its result.
+Statement = tuple[str, Sequence[Any], str, Callable[[Any], None]]
+
+
 def run(
     steps: list[Step], conn: Connection, codec: Callable[[EntityInfo], EntityCodec]
 ) -> PersistResult:
-    """Execute ``steps`` on ``conn`` (already inside a transaction)."""
+    """Execute ``steps`` on ``conn`` (already inside a transaction).
+
+    Where the dialect pipelines and no row needs a key generated earlier in the same commit,
+    every statement goes out before any result is read (one round trip); otherwise each
+    statement's result is read before the next statement is built.
+    """
     result = PersistResult()
     # Keys generated earlier in this transaction, for rows that reference those objects
     # (``id(obj) -> key``); kept only when some entity of the plan has references.
     pending: dict[int, Any] | None = {} if any(s.entity.references for s in steps) else None
+    dialect = conn.dialect
     before = conn.statements + conn.begin_pending  # a BEGIN sent with the first one is not ours
-    if pending is None and _pipelinable(steps, conn.dialect):
-        _run_pipelined(steps, conn, codec, result)
+    if pending is None and dialect.pipelines and all(_simple(s, dialect) for s in steps):
+        readers: list[Callable[[Any], None]] = []
+
+        def texts() -> Iterator[tuple[str, Sequence[Any], str]]:
+            for step in steps:
+                for sql, params, ctx, read in _statements(step, dialect, codec, None, result):
+                    readers.append(read)
+                    yield sql, params, ctx
+
+        for read, cur in zip(readers, conn.execute_pipelined(texts()), strict=True):
+            read(cur)
     else:
         for step in steps:
-            c = codec(step.entity)
-            if isinstance(step, InsertStep):
-                _insert(step, conn, c, pending, result)
-                result.inserts += len(step.objs)
-            elif isinstance(step, UpdateStep):
-                _update(step, conn, c, pending)
-                result.updates += len(step.objs)
+            if _simple(step, dialect):
+                for sql, params, ctx, read in _statements(step, dialect, codec, pending, result):
+                    read(conn.execute(sql, params, ctx))
             else:
-                _delete(step, conn, c)
-                result.deletes += len(step.pks)
+                _run_many(step, conn, codec(step.entity), pending, result)
     result.statements = conn.statements - before
     return result
 
 
-def _pipelinable(steps: list[Step], dialect: Dialect) -> bool:
-    """Whether every statement of the plan can be sent before any result is read: the
-    dialect pipelines, and each step is plain statements (no executemany, no row-by-row ids).
-    Plans with references are not asked: a child row needs its parent's generated key."""
-    if not dialect.pipelines:
-        return False
-    for step in steps:
-        if isinstance(step, InsertStep) and step.row_by_row:
-            return False
-        if isinstance(step, UpdateStep) and dialect.update_form == "executemany":
-            return False
-        if isinstance(step, DeleteStep) and not step.uses_arrays(dialect):
-            return False
-    return True
+def _simple(step: Step, dialect: Dialect) -> bool:
+    """Whether a step is plain statements (``_statements``): no executemany and no
+    row-by-row generated ids (``_run_many``)."""
+    if isinstance(step, InsertStep):
+        return not step.row_by_row
+    if isinstance(step, UpdateStep):
+        return len(step.objs) == 1 or dialect.update_form != "executemany"
+    return len(step.entity.primary_key) == 1 or len(step.pks) == 1
 
 
-def _run_pipelined(
-    steps: list[Step],
-    conn: Connection,
+def _statements(
+    step: Step,
+    dialect: Dialect,
     codec: Callable[[EntityInfo], EntityCodec],
+    pending: dict[int, Any] | None,
     result: PersistResult,
-) -> None:
-    """The whole plan in one pipeline: every statement is sent as soon as its parameters are
-    built, then each one's result is read in order (keys matched, rows counted)."""
-    dialect = conn.dialect
-    finish: list[Callable[[Any], None]] = []
-
-    def statements() -> Iterator[tuple[str, Sequence[Any], str]]:
-        for step in steps:
-            c = codec(step.entity)
-            if isinstance(step, InsertStep):
-                yield from _insert_statements(step, dialect, c, result, finish)
-                result.inserts += len(step.objs)
-            elif isinstance(step, UpdateStep):
-                yield from _update_statements(step, dialect, c, finish)
-                result.updates += len(step.objs)
-            else:  # one array of keys (``_pipelinable``)
-                keys = _keys_to_db(c, step.entity.primary_key[0], step.pks)
-                yield step.sql(dialect), [keys], _context(step.entity, "delete")
-                finish.append(_nothing)
-                result.deletes += len(step.pks)
-
-    cursors = conn.execute_pipelined(statements())
-    for done, cur in zip(finish, cursors, strict=True):
-        done(cur)
+) -> Iterator[Statement]:
+    """The statements of a simple step, each built when asked for (so that keys generated
+    by earlier statements are known), with what reads its result."""
+    info = step.entity
+    c = codec(info)
+    if isinstance(step, InsertStep):
+        yield from _insert_statements(step, dialect, c, pending, result)
+        result.inserts += len(step.objs)
+    elif isinstance(step, UpdateStep):
+        yield from _update_statements(step, dialect, c, pending)
+        result.updates += len(step.objs)
+    else:
+        sql, ctx = step.sql(dialect), _context(info, "delete")
+        if len(info.primary_key) == 1:
+            keys = _keys_to_db(c, info.primary_key[0], step.pks)
+            yield sql, [keys] if step.uses_arrays(dialect) else keys, ctx, _nothing
+        else:
+            row = [c.value_to_db(f, k) for f, k in zip(info.primary_key, step.pks[0], strict=True)]
+            yield sql, row, ctx, _nothing
+        result.deletes += len(step.pks)
 
 
 def _nothing(cur: Any) -> None:
-    """A DELETE's result: nothing to read (a row deleted meanwhile is already gone)."""
+    """A result with nothing to read (a DELETE: a row deleted meanwhile is already gone)."""
 
 
 def _insert_statements(
     step: InsertStep,
     dialect: Dialect,
     c: EntityCodec,
+    pending: dict[int, Any] | None,
     result: PersistResult,
-    finish: list[Callable[[Any], None]],
-) -> Iterator[tuple[str, Sequence[Any], str]]:
-    """The statements of one insert step (pipelined), each with what reads its result."""
+) -> Iterator[Statement]:
     info = step.entity
-    rows = c.rows(step.columns)(step.objs, None)
+    rows = c.rows(step.columns)(step.objs, pending)
     ctx = _context(info, "insert")
     if not step.returning:  # the objects carry their keys
-        sent: list[tuple[str, Sequence[Any]]]
+        sql = step.sql(dialect)
+        sent: list[Sequence[Any]]
         if (len(rows) == 1 and not step.uses_arrays(dialect)) or not step.columns:
-            sent = [(step.sql(dialect), row) for row in rows]
+            sent = list(rows)
         else:
-            sent = [(step.sql(dialect), _batch_params(step, dialect, rows))]
-        for sql, params in sent:
-            yield sql, params, ctx
-            finish.append(_nothing)
+            sent = [_batch_params(step, dialect, rows)]
 
         def recorded(cur: Any) -> None:
             result.inserted.append((info, step.objs, None))
 
-        finish[-1] = recorded
+        for i, params in enumerate(sent):
+            yield sql, params, ctx, recorded if i == len(sent) - 1 else _nothing
         return
     narrowed, by_value = narrow_match(step, rows)
-    yield narrowed.sql(dialect), _batch_params(narrowed, dialect, rows), ctx
 
-    def done(cur: Any) -> None:
+    def matched(cur: Any) -> None:
         objs, keys = _match_returned(narrowed, rows, cur.fetchall(), by_value, ctx)
-        _record_inserted(step, objs, keys, c, None, result)
+        _record_inserted(step, objs, keys, c, pending, result)
 
-    finish.append(done)
+    yield narrowed.sql(dialect), _batch_params(narrowed, dialect, rows), ctx, matched
 
 
 def _update_statements(
-    step: UpdateStep, dialect: Dialect, c: EntityCodec, finish: list[Callable[[Any], None]]
-) -> Iterator[tuple[str, Sequence[Any], str]]:
-    """The statements of one update step (pipelined); the last result checks the count."""
-    info = step.entity
-    rows = _update_rows(step, c, None)
-    ctx = _context(info, "update")
-    batches = update_batches(dialect, info, step.columns, rows)
-    if batches is None:
+    step: UpdateStep, dialect: Dialect, c: EntityCodec, pending: dict[int, Any] | None
+) -> Iterator[Statement]:
+    """The statements of one update step; the last one's reader checks the row count."""
+    rows = _update_rows(step, c, pending)
+    ctx = _context(step.entity, "update")
+    batches = update_batches(dialect, step.entity, step.columns, rows)
+    if batches is None:  # one row
         batches = [(step.sql(dialect), list(rows[0]), 1)]
     counted: list[int | None] = [0]  # rows the statements so far updated (None: unknown)
     for i, (sql, params, _) in enumerate(batches):
-        yield sql, params, ctx
 
-        def done(cur: Any, last: bool = i == len(batches) - 1) -> None:
+        def read(cur: Any, last: bool = i == len(batches) - 1) -> None:
             n, total = cur.rowcount, counted[0]
             counted[0] = None if total is None or n is None or n < 0 else total + n
             if last and counted[0] is not None:
                 _check_updated(counted[0], len(rows), ctx)
 
-        finish.append(done)
+        yield sql, params, ctx, read
 
 
-def _insert(
-    step: InsertStep,
+def _run_many(
+    step: Step,
     conn: Connection,
     c: EntityCodec,
     pending: dict[int, Any] | None,
     result: PersistResult,
 ) -> None:
-    rows = c.rows(step.columns)(step.objs, pending)
+    """A step that is not plain statements: row-by-row generated ids, or an executemany."""
     dialect = conn.dialect
-    ctx = _context(step.entity, "insert")
-    if not step.returning and not step.row_by_row:
-        if (len(rows) == 1 and not step.uses_arrays(dialect)) or not step.columns:
-            for row in rows:
-                conn.execute(step.sql(dialect), row, ctx)
-        else:
-            conn.execute(step.sql(dialect), _batch_params(step, dialect, rows), ctx)
-        result.inserted.append((step.entity, step.objs, None))
-        return
-    objs: list[Any]
-    keys: list[Any]
-    if step.row_by_row and not step.returning:
-        objs, keys = step.objs, conn.insert_ids(step.sql(dialect), rows, ctx)
-    elif step.row_by_row:
+    info = step.entity
+    if isinstance(step, InsertStep):  # row by row
+        rows = c.rows(step.columns)(step.objs, pending)
+        ctx = _context(info, "insert")
         sql = step.sql(dialect)
-        # Each row's own RETURNING (a backend without RETURNING took insert_ids above).
-        objs, keys = step.objs, [conn.execute(sql, row, ctx).fetchone()[0] for row in rows]
-    else:
-        narrowed, by_value = narrow_match(step, rows)
-        params = _batch_params(narrowed, dialect, rows)
-        returned = conn.execute(narrowed.sql(dialect), params, ctx).fetchall()
-        objs, keys = _match_returned(narrowed, rows, returned, by_value, ctx)
-    _record_inserted(step, objs, keys, c, pending, result)
+        if step.returning:
+            keys = [conn.execute(sql, row, ctx).fetchone()[0] for row in rows]
+        else:  # no RETURNING: each statement reports its own key
+            keys = conn.insert_ids(sql, rows, ctx)
+        _record_inserted(step, step.objs, keys, c, pending, result)
+        result.inserts += len(step.objs)
+    elif isinstance(step, UpdateStep):
+        rows = _update_rows(step, c, pending)
+        ctx = _context(info, "update")
+        count = conn.executemany(step.sql(dialect), rows, ctx)
+        if count is not None and count >= 0:
+            _check_updated(count, len(rows), ctx)
+        result.updates += len(step.objs)
+    else:  # composite keys
+        pks = [
+            [c.value_to_db(f, k) for f, k in zip(info.primary_key, pk, strict=True)]
+            for pk in step.pks
+        ]
+        conn.executemany(step.sql(dialect), pks, _context(info, "delete"))
+        result.deletes += len(step.pks)
 
 
 def _record_inserted(
@@ -312,24 +317,6 @@ def _batch_params(step: InsertStep, dialect: Dialect, rows: list[tuple[Any, ...]
     return list(chain.from_iterable(rows))
 
 
-def _update(
-    step: UpdateStep, conn: Connection, c: EntityCodec, pending: dict[int, Any] | None
-) -> None:
-    info = step.entity
-    rows = _update_rows(step, c, pending)
-    ctx = _context(info, "update")
-    sql = step.sql(conn.dialect)
-    batches = update_batches(conn.dialect, info, step.columns, rows)
-    if batches is not None:
-        count = sum(conn.execute(text, params, ctx).rowcount for text, params, _ in batches)
-    elif len(rows) == 1:
-        count = conn.execute(sql, rows[0], ctx).rowcount
-    else:
-        count = conn.executemany(sql, rows, ctx)
-    if count is not None and count >= 0:
-        _check_updated(count, len(rows), ctx)
-
-
 def _check_updated(count: int, expected: int, ctx: str) -> None:
     """A row that was not there to update was deleted or changed by someone else."""
     if count < expected:
@@ -345,24 +332,6 @@ def _update_rows(
     """One parameter row per object: the changed columns, then the key (which cannot change)."""
     pk_names = (f.name for f in step.entity.primary_key)
     return c.rows((*step.columns, *pk_names))(step.objs, pending)
-
-
-def _delete(step: DeleteStep, conn: Connection, c: EntityCodec) -> None:
-    info = step.entity
-    pk_fields = info.primary_key
-    ctx = _context(info, "delete")
-    sql = step.sql(conn.dialect)
-    if len(pk_fields) == 1:
-        keys = _keys_to_db(c, pk_fields[0], step.pks)
-        conn.execute(sql, [keys] if step.uses_arrays(conn.dialect) else keys, ctx)
-    else:
-        rows = [
-            [c.value_to_db(f, k) for f, k in zip(pk_fields, pk, strict=True)] for pk in step.pks
-        ]
-        if len(rows) == 1:
-            conn.execute(sql, rows[0], ctx)
-        else:
-            conn.executemany(sql, rows, ctx)
 
 
 def _keys_to_db(c: EntityCodec, f: Any, pks: list[Any]) -> list[Any]:

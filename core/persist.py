@@ -50,7 +50,7 @@ def _context(info: EntityInfo, verb: str) -> str:
 
 
 #: One statement of a commit: SQL, parameters, the error context, and what reads its result.
-Statement = tuple[str, Sequence[Any], str, Callable[[Any], None]]
+_Sent = tuple[str, Sequence[Any], str, Callable[[Any], None]]
 
 
 def run(
@@ -106,7 +106,7 @@ def _statements(
     codec: Callable[[EntityInfo], EntityCodec],
     pending: dict[int, Any] | None,
     result: PersistResult,
-) -> Iterator[Statement]:
+) -> Iterator[_Sent]:
     """The statements of a simple step, each built when asked for (so that keys generated
     by earlier statements are known), with what reads its result."""
     info = step.entity
@@ -138,7 +138,7 @@ def _insert_statements(
     c: EntityCodec,
     pending: dict[int, Any] | None,
     result: PersistResult,
-) -> Iterator[Statement]:
+) -> Iterator[_Sent]:
     info = step.entity
     rows = c.rows(step.columns)(step.objs, pending)
     ctx = _context(info, "insert")
@@ -167,7 +167,7 @@ def _insert_statements(
 
 def _update_statements(
     step: UpdateStep, dialect: Dialect, c: EntityCodec, pending: dict[int, Any] | None
-) -> Iterator[Statement]:
+) -> Iterator[_Sent]:
     """The statements of one update step; the last one's reader checks the row count."""
     rows = _update_rows(step, c, pending)
     ctx = _context(step.entity, "update")

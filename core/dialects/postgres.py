@@ -4,7 +4,7 @@ Storage choices: int as BIGINT, naive datetimes as TIMESTAMP, ``Annotated[dateti
 TIMESTAMPTZ, Decimal as unconstrained NUMERIC (every digit kept), UUID as UUID, bytes as BYTEA,
 JSON as JSONB, Enum by value (BIGINT or VARCHAR). psycopg adapts these natively, so most values
 pass through unconverted. Batches travel as one array per column (``unnest``): a batch of
-UPDATEs measured ~3x faster so than executemany in a pipeline. A commit's statements go out in
+UPDATEs measured ~3x faster than executemany in a pipeline. A commit's statements go out in
 one pipeline (psycopg's pipeline mode) after BEGIN, in 2,000-row chunks: one round trip, and
 the server works on one chunk while the next is built. Driver errors are classified by
 SQLSTATE: 23xxx integrity (psycopg's diagnostics name table, column and constraint),

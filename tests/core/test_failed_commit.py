@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import Database, IntegrityError, ValidationError
+from core import Database, IntegrityError, Session, ValidationError
 from tests import backends
 from tests.core.dbstate import dump
 from tests.core.models import ALL, Article, Author
@@ -16,6 +16,23 @@ def _seed(db: Database) -> None:
     s = db.create_session()
     s.add(*(Author(email=f"old{i}@x.org", name=f"old{i}", age=i) for i in range(20)))
     s.commit()
+
+
+def _add_with_taken_email(
+    s: Session, prefix: str, count: int, *, at: int, taken: str
+) -> list[Author]:
+    """Stage ``count`` new authors; the one at position ``at`` has an email already stored."""
+    new = [Author(email=f"{prefix}{i}@x.org", name=f"{prefix}{i}") for i in range(count)]
+    new[at].email = taken
+    s.add(*new)
+    return new
+
+
+def _failed_commit(s: Session) -> IntegrityError:
+    """The IntegrityError that committing ``s`` raises."""
+    with pytest.raises(IntegrityError) as exc:
+        s.commit()
+    return exc.value
 
 
 def test_unique_violation_at_row_137_of_500_changes_nothing_and_retry_succeeds(
@@ -34,14 +51,10 @@ def test_unique_violation_at_row_137_of_500_changes_nothing_and_retry_succeeds(
     loaded[0].name = "edited"
     loaded[1].age = 999
     s.remove(loaded[2], loaded[3])
-    new = [Author(email=f"new{i}@x.org", name=f"new{i}") for i in range(500)]
-    new[137].email = "old5@x.org"  # already taken
-    s.add(*new)
+    new = _add_with_taken_email(s, "new", 500, at=137, taken="old5@x.org")
     changes_before = s.changes()
 
-    with pytest.raises(IntegrityError) as exc:
-        s.commit()
-    err = exc.value
+    err = _failed_commit(s)
     assert (err.entity, err.field) == ("Author", "email")
     assert "Author.email" in str(err) and "UNIQUE" in str(err).upper()
     assert str(err).endswith(": new Author, staged #138 has email='old5@x.org'")
@@ -79,14 +92,10 @@ def test_a_collision_in_a_later_statement_of_a_long_commit_changes_nothing(
     loaded = s.query(Author).order_by("id").find()
     loaded[0].name = "edited"
     s.remove(loaded[1])
-    new = [Author(email=f"n{i}@x.org", name=f"n{i}") for i in range(5000)]
-    new[4321].email = "old7@x.org"  # already taken
-    s.add(*new)
+    new = _add_with_taken_email(s, "n", 5000, at=4321, taken="old7@x.org")
     changes_before = s.changes()
 
-    with pytest.raises(IntegrityError) as exc:
-        s.commit()
-    err = exc.value
+    err = _failed_commit(s)
     assert str(err).startswith("cannot insert Author")
     assert (err.entity, err.field, err.obj) == ("Author", "email", new[4321])
     assert str(err).endswith(": new Author, staged #4322 has email='old7@x.org'")

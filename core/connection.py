@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
 from typing import Any
 
 from core.dialects.base import Dialect
@@ -152,10 +151,10 @@ class Connection:
 
     def stream(
         self, sql: str, params: Sequence[Any] = (), context: str = "query", size: int = 1000
-    ) -> Iterator[Any]:
-        """Run one query and iterate over its rows, fetched ``size`` at a time.
+    ) -> Iterator[Sequence[Any]]:
+        """Run one query and iterate over its rows in chunks of up to ``size`` rows.
 
-        A consumer that turns each row into an object while the row is fresh in the cache
+        A consumer that turns each chunk into objects while its rows are fresh in the cache
         does so faster than over one list of every row (loading 100,000 rows: 20% less time),
         and the driver's row tuples die chunk by chunk. Consume it at once, with the
         database's lock held: the cursor belongs to this connection.
@@ -173,7 +172,7 @@ class Connection:
                 raise self._fail(exc, context) from exc
             return rows
 
-        return chain.from_iterable(iter(chunk, _DONE))
+        return iter(chunk, _DONE)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]], context: str = "query") -> int:
         """One statement, many parameter rows (counted as one statement)."""

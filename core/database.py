@@ -120,9 +120,14 @@ class Database:
             return conn.fetchall(sql, params, context)
 
     def _load(
-        self, sql: str, params: Sequence[Any], context: str, consume: Callable[[Iterable[Any]], T]
+        self,
+        sql: str,
+        params: Sequence[Any],
+        context: str,
+        consume: Callable[[Iterable[Sequence[Any]]], T],
     ) -> T:
-        """``consume(rows)`` over the rows of one query, streamed (see ``Connection.stream``)."""
+        """``consume(chunks)`` over the rows of one query, streamed a chunk of rows at a time
+        (see ``Connection.stream``)."""
         with self._lock:
             return consume(self._connection().stream(sql, params, context))
 

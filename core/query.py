@@ -11,7 +11,7 @@ What it leaves out: SQL text (``core.sql``), staging (``core.session``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -161,7 +161,7 @@ class Query(Generic[T]):
         return obj
 
     def find_one_or_none(self) -> T | None:
-        objs = self._objects(self._rows(limit_one=True))
+        objs = self._objects((self._rows(limit_one=True),))
         return objs[0] if objs else None
 
     def count(self) -> int:
@@ -242,15 +242,16 @@ class Query(Generic[T]):
 
     # -- objects -----------------------------------------------------------------------------
 
-    def _objects(self, rows: Iterable[Any]) -> list[T]:
+    def _objects(self, chunks: Iterable[Sequence[Any]]) -> list[T]:
+        """Objects for the rows of ``chunks`` (sequences of rows), in order."""
         if self.session is not None:
-            objs = self.session._merge_rows(self.info, rows)
+            objs = self.session._merge_rows(self.info, chunks)
         else:
             codec = self.database.codec(self.info)
             hydrate = codec.hydrate
             resolve = self.database._resolve_untracked
             with collector_paused():
-                objs = [hydrate(row, None, resolve) for row in rows]
+                objs = [hydrate(row, None, resolve) for rows in chunks for row in rows]
         for name in self._spec.eager:
             self._load_eager(objs, name)
         return objs

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -489,14 +489,15 @@ class Session:
 
     # -- used by core.query --------------------------------------------------------------------
 
-    def _merge_rows(self, info: EntityInfo, rows: Iterable[Any]) -> list[Any]:
-        """Objects for rows: the identity-mapped one where it exists (left as it is)."""
+    def _merge_rows(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
+        """Objects for rows, given as sequences of rows: the identity-mapped one where it
+        exists (left as it is)."""
         mapping = self._identity.get(info)
         if mapping is None:
             mapping = self._identity[info] = {}
         codec = self.database.codec(info)
         with collector_paused():
-            return codec.merge(rows, self._token, mapping, self._resolve, self._track_json)
+            return codec.merge(chunks, self._token, mapping, self._resolve, self._track_json)
 
     def _track_json(self, obj: Any) -> None:
         """Remember the JSON fields' text of a loaded object, to see in-place edits."""

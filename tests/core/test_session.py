@@ -130,6 +130,24 @@ def test_in_place_json_mutation_is_detected(db: Database) -> None:
     assert (fresh.tags, fresh.meta) == (["a", "b"], {"k": 2})
 
 
+def test_a_load_of_several_chunks_maps_and_tracks_every_row(db: Database) -> None:
+    """A query of 2,500 rows arrives in chunks of 1,000: every row gets one identity-mapped
+    object, a second query returns the same objects, and in-place JSON edits of rows from any
+    chunk are seen."""
+    author = Author(email="chunks@x", name="c")
+    s0 = db.create_session()
+    s0.add(*[Article(title=f"t{i}", author=author, tags=[str(i)]) for i in range(2_500)])
+    s0.commit()
+    s = db.create_session()
+    arts = s.query(Article).order_by(F.id).find()
+    assert len(arts) == 2_500 and len({id(a) for a in arts}) == 2_500
+    assert s.query(Article).order_by(F.id).find() == arts
+    assert all(x is y for x, y in zip(s.query(Article).order_by(F.id).find(), arts, strict=True))
+    for i in (0, 999, 1_000, 2_499):
+        arts[i].tags.append("edited")
+    assert sorted(u.obj.title for u in s.changes().updates) == ["t0", "t1000", "t2499", "t999"]
+
+
 def test_commit_of_1000_new_entities_sends_at_most_two_inserts(
     db: Database, statements: StatementLog
 ) -> None:
@@ -392,10 +410,30 @@ def test_a_key_returned_twice_gives_one_object(db: Database) -> None:
     s = db.create_session()
     info = Node.__orm_entity__  # type: ignore[attr-defined]
     rows = [(1, "a", None), (2, "b", None), (1, "a again", None)]
-    objs = s._merge_rows(info, iter(rows))  # rows arrive as a stream, read once
+    objs = s._merge_rows(info, iter([rows]))  # chunks arrive as a stream, read once
     assert objs[0] is objs[2] and objs[0] is not objs[1]
     assert s.get(Node, 1) is objs[0] and objs[0].label == "a"
     assert s.query(Node).find() == []  # nothing was written
+
+
+def test_a_key_returned_again_in_a_later_chunk_gives_the_first_object(db: Database) -> None:
+    """A key repeated across the chunks of a streamed result maps to its first object, and
+    the chunks after the repeat are still read, each row once, in order."""
+    from tests.core.models import Node
+
+    s = db.create_session()
+    info = Node.__orm_entity__  # type: ignore[attr-defined]
+    chunks = [
+        [(1, "a", None), (2, "b", None)],
+        [(3, "c", None), (2, "b again", None)],
+        [(4, "d", None), (1, "a again", None), (5, "e", None)],
+    ]
+    objs = s._merge_rows(info, iter(chunks))
+    assert [o.id for o in objs] == [1, 2, 3, 2, 4, 1, 5]
+    assert objs[1] is objs[3] and objs[0] is objs[5]
+    assert [o.label for o in objs] == ["a", "b", "c", "b", "d", "a", "e"]
+    assert len({id(o) for o in objs}) == 5
+    assert all(s.get(Node, o.id) is o for o in objs)
 
 
 def test_queries_leave_the_garbage_collector_as_they_found_it(db: Database) -> None:

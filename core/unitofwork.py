@@ -10,7 +10,9 @@ Two stages, neither of which touches a database:
    generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand.
 2. ``plan`` orders the change set and cuts it into statements: inserts parents-first (a cycle
    among new objects is a ``CycleError``), then updates grouped by the set of changed columns,
-   then deletes children-first, each chunked under the dialect's parameter limit.
+   then deletes children-first, each chunked under the dialect's parameter limit and, where
+   the driver puts the values into the statement's text (MySQL), under the server's
+   statement size.
 
 Callers: ``core.session`` (``changes``, ``pending_sql``, ``commit``) and ``core.persist``, which
 runs a plan. What it leaves out: executing statements and changing objects after a commit.
@@ -25,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from core.codec import EntityCodec, UpdateGroup, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
-from core.errors import CycleError, SessionError
+from core.errors import CycleError, SessionError, ValidationError
 from core.sql import delete_array_sql, delete_sql, insert_array_sql, insert_sql, update_sql
+from core.types import MISSING
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -432,22 +435,175 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[i : i + size]
 
 
+# -- statement size (dialects whose driver puts the values into the statement's text) ----------
+
+#: Room kept under the limit for the statement's own text (table, columns, RETURNING).
+_TEXT_ROOM = 64 * 1024
+#: Bytes around each value: separators, parentheses, ``WHEN ... THEN`` of a CASE.
+_AROUND = 16
+#: Most bytes of a value that is neither text nor binary (a 65-digit decimal, a datetime).
+_SCALAR = 80
+
+
+def _value_bound(f: FieldInfo) -> int | None:
+    """Most bytes one value of ``f`` takes in a statement's text; None: it depends on the value.
+
+    Text is escaped (a quote becomes two characters) and UTF-8 encoded (up to 4 bytes a
+    character), so a string of n characters takes at most 4n + 2 bytes.
+    """
+    if f.kind == "str":
+        return None if f.max_length is None else 4 * f.max_length + 2
+    if f.kind in ("bytes", "json"):
+        return None
+    if f.kind == "reference":
+        assert f.target is not None
+        return _value_bound(f.target.primary_key[0])
+    if f.kind == "enum":
+        assert f.enum_type is not None
+        return 4 * max((len(str(m.value)) for m in f.enum_type), default=0) + 2
+    return _SCALAR
+
+
+def _value_bytes(f: FieldInfo, codec: EntityCodec, value: Any) -> int:
+    """Most bytes this value of an unbounded text, binary or JSON field takes."""
+    if value is None or value is MISSING:
+        return 4
+    if f.kind == "json":
+        value = codec.value_to_db(f, value)
+    elif f.kind == "reference":
+        target = f.target
+        assert target is not None
+        if type(value) is Unloaded:
+            value = value.pk
+        elif target.has_pk(value):
+            value = target.pk_of(value)
+        else:  # a new object's key, generated in the same commit: a number
+            return _SCALAR
+    if isinstance(value, str):
+        return 4 * len(value) + 2
+    if isinstance(value, bytes | bytearray | memoryview):
+        return 2 * len(value) + 10  # _binary'...', every byte possibly escaped
+    return _SCALAR
+
+
+def _exact_bytes(
+    info: EntityInfo,
+    obj: Any,
+    fields: list[FieldInfo],
+    dialect: Dialect,
+    codec: EntityCodec,
+    room: int,
+) -> int:
+    """The bytes ``obj``'s values take in a statement, written as the driver writes them; a
+    ``ValidationError`` naming the largest field when they cannot fit in any statement."""
+    sizes: dict[str, int] = {}
+    for f in fields:
+        v = obj.__dict__.get(f.name, MISSING)
+        if f.kind == "reference":
+            v = _raw_value(obj, f)
+            target = f.target
+            assert target is not None
+            if v is not None and v is not MISSING and type(v) is not Unloaded:
+                v = target.pk_of(v) if target.has_pk(v) else 0
+            elif type(v) is Unloaded:
+                v = v.pk
+        elif v is not None and v is not MISSING:
+            v = codec.value_to_db(f, v)
+        size = dialect.literal_bytes(None if v is MISSING else v) + _AROUND
+        sizes[f.name] = sizes.get(f.name, 0) + size
+    total = sum(sizes.values())
+    if total > room:
+        largest = max(sizes, key=lambda name: sizes[name])
+        raise ValidationError(
+            f"{info.describe(obj)} does not fit in one statement: its "
+            f"{info.cls.__name__}.{largest} takes {sizes[largest]:,} bytes and the server "
+            f"accepts {dialect.max_statement_bytes:,} a statement; raise "
+            f"{dialect.statement_size_setting or 'the limit'} on the server or store less"
+        )
+    return total
+
+
+def _sized_chunks(
+    info: EntityInfo,
+    objs: list[Any],
+    size: int,
+    dialect: Dialect,
+    codec: EntityCodec,
+    names: tuple[str, ...],
+    repeat_key: int = 0,
+) -> list[list[Any]]:
+    """``objs`` cut into chunks of at most ``size``, each of whose statement stays under
+    ``dialect.max_statement_bytes`` with the values of fields ``names`` (plus the primary key
+    ``repeat_key`` more times: a CASE-form UPDATE names it once per column and in ``IN``).
+
+    Where every field's values have a bound (``MaxLength`` text, numbers, dates), the chunk
+    size is worked out once; otherwise the unbounded values are measured object by object.
+    """
+    limit = dialect.max_statement_bytes
+    if limit is None:
+        return list(_chunks(objs, size))
+    room = max(1, limit - _TEXT_ROOM)
+    fields = [info.field(n) for n in names] + list(info.primary_key) * repeat_key
+    bounds = [_value_bound(f) for f in fields]
+    fixed = sum(b for b in bounds if b is not None) + _AROUND * len(fields)
+    measured = [f for f, b in zip(fields, bounds, strict=True) if b is None]
+    if not measured:
+        return list(_chunks(objs, min(size, max(1, room // max(1, fixed)))))
+    out: list[list[Any]] = []
+    chunk: list[Any] = []
+    used = 0
+    for obj in objs:
+        d = obj.__dict__
+        cost = fixed + sum(_value_bytes(f, codec, d.get(f.name)) for f in measured)
+        if cost > room:  # the bound is loose (4 bytes a character): measure it exactly
+            cost = _exact_bytes(info, obj, fields, dialect, codec, room)
+        if chunk and (len(chunk) >= size or used + cost > room):
+            out.append(chunk)
+            chunk, used = [], 0
+        chunk.append(obj)
+        used += cost
+    if chunk:
+        out.append(chunk)
+    return out
+
+
 def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]) -> list[Step]:
     """Ordered, chunked statements for a change set."""
     steps: list[Step] = []
     for info, objs in cs.insert_batches():
-        steps.extend(_insert_steps(info, objs, dialect))
+        steps.extend(_insert_steps(info, objs, dialect, codec(info)))
     for (info, cols), group in cs.update_groups.items():
-        steps.append(UpdateStep(info, cols, group.objs, group.pks))
+        steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
     for info in _children_first(list(groups)):
         pks = groups[info][1]
         size = _batch_rows(dialect, len(info.primary_key), single_key=len(info.primary_key) == 1)
+        if dialect.max_statement_bytes is not None:
+            key_bound = sum(_value_bound(f) or _SCALAR for f in info.primary_key) + _AROUND
+            size = min(size, max(1, (dialect.max_statement_bytes - _TEXT_ROOM) // key_bound))
         steps.extend(DeleteStep(info, chunk) for chunk in _chunks(pks, size))
     return steps
 
 
-def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[InsertStep]:
+def _update_steps(
+    info: EntityInfo, cols: tuple[str, ...], group: UpdateGroup, dialect: Dialect, c: EntityCodec
+) -> list[UpdateStep]:
+    """One step per group, or more where the group's values exceed the statement size."""
+    if dialect.max_statement_bytes is None or len(group.objs) < 2:
+        return [UpdateStep(info, cols, group.objs, group.pks)]
+    chunks = _sized_chunks(info, group.objs, len(group.objs), dialect, c, cols, len(cols) + 1)
+    if len(chunks) == 1:
+        return [UpdateStep(info, cols, group.objs, group.pks)]
+    steps, start = [], 0
+    for chunk in chunks:
+        steps.append(UpdateStep(info, cols, chunk, group.pks[start : start + len(chunk)]))
+        start += len(chunk)
+    return steps
+
+
+def _insert_steps(
+    info: EntityInfo, objs: list[Any], dialect: Dialect, c: EntityCodec
+) -> list[InsertStep]:
     auto = info.autoincrement
     with_key: list[Any] = []
     generated: list[Any] = []
@@ -462,7 +618,10 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
     all_cols = tuple(f.name for f in info.fields)
     if with_key:
         size = _batch_rows(dialect, len(all_cols))
-        steps.extend(InsertStep(info, chunk, all_cols) for chunk in _chunks(with_key, size))
+        steps.extend(
+            InsertStep(info, chunk, all_cols)
+            for chunk in _sized_chunks(info, with_key, size, dialect, c, all_cols)
+        )
     if generated:
         assert auto is not None
         cols = tuple(f.name for f in info.fields if f is not auto)
@@ -478,7 +637,7 @@ def _insert_steps(info: EntityInfo, objs: list[Any], dialect: Dialect) -> list[I
                 size = _batch_rows(dialect, len(cols))
                 steps.extend(
                     InsertStep(info, chunk, cols, returning, match)
-                    for chunk in _chunks(generated, size)
+                    for chunk in _sized_chunks(info, generated, size, dialect, c, cols)
                 )
         else:
             returning = (auto.name,) if dialect.supports_returning else ()

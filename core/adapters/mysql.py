@@ -142,6 +142,10 @@ class MySQLAdapter(Adapter):
                     "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''),"
                     " 'STRICT_ALL_TABLES')"
                 )
+                # Statements carry their values as text (PyMySQL binds on the client); the
+                # server refuses one larger than this, so batches are cut to stay under it.
+                cur.execute("SELECT @@max_allowed_packet")
+                self.mysql_dialect.max_statement_bytes = int(cur.fetchone()[0])
         except pymysql.err.MySQLError as exc:
             raise OrmConnectionError(
                 f"cannot set up the connection to {self.url_display}: {_message(exc)}", exc

@@ -128,6 +128,12 @@ class Dialect:
     update_form: ClassVar[str] = "executemany"
     #: Rows one "case"-form UPDATE carries (besides the parameter limit).
     update_batch_rows: ClassVar[int] = 100_000
+    #: Bytes one statement's text may take with its values in it, where the driver binds on
+    #: the client (MySQL: the server's ``max_allowed_packet``, learnt on connecting); None: no
+    #: limit besides ``max_params``. Batches are cut to stay under it (``core.unitofwork``).
+    max_statement_bytes: int | None = None
+    #: The server setting behind ``max_statement_bytes``, named in messages.
+    statement_size_setting: ClassVar[str] = ""
     #: Rows an ``executemany`` sends per round trip; 0 when the whole batch is one.
     executemany_rows_per_round_trip: ClassVar[int] = 0
     #: Without RETURNING: single-row INSERTs sent in one round trip, each reporting its own
@@ -201,6 +207,11 @@ class Dialect:
         return sql
 
     # -- values ----------------------------------------------------------------------------
+
+    def literal_bytes(self, value: Any) -> int:
+        """Bytes a driver value takes written into a statement's text (where
+        ``max_statement_bytes`` applies; elsewhere values travel apart from the text)."""
+        return len(repr(value).encode("utf-8", "surrogateescape"))
 
     def to_db_converter(self, f: FieldInfo) -> Converter:
         """A function: Python value of field ``f`` (validated strictly) -> driver value."""

@@ -2,7 +2,8 @@
 
 ``migration_plan`` reads the live schema through the dialect and returns the statements that
 create what the models have and the database lacks: tables (with primary keys, unique and
-foreign-key constraints), nullable columns, and indexes. It never drops or rewrites: a column
+foreign-key constraints), nullable columns, indexes, and unique indexes for fields marked
+``Unique`` after their table was made. It never drops or rewrites: a column
 the models no longer have, a column whose type differs, or a new NOT NULL column without a safe
 way to fill existing rows is listed in ``refused`` with the reason. Callers: ``core.database``
 (``migrate``, ``migration_plan``) and ``ormcli migrate``. What it leaves out: renames, type
@@ -16,7 +17,13 @@ from dataclasses import dataclass, field
 
 from core.connection import Connection
 from core.entity import EntityInfo
-from core.sql import add_column_sql, create_index_sql, create_table_sql, index_name
+from core.sql import (
+    add_column_sql,
+    create_index_sql,
+    create_table_sql,
+    create_unique_index_sql,
+    index_name,
+)
 
 __all__ = ["MigrationPlan", "migration_plan"]
 
@@ -67,11 +74,13 @@ def migration_plan(conn: Connection, entities: Sequence[EntityInfo]) -> Migratio
                     plan.statements.append(create_index_sql(dialect, info, f))
             continue
         columns = {name.lower(): col for name, col in table.columns.items()}
+        present: set[str] = set()  # columns that are there, or added now, with the right type
         for f in info.fields:
             col = columns.get(f.column.lower())
             if col is None:
                 if f.nullable and not f.primary_key and f.kind != "reference":
                     plan.statements.append(add_column_sql(dialect, info, f))
+                    present.add(f.name)
                 else:
                     plan.refused.append(
                         f"{info.cls.__name__}.{f.name}: the column is missing and is not "
@@ -85,6 +94,8 @@ def migration_plan(conn: Connection, entities: Sequence[EntityInfo]) -> Migratio
                     f"{info.cls.__name__}.{f.name}: the column is {col.type} in the database "
                     f"but the model maps it to {expected}; migrate does not change types"
                 )
+            else:
+                present.add(f.name)
         known = {f.column.lower() for f in info.fields}
         for name in table.columns:
             if name.lower() not in known:
@@ -93,8 +104,18 @@ def migration_plan(conn: Connection, entities: Sequence[EntityInfo]) -> Migratio
                     f"model {info.cls.__name__}; migrate never drops columns"
                 )
         indexes = {i.lower() for i in table.indexes}
+        unique = {c.lower() for c in table.unique}
         for f in info.fields:
             wanted = f.index and not f.unique and not f.primary_key
             if wanted and index_name(info, f).lower() not in indexes:
                 plan.statements.append(create_index_sql(dialect, info, f))
+            # A field marked Unique since its table was made: a unique index (the table
+            # keeps its rows; should two rows share a value, the statement fails and names it).
+            if (
+                f.unique
+                and not f.primary_key
+                and f.name in present
+                and f.column.lower() not in unique
+            ):
+                plan.statements.append(create_unique_index_sql(dialect, info, f))
     return plan

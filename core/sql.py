@@ -58,7 +58,7 @@ def create_table_sql(dialect: Dialect, info: EntityInfo) -> str:
         parts.append(f"PRIMARY KEY ({_cols(dialect, [f.column for f in info.primary_key])})")
     for f in info.fields:
         if f.unique and not f.primary_key:
-            parts.append(f"CONSTRAINT {q(f'uq_{info.table}_{f.column}')} UNIQUE ({q(f.column)})")
+            parts.append(f"CONSTRAINT {q(unique_name(info, f))} UNIQUE ({q(f.column)})")
     for f in info.references:
         target = f.target
         assert target is not None
@@ -77,6 +77,17 @@ def index_name(info: EntityInfo, f: FieldInfo) -> str:
 def create_index_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
     q = dialect.quote
     return f"CREATE INDEX {q(index_name(info, f))} ON {q(info.table)} ({q(f.column)})"
+
+
+def unique_name(info: EntityInfo, f: FieldInfo) -> str:
+    """The name of a field's unique constraint or index (errors find the field by it)."""
+    return f"uq_{info.table}_{f.column}"
+
+
+def create_unique_index_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
+    """A unique index on one column of an existing table (new tables get a constraint)."""
+    q = dialect.quote
+    return f"CREATE UNIQUE INDEX {q(unique_name(info, f))} ON {q(info.table)} ({q(f.column)})"
 
 
 def add_column_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:

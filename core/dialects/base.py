@@ -56,6 +56,9 @@ class TableSchema:
     name: str
     columns: dict[str, ColumnSchema] = field(default_factory=dict)
     indexes: set[str] = field(default_factory=set)
+    #: Columns that a unique index or constraint of that one column covers (whole, no
+    #: predicate), spelled as the database spells them.
+    unique: set[str] = field(default_factory=set)
 
 
 def _strict_check(f: FieldInfo, v: Any) -> Any:
@@ -343,6 +346,8 @@ class Dialect:
     schema_columns_sql: ClassVar[str] = ""
     #: Catalog query: one row per index, ``(table, index name)``.
     schema_indexes_sql: ClassVar[str] = ""
+    #: ``(table, column)`` of every single-column unique index or constraint (not the key).
+    schema_unique_sql: ClassVar[str] = ""
 
     def read_schema(self, conn: Any) -> dict[str, TableSchema]:
         """The tables, columns and indexes that exist (``conn`` is a ``core.connection``)."""
@@ -354,6 +359,9 @@ class Dialect:
         for table_name, index in conn.fetchall(self.schema_indexes_sql, (), ctx):
             if table_name in tables:
                 tables[table_name].indexes.add(index)
+        for table_name, column in conn.fetchall(self.schema_unique_sql, (), ctx):
+            if table_name in tables:
+                tables[table_name].unique.add(column)
         return tables
 
     def same_type(self, declared: str, expected: str) -> bool:

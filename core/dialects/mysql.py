@@ -265,6 +265,11 @@ class MySQLDialect(Dialect):
         "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS"
         " WHERE TABLE_SCHEMA = DATABASE()"
     )
+    schema_unique_sql: ClassVar[str] = (
+        "SELECT TABLE_NAME, MAX(COLUMN_NAME) FROM information_schema.STATISTICS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'"
+        " GROUP BY TABLE_NAME, INDEX_NAME HAVING COUNT(*) = 1 AND MAX(SUB_PART) IS NULL"
+    )
 
     def same_type(self, declared: str, expected: str) -> bool:
         return _canonical(declared) == _canonical(expected)

@@ -172,6 +172,14 @@ class PostgresDialect(Dialect):
     schema_indexes_sql: ClassVar[str] = (
         "SELECT tablename, indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema()"
     )
+    schema_unique_sql: ClassVar[str] = (
+        "SELECT t.relname, a.attname FROM pg_catalog.pg_index i"
+        " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]"
+        " WHERE i.indisunique AND NOT i.indisprimary AND i.indnatts = 1"
+        " AND i.indpred IS NULL AND i.indexprs IS NULL AND t.relnamespace ="
+        " (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
+    )
 
     def same_type(self, declared: str, expected: str) -> bool:
         return _canonical(declared) == _canonical(expected)

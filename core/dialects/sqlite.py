@@ -202,4 +202,15 @@ class SQLiteDialect(Dialect):
         ):
             if tbl in tables:
                 tables[tbl].indexes.add(name)
+        for name, table in tables.items():
+            # UNIQUE constraints show up as automatic indexes (origin 'u'), CREATE UNIQUE
+            # INDEX as origin 'c'; the key's own index (origin 'pk') does not count.
+            for _seq, index, unique, origin, partial in conn.fetchall(
+                f"PRAGMA index_list({self.quote(name)})", ()
+            ):
+                if not unique or origin == "pk" or partial:
+                    continue
+                cols = conn.fetchall(f"PRAGMA index_info({self.quote(index)})", ())
+                if len(cols) == 1 and cols[0][2] is not None:
+                    table.unique.add(cols[0][2])
         return tables

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import pytest
 
-from core import Database, IntegrityError, PrimaryKey, entity
+from core import Database, IntegrityError, MaxLength, PrimaryKey, Unique, entity
 from tests.core.models import ALL, Article, Author
 
 
@@ -80,3 +80,81 @@ def test_migration_plan_runs_nothing(db_url: str) -> None:
     plan = db.migration_plan()
     assert plan.statements
     assert db.migration_plan().statements == plan.statements
+
+
+def _person(unique: bool) -> type:
+    if unique:
+
+        @entity.name("person")
+        class Person:
+            id: Annotated[int, PrimaryKey] = 0
+            email: Annotated[str, Unique, MaxLength(100)] = ""
+            nick: Annotated[str, Unique, MaxLength(50)] | None = None
+
+        return Person
+
+    @entity.name("person")
+    class Person:  # type: ignore[no-redef]
+        id: Annotated[int, PrimaryKey] = 0
+        email: Annotated[str, MaxLength(100)] = ""
+
+    return Person
+
+
+def test_a_field_marked_unique_later_gets_a_unique_index(db_url: str) -> None:
+    """Marking an existing column Unique (and adding a new nullable Unique column) plans one
+    unique index each; the rows stay, the index then refuses a duplicate naming the field, and
+    a second migrate has nothing to do."""
+    db1 = Database(db_url, [_person(unique=False)])
+    db1.migrate()
+    s = db1.create_session()
+    s.add(*[db1.entity("Person").cls(id=i, email=f"p{i}@x") for i in (1, 2)])
+    s.commit()
+    db1.close()
+    person = _person(unique=True)
+    db = Database(db_url, [person])
+    q = db.dialect.quote
+    plan = db.migration_plan()
+    assert plan.refused == []
+    assert plan.statements[1:] == [
+        f"CREATE UNIQUE INDEX {q('uq_person_email')} ON {q('person')} ({q('email')})",
+        f"CREATE UNIQUE INDEX {q('uq_person_nick')} ON {q('person')} ({q('nick')})",
+    ]
+    assert plan.statements[0].startswith(f"ALTER TABLE {q('person')} ADD COLUMN {q('nick')}")
+    db.migrate()
+    assert db.migration_plan().empty
+    s = db.create_session()
+    assert sorted(p.email for p in s.query(person).find()) == ["p1@x", "p2@x"]
+    s.add(person(id=3, email="p1@x"))
+    with pytest.raises(IntegrityError, match=r"Person\.email"):
+        s.commit()
+    db.close()
+
+
+def test_a_unique_index_over_duplicate_values_fails_and_names_the_field(db_url: str) -> None:
+    """Rows that already share a value: migrate fails with one error naming the field, and
+    the rows are untouched."""
+    db1 = Database(db_url, [_person(unique=False)])
+    db1.migrate()
+    s = db1.create_session()
+    s.add(*[db1.entity("Person").cls(id=i, email="same@x") for i in (1, 2)])
+    s.commit()
+    db1.close()
+    db = Database(db_url, [_person(unique=True)])
+    with pytest.raises(IntegrityError, match=r"Person\.email"):
+        db.migrate()
+    db.close()
+    before = _person(unique=False)
+    db = Database(db_url, [before])
+    assert [p.email for p in db.query(before).find()] == ["same@x", "same@x"]
+    db.close()
+
+
+def test_tables_made_with_unique_constraints_need_no_unique_index(db_url: str) -> None:
+    """A table created with its UNIQUE constraints reads back as unique on every backend."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    tables = db.dialect.read_schema(db.connection())
+    assert {c.lower() for c in tables["author"].unique} == {"email"}
+    assert db.migration_plan().empty
+    db.close()

@@ -17,7 +17,13 @@ from core.adapters import Adapter, adapter_from_url
 from core.codec import EntityCodec
 from core.connection import Connection
 from core.entity import EntityInfo, Unloaded, entity_info, entity_infos
-from core.errors import ConfigurationError, ModelError, NotFoundError, UnknownEntityError
+from core.errors import (
+    ConfigurationError,
+    DatabaseError,
+    ModelError,
+    NotFoundError,
+    UnknownEntityError,
+)
 from core.migrate import MigrationPlan, migration_plan
 from core.query import Query
 from core.session import Session
@@ -57,6 +63,10 @@ class Database:
         self._by_name = names
         self._codecs: dict[EntityInfo, EntityCodec] = {}
         self._conn: Connection | None = None
+        #: Per entity, mapped columns its existing table lacks, where the database would not
+        #: refuse them itself (``Dialect.missing_columns``): read on connecting and after
+        #: ``migrate``.
+        self._missing: dict[EntityInfo, list[str]] = {}
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -107,12 +117,33 @@ class Database:
                 {i.table: i.cls.__name__ for i in self.entities},
                 log_values=self.log_values,
             )
+            self._read_missing(conn)
         return conn
 
     def connection(self) -> Connection:
         """The shared connection (opened on first use); for tools and tests."""
         with self._lock:
             return self._connection()
+
+    def _require_columns(self, info: EntityInfo) -> None:
+        """Before querying ``info``'s table: every mapped column must be there."""
+        with self._lock:
+            self._connection()
+            missing = self._missing.get(info)
+        if missing:
+            by_column = {f.column: f.name for f in info.fields}
+            name = info.cls.__name__
+            raise DatabaseError(
+                f"cannot query {name}: the table {info.table!r} has no column "
+                f"{missing[0]!r} ({name}.{by_column[missing[0]]}); run migrate"
+            )
+
+    def _read_missing(self, conn: Connection) -> None:
+        self._missing = {}
+        for info in self.entities:
+            missing = self.dialect.missing_columns(conn, info.table, info.column_names)
+            if missing:
+                self._missing[info] = missing
 
     def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
         with self._lock:
@@ -197,4 +228,5 @@ class Database:
                     conn.rollback()
                     raise
                 conn.commit()
+                self._read_missing(conn)
             return plan

@@ -128,6 +128,7 @@ class Query(Generic[T]):
         return " WHERE " + compile_where(expr, codec, params)
 
     def _select_sql(self, params: list[Any], columns: tuple[str, ...] | None = None) -> str:
+        self.database._require_columns(self.info)
         codec = self.database.codec(self.info)
         dialect = self.database.dialect
         sql = select_sql(dialect, self.info.table, columns or self.info.column_names)
@@ -165,6 +166,7 @@ class Query(Generic[T]):
         return objs[0] if objs else None
 
     def count(self) -> int:
+        self.database._require_columns(self.info)
         params: list[Any] = []
         sql = f"SELECT COUNT(*) FROM {self.database.dialect.quote(self.info.table)}"
         sql += self._where_sql(params)
@@ -180,6 +182,7 @@ class Query(Generic[T]):
 
     def delete_many(self) -> int:
         """Delete every matching row now (not staged); returns the number deleted."""
+        self.database._require_columns(self.info)
         dialect = self.database.dialect
         params: list[Any] = []
         where = self._where_sql(params)
@@ -192,6 +195,7 @@ class Query(Generic[T]):
 
     def patch_many(self, **values: Any) -> int:
         """Set fields on every matching row now (not staged); returns the number changed."""
+        self.database._require_columns(self.info)
         if not values:
             raise ValidationError("patch_many() needs at least one field=value")
         codec = self.database.codec(self.info)

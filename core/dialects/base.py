@@ -364,6 +364,11 @@ class Dialect:
                 tables[table_name].unique.add(column)
         return tables
 
+    def missing_columns(self, conn: Any, table: str, columns: Sequence[str]) -> list[str]:
+        """The ``columns`` that ``table`` lacks, where the database would not say so itself
+        (``conn`` is a ``core.connection``). Servers refuse an unknown column: nothing to do."""
+        return []
+
     def same_type(self, declared: str, expected: str) -> bool:
         """Whether a column's declared type is the type the model maps to."""
         return _norm_type(declared) == _norm_type(expected)

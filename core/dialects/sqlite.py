@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -184,6 +185,16 @@ class SQLiteDialect(Dialect):
             return OrmConnectionError(f"{context}: the connection is closed", exc)
         missing = isinstance(exc, sqlite3.OperationalError) and "no such table" in text
         return self.classified_error(exc, text, context, missing_table=missing)
+
+    def missing_columns(self, conn: Any, table: str, columns: Sequence[str]) -> list[str]:
+        """SQLite reads a double-quoted name that is no column as a string: ``SELECT "nick"``
+        gives the text 'nick' for every row and ``WHERE "nick" = 1`` matches nothing, without
+        an error. A query checks its table's columns first (once per connection)."""
+        rows = conn.fetchall(f"PRAGMA table_info({self.quote(table)})", ())
+        if not rows:  # no such table: the query itself fails and names it
+            return []
+        have = {row[1].lower() for row in rows}
+        return [c for c in columns if c.lower() not in have]
 
     def read_schema(self, conn: Any) -> dict[str, TableSchema]:
         tables: dict[str, TableSchema] = {}

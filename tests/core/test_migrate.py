@@ -6,7 +6,16 @@ from typing import Annotated
 
 import pytest
 
-from core import Database, IntegrityError, MaxLength, PrimaryKey, Unique, entity
+from core import (
+    Database,
+    DatabaseError,
+    F,
+    IntegrityError,
+    MaxLength,
+    PrimaryKey,
+    Unique,
+    entity,
+)
 from tests.core.models import ALL, Article, Author
 
 
@@ -157,4 +166,37 @@ def test_tables_made_with_unique_constraints_need_no_unique_index(db_url: str) -
     tables = db.dialect.read_schema(db.connection())
     assert {c.lower() for c in tables["author"].unique} == {"email"}
     assert db.migration_plan().empty
+    db.close()
+
+
+def test_querying_a_column_that_was_never_migrated_fails_on_every_backend(db_url: str) -> None:
+    """A field added to the model but not yet migrated: every query of it fails naming the
+    column (SQLite would read the double-quoted name as the text 'nick' and match nothing in
+    a filter, silently), and after migrate the same queries work."""
+    db1 = Database(db_url, [_person(unique=False)])
+    db1.migrate()
+    s = db1.create_session()
+    s.add(db1.entity("Person").cls(id=1, email="p1@x"))
+    s.commit()
+    db1.close()
+    person = _person(unique=True)
+    db = Database(db_url, [person])
+    for query in (
+        lambda: db.query(person).find(),
+        lambda: db.create_session().query(person).filter(F.nick == "n").find(),
+        lambda: db.query(person).filter(F.nick == "n").count(),
+        lambda: db.query(person).filter(F.nick == "n").delete_many(),
+    ):
+        with pytest.raises(DatabaseError, match="nick"):
+            query()
+    if db.dialect.name == "sqlite":
+        with pytest.raises(DatabaseError) as caught:
+            db.query(person).find()
+        assert str(caught.value) == (
+            "cannot query Person: the table 'person' has no column 'nick' (Person.nick); "
+            "run migrate"
+        )
+    db.migrate()
+    assert [(p.email, p.nick) for p in db.query(person).find()] == [("p1@x", None)]
+    assert db.query(person).filter(F.nick == "n").count() == 0
     db.close()

@@ -441,7 +441,7 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 _TEXT_ROOM = 64 * 1024
 #: Bytes around each value: separators, parentheses, ``WHEN ... THEN`` of a CASE.
 _AROUND = 16
-#: Most bytes of a value that is neither text nor binary (a 65-digit decimal, a datetime).
+#: Most bytes of a number, date or time (digits, sign, quotes; a datetime has 26 characters).
 _SCALAR = 80
 
 
@@ -453,7 +453,7 @@ def _value_bound(f: FieldInfo) -> int | None:
     """
     if f.kind == "str":
         return None if f.max_length is None else 4 * f.max_length + 2
-    if f.kind in ("bytes", "json"):
+    if f.kind in ("bytes", "json", "decimal"):  # (a Decimal may carry any number of digits)
         return None
     if f.kind == "reference":
         assert f.target is not None
@@ -465,7 +465,7 @@ def _value_bound(f: FieldInfo) -> int | None:
 
 
 def _value_bytes(f: FieldInfo, codec: EntityCodec, value: Any) -> int:
-    """Most bytes this value of an unbounded text, binary or JSON field takes."""
+    """Most bytes this value of an unbounded text, binary, JSON or decimal field takes."""
     if value is None or value is MISSING:
         return 4
     if f.kind == "json":
@@ -483,7 +483,7 @@ def _value_bytes(f: FieldInfo, codec: EntityCodec, value: Any) -> int:
         return 4 * len(value) + 2
     if isinstance(value, bytes | bytearray | memoryview):
         return 2 * len(value) + 10  # _binary'...', every byte possibly escaped
-    return _SCALAR
+    return max(_SCALAR, len(str(value)))
 
 
 def _exact_bytes(
@@ -589,7 +589,7 @@ def _update_steps(
     info: EntityInfo, cols: tuple[str, ...], group: UpdateGroup, dialect: Dialect, c: EntityCodec
 ) -> list[UpdateStep]:
     """One step per group, or more where the group's values exceed the statement size."""
-    if dialect.max_statement_bytes is None or len(group.objs) < 2:
+    if dialect.max_statement_bytes is None:
         return [UpdateStep(info, cols, group.objs, group.pks)]
     chunks = _sized_chunks(info, group.objs, len(group.objs), dialect, c, cols, len(cols) + 1)
     if len(chunks) == 1:
@@ -640,8 +640,13 @@ def _insert_steps(
                     for chunk in _sized_chunks(info, generated, size, dialect, c, cols)
                 )
         else:
+            # One INSERT a row, many to a round trip (``Connection.insert_ids``): a step's
+            # rows stay under the statement size together, so any round trip of them does.
             returning = (auto.name,) if dialect.supports_returning else ()
-            steps.append(InsertStep(info, generated, cols, returning, (), row_by_row=True))
+            steps.extend(
+                InsertStep(info, chunk, cols, returning, (), row_by_row=True)
+                for chunk in _sized_chunks(info, generated, len(generated), dialect, c, cols)
+            )
     return steps
 
 

@@ -224,18 +224,14 @@ def insert_array_sql(
 
 @lru_cache(maxsize=256)
 def delete_array_sql(dialect: Dialect, table: str, pk: str, cast: str) -> str:
-    """``DELETE FROM t USING unnest(?::T[]) AS _v(k0) WHERE t.pk = _v.k0``.
+    """``DELETE FROM t WHERE pk = ANY(?::T[])``: one array of keys.
 
-    A join rather than ``pk = ANY(?::T[])``: when the column's type differs from the cast
-    (an INTEGER key in a table ormcli did not create), ``= ANY`` compares across types and
-    PostgreSQL gives up its hashed lookup (10,000 keys: 16 ms against 10); the join is as fast
-    either way.
+    Sent in chunks of ``dialect.array_delete_rows`` keys, pipelined: 10,000 keys in 500-key
+    chunks took 10-11 ms, on an INTEGER key as on BIGINT, where a join to ``unnest`` in
+    2,000-key chunks took 14 and one 10,000-key ``= ANY`` 15.
     """
     q, p = dialect.quote, dialect.placeholder
-    return (
-        f"DELETE FROM {q(table)} USING unnest({p}::{cast}[]) AS {q('_v')}({q('k0')})"
-        f" WHERE {q(table)}.{q(pk)} = {q('_v')}.{q('k0')}"
-    )
+    return f"DELETE FROM {q(table)} WHERE {q(pk)} = ANY({p}::{cast}[])"
 
 
 @lru_cache(maxsize=1024)

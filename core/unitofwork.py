@@ -577,7 +577,11 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     groups = cs.delete_groups
     for info in _children_first(list(groups)):
         pks = groups[info][1]
-        size = _batch_rows(dialect, len(info.primary_key), single_key=len(info.primary_key) == 1)
+        single_key = len(info.primary_key) == 1
+        if dialect.array_batches and single_key:
+            size = dialect.array_delete_rows
+        else:
+            size = _batch_rows(dialect, len(info.primary_key), single_key=single_key)
         if dialect.max_statement_bytes is not None:
             key_bound = sum(_value_bound(f) or _SCALAR for f in info.primary_key) + _AROUND
             size = min(size, max(1, (dialect.max_statement_bytes - _TEXT_ROOM) // key_bound))

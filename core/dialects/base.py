@@ -117,11 +117,13 @@ class Dialect:
     max_params: ClassVar[int] = 999
     #: Rows one multi-row INSERT or ``IN (...)`` DELETE may carry (besides the parameter limit).
     max_rows_per_insert: ClassVar[int] = 100_000
-    #: Rows one array statement carries (``array_batches``: INSERT, UPDATE and DELETE joined
-    #: to ``unnest``); pipelined, the server runs one while the next is being built.
+    #: Rows one array statement carries (``array_batches``: INSERT and UPDATE joined to
+    #: ``unnest``); pipelined, the server runs one while the next is being built.
     array_rows: ClassVar[int] = 100_000
+    #: Keys one array DELETE (``pk = ANY(array)``) carries.
+    array_delete_rows: ClassVar[int] = 100_000
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
-    #: ``DELETE ... USING unnest(...)``): a handful of parameters whatever the row count.
+    #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
     array_batches: ClassVar[bool] = False
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -19,7 +21,7 @@ from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded
 from core.errors import SessionError, ValidationError
 from core.types import MISSING
 
-__all__ = ["Collector", "EntityCodec", "Resolver", "UpdateGroup", "collector_paused"]
+__all__ = ["Collector", "Deferrer", "EntityCodec", "Resolver", "UpdateGroup", "collector_paused"]
 
 
 @contextlib.contextmanager
@@ -75,6 +77,8 @@ def _exact_type(f: FieldInfo) -> type | None:
 #: ``resolve(target, pk)`` -> the identity-mapped object, or an ``Unloaded`` placeholder.
 Resolver = Callable[[EntityInfo, Any], Any]
 Pending = dict[int, Any]
+#: ``defer(keys, objects)``: a load's distinct keys, for the identity map to map on first use.
+Deferrer = Callable[[list[Any], list[Any]], None]
 #: ``fn(objs, pending) -> parameter rows`` (see ``EntityCodec.rows``).
 RowsFn = Callable[[Sequence[Any], Pending | None], list[tuple[Any, ...]]]
 
@@ -301,17 +305,28 @@ class EntityCodec:
 
     def _compile_merge(
         self,
-    ) -> Callable[[Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any], list[Any]]:
-        """``fn(chunks, token, mapping, resolve, track) -> objects``: identity-mapped loading.
+    ) -> Callable[
+        [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any, Deferrer | None], list[Any]
+    ]:
+        """``fn(chunks, token, mapping, resolve, track, defer) -> objects``: identity-mapped
+        loading.
 
         ``chunks`` are the query's rows, a sequence of rows at a time (``Connection.stream``).
         One loop per query instead of two calls per row: a row whose key is in ``mapping``
         gives the object already there (left as it is); any other row becomes a new object,
         attached to the session whose token is given and entered in ``mapping``;
-        ``track(obj)`` (entities with JSON fields) records its snapshot.
+        ``track(obj)`` (entities with JSON fields) records its snapshot. When ``mapping`` is
+        empty, ``defer`` is given and the keys come strictly ascending (so distinct), nothing
+        enters ``mapping``: ``defer(keys, objects)`` hands them to the identity map, which maps
+        them on first use (``core.identity``).
         """
         info = self.info
-        ns: dict[str, Any] = {"new": object.__new__, "cls": info.cls}
+        ns: dict[str, Any] = {
+            "new": object.__new__,
+            "cls": info.cls,
+            "lt": operator.lt,
+            "islice": itertools.islice,
+        }
         key_parts = []
         for j, pos in enumerate(self.pk_positions):
             conv = self.from_db[info.fields[pos].name]
@@ -325,21 +340,36 @@ class EntityCodec:
         single = len(key_parts) == 1
         key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
         skip = self.pk_positions[0] if single else -1
+        # Keys whose order Python knows for every value: ascending proves them distinct.
+        ordered = single and info.primary_key[0].kind in ("int", "str")
         build = ["o = new(cls)", "d = o.__dict__"]
         if single:
             build.append(f"d[{info.fields[skip].name!r}] = key")
         build += self._field_lines(ns, skip, indent="", unpacked=True)
         build.append(f"d[{SESSION_ATTR!r}] = token")
         track = ["track(o)"] if info.has_json else []
-        lines = [
-            "def merge(chunks, token, mapping, resolve, track):",
-            "    out = []",
-            # Nothing of this entity loaded yet (a fresh session): no lookups row by row; a
-            # chunk's keys enter the map in one C-level update while they are still in the
+        map_chunk = [
+            # A chunk's keys enter the map in one C-level update while they are still in the
             # cache (one pass over 100,000 keys at the end missed it for every key).
+            "mapping.update(zip(keys, objs))",
+            "if len(mapping) != len(out):",
+            # A key seen twice: its first object stands for every row with that key, and
+            # the rest of the rows are looked up one by one.
+            "    mapping.clear()",
+            "    for i, key in enumerate(allkeys):",
+            "        out[i] = mapping.setdefault(key, out[i])",
+            "    break",
+        ]
+        lines = [
+            "def merge(chunks, token, mapping, resolve, track, defer):",
+            "    out = []",
+            # Nothing of this entity loaded yet (a fresh session): no lookups row by row.
             "    if not mapping:",
             "        allkeys = []",
+            f"        ascending = {'defer is not None' if ordered else 'False'}",
             "        for rows in chunks:",
+            "            if not rows:",
+            "                continue",
             "            objs = []",
             "            append = objs.append",
             "            keys = []",
@@ -349,18 +379,18 @@ class EntityCodec:
             *("                " + line for line in build),
             "                kappend(key)",
             "                append(o)",
-            "            mapping.update(zip(keys, objs))",
+            "            if ascending and (allkeys and not allkeys[-1] < keys[0]",
+            "                    or not all(map(lt, keys, islice(keys, 1, None)))):",
+            "                ascending = False",
+            "                mapping.update(zip(allkeys, out))  # distinct: they were ascending",
             "            out += objs",
             "            allkeys += keys",
-            "            if len(mapping) != len(out):",
-            # A key seen twice: its first object stands for every row with that key, and
-            # the rest of the rows are looked up one by one.
-            "                mapping.clear()",
-            "                for i, key in enumerate(allkeys):",
-            "                    out[i] = mapping.setdefault(key, out[i])",
-            "                break",
+            "            if not ascending:",
+            *("                " + line for line in map_chunk),
             "        else:",
             *(["            for o in out: track(o)"] if track else []),
+            "            if ascending and out:",
+            "                defer(allkeys, out)",
             "            return out",
             *(["        for o in mapping.values(): track(o)"] if track else []),
             "    append = out.append",
@@ -376,8 +406,10 @@ class EntityCodec:
             "    return out",
         ]
         exec("\n".join(lines), ns)
-        fn: Callable[[Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any], list[Any]]
-        fn = ns["merge"]
+        fn: Callable[
+            [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any, Deferrer | None],
+            list[Any],
+        ] = ns["merge"]
         return fn
 
     def _diff_lines(self, ns: dict[str, Any], indent: str, masks: bool = False) -> list[str]:

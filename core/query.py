@@ -215,7 +215,7 @@ class Query(Generic[T]):
         sql = f"UPDATE {q(self.info.table)} SET {', '.join(sets)}" + self._where_sql(params)
         count = self.database._write(sql, params, f"cannot update {self.info.cls.__name__}")
         if self.session is not None:
-            mapping = self.session._identity.get(self.info, {})
+            mapping = self.session._identity.get(self.info) or {}
             for key in keys:
                 obj = mapping.get(key)
                 if obj is not None:

@@ -2,7 +2,8 @@
 
 What a session holds (all keyed by ``id(obj)``; the session keeps strong references):
 
-- ``_identity``: per entity, primary key -> the one object for that row in this session;
+- ``_identity``: per entity, primary key -> the one object for that row in this session
+  (``core.identity``: a first load's keys may enter it only when first needed);
 - ``_new``: objects staged with ``add`` (insertion order is commit order within a batch);
 - ``_removed``: persistent objects staged with ``remove``;
 - ``_changed`` / ``_touched``: per touched persistent object, the value each field had before
@@ -34,6 +35,7 @@ from core.codec import collector_paused
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import IntegrityError, NotFoundError, OrmConnectionError, OrmError, SessionError
 from core.expressions import FieldRef
+from core.identity import IdentityMap
 from core.types import MISSING
 from core.unitofwork import ChangeSet
 
@@ -73,7 +75,7 @@ class Session:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._identity: dict[EntityInfo, dict[Any, Any]] = {}
+        self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
         self._changed: dict[int, dict[str, Any]] = {}
@@ -132,7 +134,7 @@ class Session:
                 f"{info.describe(obj)} belongs to another session; add it to one session only"
             )
         if info.has_pk(obj):
-            existing = self._identity.get(info, {}).get(info.pk_of(obj))
+            existing = self._identity.lookup(info, info.pk_of(obj))
             if existing is not None and existing is not obj:
                 raise SessionError(
                     f"{info.describe(obj)} is already loaded in this session as another object; "
@@ -178,7 +180,7 @@ class Session:
                     f"cannot remove {info.describe(obj)}: it was never added or committed"
                 )
             key = info.pk_of(obj)
-            mapped = self._identity.setdefault(info, {}).get(key)
+            mapped = self._identity.lookup(info, key)
             if mapped is None:
                 mapped = obj
                 self._attach(info, key, obj)
@@ -193,7 +195,7 @@ class Session:
         self._removed.pop(oid, None)
 
     def _attach(self, info: EntityInfo, key: Any, obj: Any) -> None:
-        self._identity.setdefault(info, {})[key] = obj
+        self._identity.mapping(info)[key] = obj
         obj.__dict__[SESSION_ATTR] = self._token
         if info.has_json:
             self._track_json(obj)
@@ -223,7 +225,7 @@ class Session:
         """The object with primary key ``pk``: from the identity map, a staged new object with
         that key, else from the database."""
         info = entity_info(cls)
-        obj = self._identity.get(info, {}).get(pk)
+        obj = self._identity.lookup(info, pk)
         if obj is not None:
             return obj  # type: ignore[no-any-return]
         for new in self._new.values():
@@ -240,7 +242,7 @@ class Session:
         return obj
 
     def _resolve(self, target: EntityInfo, pk: Any) -> Any:
-        obj = self._identity.get(target, {}).get(pk)
+        obj = self._identity.lookup(target, pk)
         return obj if obj is not None else Unloaded(target, pk, self._load_reference)
 
     def refresh(self, obj: Any) -> None:
@@ -404,9 +406,7 @@ class Session:
         db = self.database
         identity = self._identity
         for info, objs, keys in result.inserted:
-            mapping = identity.get(info)
-            if mapping is None:
-                mapping = identity[info] = {}
+            mapping = identity.mapping(info)
             if keys is not None:
                 auto = info.autoincrement
                 assert auto is not None
@@ -431,11 +431,10 @@ class Session:
         self._changed.clear()
         self._touched.clear()
         for info, (objs, pks) in cs.delete_groups.items():
-            mapping = identity.get(info, {})
-            if len(pks) == len(mapping):  # every loaded one (removed objects are all mapped)
-                mapping.clear()
+            if len(pks) == identity.count(info):  # every loaded one (removed ones are mapped)
+                identity.drop(info)
             else:
-                pop = mapping.pop
+                pop = identity.mapping(info).pop
                 for pk in pks:
                     pop(pk, None)
             if info.has_json:
@@ -474,9 +473,8 @@ class Session:
     def close(self) -> None:
         """Forget everything (staged work is discarded, objects are detached)."""
         self.rollback()
-        for mapping in self._identity.values():
-            for obj in mapping.values():
-                obj.__dict__.pop(SESSION_ATTR, None)
+        for obj in self._identity.objects():
+            obj.__dict__.pop(SESSION_ATTR, None)
         self._identity.clear()
         self._snapshots.clear()
         self._json_tracked.clear()
@@ -492,12 +490,15 @@ class Session:
     def _merge_rows(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
         """Objects for rows, given as sequences of rows: the identity-mapped one where it
         exists (left as it is)."""
-        mapping = self._identity.get(info)
-        if mapping is None:
-            mapping = self._identity[info] = {}
+        identity = self._identity
+        mapping = identity.mapping(info)  # (a load deferred earlier enters it now)
+
+        def defer(keys: list[Any], objs: list[Any]) -> None:
+            identity.defer(info, keys, objs)
+
         codec = self.database.codec(info)
         with collector_paused():
-            return codec.merge(chunks, self._token, mapping, self._resolve, self._track_json)
+            return codec.merge(chunks, self._token, mapping, self._resolve, self._track_json, defer)
 
     def _track_json(self, obj: Any) -> None:
         """Remember the JSON fields' text of a loaded object, to see in-place edits."""
@@ -507,7 +508,7 @@ class Session:
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""
-        mapping = self._identity.get(info, {})
+        mapping = self._identity.get(info) or {}
         for key in keys:
             obj = mapping.pop(key, None)
             if obj is not None:

@@ -458,3 +458,39 @@ def test_queries_leave_the_garbage_collector_as_they_found_it(db: Database) -> N
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("order", ["id", "-id"])
+def test_a_first_load_in_key_order_is_mapped_when_first_needed(db: Database, order: str) -> None:
+    """A fresh session's load whose keys come ascending keeps them aside (no dict is built
+    for them yet); descending keys are mapped at once. Either way lookups, a second query,
+    adding a conflicting object, removing some and removing all behave as one identity map."""
+    s0 = db.create_session()
+    s0.add(*_authors(2_500))
+    s0.commit()
+    s = db.create_session()
+    info = Author.__orm_entity__  # type: ignore[attr-defined]
+    authors = s.query(Author).order_by(order).find()
+    deferred = info in s._identity._deferred
+    assert deferred is (order == "id")
+    assert s._identity.count(info) == 2_500
+    by_id = {a.id: a for a in authors}
+    assert s.get(Author, authors[1_234].id) is authors[1_234]
+    assert info not in s._identity._deferred  # the lookup mapped them
+    again = s.query(Author).filter(F.age >= 1_000).find()
+    assert all(a is by_id[a.id] for a in again) and len(again) == 1_500
+    with pytest.raises(SessionError):
+        s.add(Author(id=authors[0].id, email="twin@x", name="twin"))
+
+    s2 = db.create_session()
+    loaded = s2.query(Author).order_by(order).find()
+    s2.remove(*loaded[:10])
+    s2.commit()
+    assert s2._identity.count(info) == 2_490 and s2.get(Author, loaded[0].id) is None
+    s2.remove(*s2.query(Author).find())
+    s2.commit()
+    assert s2._identity.count(info) == 0 and db.query(Author).count() == 0
+    assert all(s2.state_of(a) == "detached" for a in loaded)
+
+    s.close()
+    assert all(s.state_of(a) == "detached" for a in authors)

@@ -127,9 +127,11 @@ class PostgresDialect(Dialect):
         return pipe
 
     def failed_in_pipeline(self, cursors: Sequence[Any], exc: BaseException) -> int:
-        if getattr(getattr(exc, "diag", None), "sqlstate", None) is None:
-            return len(cursors) - 1  # no server error: raised while sending the last one
-        # psycopg attaches a result to each cursor in order and stops at the failure.
+        server = getattr(getattr(exc, "diag", None), "sqlstate", None) is not None
+        if not server and not self.is_connection_error(exc):
+            return len(cursors) - 1  # the client failed while sending the last one
+        # psycopg attaches a result to each cursor in order and stops at the failure; a lost
+        # connection is the first statement left without one (whenever the loss was seen).
         return next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1)
 
     def is_connection_error(self, exc: BaseException) -> bool:

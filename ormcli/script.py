@@ -100,7 +100,10 @@ def run_script(
     except Exception as exc:
         if debug:
             raise
-        render_error(err, f"{name}: commit failed: {message_for(exc)}", prefix="")
+        message = message_for(exc)
+        if not message.startswith("commit "):  # (the workspace's own say "commit failed: ...")
+            message = f"commit failed: {message}"
+        render_error(err, f"{name}: {message}", prefix="")
         code = exit_code_for(exc)
         if code != EXIT_OUTCOME_UNKNOWN:
             render_error(err, "nothing was committed", prefix="")

@@ -99,6 +99,8 @@ def test_a_failing_commit_at_the_end_exits_1_and_names_the_constraint(
     assert again.exit_code == 1
     lines = again.stderr.splitlines()
     assert lines[-2].startswith("<stdin>: commit failed: ")
+    assert "commit failed: commit failed" not in lines[-2]
+    assert lines[-2].endswith("(nothing was written; the staged work is kept)")
     assert "User" in lines[-2] and "email" in lines[-2]
     assert lines[-1] == "nothing was committed"
     assert count_users(db_url, blog_models) == "2"

@@ -327,6 +327,7 @@ class Session:
             except IntegrityError as exc:
                 conn.rollback()
                 self._name_culprit(cs, exc)
+                self._name_referrer(cs, exc)
                 raise
             except BaseException:
                 conn.rollback()
@@ -400,6 +401,42 @@ class Session:
             position = f", staged #{list(self._new).index(id(culprit)) + 1}"
         err.obj = culprit
         err.args = (f"{err.args[0]}: {info.describe(culprit)}{position} has {f.name}={value!r}",)
+
+    def _name_referrer(self, cs: ChangeSet, err: IntegrityError) -> None:
+        """Add to a foreign-key error that names no field (SQLite's) which removed object a
+        stored row still refers to, and through which field."""
+        if err.field or err.kind != "FOREIGN KEY" or not cs.delete_groups:
+            return
+        for info, (objs, pks) in cs.delete_groups.items():
+            if len(info.primary_key) != 1:
+                continue
+            removed = dict(zip(pks, objs, strict=True))
+            for referrer in self.database.entities:
+                for f in referrer.references:
+                    if f.target is not info:
+                        continue
+                    row = None
+                    for start in range(0, min(len(pks), 20_000), 500):
+                        query: Query[Any] = self.database.query(referrer.cls)
+                        where = FieldRef(f.name).in_(pks[start : start + 500])
+                        try:
+                            row = query.filter(where).limit(1).find_one_or_none()
+                        except OrmError:
+                            return
+                        if row is not None:
+                            break
+                    if row is None:
+                        continue
+                    key = row.__dict__.get(f.name)
+                    key = key.pk if type(key) is Unloaded else info.pk_of(key)
+                    name = referrer.cls.__name__
+                    err.entity, err.field = name, f.name
+                    err.args = (
+                        f"{err.args[0]} on {name}.{f.name}: {info.describe(removed[key])} is "
+                        f"still referred to by {referrer.describe(row)}; remove or change "
+                        "that first",
+                    )
+                    return
 
     def _finalize(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""

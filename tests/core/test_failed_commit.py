@@ -157,3 +157,32 @@ def test_foreign_key_violation_is_an_integrity_error(db_url: str) -> None:
     assert s.state_of(parent) == "removed"
     assert db.query(Author).count() == 1
     db.close()
+
+
+def test_removing_a_row_still_referred_to_names_the_referring_field(db_url: str) -> None:
+    """Three authors removed, the third still written by an article: the error names the
+    referring field on every backend (SQLite's own message names none: the session finds
+    it) and, on SQLite, the removed object and the row that refers to it. Removing the
+    article too then commits."""
+    db = Database(db_url, ALL)
+    db.migrate()
+    s = db.create_session()
+    authors = [Author(email=f"ref{i}@x.org", name=f"r{i}") for i in range(3)]
+    article = Article(title="still here", author=authors[2])
+    s.add(*authors, article)
+    s.commit()
+    s.remove(*authors)
+    with pytest.raises(IntegrityError) as exc:
+        s.commit()
+    assert (exc.value.entity, exc.value.field) == ("Article", "author")
+    if db.dialect.name == "sqlite":
+        assert str(exc.value) == (
+            "cannot delete Author: FOREIGN KEY constraint failed on Article.author: "
+            f"Author {authors[2].id} is still referred to by Article {article.id}; "
+            "remove or change that first"
+        )
+    assert db.query(Author).count() == 3 and s.counts() == (0, 0, 3)
+    s.remove(article)
+    s.commit()
+    assert db.query(Author).count() == 0
+    db.close()

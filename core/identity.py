@@ -38,16 +38,16 @@ class IdentityMap:
     def get(self, info: EntityInfo) -> dict[Any, Any] | None:
         """The entity's map, or None when nothing of it was ever mapped."""
         if info in self._deferred:
-            self._enter(info)
+            return self.mapping(info)
         return self._maps.get(info)
 
     def mapping(self, info: EntityInfo) -> dict[Any, Any]:
-        """The entity's map (made empty if there was none), to read or change."""
-        if info in self._deferred:
-            self._enter(info)
-        mapping = self._maps.get(info)
-        if mapping is None:
-            mapping = self._maps[info] = {}
+        """The entity's map (made empty if there was none), to read or change; a deferred
+        load enters it first."""
+        mapping = self._maps.setdefault(info, {})
+        deferred = self._deferred.pop(info, None)
+        if deferred is not None:
+            mapping.update(zip(*deferred, strict=True))
         return mapping
 
     def lookup(self, info: EntityInfo, key: Any) -> Any:
@@ -82,10 +82,3 @@ class IdentityMap:
     def clear(self) -> None:
         self._maps.clear()
         self._deferred.clear()
-
-    def _enter(self, info: EntityInfo) -> None:
-        keys, objs = self._deferred.pop(info)
-        mapping = self._maps.get(info)
-        if mapping is None:
-            mapping = self._maps[info] = {}
-        mapping.update(zip(keys, objs, strict=True))

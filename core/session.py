@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -346,19 +346,28 @@ class Session:
             time.perf_counter() - started,
         )
 
+    def _stored_with(
+        self, info: EntityInfo, name: str, values: list[Any], limit: int | None = None
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """For naming a culprit after a failed commit: ``(start, rows)`` per 500 of ``values``
+        (at most 20,000), the stored rows of ``info`` whose ``name`` is among them (``limit``
+        rows at most); stops quietly if a query fails."""
+        for start in range(0, min(len(values), 20_000), 500):
+            query: Query[Any] = self.database.query(info.cls)
+            query = query.filter(FieldRef(name).in_(values[start : start + 500]))
+            try:
+                yield start, (query.limit(limit) if limit else query).find()
+            except OrmError:
+                return
+
     def _taken_value(
         self, info: EntityInfo, name: str, staged: list[tuple[EntityInfo, Any]], values: list[Any]
     ) -> Any:
-        """The first staged object whose ``name`` value a stored row already has (asked 500
-        values at a time, at most 20,000 of them); None when none is found."""
-        for start in range(0, min(len(values), 20_000), 500):
-            chunk = values[start : start + 500]
-            query: Query[Any] = self.database.query(info.cls)
-            try:
-                found = query.filter(FieldRef(name).in_(chunk)).find()
-            except OrmError:
-                return None
+        """The first staged object whose ``name`` value a stored row already has; None when
+        none is found."""
+        for start, found in self._stored_with(info, name, values):
             taken = {repr(getattr(o, name)) for o in found}
+            chunk = values[start : start + 500]
             for (_, obj), v in zip(staged[start : start + 500], chunk, strict=True):
                 if repr(v) in taken:
                     return obj
@@ -415,16 +424,10 @@ class Session:
                 for f in referrer.references:
                     if f.target is not info:
                         continue
-                    row = None
-                    for start in range(0, min(len(pks), 20_000), 500):
-                        query: Query[Any] = self.database.query(referrer.cls)
-                        where = FieldRef(f.name).in_(pks[start : start + 500])
-                        try:
-                            row = query.filter(where).limit(1).find_one_or_none()
-                        except OrmError:
-                            return
-                        if row is not None:
-                            break
+                    rows = (
+                        r for _, found in self._stored_with(referrer, f.name, pks, 1) for r in found
+                    )
+                    row = next(rows, None)
                     if row is None:
                         continue
                     key = row.__dict__.get(f.name)

@@ -464,6 +464,18 @@ def _value_bound(f: FieldInfo) -> int | None:
     return _SCALAR
 
 
+def _reference_key(f: FieldInfo, value: Any) -> Any:
+    """The key a reference field's value (an object, an ``Unloaded`` or already a key) stands
+    for; 0 for a new object whose key the same commit generates (a number)."""
+    if type(value) is Unloaded:
+        return value.pk
+    target = f.target
+    assert target is not None
+    if not isinstance(value, target.cls):
+        return value
+    return target.pk_of(value) if target.has_pk(value) else 0
+
+
 def _value_bytes(f: FieldInfo, codec: EntityCodec, value: Any) -> int:
     """Most bytes this value of an unbounded text, binary, JSON or decimal field takes."""
     if value is None or value is MISSING:
@@ -471,14 +483,7 @@ def _value_bytes(f: FieldInfo, codec: EntityCodec, value: Any) -> int:
     if f.kind == "json":
         value = codec.value_to_db(f, value)
     elif f.kind == "reference":
-        target = f.target
-        assert target is not None
-        if type(value) is Unloaded:
-            value = value.pk
-        elif target.has_pk(value):
-            value = target.pk_of(value)
-        else:  # a new object's key, generated in the same commit: a number
-            return _SCALAR
+        value = _reference_key(f, value)
     if isinstance(value, str):
         return 4 * len(value) + 2
     if isinstance(value, bytes | bytearray | memoryview):
@@ -498,18 +503,12 @@ def _exact_bytes(
     ``ValidationError`` naming the largest field when they cannot fit in any statement."""
     sizes: dict[str, int] = {}
     for f in fields:
-        v = obj.__dict__.get(f.name, MISSING)
-        if f.kind == "reference":
-            v = _raw_value(obj, f)
-            target = f.target
-            assert target is not None
-            if v is not None and v is not MISSING and type(v) is not Unloaded:
-                v = target.pk_of(v) if target.has_pk(v) else 0
-            elif type(v) is Unloaded:
-                v = v.pk
-        elif v is not None and v is not MISSING:
-            v = codec.value_to_db(f, v)
-        size = dialect.literal_bytes(None if v is MISSING else v) + _AROUND
+        v = _raw_value(obj, f)
+        if v is MISSING:
+            v = None
+        elif v is not None:
+            v = _reference_key(f, v) if f.kind == "reference" else codec.value_to_db(f, v)
+        size = dialect.literal_bytes(v) + _AROUND
         sizes[f.name] = sizes.get(f.name, 0) + size
     total = sum(sizes.values())
     if total > room:
@@ -578,10 +577,7 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     for info in _children_first(list(groups)):
         pks = groups[info][1]
         single_key = len(info.primary_key) == 1
-        if dialect.array_batches and single_key:
-            size = dialect.array_delete_rows
-        else:
-            size = _batch_rows(dialect, len(info.primary_key), single_key=single_key)
+        size = _batch_rows(dialect, len(info.primary_key), single_key=single_key, delete=True)
         if dialect.max_statement_bytes is not None:
             key_bound = sum(_value_bound(f) or _SCALAR for f in info.primary_key) + _AROUND
             size = min(size, max(1, (dialect.max_statement_bytes - _TEXT_ROOM) // key_bound))
@@ -596,8 +592,6 @@ def _update_steps(
     if dialect.max_statement_bytes is None:
         return [UpdateStep(info, cols, group.objs, group.pks)]
     chunks = _sized_chunks(info, group.objs, len(group.objs), dialect, c, cols, len(cols) + 1)
-    if len(chunks) == 1:
-        return [UpdateStep(info, cols, group.objs, group.pks)]
     steps, start = [], 0
     for chunk in chunks:
         steps.append(UpdateStep(info, cols, chunk, group.pks[start : start + len(chunk)]))
@@ -654,10 +648,12 @@ def _insert_steps(
     return steps
 
 
-def _batch_rows(dialect: Dialect, width: int, *, single_key: bool = True) -> int:
+def _batch_rows(
+    dialect: Dialect, width: int, *, single_key: bool = True, delete: bool = False
+) -> int:
     """Rows one statement carries: under the parameter limit, unless values travel as arrays."""
     if dialect.array_batches and single_key:
-        return dialect.array_rows
+        return dialect.array_delete_rows if delete else dialect.array_rows
     return min(dialect.max_rows_per_insert, dialect.max_params // max(1, width))
 
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from core.dialects.base import Converter, Dialect, json_dumps_canonical
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded
-from core.errors import SessionError, ValidationError
+from core.errors import OrmError, SessionError, ValidationError
 from core.types import MISSING
 
 __all__ = ["Collector", "Deferrer", "EntityCodec", "Resolver", "UpdateGroup", "collector_paused"]
@@ -295,13 +295,61 @@ class EntityCodec:
         """``fn(row, token, resolve) -> obj``: a new instance without calling ``__init__``,
         attached to the session whose token is given (None: untracked)."""
         ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
-        lines = ["def hydrate(row, token, resolve):", "    o = new(cls)", "    d = o.__dict__"]
-        lines += self._field_lines(ns)
-        lines.append(f"    if token is not None: d[{SESSION_ATTR!r}] = token")
-        lines.append("    return o")
+        body = ["o = new(cls)", "d = o.__dict__", *self._field_lines(ns, indent="")]
+        body.append(f"if token is not None: d[{SESSION_ATTR!r}] = token")
+        body.append("return o")
+        lines = ["def hydrate(row, token, resolve):", *self._guarded(ns, body)]
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
         return fn
+
+    def _guarded(self, ns: dict[str, Any], body: list[str]) -> list[str]:
+        """``body`` (lines of a generated loading function) inside a ``try`` that turns an
+        error converting a row into one ``ValidationError`` naming entity, row and field
+        (free in the common case: a ``try`` costs nothing until something raises)."""
+        ns["OrmError"] = OrmError
+        ns["unreadable"] = self._unreadable
+        return [
+            "    try:",
+            *("        " + line for line in body),
+            "    except OrmError:",
+            "        raise",
+            "    except Exception as exc:",
+            "        err = unreadable(exc, locals())",
+            "        if err is None:",
+            "            raise",
+            "        raise err from exc",
+        ]
+
+    def _unreadable(self, exc: Exception, scope: dict[str, Any]) -> ValidationError | None:
+        """The error for a row that could not become an object (``scope``: the loading
+        function's locals, holding the row as ``row`` or unpacked as ``c0, c1, ...``); None
+        when no value of the row is at fault (``exc`` then goes on as it is)."""
+        name = self.info.cls.__name__
+        row = scope.get("row")
+        fields = self.info.fields
+        values = [
+            row[i] if row is not None and i < len(row) else scope.get(f"c{i}", MISSING)
+            for i in range(len(fields))
+        ]
+        if any(v is MISSING for v in values):
+            return None  # the rows themselves did not fit
+        keys = [values[p] for p in self.pk_positions]
+        where = ", ".join(
+            f"{f.name}={v!r}" for f, v in zip(self.info.primary_key, keys, strict=True)
+        )
+        for f, value in zip(fields, values, strict=True):
+            conv = self.from_db[f.name]
+            if value is None or conv is None:
+                continue
+            try:
+                conv(value)
+            except Exception as bad:
+                return ValidationError(
+                    f"cannot load {name} ({where}): its stored {f.name} {value!r} does not "
+                    f"fit the field ({bad}); correct the row or the model"
+                )
+        return None
 
     def _compile_merge(
         self,
@@ -360,50 +408,53 @@ class EntityCodec:
             "        out[i] = mapping.setdefault(key, out[i])",
             "    break",
         ]
-        lines = [
-            "def merge(chunks, token, mapping, resolve, track, defer):",
-            "    out = []",
+        body = [
+            "out = []",
             # Nothing of this entity loaded yet (a fresh session): no lookups row by row.
-            "    if not mapping:",
-            "        allkeys = []",
-            f"        ascending = {'defer is not None' if ordered else 'False'}",
-            "        for rows in chunks:",
-            "            if not rows:",
-            "                continue",
-            "            objs = []",
-            "            append = objs.append",
-            "            keys = []",
-            "            kappend = keys.append",
-            f"            for {unpack} in rows:",
-            f"                key = {key_expr}",
-            *("                " + line for line in build),
-            "                kappend(key)",
-            "                append(o)",
-            "            if ascending and (allkeys and not allkeys[-1] < keys[0]",
-            "                    or not all(map(lt, keys, islice(keys, 1, None)))):",
-            "                ascending = False",
-            "                mapping.update(zip(allkeys, out))  # distinct: they were ascending",
-            "            out += objs",
-            "            allkeys += keys",
-            "            if not ascending:",
-            *("                " + line for line in map_chunk),
-            "        else:",
-            *(["            for o in out: track(o)"] if track else []),
-            "            if ascending and out:",
-            "                defer(allkeys, out)",
-            "            return out",
-            *(["        for o in mapping.values(): track(o)"] if track else []),
-            "    append = out.append",
-            "    get = mapping.get",
+            "if not mapping:",
+            "    allkeys = []",
+            f"    ascending = {'defer is not None' if ordered else 'False'}",
             "    for rows in chunks:",
+            "        if not rows:",
+            "            continue",
+            "        objs = []",
+            "        append = objs.append",
+            "        keys = []",
+            "        kappend = keys.append",
             f"        for {unpack} in rows:",
             f"            key = {key_expr}",
-            "            o = get(key)",
-            "            if o is None:",
-            *("                " + line for line in build + track),
-            "                mapping[key] = o",
+            *("            " + line for line in build),
+            "            kappend(key)",
             "            append(o)",
-            "    return out",
+            "        if ascending and (allkeys and not allkeys[-1] < keys[0]",
+            "                or not all(map(lt, keys, islice(keys, 1, None)))):",
+            "            ascending = False",
+            "            mapping.update(zip(allkeys, out))  # distinct: they were ascending",
+            "        out += objs",
+            "        allkeys += keys",
+            "        if not ascending:",
+            *("            " + line for line in map_chunk),
+            "    else:",
+            *(["        for o in out: track(o)"] if track else []),
+            "        if ascending and out:",
+            "            defer(allkeys, out)",
+            "        return out",
+            *(["    for o in mapping.values(): track(o)"] if track else []),
+            "append = out.append",
+            "get = mapping.get",
+            "for rows in chunks:",
+            f"    for {unpack} in rows:",
+            f"        key = {key_expr}",
+            "        o = get(key)",
+            "        if o is None:",
+            *("            " + line for line in build + track),
+            "            mapping[key] = o",
+            "        append(o)",
+            "return out",
+        ]
+        lines = [
+            "def merge(chunks, token, mapping, resolve, track, defer):",
+            *self._guarded(ns, body),
         ]
         exec("\n".join(lines), ns)
         fn: Callable[

@@ -160,7 +160,11 @@ class Database:
         """``consume(chunks)`` over the rows of one query, streamed a chunk of rows at a time
         (see ``Connection.stream``)."""
         with self._lock:
-            return consume(self._connection().stream(sql, params, context))
+            chunks = self._connection().stream(sql, params, context)
+            try:
+                return consume(chunks)
+            finally:
+                chunks.close()  # a consumer that failed midway: the query ends here
 
     def _write(self, sql: str, params: Sequence[Any], context: str) -> int:
         """One statement in its own transaction (bulk delete_many / patch_many)."""

@@ -16,7 +16,7 @@ import enum
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -289,6 +289,14 @@ class Dialect:
     def failed_in_pipeline(self, cursors: Sequence[Any], exc: BaseException) -> int:
         """Which of the pipelined statements (their cursors, in order) raised ``exc``."""
         return len(cursors) - 1
+
+    def stream(self, raw: Any, sql: str, params: Sequence[Any], size: int) -> Iterator[Any] | None:
+        """The rows of one query as the server sends them, ``size`` at a time, or None where
+        the driver cannot stream (rows are then read from a cursor in chunks of ``size``).
+
+        Called only outside a transaction or once its BEGIN went out; the caller consumes the
+        iterator at once and closes it, also when it stops early."""
+        return None
 
     def after_fetch(self, raw: Any) -> None:
         """Release what the driver keeps of a result once its rows were read (default: none)."""

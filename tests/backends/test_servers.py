@@ -142,6 +142,45 @@ def test_connection_killed_before_commit_answer_is_outcome_unknown(
     db.close()
 
 
+def test_connection_killed_before_a_load_is_one_error_and_the_next_load_reconnects(
+    db_url: str, kill_on: Any
+) -> None:
+    """Killed as a 2,500-row load is sent: OrmConnectionError naming the query, no objects
+    mapped; the next query opens a new connection and returns every row."""
+    db = Database(db_url, [Victim])
+    db.migrate()
+    s = db.create_session()
+    s.add(*[Victim(name=f"v{i}") for i in range(2_500)])
+    s.commit()
+    handler = kill_on(db, "SELECT")
+    with pytest.raises(OrmConnectionError) as exc:
+        s.query(Victim).find()
+    assert handler.fired
+    assert str(exc.value).startswith("cannot query Victim")
+    assert len(s.query(Victim).find()) == 2_500
+    db.close()
+
+
+def test_connection_lost_partway_through_a_load_is_one_error(db_url: str, server: str) -> None:
+    """PostgreSQL streams a large result as the client reads it: killed after the first chunk
+    arrived, the rest fails as a lost connection, and the next statement reconnects."""
+    if server != "postgresql":
+        pytest.skip("PyMySQL reads a whole result before the first row is returned")
+    db = Database(db_url, [])
+    conn = db.connection()
+    pid = conn.fetchall(PID_SQL[server])[0][0]
+    chunks = conn.stream("SELECT g, repeat('x', 50) FROM generate_series(1, 3000000) g")
+    assert len(next(chunks)) == 1_000
+    admin = Database(db_url, [])
+    admin.connection().execute(KILL_SQL[server], (pid,))
+    admin.close()
+    with pytest.raises(OrmConnectionError):
+        for _ in chunks:
+            pass
+    assert db.connection().fetchall("SELECT 1") == [(1,)]
+    db.close()
+
+
 def test_urls_mask_passwords_and_pass_query_parameters(server: str, db_url: str) -> None:
     """url_display hides the password; unknown schemes and bad URLs are one-line errors."""
     scheme = "postgresql" if server == "postgresql" else "mysql"

@@ -25,7 +25,7 @@ from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import ConflictError, DatabaseError
 from core.sql import update_batches
-from core.unitofwork import InsertStep, Step, UpdateStep
+from core.unitofwork import DeleteStep, InsertStep, Step, UpdateStep
 
 __all__ = ["PersistResult", "preview", "run"]
 
@@ -97,7 +97,7 @@ def _simple(step: Step, dialect: Dialect) -> bool:
         return not step.row_by_row
     if isinstance(step, UpdateStep):
         return len(step.objs) == 1 or dialect.update_form != "executemany"
-    return len(step.entity.primary_key) == 1 or len(step.pks) == 1
+    return step.one_statement(dialect)
 
 
 def _statements(
@@ -118,14 +118,29 @@ def _statements(
         yield from _update_statements(step, dialect, c, pending)
         result.updates += len(step.objs)
     else:
-        sql, ctx = step.sql(dialect), _context(info, "delete")
-        if len(info.primary_key) == 1:
-            keys = _keys_to_db(c, info.primary_key[0], step.pks)
-            yield sql, [keys] if step.uses_arrays(dialect) else keys, ctx, _nothing
-        else:
-            row = [c.value_to_db(f, k) for f, k in zip(info.primary_key, step.pks[0], strict=True)]
-            yield sql, row, ctx, _nothing
+        yield (
+            step.sql(dialect),
+            _delete_params(step, dialect, c),
+            _context(info, "delete"),
+            _nothing,
+        )
         result.deletes += len(step.pks)
+
+
+def _delete_params(step: DeleteStep, dialect: Dialect, c: EntityCodec | None) -> list[Any]:
+    """The parameters of a one-statement delete step: the keys, an array of them, one array
+    per key column, or a composite key's values row after row (``c``: converted for the
+    driver; None: as the objects hold them, for ``preview``)."""
+    pk = step.entity.primary_key
+    if len(pk) == 1:
+        keys = step.pks if c is None else _keys_to_db(c, pk[0], step.pks)
+        return [keys] if step.uses_arrays(dialect) else keys
+    rows = step.pks
+    if c is not None:
+        rows = [[c.value_to_db(f, k) for f, k in zip(pk, key, strict=True)] for key in rows]
+    if step.uses_arrays(dialect):
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [v for row in rows for v in row]
 
 
 def _nothing(cur: Any) -> None:
@@ -378,10 +393,7 @@ def preview(
                 continue
             out.append((sql, list(chain.from_iterable(urows)), len(step.objs)))
         else:
-            flat: list[Any] = []
-            for pk in step.pks:
-                flat.extend(pk if len(step.entity.primary_key) > 1 else (pk,))
-            out.append((sql, [flat] if step.uses_arrays(dialect) else flat, len(step.pks)))
+            out.append((sql, _delete_params(step, dialect, None), len(step.pks)))
     return out
 
 

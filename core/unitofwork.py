@@ -410,19 +410,30 @@ class UpdateStep:
 
 @dataclass
 class DeleteStep:
-    """One DELETE ... WHERE pk IN (...) (composite keys: one parameter row per object)."""
+    """One DELETE of many keys: ``pk IN (...)``, arrays (PostgreSQL), or for a composite key
+    row values (MySQL) or one parameter row per object sent with executemany (SQLite)."""
 
     entity: EntityInfo
     pks: list[Any]
 
     def uses_arrays(self, dialect: Dialect) -> bool:
-        return dialect.array_batches and len(self.entity.primary_key) == 1
+        return dialect.array_batches
+
+    def one_statement(self, dialect: Dialect) -> bool:
+        """Whether the step is one statement (else an executemany of one-row DELETEs)."""
+        return (
+            len(self.entity.primary_key) == 1
+            or len(self.pks) == 1
+            or dialect.array_batches
+            or dialect.row_value_deletes
+        )
 
     def sql(self, dialect: Dialect) -> str:
-        pk_cols = tuple(f.column for f in self.entity.primary_key)
+        pk = self.entity.primary_key
+        pk_cols = tuple(f.column for f in pk)
         if self.uses_arrays(dialect):
-            cast = dialect.cast_type(self.entity.primary_key[0])
-            return delete_array_sql(dialect, self.entity.table, pk_cols[0], cast)
+            casts = tuple(dialect.cast_type(f) for f in pk)
+            return delete_array_sql(dialect, self.entity.table, pk_cols, casts)
         return delete_sql(dialect, self.entity.table, pk_cols, len(self.pks))
 
 
@@ -576,8 +587,7 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     groups = cs.delete_groups
     for info in _children_first(list(groups)):
         pks = groups[info][1]
-        single_key = len(info.primary_key) == 1
-        size = _batch_rows(dialect, len(info.primary_key), single_key=single_key, delete=True)
+        size = _batch_rows(dialect, len(info.primary_key), delete=True)
         if dialect.max_statement_bytes is not None:
             key_bound = sum(_value_bound(f) or _SCALAR for f in info.primary_key) + _AROUND
             size = min(size, max(1, (dialect.max_statement_bytes - _TEXT_ROOM) // key_bound))
@@ -648,11 +658,9 @@ def _insert_steps(
     return steps
 
 
-def _batch_rows(
-    dialect: Dialect, width: int, *, single_key: bool = True, delete: bool = False
-) -> int:
+def _batch_rows(dialect: Dialect, width: int, *, delete: bool = False) -> int:
     """Rows one statement carries: under the parameter limit, unless values travel as arrays."""
-    if dialect.array_batches and single_key:
+    if dialect.array_batches:
         return dialect.array_delete_rows if delete else dialect.array_rows
     return min(dialect.max_rows_per_insert, dialect.max_params // max(1, width))
 

@@ -122,6 +122,10 @@ class Dialect:
     array_rows: ClassVar[int] = 100_000
     #: Keys one array DELETE (``pk = ANY(array)``) carries.
     array_delete_rows: ClassVar[int] = 100_000
+    #: Removals of a composite key as row values, ``WHERE (a, b) IN ((?, ?), ...)``; False:
+    #: one-row DELETEs sent with executemany (in-process SQLite: 10,000 removals took 37 ms
+    #: so, 48 as row values). Array dialects send one array per key column instead.
+    row_value_deletes: ClassVar[bool] = False
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
     #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
     array_batches: ClassVar[bool] = False

@@ -88,6 +88,52 @@ def test_round_trips_of_10000_inserts_1000_updates_10000_removes(
     db.close()
 
 
+@entity.name("pair")
+class Pair:
+    org: Annotated[str, PrimaryKey, MaxLength(20)]
+    member: Annotated[int, PrimaryKey]
+    level: int = 0
+
+
+def test_removing_3000_rows_with_a_composite_key_takes_a_few_round_trips(
+    db_url: str, statements: StatementLog
+) -> None:
+    """Composite keys go as one statement per chunk — row values ``(org, member) IN ((?, ?),
+    ...)`` on MariaDB, one array per key column on PostgreSQL — or, on in-process SQLite, as
+    one executemany per chunk: a handful of round trips for 3,000 removals, not one per row.
+    Only the removed rows go; the rest (same org, other members; other org, same members)
+    stay."""
+    db = Database(db_url, [Pair])
+    db.migrate()
+    dialect = db.dialect
+    s = db.create_session()
+    s.add(*[Pair(org=org, member=i) for org in ("acme", "bolt") for i in range(3_000)])
+    s.commit()
+    doomed = s.query(Pair).filter(org="acme").find()
+    s.remove(*doomed[:2_999])
+    statements.clear()
+    before = _trips(db)
+    assert s.commit().deletes == 2_999
+    trips = _trips(db) - before
+    deletes = [x for x in statements.dml() if x.startswith("DELETE")]
+    if dialect.array_batches:
+        per = dialect.array_delete_rows
+    else:
+        per = min(dialect.max_rows_per_insert, dialect.max_params // 2)
+    chunks = _chunks(2_999, per)
+    assert chunks <= 10
+    if dialect.array_batches or dialect.row_value_deletes:
+        assert len(deletes) == chunks, deletes
+    else:  # one-row DELETE text, sent with executemany once per chunk
+        assert len(deletes) == chunks and all(" AND " in d and " IN " not in d for d in deletes)
+    # BEGIN and COMMIT around them (PostgreSQL: BEGIN and every chunk in one pipeline).
+    assert trips <= (2 if dialect.pipelines else chunks + 2), trips
+    assert sorted((p.org, p.member) for p in db.query(Pair).find()) == [("acme", 2_999)] + [
+        ("bolt", i) for i in range(3_000)
+    ]
+    db.close()
+
+
 def test_a_one_statement_commit_is_begin_statement_commit_in_order(
     db_url: str, statements: StatementLog
 ) -> None:

@@ -339,11 +339,8 @@ class EntityCodec:
             f"{f.name}={v!r}" for f, v in zip(self.info.primary_key, keys, strict=True)
         )
         for f, value in zip(fields, values, strict=True):
-            conv = self.from_db[f.name]
-            if value is None or conv is None:
-                continue
             try:
-                conv(value)
+                self.value_from_db(f, value)
             except Exception as bad:
                 return ValidationError(
                     f"cannot load {name} ({where}): its stored {f.name} {value!r} does not "

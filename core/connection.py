@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import islice
 from typing import Any
@@ -28,8 +28,9 @@ __all__ = ["Connection", "sql_logger"]
 sql_logger = logging.getLogger("core.sql")
 
 
-def _nothing() -> None:
-    pass
+def _take(rows: Iterator[Any], size: int) -> list[Any]:
+    """The next ``size`` rows of a streamed result (fewer at its end)."""
+    return list(islice(rows, size))
 
 
 class Connection:
@@ -175,12 +176,8 @@ class Connection:
             self._log(sql, len(params), 1, False)
             self._log_values(params)
             self.round_trips += 1
-            rows = streamed
-
-            def fetch() -> Sequence[Any]:
-                return list(islice(rows, size))
-
-            close = getattr(streamed, "close", _nothing)
+            fetch = partial(_take, streamed, size)
+            close = streamed.close
         try:
             while True:
                 try:

@@ -135,12 +135,16 @@ def _delete_params(step: DeleteStep, dialect: Dialect, c: EntityCodec | None) ->
     if len(pk) == 1:
         keys = step.pks if c is None else _keys_to_db(c, pk[0], step.pks)
         return [keys] if step.uses_arrays(dialect) else keys
-    rows = step.pks
-    if c is not None:
-        rows = [[c.value_to_db(f, k) for f, k in zip(pk, key, strict=True)] for key in rows]
+    rows = step.pks if c is None else _composite_keys_to_db(c, step)
     if step.uses_arrays(dialect):
         return [list(column) for column in zip(*rows, strict=True)]
     return [v for row in rows for v in row]
+
+
+def _composite_keys_to_db(c: EntityCodec, step: DeleteStep) -> list[list[Any]]:
+    """A composite-key delete step's keys, one row of driver values per key."""
+    pk = step.entity.primary_key
+    return [[c.value_to_db(f, k) for f, k in zip(pk, key, strict=True)] for key in step.pks]
 
 
 def _nothing(cur: Any) -> None:
@@ -228,11 +232,8 @@ def _run_many(
         if count is not None and count >= 0:
             _check_updated(count, len(rows), ctx)
         result.updates += len(step.objs)
-    else:  # composite keys
-        pks = [
-            [c.value_to_db(f, k) for f, k in zip(info.primary_key, pk, strict=True)]
-            for pk in step.pks
-        ]
+    else:  # composite keys, one row per statement
+        pks = _composite_keys_to_db(c, step)
         conn.executemany(step.sql(dialect), pks, _context(info, "delete"))
         result.deletes += len(step.pks)
 

@@ -424,7 +424,7 @@ class DeleteStep:
         return (
             len(self.entity.primary_key) == 1
             or len(self.pks) == 1
-            or dialect.array_batches
+            or self.uses_arrays(dialect)
             or dialect.row_value_deletes
         )
 

@@ -16,7 +16,7 @@ import enum
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -124,7 +124,7 @@ class Dialect:
     array_delete_rows: ClassVar[int] = 100_000
     #: Removals of a composite key as row values, ``WHERE (a, b) IN ((?, ?), ...)``; False:
     #: one-row DELETEs sent with executemany (in-process SQLite: 10,000 removals took 37 ms
-    #: so, 48 as row values). Array dialects send one array per key column instead.
+    #: that way, 48 as row values). Array dialects send one array per key column instead.
     row_value_deletes: ClassVar[bool] = False
     #: Send a batch as one array parameter per column (``INSERT ... SELECT * FROM unnest(...)``,
     #: ``DELETE ... WHERE pk = ANY(...)``): a handful of parameters whatever the row count.
@@ -294,7 +294,9 @@ class Dialect:
         """Which of the pipelined statements (their cursors, in order) raised ``exc``."""
         return len(cursors) - 1
 
-    def stream(self, raw: Any, sql: str, params: Sequence[Any], size: int) -> Iterator[Any] | None:
+    def stream(
+        self, raw: Any, sql: str, params: Sequence[Any], size: int
+    ) -> Generator[Any, None, None] | None:
         """The rows of one query as the server sends them, ``size`` at a time, or None where
         the driver cannot stream (rows are then read from a cursor in chunks of ``size``).
 

@@ -91,9 +91,9 @@ class MySQLDialect(Dialect):
     name: ClassVar[str] = "mysql"
     placeholder: ClassVar[str] = "%s"
     quote_char: ClassVar[str] = "`"
-    #: PyMySQL binds on the client; the real bound is the statement size (below).
     #: Composite-key removals as row values: 10,000 took 59 ms, one statement per row 1.5 s.
     row_value_deletes: ClassVar[bool] = True
+    #: PyMySQL binds on the client; the real bound is the statement size (below).
     max_params: ClassVar[int] = 65_535
     #: The server's ``max_allowed_packet``, read on connecting; until then MySQL 5.7's
     #: default, the smallest in use (MariaDB's is 16 MiB, MySQL 8's 64 MiB).

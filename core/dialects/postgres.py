@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
 
 import psycopg
@@ -128,10 +128,12 @@ class PostgresDialect(Dialect):
 
     # -- errors ----------------------------------------------------------------------------
 
-    def stream(self, raw: Any, sql: str, params: Sequence[Any], size: int) -> Iterator[Any] | None:
+    def stream(
+        self, raw: Any, sql: str, params: Sequence[Any], size: int
+    ) -> Generator[Any, None, None] | None:
         if not self.streams_chunks:
             return None  # one row a time (libpq < 17) is slower than a buffered result
-        rows: Iterator[Any] = raw.cursor().stream(sql, params, size=size)
+        rows: Generator[Any, None, None] = raw.cursor().stream(sql, params, size=size)
         return rows
 
     def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:

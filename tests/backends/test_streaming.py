@@ -107,10 +107,9 @@ def test_a_server_error_partway_through_the_rows_is_one_database_error(
     if backend != "postgresql":
         pytest.skip("only PostgreSQL fails a division by zero")
     conn = db.connection()
-    got = []
     with pytest.raises(DatabaseError) as exc:
-        for chunk in conn.stream("SELECT 1 / (age - %s) FROM author ORDER BY age", (BAD,)):
-            got.append(len(chunk))
+        for _ in conn.stream("SELECT 1 / (age - %s) FROM author ORDER BY age", (BAD,)):
+            pass
     assert "division by zero" in str(exc.value)
     assert not isinstance(exc.value, OrmConnectionError)
     assert [tuple(r) for r in conn.fetchall("SELECT 1")] == [(1,)]

@@ -114,7 +114,6 @@ class EntityCodec:
         self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
         self.hydrate = self._compile_hydrate()
         self.pk_positions = [f.position for f in info.primary_key]
-        self.json_names = tuple(f.name for f in info.json_fields)
         self.merge = self._compile_merge()
         self.diff = self._compile_diff()
         self.collect = self._compile_collect(masks=False)
@@ -169,11 +168,6 @@ class EntityCodec:
     def value_from_db(self, f: FieldInfo, value: Any) -> Any:
         conv = self.from_db[f.name]
         return value if value is None or conv is None else conv(value)
-
-    def snapshot(self, obj: Any) -> tuple[str, ...]:
-        """Canonical JSON text of the JSON fields, to see in-place mutation at commit."""
-        d = obj.__dict__
-        return tuple(json_dumps_canonical(d.get(n)) for n in self.json_names)
 
     # -- parameter rows --------------------------------------------------------------------
 
@@ -351,19 +345,18 @@ class EntityCodec:
     def _compile_merge(
         self,
     ) -> Callable[
-        [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any, Deferrer | None], list[Any]
+        [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Deferrer | None], list[Any]
     ]:
-        """``fn(chunks, token, mapping, resolve, track, defer) -> objects``: identity-mapped
+        """``fn(chunks, token, mapping, resolve, defer) -> objects``: identity-mapped
         loading.
 
         ``chunks`` are the query's rows, a sequence of rows at a time (``Connection.stream``).
         One loop per query instead of two calls per row: a row whose key is in ``mapping``
         gives the object already there (left as it is); any other row becomes a new object,
-        attached to the session whose token is given and entered in ``mapping``;
-        ``track(obj)`` (entities with JSON fields) records its snapshot. When ``mapping`` is
-        empty, ``defer`` is given and the keys come strictly ascending (so distinct), nothing
-        enters ``mapping``: ``defer(keys, objects)`` hands them to the identity map, which maps
-        them on first use (``core.identity``).
+        attached to the session whose token is given and entered in ``mapping``. When
+        ``mapping`` is empty, ``defer`` is given and the keys come strictly ascending (so
+        distinct), nothing enters ``mapping``: ``defer(keys, objects)`` hands them to the
+        identity map, which maps them on first use (``core.identity``).
         """
         info = self.info
         ns: dict[str, Any] = {
@@ -392,7 +385,6 @@ class EntityCodec:
             build.append(f"d[{info.fields[skip].name!r}] = key")
         build += self._field_lines(ns, skip, indent="", unpacked=True)
         build.append(f"d[{SESSION_ATTR!r}] = token")
-        track = ["track(o)"] if info.has_json else []
         map_chunk = [
             # A chunk's keys enter the map in one C-level update while they are still in the
             # cache (one pass over 100,000 keys at the end missed it for every key).
@@ -432,11 +424,9 @@ class EntityCodec:
             "        if not ascending:",
             *("            " + line for line in map_chunk),
             "    else:",
-            *(["        for o in out: track(o)"] if track else []),
             "        if ascending and out:",
             "            defer(allkeys, out)",
             "        return out",
-            *(["    for o in mapping.values(): track(o)"] if track else []),
             "append = out.append",
             "get = mapping.get",
             "for rows in chunks:",
@@ -444,18 +434,18 @@ class EntityCodec:
             f"        key = {key_expr}",
             "        o = get(key)",
             "        if o is None:",
-            *("            " + line for line in build + track),
+            *("            " + line for line in build),
             "            mapping[key] = o",
             "        append(o)",
             "return out",
         ]
         lines = [
-            "def merge(chunks, token, mapping, resolve, track, defer):",
+            "def merge(chunks, token, mapping, resolve, defer):",
             *self._guarded(ns, body),
         ]
         exec("\n".join(lines), ns)
         fn: Callable[
-            [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Any, Deferrer | None],
+            [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Deferrer | None],
             list[Any],
         ] = ns["merge"]
         return fn
@@ -469,8 +459,6 @@ class EntityCodec:
         ns["MISSING"] = MISSING
         lines = []
         for i, f in enumerate(self.info.fields):
-            if f.kind == "json":
-                continue
             name = f.name
             mark = f"m |= {1 << i}" if masks else f"out[{name!r}] = (o, n)"
             static = f.has_default and f.default_factory is None
@@ -483,6 +471,9 @@ class EntityCodec:
                 ns[f"F{i}"] = f
                 ns["same"] = same_reference
                 lines.append(f"    if not same(F{i}, o, n): {mark}")
+            elif f.kind == "json":  # the old value is a copy (``core.entity._JsonAttribute``)
+                ns["canon"] = json_dumps_canonical
+                lines.append(f"    if o is not n and canon(o) != canon(n): {mark}")
             else:
                 lines.append(
                     f"    if o is not n and (o.__class__ is not n.__class__ or o != n): {mark}"
@@ -493,8 +484,9 @@ class EntityCodec:
         """``fn(obj.__dict__, old_values) -> {field: (old, new)}`` in declaration order.
 
         ``old_values`` holds what the session's ``__setattr__`` hook recorded before the first
-        assignment to each field (``MISSING``: the field was not in ``__dict__``). JSON fields
-        are left to the snapshot comparison; references compare by key or identity.
+        assignment to each field (``MISSING``: the field was not in ``__dict__``), or before
+        the first read of a JSON field's list or dict; JSON compares as canonical text,
+        references by key or identity.
         """
         ns: dict[str, Any] = {}
         lines = [
@@ -520,7 +512,6 @@ class EntityCodec:
         to ``groups[bit mask of the changed columns]`` (objects and keys only: what a commit
         needs). Pairs of other entities go to ``others``. ``key_before(info, obj, old_values)``
         gives the key of an object whose key field was assigned (it refuses a changed key).
-        Entities with JSON fields are not compiled: in-place edits need snapshot comparison.
         """
         info = self.info
         ns: dict[str, Any] = {"info": info, "Group": UpdateGroup}

@@ -559,6 +559,8 @@ def _build_info(cls: type, name: str, localns: dict[str, Any]) -> EntityInfo:
 def _instrument(cls: type, info: EntityInfo) -> None:
     for f in info.references:
         setattr(cls, f.name, _ReferenceAttribute(f))
+    for f in info.json_fields:
+        setattr(cls, f.name, _JsonAttribute(f))
     if "__init__" not in cls.__dict__ and getattr(cls, "__init__") is object.__init__:  # noqa: B009
         cls.__init__ = _make_init(info)  # type: ignore[misc]
     if "__repr__" not in cls.__dict__ and getattr(cls, "__repr__") is object.__repr__:  # noqa: B009
@@ -640,11 +642,13 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
     names = info.field_names
     key = SESSION_ATTR
     trackers = TRACKERS
-    # Fields with no descriptor on the class can be stored straight into __dict__.
+    # Fields with no descriptor on the class (or a JSON one, which stores into __dict__ as
+    # well) can be stored straight into __dict__.
     plain = frozenset(
         f.name
         for f in info.fields
-        if not hasattr(type(inspect.getattr_static(cls, f.name, None)), "__set__")
+        if type(inspect.getattr_static(cls, f.name, None)) is _JsonAttribute
+        or not hasattr(type(inspect.getattr_static(cls, f.name, None)), "__set__")
     )
     if base_setattr is not object.__setattr__:
         plain = frozenset()
@@ -699,6 +703,56 @@ class _ReferenceAttribute:
         if type(value) is Unloaded:
             value = value.loader(value.target, value.pk)
             d[self.name] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.name] = value
+
+
+_IMMUTABLE_JSON = (str, int, float, bool, type(None))
+
+
+class _JsonAttribute:
+    """Class attribute of a JSON field: a read may be followed by an in-place edit.
+
+    Reading a list or dict (any value but a scalar) of an object a session tracks records a
+    deep copy of it as the field's old value, exactly as the ``__setattr__`` hook records one
+    before an assignment; the session then compares it with the current value when it
+    collects, and a rollback puts the copy back. So a collect visits only the objects whose
+    JSON was read since the last commit, instead of serialising every loaded object's JSON
+    at load and at every collect. New objects and untracked objects pay one dict lookup.
+    """
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, f: FieldInfo) -> None:
+        self.name = f.name
+        self.default = f.default
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        name = self.name
+        try:
+            value = d[name]
+        except KeyError:
+            if self.default is MISSING:
+                raise AttributeError(name) from None
+            return self.default
+        if value.__class__ in _IMMUTABLE_JSON:
+            return value
+        tracker = TRACKERS.get(d.get(SESSION_ATTR))
+        if tracker is not None:
+            changed, touched, new = tracker
+            oid = id(obj)
+            if oid not in new:
+                old = changed.get(oid)
+                if old is None:
+                    changed[oid] = {name: copy.deepcopy(value)}
+                    touched[oid] = obj
+                elif name not in old:
+                    old[name] = copy.deepcopy(value)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:

@@ -8,8 +8,8 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
 - ``_removed``: persistent objects staged with ``remove``;
 - ``_changed`` / ``_touched``: per touched persistent object, the value each field had before
   its first assignment since the last commit, and the object itself (both recorded by the
-  entity's ``__setattr__`` hook);
-- ``_snapshots`` / ``_json_tracked``: canonical JSON text of JSON fields, to see in-place edits.
+  entity's ``__setattr__`` hook; a read of a JSON field's list or dict records a copy too,
+  since it may be edited in place).
 
 An object the session tracks holds the session's token (an int) under ``SESSION_ATTR``, not
 the session: ``core.entity.TRACKERS`` leads the hook from the token to the dicts above.
@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from core import persist, unitofwork
 from core.codec import collector_paused
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
-from core.errors import IntegrityError, NotFoundError, OrmConnectionError, OrmError, SessionError
+from core.errors import (
+    IntegrityError,
+    NotFoundError,
+    OrmConnectionError,
+    OrmError,
+    SessionError,
+    ValidationError,
+)
 from core.expressions import FieldRef
 from core.identity import IdentityMap
 from core.types import MISSING
@@ -78,10 +85,11 @@ class Session:
         self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
+        #: Per entity with a one-field key: ``get``'s SELECT by key (its SQL, parameters and
+        #: error context; the key's parameter comes first).
+        self._pk_selects: dict[EntityInfo, tuple[str, list[Any], str]] = {}
         self._changed: dict[int, dict[str, Any]] = {}
         self._touched: dict[int, Any] = {}
-        self._snapshots: dict[int, tuple[str, ...]] = {}
-        self._json_tracked: dict[int, Any] = {}
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = next(_tokens)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
@@ -197,8 +205,6 @@ class Session:
     def _attach(self, info: EntityInfo, key: Any, obj: Any) -> None:
         self._identity.mapping(info)[key] = obj
         obj.__dict__[SESSION_ATTR] = self._token
-        if info.has_json:
-            self._track_json(obj)
 
     def _key_of(self, obj: Any) -> Any:
         info: EntityInfo = type(obj).__orm_entity__
@@ -231,9 +237,26 @@ class Session:
         for new in self._new.values():
             if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
                 return new  # type: ignore[no-any-return]
-        from core.query import Query
+        select = self._pk_selects.get(info)
+        if select is not None and pk is not None:
+            f = info.primary_key[0]
+            try:
+                key = self.database.codec(info).value_to_db(f, f.coerce(pk))
+            except ValidationError:
+                select = None  # the query below names the key and the field
+        if select is None or pk is None:
+            from core.query import Query
 
-        return Query(self.database, info, self).by_pk(pk).find_one_or_none()
+            query: Query[T] = Query(self.database, info, self).by_pk(pk)
+            sql, params, context = query._select(limit_one=True)
+            if info.single_pk_name is not None and pk is not None:
+                # The same text for every key, whose parameter comes first.
+                self._pk_selects[info] = (sql, params, context)
+            found = query._objects((self.database._fetch(sql, params, context),))
+            return found[0] if found else None
+        sql, params, context = select
+        objs = self._merge_rows(info, (self.database._fetch(sql, [key, *params[1:]], context),))
+        return objs[0] if objs else None
 
     def _load_reference(self, target: EntityInfo, pk: Any) -> Any:
         obj = self.get(target.cls, pk)
@@ -260,8 +283,6 @@ class Session:
         self._changed.pop(id(obj), None)
         self._touched.pop(id(obj), None)
         obj.__dict__.update(fresh.__dict__)
-        if info.has_json:
-            self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
 
     def state_of(self, obj: Any) -> str:
         """``"new"``, ``"persistent"``, ``"removed"`` or ``"detached"``."""
@@ -284,12 +305,17 @@ class Session:
         return unitofwork.collect(self)
 
     def counts(self) -> tuple[int, int, int]:
-        """(to add, to change, to remove)."""
-        return self.changes().counts()
+        """(to add, to change, to remove); visits the touched objects only, and builds no
+        ``{field: (old, new)}`` records (the REPL's prompt asks after every line)."""
+        if not self._changed:
+            return len(self._new), 0, len(self._removed)
+        with collector_paused(len(self._changed)):
+            return unitofwork.collect(self, for_commit=True).counts()
 
     @property
     def is_dirty(self) -> bool:
-        return not self.changes().empty
+        """Whether a commit would write anything (staged adds or removals answer at once)."""
+        return bool(self._new or self._removed) or any(self.counts())
 
     def pending_sql(self) -> list[Statement]:
         """The statements ``commit()`` would send, after batching; nothing is run."""
@@ -443,7 +469,6 @@ class Session:
 
     def _finalize(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """After COMMIT succeeded: assign keys, map new objects, forget removed ones."""
-        db = self.database
         identity = self._identity
         for info, objs, keys in result.inserted:
             mapping = identity.mapping(info)
@@ -459,15 +484,7 @@ class Session:
                     mapping[info.pk_of(obj)] = obj
             else:
                 mapping.update(zip(keys, objs, strict=True))
-            if info.has_json:
-                for obj in objs:
-                    self._track_json(obj)
         self._new.clear()
-        for (info, _cols), group in cs.update_groups.items():
-            if info.has_json:
-                codec = db.codec(info)
-                for obj in group.objs:
-                    self._snapshots[id(obj)] = codec.snapshot(obj)
         self._changed.clear()
         self._touched.clear()
         for info, (objs, pks) in cs.delete_groups.items():
@@ -477,10 +494,6 @@ class Session:
                 pop = identity.mapping(info).pop
                 for pk in pks:
                     pop(pk, None)
-            if info.has_json:
-                for obj in objs:
-                    self._snapshots.pop(id(obj), None)
-                    self._json_tracked.pop(id(obj), None)
             for obj in objs:
                 obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
@@ -497,14 +510,6 @@ class Session:
                     d[name] = old
         self._changed.clear()
         touched.clear()
-        for oid, obj in self._json_tracked.items():
-            info: EntityInfo = type(obj).__orm_entity__
-            snapshot = self._snapshots.get(oid)
-            if snapshot is not None and self.database.codec(info).snapshot(obj) != snapshot:
-                import json
-
-                for f, text in zip(info.json_fields, snapshot, strict=True):
-                    obj.__dict__[f.name] = json.loads(text)
         for obj in self._new.values():
             obj.__dict__.pop(SESSION_ATTR, None)
         self._new.clear()
@@ -516,8 +521,6 @@ class Session:
         for obj in self._identity.objects():
             obj.__dict__.pop(SESSION_ATTR, None)
         self._identity.clear()
-        self._snapshots.clear()
-        self._json_tracked.clear()
 
     def __enter__(self) -> Session:
         return self
@@ -538,13 +541,7 @@ class Session:
 
         codec = self.database.codec(info)
         with collector_paused():
-            return codec.merge(chunks, self._token, mapping, self._resolve, self._track_json, defer)
-
-    def _track_json(self, obj: Any) -> None:
-        """Remember the JSON fields' text of a loaded object, to see in-place edits."""
-        info: EntityInfo = type(obj).__orm_entity__
-        self._snapshots[id(obj)] = self.database.codec(info).snapshot(obj)
-        self._json_tracked[id(obj)] = obj
+            return codec.merge(chunks, self._token, mapping, self._resolve, defer)
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""
@@ -556,6 +553,4 @@ class Session:
                 self._changed.pop(oid, None)
                 self._touched.pop(oid, None)
                 self._removed.pop(oid, None)
-                self._snapshots.pop(oid, None)
-                self._json_tracked.pop(oid, None)
                 obj.__dict__.pop(SESSION_ATTR, None)

@@ -5,7 +5,7 @@ Two stages, neither of which touches a database:
 1. ``collect`` reads what a session staged (new objects, the old values its ``__setattr__``
    hook recorded, JSON snapshots, removals) and returns a ``ChangeSet`` of inserts, updates
    with ``{field: (old, new)}``, and deletes. Only objects that were touched are visited, plus
-   the objects of entities with JSON fields (in-place mutation has no hook to announce it).
+   (a read of a JSON field's list or dict counts as a touch: it may be edited in place).
    The change set is built grouped (changed objects by entity and changed columns, in one
    generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand.
 2. ``plan`` orders the change set and cuts it into statements: inserts parents-first (a cycle
@@ -206,7 +206,7 @@ def current_value(obj: Any, f: FieldInfo) -> Any:
 
 
 def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
-    """The session's pending change set; visits only touched objects and JSON entities.
+    """The session's pending change set; visits only touched objects.
 
     ``for_commit``: record which columns changed, not the old and new values (a commit needs
     no more); the change set's ``updates`` list is then not available.
@@ -216,8 +216,6 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
     changed = session._changed
     codec = session.database.codec
     groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateGroup] = {}
-    json_seen: set[int] = set()
-    extra_order: list[int] = []
     # One pass per entity among the changed objects (usually one): the first object not
     # staged for removal names the entity; objects of others are left for the next pass.
     rest: Any = changed.items()
@@ -229,9 +227,7 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
             break
         others: list[tuple[int, dict[str, Any]]] = []
         found: dict[tuple[str, ...], UpdateGroup] = {}
-        if info.has_json:
-            _collect_json_entity(session, info, rest, found, others, json_seen)
-        elif for_commit:
+        if for_commit:
             c = codec(info)
             by_mask: dict[int, UpdateGroup] = {}
             c.collect_masks(rest, touched, removed, by_mask, others, _pk_before)
@@ -241,17 +237,8 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
         for cols, group in found.items():
             groups[(info, cols)] = group
         rest = others
-    for oid, obj in session._json_tracked.items():
-        if oid in json_seen or oid in removed:
-            continue
-        info = type(obj).__orm_entity__
-        diff: dict[str, tuple[Any, Any]] = {}
-        _json_diff(session, obj, info, diff)
-        if diff:
-            _add_update(groups, (info, tuple(diff)), obj, info.pk_of(obj), diff)
-            extra_order.append(oid)
     deletes = _collect_deletes(session)
-    order = (list(changed) + extra_order, list(removed)) if groups or deletes else ([], [])
+    order = (list(changed), list(removed)) if groups or deletes else ([], [])
     return ChangeSet(list(session._new.values()), groups, deletes, order)
 
 
@@ -291,56 +278,6 @@ def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list
     return deletes
 
 
-def _collect_json_entity(
-    session: Session,
-    info: EntityInfo,
-    items: Any,
-    groups: dict[tuple[str, ...], UpdateGroup],
-    others: list[tuple[int, dict[str, Any]]],
-    json_seen: set[int],
-) -> None:
-    """``EntityCodec.collect`` for an entity with JSON fields (snapshots compared too)."""
-    removed = session._removed
-    touched = session._touched
-    diff_fn = session.database.codec(info).diff
-    for item in items:
-        oid, old_values = item
-        if oid in removed:
-            continue
-        obj = touched[oid]
-        if type(obj).__orm_entity__ is not info:
-            others.append(item)
-            continue
-        json_seen.add(oid)
-        diff = diff_fn(obj.__dict__, old_values)
-        _json_diff(session, obj, info, diff)
-        if len(diff) > 1:
-            diff = _in_field_order(info, diff)
-        if diff:
-            _add_update(groups, tuple(diff), obj, _pk_before(info, obj, old_values), diff)
-
-
-def _add_update(
-    groups: dict[Any, UpdateGroup], key: Any, obj: Any, pk: Any, diff: dict[str, Any]
-) -> None:
-    """Append a changed object to its group (what the generated collect loops do inline)."""
-    group = groups.get(key)
-    if group is None:
-        group = groups[key] = UpdateGroup()
-    group.objs.append(obj)
-    group.pks.append(pk)
-    group.diffs.append(diff)
-
-
-def _in_field_order(info: EntityInfo, diff: dict[str, Any]) -> dict[str, Any]:
-    """The diff with its fields in declaration order (updates are grouped by column tuple)."""
-    names = tuple(diff)
-    ordered = info.in_field_order(names)
-    if ordered == names:
-        return diff
-    return {n: diff[n] for n in ordered}
-
-
 def _pk_before(info: EntityInfo, obj: Any, old_values: dict[str, Any]) -> Any:
     pk = info.primary_key
     if len(pk) == 1 and pk[0].name not in old_values and pk[0].name in obj.__dict__:
@@ -352,18 +289,6 @@ def _pk_before(info: EntityInfo, obj: Any, old_values: dict[str, Any]) -> Any:
                 f"{old_values[f.name]!r} was changed; remove the object and add a new one instead"
             )
     return info.pk_of(obj)
-
-
-def _json_diff(session: Session, obj: Any, info: EntityInfo, diff: dict[str, Any]) -> None:
-    snapshot = session._snapshots.get(id(obj))
-    if snapshot is None:
-        return
-    import json
-
-    for f, old_text in zip(info.json_fields, snapshot, strict=True):
-        new = obj.__dict__.get(f.name)
-        if json_dumps_canonical(new) != old_text:
-            diff[f.name] = (json.loads(old_text), new)
 
 
 # -- the plan ------------------------------------------------------------------------------

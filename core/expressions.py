@@ -8,8 +8,8 @@ compiler. What it leaves out: SQL text, validation of names (done at compile tim
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Or",
     "Order",
     "and_",
+    "field_names",
     "not_",
     "or_",
 ]
@@ -108,62 +109,74 @@ class Order:
 
 
 class FieldRef:
-    """A field by name; comparison operators build expressions (``F.age > 3``)."""
+    """A field by name or dotted path; comparison operators build expressions (``F.age > 3``).
 
-    __slots__ = ("name",)
+    An attribute of a ``FieldRef`` extends the path through a relation: ``F.author.name`` is
+    the path ``"author.name"`` (``core.paths`` resolves it against the model when the query is
+    compiled). The path is kept in ``_path``: entity fields never start with ``_``, so no field
+    name hides it. A field named like a method (``like``, ``desc``...) is reached as
+    ``F("author.desc")``.
+    """
+
+    __slots__ = ("_path",)
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self._path = name
+
+    def __getattr__(self, name: str) -> FieldRef:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return FieldRef(f"{self._path}.{name}")
 
     def __repr__(self) -> str:
-        return f"F.{self.name}"
+        return f"F.{self._path}"
 
     def __eq__(self, value: Any) -> Expr:  # type: ignore[override]
         if value is None:
-            return IsNull(self.name)
-        return Compare(self.name, "=", value)
+            return IsNull(self._path)
+        return Compare(self._path, "=", value)
 
     def __ne__(self, value: Any) -> Expr:  # type: ignore[override]
         if value is None:
-            return IsNull(self.name, negate=True)
-        return Compare(self.name, "!=", value)
+            return IsNull(self._path, negate=True)
+        return Compare(self._path, "!=", value)
 
     def __lt__(self, value: Any) -> Expr:
-        return Compare(self.name, "<", value)
+        return Compare(self._path, "<", value)
 
     def __le__(self, value: Any) -> Expr:
-        return Compare(self.name, "<=", value)
+        return Compare(self._path, "<=", value)
 
     def __gt__(self, value: Any) -> Expr:
-        return Compare(self.name, ">", value)
+        return Compare(self._path, ">", value)
 
     def __ge__(self, value: Any) -> Expr:
-        return Compare(self.name, ">=", value)
+        return Compare(self._path, ">=", value)
 
     def in_(self, values: Iterable[Any]) -> Expr:
-        return In(self.name, tuple(values))
+        return In(self._path, tuple(values))
 
     def not_in(self, values: Iterable[Any]) -> Expr:
-        return In(self.name, tuple(values), negate=True)
+        return In(self._path, tuple(values), negate=True)
 
     def like(self, pattern: str) -> Expr:
-        return Like(self.name, pattern)
+        return Like(self._path, pattern)
 
     def not_like(self, pattern: str) -> Expr:
-        return Like(self.name, pattern, negate=True)
+        return Like(self._path, pattern, negate=True)
 
     def is_null(self) -> Expr:
-        return IsNull(self.name)
+        return IsNull(self._path)
 
     def is_not_null(self) -> Expr:
-        return IsNull(self.name, negate=True)
+        return IsNull(self._path, negate=True)
 
     def asc(self) -> Order:
-        return Order(self.name)
+        return Order(self._path)
 
     def desc(self) -> Order:
-        return Order(self.name, descending=True)
+        return Order(self._path, descending=True)
 
 
 class _FieldNamespace:
@@ -193,3 +206,19 @@ def or_(*items: Expr) -> Expr:
 
 def not_(item: Expr) -> Expr:
     return Not(_expr(item))
+
+
+def field_names(expr: Expr) -> Iterator[str]:
+    """Every field name or path an expression tests (read off its nodes' ``field`` members)."""
+    if not is_dataclass(expr):
+        return
+    for member in fields(expr):
+        value = getattr(expr, member.name)
+        if member.name == "field" and isinstance(value, str):
+            yield value
+        elif isinstance(value, Expr):
+            yield from field_names(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Expr):
+                    yield from field_names(item)

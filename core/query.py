@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
-from core.entity import EntityInfo, Unloaded
+from core.entity import EntityInfo
 from core.errors import NotFoundError, ValidationError
-from core.expressions import And, Compare, Expr, FieldRef, IsNull, Order
-from core.sql import compile_where, order_sql, select_sql
+from core.expressions import And, Compare, Expr, FieldRef, IsNull, Order, field_names
+from core.loaders import JoinedLoader, SelectInLoader
+from core.paths import resolve
+from core.sql import Scope, compile_where, order_sql, select_sql
 
 if TYPE_CHECKING:
     from core.database import Database
@@ -37,6 +39,7 @@ class _Spec:
     limit: int | None = None
     offset: int | None = None
     eager: tuple[str, ...] = ()
+    joins: tuple[str, ...] = ()
 
 
 class Query(Generic[T]):
@@ -89,7 +92,7 @@ class Query(Generic[T]):
             if isinstance(item, Order):
                 orders.append(item)
             elif isinstance(item, FieldRef):
-                orders.append(Order(item.name))
+                orders.append(Order(item._path))
             elif isinstance(item, str) and item.startswith("-"):
                 orders.append(Order(item[1:], descending=True))
             elif isinstance(item, str):
@@ -97,7 +100,7 @@ class Query(Generic[T]):
             else:
                 raise ValidationError(f"order_by() takes field names, got {item!r}")
         for o in orders:
-            self.info.field(o.field)
+            resolve(self.info, o.field)
         return self._with(orders=self._spec.orders + tuple(orders))
 
     def limit(self, n: int | None) -> Query[T]:
@@ -113,27 +116,52 @@ class Query(Generic[T]):
     def eager(self, *references: str) -> Query[T]:
         """Load these reference fields with the results (one extra query per field)."""
         for name in references:
-            f = self.info.field(name)
-            if f.kind != "reference":
-                raise ValidationError(f"{self.info.cls.__name__}.{name} is not a reference")
+            SelectInLoader(self.info, name)
         return self._with(eager=self._spec.eager + tuple(references))
+
+    def join(self, *references: str) -> Query[T]:
+        """Load these references (``"author"``, or a chain ``"author.org"``) in the same
+        SELECT, through LEFT JOINs: no further statement when they are read."""
+        JoinedLoader(self.info, references)
+        return self._with(joins=self._spec.joins + tuple(references))
 
     # -- SQL ---------------------------------------------------------------------------------
 
-    def _where_sql(self, params: list[Any]) -> str:
+    def _scope(self, *, select: bool) -> Scope:
+        """The statement's scope: a SELECT joins when something names a path or a join."""
+        spec = self._spec
+        joins = select and (
+            bool(spec.joins)
+            or any("." in o.field for o in spec.orders)
+            or any("." in name for e in spec.where for name in field_names(e))
+        )
+        return Scope(self.database.dialect, self.info, self.database.codec, joins=joins)
+
+    def _where_sql(self, params: list[Any], scope: Scope | None = None) -> str:
         if not self._spec.where:
             return ""
         codec = self.database.codec(self.info)
         expr = self._spec.where[0] if len(self._spec.where) == 1 else And(self._spec.where)
-        return " WHERE " + compile_where(expr, codec, params)
+        scope = scope or self._scope(select=False)
+        return " WHERE " + compile_where(expr, codec, params, scope)
 
     def _select_sql(self, params: list[Any], columns: tuple[str, ...] | None = None) -> str:
         self.database._require_columns(self.info)
         codec = self.database.codec(self.info)
         dialect = self.database.dialect
-        sql = select_sql(dialect, self.info.table, columns or self.info.column_names)
-        sql += self._where_sql(params)
-        sql += order_sql(self._spec.orders, codec)
+        scope = self._scope(select=True)
+        where = self._where_sql(params, scope)
+        order = order_sql(self._spec.orders, codec, scope)
+        if not scope.joins:
+            sql = select_sql(dialect, self.info.table, columns or self.info.column_names)
+        else:
+            names = [
+                f"{scope.qualifier}.{dialect.quote(c)}" for c in columns or self.info.column_names
+            ]
+            if columns is None and self._spec.joins:
+                names += JoinedLoader(self.info, self._spec.joins).columns(scope)
+            sql = f"SELECT {', '.join(names)} FROM {scope.from_sql()}"
+        sql += where + order
         sql += dialect.limit_clause(self._spec.limit, self._spec.offset, params)
         return sql
 
@@ -168,8 +196,9 @@ class Query(Generic[T]):
     def count(self) -> int:
         self.database._require_columns(self.info)
         params: list[Any] = []
-        sql = f"SELECT COUNT(*) FROM {self.database.dialect.quote(self.info.table)}"
-        sql += self._where_sql(params)
+        scope = self._scope(select=True)
+        where = self._where_sql(params, scope)
+        sql = f"SELECT COUNT(*) FROM {scope.from_sql()}{where}"
         rows = self.database._fetch(sql, params, f"cannot count {self.info.cls.__name__}")
         return int(rows[0][0])
 
@@ -248,37 +277,38 @@ class Query(Generic[T]):
 
     def _objects(self, chunks: Iterable[Sequence[Any]]) -> list[T]:
         """Objects for the rows of ``chunks`` (sequences of rows), in order."""
-        if self.session is not None:
-            objs = self.session._merge_rows(self.info, chunks)
+        if self._spec.joins:
+            rows = [row for chunk in chunks for row in chunk]
+            width = len(self.info.column_names)
+            objs = self._materialize(self.info, [row[:width] for row in rows])
+            JoinedLoader(self.info, self._spec.joins).load(rows, objs, self._materialize)
         else:
-            codec = self.database.codec(self.info)
-            hydrate = codec.hydrate
-            resolve = self.database._resolve_untracked
-            with collector_paused():
-                objs = [hydrate(row, None, resolve) for rows in chunks for row in rows]
+            objs = self._materialize_chunks(self.info, chunks)
         for name in self._spec.eager:
-            self._load_eager(objs, name)
+            SelectInLoader(self.info, name).load(objs, self._by_keys)
         return objs
 
-    def _load_eager(self, objs: list[Any], name: str) -> None:
-        f = self.info.field(name)
-        target = f.target
-        assert target is not None
-        wanted = {v.pk for o in objs if type(v := o.__dict__.get(name)) is Unloaded}
-        if not wanted:
-            return
-        loaded: dict[Any, Any] = {}
-        keys = list(wanted)
+    def _materialize_chunks(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
+        """Objects of ``info`` for rows of its columns: identity-mapped in a session, else new
+        and untracked."""
+        if self.session is not None:
+            return self.session._merge_rows(info, chunks)
+        hydrate = self.database.codec(info).hydrate
+        resolve = self.database._resolve_untracked
+        with collector_paused():
+            return [hydrate(row, None, resolve) for rows in chunks for row in rows]
+
+    def _materialize(self, info: EntityInfo, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        return self._materialize_chunks(info, (rows,))
+
+    def _by_keys(self, info: EntityInfo, keys: list[Any]) -> list[Any]:
+        """The objects of ``info`` with these keys, one statement per parameter-limited chunk."""
+        out: list[Any] = []
         size = max(1, self.database.dialect.max_params - 10)
         for i in range(0, len(keys), size):
-            chunk = keys[i : i + size]
-            q: Query[Any] = Query(self.database, target, self.session)
-            for obj in q.filter(FieldRef(target.primary_key[0].name).in_(chunk)).find():
-                loaded[target.pk_of(obj)] = obj
-        for o in objs:
-            v = o.__dict__.get(name)
-            if type(v) is Unloaded and v.pk in loaded:
-                o.__dict__[name] = loaded[v.pk]
+            q: Query[Any] = Query(self.database, info, self.session)
+            out += q.filter(FieldRef(info.primary_key[0].name).in_(keys[i : i + size])).find()
+        return out
 
     def __iter__(self) -> Any:
         return iter(self.find())

@@ -9,7 +9,8 @@ cached. Callers: ``core.unitofwork`` (planning), ``core.persist``, ``core.query`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -18,8 +19,10 @@ from core.dialects.base import Dialect
 from core.entity import EntityInfo, FieldInfo, Unloaded
 from core.errors import ValidationError
 from core.expressions import And, Compare, Expr, In, IsNull, Like, Not, Or, Order
+from core.paths import Path, resolve
 
 __all__ = [
+    "Scope",
     "compile_where",
     "create_index_sql",
     "create_table_sql",
@@ -269,76 +272,206 @@ def select_sql(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
 # -- filters -------------------------------------------------------------------------------
 
 
-def compile_where(expr: Expr, codec: EntityCodec, params: list[Any]) -> str:
-    """SQL text for ``expr`` on ``codec``'s entity; values are appended to ``params``."""
-    dialect = codec.dialect
-    info = codec.info
-    q, p = dialect.quote, dialect.placeholder
+class Scope:
+    """How one statement names its tables: the root entity, and for a SELECT the LEFT JOINs of
+    many-to-one paths (``author.name`` in a filter, ``order_by`` or ``Query.join``).
 
-    def value(f: FieldInfo, v: Any) -> Any:
+    ``joins=False`` (UPDATE, DELETE, and a SELECT that needs none): root columns go
+    unqualified, as in the first round, and every condition through a reference becomes an
+    ``EXISTS`` subquery. ``joins=True``: root columns are qualified by the table's name and
+    each path prefix gets one alias (``_j1``, ``_j2``...), shared by every use. Subqueries
+    alias their tables ``_e1``, ``_e2``...; the names cannot clash with an entity's (entity
+    names are taken from class names unless given).
+    """
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        root: EntityInfo,
+        codec_of: Callable[[EntityInfo], EntityCodec],
+        *,
+        joins: bool = False,
+    ) -> None:
+        self.dialect = dialect
+        self.root = root
+        self.codec_of = codec_of
+        self.joins = joins
+        #: The root's columns are written ``qualifier.column`` ("" when unqualified).
+        self.qualifier = dialect.quote(root.table) if joins else ""
+        #: Path of references (field names) -> the alias of the table it reaches.
+        self.aliases: dict[tuple[str, ...], str] = {}
+        self._join_sql: list[str] = []
+        self._subqueries = 0
+
+    def join(self, references: Sequence[FieldInfo]) -> str:
+        """The alias of the row reached through ``references`` from the root (joined once)."""
+        assert self.joins, "joins are only made in a SELECT"
+        q = self.dialect.quote
+        outer = self.qualifier
+        key: tuple[str, ...] = ()
+        for f in references:
+            key += (f.name,)
+            alias = self.aliases.get(key)
+            if alias is None:
+                target = f.target
+                assert target is not None
+                alias = q(f"_j{len(self.aliases) + 1}")
+                self.aliases[key] = alias
+                self._join_sql.append(
+                    f" LEFT JOIN {q(target.table)} AS {alias} ON "
+                    f"{alias}.{q(target.primary_key[0].column)} = {outer}.{q(f.column)}"
+                )
+            outer = alias
+        return outer
+
+    def subquery_alias(self) -> str:
+        self._subqueries += 1
+        return self.dialect.quote(f"_e{self._subqueries}")
+
+    def column(self, path: Path) -> str:
+        """A path's column in this statement (its references joined)."""
+        q = self.dialect.quote
+        if path.references:
+            return f"{self.join(path.references)}.{q(path.field.column)}"
+        return (
+            f"{self.qualifier}.{q(path.field.column)}" if self.qualifier else q(path.field.column)
+        )
+
+    def from_sql(self) -> str:
+        """``"table"`` and its joins (joins are made while the rest is compiled: call last)."""
+        return self.dialect.quote(self.root.table) + "".join(self._join_sql)
+
+
+def _codecs_beside(codec: EntityCodec) -> Callable[[EntityInfo], EntityCodec]:
+    """Codecs for a statement compiled without a database at hand: ``codec`` for its own
+    entity, new ones (cached) for entities reached through references."""
+    made = {codec.info: codec}
+
+    def codec_of(info: EntityInfo) -> EntityCodec:
+        if info not in made:
+            made[info] = EntityCodec(info, codec.dialect)
+        return made[info]
+
+    return codec_of
+
+
+def compile_where(
+    expr: Expr, codec: EntityCodec, params: list[Any], scope: Scope | None = None
+) -> str:
+    """SQL text for ``expr`` on ``codec``'s entity; values are appended to ``params``.
+
+    A field may be a path through references (``author.name``, any depth). A condition
+    through a reference holds for a row whose referenced row exists and meets it: in a
+    SELECT's top-level conjunction it is tested on the joined row (``scope.joins``), anywhere
+    else (under ``|`` or ``~``, in UPDATE and DELETE, ``IS NULL`` tests) as ``EXISTS
+    (SELECT 1 FROM target WHERE target.pk = fk AND ...)`` — the two agree, so ``find``,
+    ``count``, ``delete_many`` and ``patch_many`` match the same rows. A path ending on the
+    referenced entity's key (``author.id == 3``) compares the foreign key itself.
+    """
+    dialect = codec.dialect
+    q, p = dialect.quote, dialect.placeholder
+    if scope is None:
+        scope = Scope(dialect, codec.info, _codecs_beside(codec))
+
+    def value(info: EntityInfo, f: FieldInfo, v: Any) -> Any:
+        fcodec = scope.codec_of(info)
         try:
             if f.kind == "reference":
                 target = f.target
                 assert target is not None
                 if isinstance(v, target.cls | Unloaded):
-                    return codec.value_to_db(f, v)
+                    return fcodec.value_to_db(f, v)
                 # A key of the referenced entity: coerced by the target's key field.
                 pk_field = target.primary_key[0]
                 return dialect.to_db_converter(pk_field)(pk_field.coerce(v))
-            return codec.value_to_db(f, f.coerce(v))
+            return fcodec.value_to_db(f, f.coerce(v))
         except ValidationError as exc:
-            raise ValidationError(f"in a filter on {info.cls.__name__}: {exc}") from None
+            raise ValidationError(f"in a filter on {codec.info.cls.__name__}: {exc}") from None
 
-    def walk(e: Expr) -> str:
+    def leaf(e: Expr, info: EntityInfo, f: FieldInfo, column: str) -> str:
+        """A condition on one column (``f`` of ``info``), written ``column``."""
         if isinstance(e, Compare):
-            f = info.field(e.field)
             if e.value is None:
-                return f"{q(f.column)} IS {'NOT ' if e.op == '!=' else ''}NULL"
+                return f"{column} IS {'NOT ' if e.op == '!=' else ''}NULL"
             if e.op not in ("=", "!=", "<", "<=", ">", ">="):
                 raise ValidationError(f"unknown comparison operator {e.op!r}")
-            params.append(value(f, e.value))
+            params.append(value(info, f, e.value))
             op = "<>" if e.op == "!=" else e.op
             if op in ("<", "<=", ">", ">=") and f.kind in dialect.numeric_text_kinds:
                 cast = dialect.numeric_cast
-                return f"{cast.format(q(f.column))} {op} {cast.format(p)}"
-            return f"{q(f.column)} {op} {p}"
+                return f"{cast.format(column)} {op} {cast.format(p)}"
+            return f"{column} {op} {p}"
         if isinstance(e, In):
-            f = info.field(e.field)
             if not e.values:
                 return "1 = 1" if e.negate else "1 = 0"
-            params.extend(value(f, v) for v in e.values)
+            params.extend(value(info, f, v) for v in e.values)
             neg = "NOT " if e.negate else ""
-            return f"{q(f.column)} {neg}IN ({dialect.placeholders(len(e.values))})"
+            return f"{column} {neg}IN ({dialect.placeholders(len(e.values))})"
         if isinstance(e, Like):
-            f = info.field(e.field)
             if not isinstance(e.pattern, str):
                 raise ValidationError(f"like takes a text pattern, got {e.pattern!r}")
             params.append(e.pattern)
-            return f"{q(f.column)} {'NOT ' if e.negate else ''}LIKE {p}"
-        if isinstance(e, IsNull):
-            f = info.field(e.field)
-            return f"{q(f.column)} IS {'NOT ' if e.negate else ''}NULL"
+            return f"{column} {'NOT ' if e.negate else ''}LIKE {p}"
+        assert isinstance(e, IsNull)
+        return f"{column} IS {'NOT ' if e.negate else ''}NULL"
+
+    def on_path(e: Compare | In | Like | IsNull, info: EntityInfo, qual: str, top: bool) -> str:
+        """A condition on a field or path of ``info`` (its table written ``qual``; "" for the
+        unqualified root); ``top``: in the SELECT's top-level conjunction."""
+        path = resolve(info, e.field)
+        if not path.references:
+            column = f"{qual}.{q(path.field.column)}" if qual else q(path.field.column)
+            return leaf(e, info, path.field, column)
+        first = path.references[0]
+        target = first.target
+        assert target is not None
+        if (
+            len(path.references) == 1
+            and path.field.primary_key
+            and len(target.primary_key) == 1
+            and (isinstance(e, In) or (isinstance(e, Compare) and e.value is not None))
+        ):
+            column = f"{qual}.{q(first.column)}" if qual else q(first.column)
+            return leaf(e, info, first, column)
+        if top and scope.joins and not isinstance(e, IsNull):
+            return leaf(e, path.owner, path.field, scope.column(path))
+        outer = qual or q(info.table)
+        alias = scope.subquery_alias()
+        rest = replace(e, field=e.field.split(".", 1)[1])
+        inner = on_path(rest, target, alias, False)
+        return (
+            f"EXISTS (SELECT 1 FROM {q(target.table)} AS {alias} WHERE "
+            f"{alias}.{q(target.primary_key[0].column)} = {outer}.{q(first.column)} AND {inner})"
+        )
+
+    def walk(e: Expr, top: bool) -> str:
+        if isinstance(e, Compare | In | Like | IsNull):
+            return on_path(e, codec.info, scope.qualifier, top)
         if isinstance(e, And | Or):
             if not e.items:
                 return "1 = 1" if isinstance(e, And) else "1 = 0"
             joiner = " AND " if isinstance(e, And) else " OR "
-            return "(" + joiner.join(walk(i) for i in e.items) + ")"
+            inner_top = top and isinstance(e, And)
+            return "(" + joiner.join(walk(i, inner_top) for i in e.items) + ")"
         if isinstance(e, Not):
-            return f"NOT ({walk(e.item)})"
+            return f"NOT ({walk(e.item, False)})"
         raise ValidationError(f"not a filter expression: {e!r}")
 
-    return walk(expr)
+    return walk(expr, True)
 
 
-def order_sql(orders: Sequence[Order], codec: EntityCodec) -> str:
+def order_sql(orders: Sequence[Order], codec: EntityCodec, scope: Scope | None = None) -> str:
+    """``ORDER BY ...``; a path through references (``author.name``) needs a ``scope`` that
+    joins."""
     if not orders:
         return ""
-    q = codec.dialect.quote
     parts = []
     for o in orders:
-        f = codec.info.field(o.field)
-        column = q(f.column)
-        if f.kind in codec.dialect.numeric_text_kinds:
+        path = resolve(codec.info, o.field)
+        if path.references and (scope is None or not scope.joins):
+            raise ValidationError(f"ordering by the path {o.field!r} needs a joining query")
+        column = codec.dialect.quote(path.field.column) if scope is None else scope.column(path)
+        if path.field.kind in codec.dialect.numeric_text_kinds:
             column = codec.dialect.numeric_cast.format(column)
         parts.append(f"{column}{' DESC' if o.descending else ''}")
     return " ORDER BY " + ", ".join(parts)

@@ -6,7 +6,7 @@ generic top-level name: nothing else in this distribution may use it.
 >>> from core import Database, SQLiteAdapter, entity, PrimaryKey, AutoIncrement
 """
 
-from core.adapters import Adapter, adapter_from_url, mask_url
+from core.adapters import Adapter, adapter_from_url
 from core.adapters.sqlite import SQLiteAdapter
 from core.database import Database
 from core.entity import EntityInfo, FieldInfo, entity, entity_info, is_entity
@@ -42,6 +42,7 @@ from core.types import (
     field,
 )
 from core.unitofwork import ChangeSet, Delete, Insert, Update
+from core.url import DatabaseURL, mask_url, parse_url
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "CycleError",
     "Database",
     "DatabaseError",
+    "DatabaseURL",
     "Delete",
     "EntityInfo",
     "F",
@@ -93,4 +95,5 @@ __all__ = [
     "mask_url",
     "not_",
     "or_",
+    "parse_url",
 ]

@@ -27,6 +27,7 @@ from core.errors import (
 from core.migrate import MigrationPlan, migration_plan
 from core.query import Query
 from core.session import Session
+from core.url import DatabaseURL
 
 __all__ = ["Database"]
 
@@ -38,12 +39,12 @@ class Database:
 
     def __init__(
         self,
-        adapter: Adapter | str,
+        adapter: Adapter | str | DatabaseURL,
         entities: Iterable[type] = (),
         *,
         log_values: bool = False,
     ) -> None:
-        if isinstance(adapter, str):
+        if isinstance(adapter, str | DatabaseURL):
             adapter = adapter_from_url(adapter)
         if not isinstance(adapter, Adapter):
             raise ConfigurationError(f"Database() takes an adapter or a URL, got {adapter!r}")

@@ -23,6 +23,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from core import mask_url
 from ormcli import config, loader
 from ormcli import language as cmd
 from ormcli import results as r
@@ -363,9 +364,36 @@ def _json_value(workspace: Workspace, value: Any) -> Any:
     return plain(value)
 
 
-def main() -> None:
+def _hide_urls(text: str, args: list[str]) -> str:
+    """``text`` (a usage error, which may quote the command line) with every argument that
+    may be a URL (it holds ``://`` or ``@``) shown as ``core.mask_url`` prints it: a URL given
+    without ``--db`` comes back in Click's "No such command '...'" message."""
+    for arg in args:
+        for candidate in (arg, arg.partition("=")[2]):
+            if "://" in candidate or "@" in candidate:
+                masked = mask_url(candidate)
+                for form in (candidate, repr(candidate)[1:-1]):
+                    text = text.replace(form, masked)
+    return text
+
+
+def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app(prog_name="ormcli")
+    args = sys.argv[1:] if args is None else args
+    try:
+        code = app(prog_name="ormcli", args=args, standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:  # Click's usage errors
+        exc.message = _hide_urls(exc.message, args)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"Error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

@@ -6,21 +6,23 @@ Order (first found wins): the command-line flag, the environment (``ORMCLI_DB``,
 are taken relative to that file), then the default ``sqlite:///ormcli.db`` and no models.
 
 Callers: ``app.py`` once per invocation. It reads files and the environment but connects to
-nothing and imports no model; it never prints a URL (``mask_url`` hides a password for the few
-messages that must name one).
+nothing and imports no model; it never prints a URL (``core.mask_url``, the printable form of
+the one URL parser, hides a password for the few messages that must name one).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import ConfigurationError, mask_url, parse_url
 from ormcli.errors import UsageError
+
+__all__ = ["DEFAULT_DB", "Settings", "history_path", "mask_url", "resolve", "short_db_label"]
 
 DEFAULT_DB = "sqlite:///ormcli.db"
 DB_ENV = "ORMCLI_DB"
@@ -35,11 +37,6 @@ class Settings:
     db_source: str
     models: tuple[str, ...]
     models_source: str
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (``user:***@host``)."""
-    return re.sub(r"^([a-zA-Z][\w+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path] | None:
@@ -82,6 +79,11 @@ def resolve(
     else:
         db_url, db_source = DEFAULT_DB, "default"
 
+    try:
+        parse_url(db_url)
+    except ConfigurationError as exc:
+        raise UsageError(f"{db_source}: {exc}") from None
+
     models: tuple[str, ...]
     if models_flag:
         models, models_source = tuple(models_flag), "--models"
@@ -117,12 +119,11 @@ def history_path(env: Mapping[str, str] | None = None) -> Path:
 
 def short_db_label(url: str) -> str:
     """What the prompt shows for a database: the file name of a SQLite URL, else the database
-    name after the host (never a user or password)."""
-    if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[-1] if ":///" in url else url.split(":", 1)[-1]
-        return Path(path).name or path or "sqlite"
-    rest = url.split("://", 1)[-1]
-    host = rest.rsplit("@", 1)[-1]
-    name = host.split("/", 1)[1] if "/" in host else ""
-    name = name.split("?", 1)[0]
-    return name or host.split("/", 1)[0]
+    name or the host (never a user or password; ``db`` for a URL that does not parse)."""
+    try:
+        parsed = parse_url(url)
+    except ConfigurationError:
+        return "db"
+    if parsed.scheme == "sqlite":
+        return Path(parsed.database).name or parsed.database
+    return parsed.database or parsed.host or parsed.scheme

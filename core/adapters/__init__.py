@@ -2,19 +2,20 @@
 
 ``Adapter`` is what ``Database`` needs from a backend: a dialect, a way to open a DB-API
 connection, and a printable URL with the password masked. ``adapter_from_url`` parses
-``sqlite:///...``, ``postgresql://...``, ``mysql://...`` / ``mariadb://...`` and imports the
-server adapters lazily, so a missing driver is a one-line ``ConfigurationError`` naming the
-extra to install. Callers: ``core.database``, ``ormcli``. What it leaves out: SQL (dialects).
+``sqlite:///...``, ``postgresql://...``, ``mysql://...`` / ``mariadb://...`` through the one
+URL parser (``core.url``) and imports the server adapters lazily, so a missing driver is a
+one-line ``ConfigurationError`` naming the extra to install. Callers: ``core.database``,
+``ormcli``. What it leaves out: SQL (dialects).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from core.dialects.base import Dialect
 from core.errors import ConfigurationError
+from core.url import DatabaseURL, mask_url, parse_url
 
 __all__ = ["Adapter", "adapter_from_url", "mask_url"]
 
@@ -42,21 +43,6 @@ class Adapter:
         return f"{type(self).__name__}({self.url_display!r})"
 
 
-def mask_url(url: str) -> str:
-    """``scheme://user:***@host/db``: the URL with any password hidden."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 #: scheme -> "module:Class" (imported on first use) and the extra that installs its driver.
 _SCHEMES: dict[str, tuple[str, str | None]] = {
     "sqlite": ("core.adapters.sqlite:SQLiteAdapter", None),
@@ -67,19 +53,15 @@ _SCHEMES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def adapter_from_url(url: str) -> Adapter:
-    """The adapter for a database URL, or a ``ConfigurationError`` that says what is wrong."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(
-            f"{mask_url(str(url))!r} is not a database URL; use sqlite:///file.db, "
-            "postgresql://user@host/db or mysql://user@host/db"
-        )
-    scheme = url.split("://", 1)[0].lower()
-    scheme = scheme.split("+", 1)[0]
+def adapter_from_url(url: str | DatabaseURL) -> Adapter:
+    """The adapter for a database URL, or a ``ConfigurationError`` that says what is wrong
+    (showing the URL only with its password as ``***``)."""
+    parsed = parse_url(url)
+    scheme = parsed.scheme
     if scheme not in _SCHEMES:
         known = ", ".join(sorted({s for s in _SCHEMES if s != "postgres"}))
         raise ConfigurationError(
-            f"unknown database scheme {scheme!r} in {mask_url(url)!r}; use one of: {known}"
+            f"unknown database scheme {scheme!r} in {parsed.display!r}; use one of: {known}"
         )
     target, extra = _SCHEMES[scheme]
     module_name, _, cls_name = target.partition(":")
@@ -90,5 +72,5 @@ def adapter_from_url(url: str) -> Adapter:
         raise ConfigurationError(
             f"the driver for {scheme}:// is not installed ({exc.name or exc}){hint}"
         ) from None
-    adapter: Adapter = getattr(module, cls_name).from_url(url)
+    adapter: Adapter = getattr(module, cls_name).from_url(parsed)
     return adapter

@@ -18,15 +18,15 @@ the adapter to connect once (that connection is then the first one handed out).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pymysql
 from pymysql.constants import CLIENT
 
-from core.adapters import Adapter, mask_url
+from core.adapters import Adapter
 from core.dialects.base import _first_line
 from core.dialects.mysql import MySQLDialect
 from core.errors import ConfigurationError, OrmConnectionError
+from core.url import DatabaseURL, parse_url, scrub
 
 __all__ = ["MySQLAdapter"]
 
@@ -90,31 +90,37 @@ class MySQLAdapter(Adapter):
         self.url_display = url_display
 
     @classmethod
-    def from_url(cls, url: str, *, returning: bool | None = None) -> MySQLAdapter:
-        try:
-            parts = urlsplit(url)
-            port = parts.port or 3306
-        except ValueError as exc:
-            raise ConfigurationError(f"{mask_url(url)!r} is not a valid URL: {exc}") from None
-        if parts.scheme.split("+", 1)[0].lower() not in ("mysql", "mariadb"):
+    def from_url(cls, url: str | DatabaseURL, *, returning: bool | None = None) -> MySQLAdapter:
+        parsed = parse_url(url)
+        if parsed.scheme not in ("mysql", "mariadb"):
             raise ConfigurationError(
-                f"{mask_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/db"
+                f"{parsed.display!r} is not a MySQL URL; use mysql://user:password@host:3306/db"
             )
-        try:
-            options = {k: _value(k, v) for k, v in parse_qsl(parts.query)}
-        except ValueError as exc:
-            raise ConfigurationError(f"bad query parameter in {mask_url(url)!r}: {exc}") from None
-        database = unquote(parts.path.lstrip("/")) or None
+        if len(parsed.hosts) > 1:
+            raise ConfigurationError(
+                f"{parsed.display!r} names several hosts; a MySQL URL takes one"
+            )
+        options: dict[str, Any] = {}
+        for key, text in parsed.query:
+            try:
+                options[key] = _value(key, text)
+            except ValueError:
+                raise ConfigurationError(
+                    f"the query parameter {key!r} in {parsed.display!r} must be a number"
+                ) from None
         return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            user=unquote(parts.username) if parts.username else "root",
-            password=unquote(parts.password) if parts.password else "",
-            database=database,
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 3306,
+            user=parsed.user or "root",
+            password=parsed.password or "",
+            database=parsed.database or None,
             returning=returning,
-            url_display=mask_url(url),
+            url_display=parsed.display,
             **options,
         )
+
+    def _message(self, exc: BaseException) -> str:
+        return scrub(_message(exc), self.params["password"])
 
     def connect(self) -> Any:
         spare, self._spare = self._spare, None
@@ -130,7 +136,11 @@ class MySQLAdapter(Adapter):
             )
         except pymysql.err.MySQLError as exc:
             raise OrmConnectionError(
-                f"cannot connect to {self.url_display}: {_message(exc)}", exc
+                f"cannot connect to {self.url_display}: {self._message(exc)}", exc
+            ) from None
+        except TypeError as exc:  # an option PyMySQL does not know, from the query string
+            raise ConfigurationError(
+                f"{self.url_display!r} has an option PyMySQL does not take: {exc}"
             ) from None
         self.mysql_dialect.learn_server(str(raw.server_version))
         return raw
@@ -148,7 +158,7 @@ class MySQLAdapter(Adapter):
                 self.mysql_dialect.max_statement_bytes = int(cur.fetchone()[0])
         except pymysql.err.MySQLError as exc:
             raise OrmConnectionError(
-                f"cannot set up the connection to {self.url_display}: {_message(exc)}", exc
+                f"cannot set up the connection to {self.url_display}: {self._message(exc)}", exc
             ) from None
 
     def _probe(self) -> None:

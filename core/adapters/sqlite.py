@@ -15,6 +15,7 @@ from typing import Any
 from core.adapters import Adapter
 from core.dialects.sqlite import SQLiteDialect
 from core.errors import ConfigurationError, OrmConnectionError
+from core.url import DatabaseURL, parse_url
 
 __all__ = ["SQLiteAdapter"]
 
@@ -29,17 +30,14 @@ class SQLiteAdapter(Adapter):
         self.url_display = f"sqlite:///{self.path}"
 
     @classmethod
-    def from_url(cls, url: str) -> SQLiteAdapter:
-        rest = url.split("://", 1)[1]
-        if not rest.startswith("/"):
+    def from_url(cls, url: str | DatabaseURL) -> SQLiteAdapter:
+        parsed = parse_url(url)
+        if parsed.scheme != "sqlite":
             raise ConfigurationError(
-                f"{url!r} is not a SQLite URL; use sqlite:///relative.db, "
+                f"{parsed.display!r} is not a SQLite URL; use sqlite:///relative.db, "
                 "sqlite:////absolute/path.db or sqlite:///:memory:"
             )
-        path = rest[1:].split("?", 1)[0]
-        if not path:
-            raise ConfigurationError(f"{url!r} names no database file; use sqlite:///app.db")
-        return cls(path)
+        return cls(parsed.database)
 
     @property
     def shared_connection(self) -> bool:

@@ -180,6 +180,16 @@ class Database:
             conn.commit()
             return count
 
+    def cancel(self) -> None:
+        """Cancel the statement this database is running, from another thread (a REPL's Ctrl-C).
+
+        The call that was waiting fails with a ``DatabaseError``; whatever it belonged to reacts
+        as to any failure (a failed commit rolls back and keeps the staged work). Does nothing
+        when no connection is open. It takes no lock: the running call holds it."""
+        conn = self._conn
+        if conn is not None and not conn.broken:
+            self.dialect.cancel(conn.raw)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

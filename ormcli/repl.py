@@ -1,11 +1,12 @@
 """The interactive loop: read a line, dispatch it, render the result, repeat.
 
 The prompt shows the database and the pending counts (``blog.db [+2 ~1 -1]> ``). Ctrl-C clears
-the line and keeps the session; a failing command prints one line and the loop goes on with
-nothing lost; ``quit``, Ctrl-D or end of input with staged work asks commit / discard / stay
-(when interactive) and never commits by itself. Callers: ``app.py`` (``ormcli repl``) and the
-tests, which pass prompt-toolkit pipe input and ``DummyOutput``. Parsing, completion, history and
-rendering live in their own modules; this one only wires them.
+the line and keeps the session; Ctrl-C while a command runs cancels its statement
+(``interrupt.py``) and prints ``interrupted``; a failing command prints one line and the loop
+goes on with nothing lost; ``quit``, Ctrl-D or end of input with staged work asks commit /
+discard / stay (when interactive) and never commits by itself. Callers: ``app.py`` (``ormcli
+repl``) and the tests, which pass prompt-toolkit pipe input and ``DummyOutput``. Parsing,
+completion, history and rendering live in their own modules; this one only wires them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from ormcli.completion import CommandCompleter
 from ormcli.config import short_db_label
 from ormcli.errors import ParseError, message_for
 from ormcli.executor import Workspace
+from ormcli.interrupt import CancelOnInterrupt
 from ormcli.render import render, render_error
 
 WELCOME = "ormcli — type help for commands, quit to leave"
+INTERRUPTED = "interrupted"
 
 
 class Repl:
@@ -116,14 +119,24 @@ class Repl:
             return False
         if isinstance(command, cmd.Quit):
             return self._leave(end_of_input=False)
+        with CancelOnInterrupt(self.workspace.db.cancel) as guard:
+            try:
+                result = self.workspace.execute(command)
+            except Exception as exc:
+                if self.debug:
+                    self.console.print(traceback.format_exc(), markup=False, highlight=False)
+                if guard.interrupted:
+                    note = INTERRUPTED
+                    if isinstance(command, cmd.Commit):
+                        note += ": nothing was written; the staged work is kept"
+                    render_error(self.console, note, prefix="")
+                else:
+                    render_error(self.console, message_for(exc))
+                return False
         try:
-            result = self.workspace.execute(command)
-        except Exception as exc:
-            if self.debug:
-                self.console.print(traceback.format_exc(), markup=False, highlight=False)
-            render_error(self.console, message_for(exc))
-            return False
-        render(self.console, result)
+            render(self.console, result)
+        except KeyboardInterrupt:
+            render_error(self.console, INTERRUPTED, prefix="")
         return False
 
     def _leave(self, *, end_of_input: bool) -> bool:

@@ -156,6 +156,9 @@ class Dialect:
     #: waiting, their results read after the last. BEGIN then travels with the first statement
     #: of a transaction, and a commit whose statements need no earlier result is one round trip.
     pipelines: ClassVar[bool] = False
+    #: ``cancel`` also stops a statement waiting on another transaction's lock (SQLite's busy
+    #: wait ends only at its timeout).
+    cancels_lock_waits: ClassVar[bool] = True
     #: Column types by field kind; ``{n}`` is MaxLength.
     type_map: ClassVar[dict[str, str]] = {}
     str_with_length: ClassVar[str] = "VARCHAR({n})"
@@ -284,6 +287,11 @@ class Dialect:
 
     def is_connection_error(self, exc: BaseException) -> bool:
         return False
+
+    def cancel(self, raw: Any) -> None:
+        """Stop the statement running on ``raw``; called from another thread while the owner of
+        ``raw`` waits for it (its call then fails with the driver's "cancelled" error and the
+        connection stays usable). Default: the DB-API has no way, so nothing happens."""
 
     def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:
         """A block in which statements sent on ``raw`` are pipelined (``pipelines`` dialects):

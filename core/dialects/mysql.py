@@ -202,6 +202,24 @@ class MySQLDialect(Dialect):
         # then frees them (a 100k-row load made the following commit 3x slower). Free them now.
         raw._result = None
 
+    def cancel(self, raw: Any) -> None:
+        # KILL QUERY from a second connection with the same credentials (the protocol has no
+        # cancel message); the statement fails with error 1317 and the connection stays usable.
+        helper = pymysql.connect(
+            host=raw.host,
+            port=raw.port,
+            user=raw.user,
+            password=raw.password,
+            unix_socket=raw.unix_socket,
+            ssl=getattr(raw, "ctx", None) if getattr(raw, "_ssl_required", False) else None,
+            connect_timeout=5,
+        )
+        try:
+            with helper.cursor() as cursor:
+                cursor.execute("KILL QUERY %s", (int(raw.thread_id()),))
+        finally:
+            helper.close()
+
     def is_connection_error(self, exc: BaseException) -> bool:
         if isinstance(exc, pymysql.err.InterfaceError):
             return True

@@ -148,6 +148,11 @@ class PostgresDialect(Dialect):
         # connection is the first statement left without one (whenever the loss was seen).
         return next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1)
 
+    def cancel(self, raw: Any) -> None:
+        # A cancel request on its own connection to the server (libpq's PQcancel); the running
+        # statement fails with SQLSTATE 57014 and the connection stays usable.
+        raw.cancel_safe()
+
     def is_connection_error(self, exc: BaseException) -> bool:
         if isinstance(exc, psycopg.InterfaceError):
             return True

@@ -95,6 +95,8 @@ class SQLiteDialect(Dialect):
     # order and range comparisons go through REAL.
     numeric_text_kinds: ClassVar[frozenset[str]] = frozenset({"decimal"})
 
+    cancels_lock_waits: ClassVar[bool] = False
+
     def to_db_kind(self, f: FieldInfo) -> Converter | None:
         kind = f.kind
         if kind == "datetime":
@@ -128,6 +130,11 @@ class SQLiteDialect(Dialect):
 
     def is_connection_error(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc)
+
+    def cancel(self, raw: Any) -> None:
+        # sqlite3_interrupt: made to be called from another thread; a statement waiting on a
+        # lock stops at its next step (the busy timeout may run out first).
+        raw.interrupt()
 
     def translate_error(
         self, exc: BaseException, entity_names: dict[str, str], context: str

@@ -22,6 +22,7 @@ from core.errors import (
     NotFoundError,
     OrmConnectionError,
     OrmError,
+    PoolTimeoutError,
     SessionError,
     UnknownEntityError,
     UnknownFieldError,
@@ -29,6 +30,7 @@ from core.errors import (
 )
 from core.expressions import F, and_, not_, or_
 from core.migrate import MigrationPlan
+from core.pool import Pool
 from core.query import Query
 from core.session import CommitResult, Session, Statement
 from core.types import (
@@ -73,6 +75,8 @@ __all__ = [
     "NotFoundError",
     "OrmConnectionError",
     "OrmError",
+    "Pool",
+    "PoolTimeoutError",
     "PrimaryKey",
     "Query",
     "Reference",

@@ -288,6 +288,22 @@ class Connection:
         except Exception:
             self.broken = True
 
+    def savepoint(self, name: str) -> None:
+        """Set a savepoint inside the open transaction."""
+        sql = self.dialect.savepoint_sql.format(self.dialect.quote(name))
+        self.execute(sql, (), "set a savepoint")
+
+    def rollback_to(self, name: str) -> None:
+        """Undo everything since the savepoint ``name`` (which stays set) and release it."""
+        q = self.dialect.quote(name)
+        self.execute(self.dialect.rollback_to_savepoint_sql.format(q), (), "roll back a savepoint")
+        self.execute(self.dialect.release_savepoint_sql.format(q), (), "release a savepoint")
+
+    def release(self, name: str) -> None:
+        """Keep what was done since the savepoint ``name`` and forget the savepoint."""
+        sql = self.dialect.release_savepoint_sql.format(self.dialect.quote(name))
+        self.execute(sql, (), "release a savepoint")
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a dead connection may fail
             self.raw.close()

@@ -1,16 +1,21 @@
-"""The Database: entities registered on an adapter, a shared connection, sessions and queries.
+"""The Database: entities registered on an adapter, a pool of connections, sessions and queries.
 
-``Database(adapter_or_url, entities)`` checks the entities (and pulls in the ones they
-reference), opens one connection lazily and reuses it (a lost connection is dropped and the
-next use opens a new one), and hands out sessions and untracked queries. Callers: user code
+``Database(adapter_or_url, entities, pool_size=5, pool_timeout=30)`` checks the entities (and
+pulls in the ones they reference), keeps a ``core.pool.Pool`` of connections opened lazily (a
+lost connection is dropped and the next use opens a new one; ``pool_size`` / ``pool_timeout``
+may also be given in the URL's query string), and hands out sessions, scoped transactions
+(``transaction()``) and untracked queries. It is safe to share between threads: every
+statement runs on a connection checked out of the pool for that statement, or held by a
+session while its transaction is open. Callers: user code
 and ``ormcli``. What it leaves out: the unit of work (``core.session``) and schema diffing
 (``core.migrate``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from core.adapters import Adapter, adapter_from_url
@@ -25,13 +30,45 @@ from core.errors import (
     UnknownEntityError,
 )
 from core.migrate import MigrationPlan, migration_plan
+from core.pool import Pool
 from core.query import Query
 from core.session import Session
-from core.url import DatabaseURL
+from core.url import DatabaseURL, parse_url
 
 __all__ = ["Database"]
 
 T = TypeVar("T")
+
+
+def _pool_settings(url: str | DatabaseURL) -> tuple[DatabaseURL, dict[str, Any]]:
+    """The URL without ``pool_size`` / ``pool_timeout`` query parameters, and their values."""
+    parsed = parse_url(url)
+    kept, found = [], {}
+    for key, value in parsed.query:
+        if key in ("pool_size", "pool_timeout"):
+            try:
+                found[key] = int(value) if key == "pool_size" else float(value)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{key} in {parsed.display!r} must be a number, got {value!r}"
+                ) from None
+        else:
+            kept.append((key, value))
+    return replace(parsed, query=tuple(kept)), found
+
+
+def _consume(
+    conn: Connection,
+    sql: str,
+    params: Sequence[Any],
+    context: str,
+    consume: Callable[[Iterable[Sequence[Any]]], T],
+) -> T:
+    chunks = conn.stream(sql, params, context)
+    try:
+        return consume(chunks)
+    finally:
+        chunks.close()  # a consumer that failed midway: the query ends here
 
 
 class Database:
@@ -43,8 +80,12 @@ class Database:
         entities: Iterable[type] = (),
         *,
         log_values: bool = False,
+        pool_size: int | None = None,
+        pool_timeout: float | None = None,
     ) -> None:
+        url_pool: dict[str, Any] = {}
         if isinstance(adapter, str | DatabaseURL):
+            adapter, url_pool = _pool_settings(adapter)
             adapter = adapter_from_url(adapter)
         if not isinstance(adapter, Adapter):
             raise ConfigurationError(f"Database() takes an adapter or a URL, got {adapter!r}")
@@ -63,12 +104,22 @@ class Database:
         self.entities: tuple[EntityInfo, ...] = tuple(infos)
         self._by_name = names
         self._codecs: dict[EntityInfo, EntityCodec] = {}
-        self._conn: Connection | None = None
         #: Per entity, mapped columns its existing table lacks, where the database would not
         #: refuse them itself (``Dialect.missing_columns``): read on connecting and after
         #: ``migrate``.
         self._missing: dict[EntityInfo, list[str]] = {}
-        self._lock = threading.RLock()
+        self._missing_read = False
+        #: The connections (see ``core.pool``): ``pool_size`` / ``pool_timeout`` from the
+        #: arguments, else from the URL's query string, else 5 and 30 seconds.
+        self.pool = Pool(
+            self._open,
+            size=pool_size if pool_size is not None else url_pool.get("pool_size", 5),
+            timeout=pool_timeout
+            if pool_timeout is not None
+            else url_pool.get("pool_timeout", 30.0),
+            shared=adapter.shared_connection,
+            name=adapter.url_display,
+        )
 
     def __repr__(self) -> str:
         return f"<Database {self.url_display} ({len(self.entities)} entities)>"
@@ -104,33 +155,30 @@ class Database:
 
     # -- connections -------------------------------------------------------------------------
 
-    def _connection(self) -> Connection:
-        conn = self._conn
-        if conn is not None and conn.broken:
-            conn.close()
-            conn = self._conn = None
-        if conn is None:
-            raw = self.adapter.connect()
-            self.adapter.prepare(raw)
-            conn = self._conn = Connection(
-                raw,
-                self.dialect,
-                {i.table: i.cls.__name__ for i in self.entities},
-                log_values=self.log_values,
-            )
+    def _open(self) -> Connection:
+        """A new connection, for the pool (the first one reads which columns tables lack)."""
+        raw = self.adapter.connect()
+        self.adapter.prepare(raw)
+        conn = Connection(
+            raw,
+            self.dialect,
+            {i.table: i.cls.__name__ for i in self.entities},
+            log_values=self.log_values,
+        )
+        if not self._missing_read:
             self._read_missing(conn)
         return conn
 
     def connection(self) -> Connection:
-        """The shared connection (opened on first use); for tools and tests."""
-        with self._lock:
-            return self._connection()
+        """A pooled connection, left in the pool (``Pool.peek``): for tools and tests that run
+        single statements on it and read its counters. Sessions acquire their own."""
+        return self.pool.peek()
 
     def _require_columns(self, info: EntityInfo) -> None:
         """Before querying ``info``'s table: every mapped column must be there."""
-        with self._lock:
-            self._connection()
-            missing = self._missing.get(info)
+        if not self._missing_read:
+            self.pool.peek()
+        missing = self._missing.get(info)
         if missing:
             by_column = {f.column: f.name for f in info.fields}
             name = info.cls.__name__
@@ -140,15 +188,16 @@ class Database:
             )
 
     def _read_missing(self, conn: Connection) -> None:
-        self._missing = {}
+        missing = {}
         for info in self.entities:
-            missing = self.dialect.missing_columns(conn, info.table, info.column_names)
-            if missing:
-                self._missing[info] = missing
+            columns = self.dialect.missing_columns(conn, info.table, info.column_names)
+            if columns:
+                missing[info] = columns
+        self._missing = missing
+        self._missing_read = True
 
     def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
-        with self._lock:
-            conn = self._connection()
+        with self.pool.connection() as conn:
             return conn.fetchall(sql, params, context)
 
     def _load(
@@ -160,17 +209,12 @@ class Database:
     ) -> T:
         """``consume(chunks)`` over the rows of one query, streamed a chunk of rows at a time
         (see ``Connection.stream``)."""
-        with self._lock:
-            chunks = self._connection().stream(sql, params, context)
-            try:
-                return consume(chunks)
-            finally:
-                chunks.close()  # a consumer that failed midway: the query ends here
+        with self.pool.connection() as conn:
+            return _consume(conn, sql, params, context, consume)
 
     def _write(self, sql: str, params: Sequence[Any], context: str) -> int:
         """One statement in its own transaction (bulk delete_many / patch_many)."""
-        with self._lock:
-            conn = self._connection()
+        with self.pool.connection() as conn:
             try:
                 conn.begin()
                 count: int = conn.execute(sql, params, context).rowcount
@@ -191,10 +235,9 @@ class Database:
             self.dialect.cancel(conn.raw)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the pool's idle connections (the database stays usable: a later statement
+        opens a new one)."""
+        self.pool.close()
 
     def __enter__(self) -> Database:
         return self
@@ -207,6 +250,18 @@ class Database:
     def create_session(self) -> Session:
         """A new unit of work."""
         return Session(self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """``with database.transaction() as session:`` a session whose work is committed when
+        the block ends, and rolled back if it ends by an exception (or the commit fails); the
+        session is closed either way."""
+        session = Session(self)
+        try:
+            yield session
+            session.commit()
+        finally:
+            session.close()
 
     def query(self, cls: type[T]) -> Query[T]:
         """An untracked query: fresh objects each time, no identity map."""
@@ -223,8 +278,8 @@ class Database:
 
     def migration_plan(self) -> MigrationPlan:
         """What ``migrate()`` would do (and what it refuses to do); nothing is run."""
-        with self._lock:
-            return migration_plan(self._connection(), self.entities)
+        with self.pool.connection() as conn:
+            return migration_plan(conn, self.entities)
 
     def migrate(self) -> MigrationPlan:
         """Create missing tables, columns that can be added safely, indexes and constraints.
@@ -232,8 +287,7 @@ class Database:
         Idempotent. Differences that could lose data are not applied; they are listed on the
         returned plan's ``refused``.
         """
-        with self._lock:
-            conn = self._connection()
+        with self.pool.connection() as conn:
             plan = migration_plan(conn, self.entities)
             if plan.statements:
                 try:

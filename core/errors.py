@@ -21,6 +21,7 @@ are wrapped (never leaked) and kept on ``.orig``. What it leaves out: formatting
         ├── IntegrityError          a constraint failed: ``.entity``, ``.field``, ``.constraint``
         ├── ConflictError           a concurrent change (deadlock, serialization failure)
         ├── OrmConnectionError      the connection could not be made or was lost
+        │   └── PoolTimeoutError    no pooled connection became free in time
         └── CommitOutcomeUnknownError  COMMIT was sent, its answer never came
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "NotFoundError",
     "OrmConnectionError",
     "OrmError",
+    "PoolTimeoutError",
     "SessionError",
     "UnknownEntityError",
     "UnknownFieldError",
@@ -122,6 +124,10 @@ class ConflictError(DatabaseError):
 
 class OrmConnectionError(DatabaseError):
     """The connection could not be opened, or was lost before the transaction finished."""
+
+
+class PoolTimeoutError(OrmConnectionError):
+    """Every pooled connection stayed in use for longer than the pool's timeout."""
 
 
 class CommitOutcomeUnknownError(DatabaseError):

@@ -51,14 +51,20 @@ class Query(Generic[T]):
         info: EntityInfo,
         session: Session | None,
         spec: _Spec | None = None,
+        via: Session | None = None,
     ) -> None:
         self.database = database
         self.info = info
         self.session = session
         self._spec = spec or _Spec()
+        #: Where statements run: a session (inside its transaction when one is open; also for
+        #: an untracked query made by a session, ``via``) or the database's pool.
+        self._via = via
+        self._io: Database | Session = via or session or database
 
     def _with(self, **changes: Any) -> Query[T]:
-        return Query(self.database, self.info, self.session, replace(self._spec, **changes))
+        spec = replace(self._spec, **changes)
+        return Query(self.database, self.info, self.session, spec, self._via)
 
     def __repr__(self) -> str:
         params: list[Any] = []
@@ -173,14 +179,14 @@ class Query(Generic[T]):
         return sql, params, f"cannot query {self.info.cls.__name__}"
 
     def _rows(self, limit_one: bool = False) -> list[Any]:
-        return self.database._fetch(*self._select(limit_one))
+        return self._io._fetch(*self._select(limit_one))
 
     # -- terminal methods --------------------------------------------------------------------
 
     def find(self) -> list[T]:
         """Every matching object."""
         with collector_paused():  # the rows' tuples too (S2x10: 11 ms of collection -> 6)
-            return self.database._load(*self._select(), self._objects)
+            return self._io._load(*self._select(), self._objects)
 
     def find_one(self) -> T:
         """The first matching object; ``NotFoundError`` when there is none."""
@@ -199,7 +205,7 @@ class Query(Generic[T]):
         scope = self._scope(select=True)
         where = self._where_sql(params, scope)
         sql = f"SELECT COUNT(*) FROM {scope.from_sql()}{where}"
-        rows = self.database._fetch(sql, params, f"cannot count {self.info.cls.__name__}")
+        rows = self._io._fetch(sql, params, f"cannot count {self.info.cls.__name__}")
         return int(rows[0][0])
 
     def has(self) -> bool:
@@ -207,7 +213,7 @@ class Query(Generic[T]):
         sql = self._select_sql(params, (self.info.primary_key[0].column,))
         if self._spec.limit is None:
             sql += self.database.dialect.limit_clause(1, None, params)
-        return bool(self.database._fetch(sql, params, f"cannot query {self.info.cls.__name__}"))
+        return bool(self._io._fetch(sql, params, f"cannot query {self.info.cls.__name__}"))
 
     def delete_many(self) -> int:
         """Delete every matching row now (not staged); returns the number deleted."""
@@ -254,7 +260,7 @@ class Query(Generic[T]):
     def _matching_keys(self) -> list[Any]:
         params: list[Any] = []
         cols = tuple(f.column for f in self.info.primary_key)
-        rows = self.database._fetch(
+        rows = self._io._fetch(
             self._select_sql(params, cols), params, f"cannot query {self.info.cls.__name__}"
         )
         codec = self.database.codec(self.info)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +37,6 @@ from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_inf
 from core.errors import (
     IntegrityError,
     NotFoundError,
-    OrmConnectionError,
     OrmError,
     SessionError,
     ValidationError,
@@ -47,6 +47,7 @@ from core.types import MISSING
 from core.unitofwork import ChangeSet
 
 if TYPE_CHECKING:
+    from core.connection import Connection
     from core.database import Database
     from core.query import Query
 
@@ -66,6 +67,22 @@ class CommitResult:
     deletes: int = 0
     statements: int = 0
     elapsed: float = 0.0
+
+
+@dataclass(slots=True)
+class _Flushed:
+    """One entry of a session's journal: what a flush did to memory, to stage it again.
+
+    ``insert``: objects of ``info`` and their key values before keys were assigned (``data``,
+    None when they carried their keys); ``update``: objects and their old values (JSON fields
+    included: a read of one records a copy, see ``core.entity``); ``delete``: objects of
+    ``info`` and their keys.
+    """
+
+    kind: str
+    info: EntityInfo | None
+    objs: list[Any]
+    data: list[Any] | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,12 @@ class Session:
         self._pk_selects: dict[EntityInfo, tuple[str, list[Any], str]] = {}
         self._changed: dict[int, dict[str, Any]] = {}
         self._touched: dict[int, Any] = {}
+        #: The connection this session holds while its transaction is open, what the
+        #: transaction's flushes did to memory (undone by ``rollback``), and the names of the
+        #: savepoints set, innermost last.
+        self._conn: Connection | None = None
+        self._journal: list[_Flushed] = []
+        self._savepoints: list[str] = []
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = next(_tokens)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
@@ -252,10 +275,10 @@ class Session:
             if info.single_pk_name is not None and pk is not None:
                 # The same text for every key, whose parameter comes first.
                 self._pk_selects[info] = (sql, params, context)
-            found = query._objects((self.database._fetch(sql, params, context),))
+            found = query._objects((self._fetch(sql, params, context),))
             return found[0] if found else None
         sql, params, context = select
-        objs = self._merge_rows(info, (self.database._fetch(sql, [key, *params[1:]], context),))
+        objs = self._merge_rows(info, (self._fetch(sql, [key, *params[1:]], context),))
         return objs[0] if objs else None
 
     def _load_reference(self, target: EntityInfo, pk: Any) -> Any:
@@ -276,7 +299,7 @@ class Session:
         from core.query import Query
 
         key = self._key_of(obj)
-        row = Query(self.database, info, None).by_pk(key)._rows(limit_one=True)
+        row = Query(self.database, info, None, via=self).by_pk(key)._rows(limit_one=True)
         if not row:
             raise NotFoundError(f"cannot refresh {info.describe(obj)}: its row no longer exists")
         fresh = self.database.codec(info).hydrate(row[0], None, self._resolve)
@@ -326,17 +349,64 @@ class Session:
             for sql, params, rows in persist.preview(steps, db.dialect, db.codec)
         ]
 
-    # -- commit and rollback -----------------------------------------------------------------
+    # -- transactions ------------------------------------------------------------------------
 
-    def commit(self) -> CommitResult:
-        """Write every staged change in one transaction; on failure nothing changes."""
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this session holds a connection with a transaction open (after ``flush``,
+        inside ``savepoint``, or after a bulk operation, until ``commit`` or ``rollback``)."""
+        return self._conn is not None
+
+    def _begin(self) -> Connection:
+        """The session's connection, with its transaction open (acquired from the pool and
+        begun on first use)."""
+        conn = self._conn
+        if conn is None:
+            conn = self.database.pool.acquire()
+            if conn.in_transaction:  # a single shared connection that another session holds
+                self.database.pool.release(conn)
+                raise SessionError(
+                    f"another session has a transaction open on {self.database.url_display}, "
+                    "which has a single connection; commit or roll that one back first"
+                )
+            try:
+                conn.begin()
+            except BaseException:
+                self.database.pool.release(conn)
+                raise
+            self._conn = conn
+        return conn
+
+    def _end(self, commit: bool) -> None:
+        """COMMIT or ROLLBACK the open transaction and give the connection back."""
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        self._savepoints.clear()
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+            self.database.pool.release(conn)
+        self._journal.clear()  # (kept when COMMIT failed: the caller stages it again)
+
+    def flush(self) -> CommitResult:
+        """Send the staged work inside the session's transaction (opened if needed), without
+        committing: later queries of this session see it, ``commit()`` makes it permanent,
+        ``rollback()`` undoes it, in the database and in memory.
+
+        A failed flush changes nothing: the database is back where it was before the call (a
+        transaction that had earlier work keeps it), and the session holds its staged work.
+        """
         staged = len(self._new) + len(self._changed) + len(self._removed)
-        # A commit builds short-lived, acyclic containers only: no need for the cyclic
-        # collector to scan the whole identity map several times while it runs.
         with collector_paused(staged):
-            return self._commit()
+            return self._flush()
 
-    def _commit(self) -> CommitResult:
+    def _flush(self) -> CommitResult:
         started = time.perf_counter()
         cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
@@ -345,24 +415,126 @@ class Session:
             return CommitResult(elapsed=time.perf_counter() - started)
         db = self.database
         steps = unitofwork.plan(cs, db.dialect, db.codec)
-        with db._lock:
-            conn = db._connection()
-            try:
-                conn.begin()
-                result = persist.run(steps, conn, db.codec)
-            except IntegrityError as exc:
-                conn.rollback()
+        # A transaction with earlier work guards this flush with a savepoint, so that a
+        # failure undoes this flush only; a fresh one is rolled back whole.
+        guard = self._conn is not None and bool(self._journal or self._savepoints)
+        conn = self._begin()
+        name = f"orm_flush_{len(self._savepoints) + 1}"
+        try:
+            if guard:
+                conn.savepoint(name)
+            result = persist.run(steps, conn, db.codec)
+        except BaseException as exc:
+            self._undo_failed_flush(conn, guard, name)
+            if isinstance(exc, IntegrityError):
                 self._name_culprit(cs, exc)
                 self._name_referrer(cs, exc)
-                raise
-            except BaseException:
-                conn.rollback()
-                raise
+            raise
+        if guard:
+            conn.release(name)
+        self._journal_flush(cs, result)
+        self._finalize(cs, result)
+        return CommitResult(
+            result.inserts,
+            result.updates,
+            result.deletes,
+            result.statements,
+            time.perf_counter() - started,
+        )
+
+    def _undo_failed_flush(self, conn: Connection, guard: bool, name: str) -> None:
+        if guard and not conn.broken:
             try:
-                conn.commit()
-            except OrmConnectionError:
+                conn.rollback_to(name)
+                return
+            except OrmError:
+                pass
+        # No guard, or it could not be used: the whole transaction goes, and what it had
+        # flushed is staged again (memory keeps agreeing with the database).
+        self._unflush(0)
+        self._end(commit=False)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Session]:
+        """``with session.savepoint():`` a nested transaction.
+
+        On entry the staged work is flushed and a savepoint set; leaving normally flushes what
+        the block staged and keeps it (the outer transaction still decides); leaving by an
+        exception rolls the database back to the savepoint, puts memory back to where it was
+        on entry (changes, additions and removals made in the block undone, flushed or not),
+        and re-raises. Savepoints nest.
+        """
+        self.flush()
+        conn = self._begin()
+        name = f"orm_sp_{len(self._savepoints) + 1}"
+        conn.savepoint(name)
+        mark = len(self._journal)
+        self._savepoints.append(name)
+        try:
+            yield self
+            self.flush()
+        except BaseException:
+            if self._conn is conn and name in self._savepoints:
+                del self._savepoints[self._savepoints.index(name) :]
+                self._unflush(mark)
+                self._discard_staged()
+                try:
+                    conn.rollback_to(name)
+                except OrmError:
+                    # The savepoint is gone with its transaction: undo all of it in memory.
+                    self._unflush(0)
+                    self._discard_staged()
+                    self._end(commit=False)
+            raise
+        if self._conn is conn and name in self._savepoints:
+            del self._savepoints[self._savepoints.index(name) :]
+            conn.release(name)
+
+    # -- commit and rollback -----------------------------------------------------------------
+
+    def commit(self) -> CommitResult:
+        """Flush the staged work and COMMIT the session's transaction; on failure nothing
+        changes (the session keeps its staged work, and work flushed earlier in the
+        transaction is staged again if the transaction is lost)."""
+        if self._conn is None:
+            staged = len(self._new) + len(self._changed) + len(self._removed)
+            # A commit builds short-lived, acyclic containers only: no need for the cyclic
+            # collector to scan the whole identity map several times while it runs.
+            with collector_paused(staged):
+                return self._commit()
+        flushed = self.flush()
+        try:
+            self._end(commit=True)
+        except BaseException:
+            self._unflush(0)
+            raise
+        return flushed
+
+    def _commit(self) -> CommitResult:
+        """A commit with no transaction open: one transaction from BEGIN to COMMIT, objects
+        changed only after COMMIT succeeded."""
+        started = time.perf_counter()
+        cs = unitofwork.collect(self, for_commit=True)
+        if cs.empty:
+            self._changed.clear()
+            self._touched.clear()
+            return CommitResult(elapsed=time.perf_counter() - started)
+        db = self.database
+        steps = unitofwork.plan(cs, db.dialect, db.codec)
+        conn = self._begin()
+        self._conn = None  # held for this call only
+        try:
+            result = persist.run(steps, conn, db.codec)
+            conn.commit()
+        except BaseException as exc:
+            if conn.in_transaction:
                 conn.rollback()
-                raise
+            db.pool.release(conn)
+            if isinstance(exc, IntegrityError):
+                self._name_culprit(cs, exc)
+                self._name_referrer(cs, exc)
+            raise
+        db.pool.release(conn)
         self._finalize(cs, result)
         return CommitResult(
             result.inserts,
@@ -378,8 +550,10 @@ class Session:
         """For naming a culprit after a failed commit: ``(start, rows)`` per 500 of ``values``
         (at most 20,000), the stored rows of ``info`` whose ``name`` is among them (``limit``
         rows at most); stops quietly if a query fails."""
+        from core.query import Query
+
         for start in range(0, min(len(values), 20_000), 500):
-            query: Query[Any] = self.database.query(info.cls)
+            query: Query[Any] = Query(self.database, info, None, via=self)
             query = query.filter(FieldRef(name).in_(values[start : start + 500]))
             try:
                 yield start, (query.limit(limit) if limit else query).find()
@@ -498,8 +672,80 @@ class Session:
                 obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
 
-    def rollback(self) -> None:
-        """Discard staged work: drop adds, cancel removes, restore changed attributes."""
+    def _journal_flush(self, cs: ChangeSet, result: persist.PersistResult) -> None:
+        """Before ``_finalize`` of a flush: record what it changes in memory, so that a
+        rollback (of the transaction or to a savepoint) can stage it again (``_unflush``)."""
+        journal = self._journal
+        for info, objs, keys in result.inserted:
+            auto = info.autoincrement
+            olds = None
+            if keys is not None and auto is not None:
+                olds = [obj.__dict__.get(auto.name, MISSING) for obj in objs]
+            journal.append(_Flushed("insert", info, objs, olds))
+        if self._changed:
+            removed = self._removed
+            olds = [
+                (self._touched[oid], dict(old))
+                for oid, old in self._changed.items()
+                if oid not in removed
+            ]
+            journal.append(_Flushed("update", None, [o for o, _ in olds], [d for _, d in olds]))
+        for info, (objs, pks) in cs.delete_groups.items():
+            journal.append(_Flushed("delete", info, list(objs), list(pks)))
+
+    def _unflush(self, mark: int) -> None:
+        """Stage again what the flushes recorded after position ``mark`` of the journal sent:
+        their inserts become staged additions (generated keys taken back), their updates
+        staged changes (the values from before the flush as the old values), their deletes
+        staged removals (the objects mapped again). The database must have undone them."""
+        entries = self._journal[mark:]
+        del self._journal[mark:]
+        identity = self._identity
+        inserted: list[list[Any]] = []
+        for entry in reversed(entries):
+            kind, info, objs = entry.kind, entry.info, entry.objs
+            if kind == "delete":
+                assert info is not None
+                mapping = identity.mapping(info)
+                for obj, pk in zip(objs, entry.data or (), strict=True):
+                    mapping[pk] = obj
+                    obj.__dict__[SESSION_ATTR] = self._token
+                    self._removed[id(obj)] = obj
+            elif kind == "update":
+                for obj, old in zip(objs, entry.data or (), strict=True):
+                    oid = id(obj)
+                    mine = self._changed.get(oid)
+                    if mine is None:
+                        self._changed[oid] = dict(old)
+                    else:
+                        mine.update(old)  # the older value wins
+                    self._touched[oid] = obj
+            else:
+                assert info is not None
+                mapping = identity.mapping(info)
+                auto = info.autoincrement
+                for i, obj in enumerate(objs):
+                    mapping.pop(info.pk_of(obj), None)
+                    if entry.data is not None and auto is not None:
+                        old = entry.data[i]
+                        if old is MISSING:
+                            obj.__dict__.pop(auto.name, None)
+                        else:
+                            obj.__dict__[auto.name] = old
+                    oid = id(obj)
+                    self._changed.pop(oid, None)
+                    self._touched.pop(oid, None)
+                    self._removed.pop(oid, None)
+                inserted.append(objs)
+        if inserted:
+            later = list(self._new.items())
+            self._new.clear()
+            for objs in reversed(inserted):
+                self._new.update((id(obj), obj) for obj in objs)
+            self._new.update(later)
+
+    def _discard_staged(self) -> None:
+        """Drop staged adds, cancel staged removes, put changed attributes back."""
         touched = self._touched
         for oid, old_values in self._changed.items():
             d = touched[oid].__dict__
@@ -515,8 +761,19 @@ class Session:
         self._new.clear()
         self._removed.clear()
 
+    def rollback(self) -> None:
+        """ROLLBACK the open transaction, if any, and put memory back to where it began:
+        staged adds dropped, staged removes cancelled, changed attributes restored, and the
+        same for everything flushed since (inserted objects detached with their generated
+        keys taken back, deleted ones mapped again)."""
+        self._unflush(0)
+        self._discard_staged()
+        if self._conn is not None:
+            self._end(commit=False)
+
     def close(self) -> None:
-        """Forget everything (staged work is discarded, objects are detached)."""
+        """Forget everything (staged work and an open transaction are rolled back, objects
+        are detached)."""
         self.rollback()
         for obj in self._identity.objects():
             obj.__dict__.pop(SESSION_ATTR, None)
@@ -525,8 +782,50 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Leaving ``with db.create_session() as s:``: nothing commits unless asked. Left by
+        an exception, the session is rolled back and closed. Left normally with staged or
+        flushed work that was not committed, it is rolled back and closed too, and a
+        ``SessionError`` says so (work is never dropped silently)."""
+        pending = None if exc_type is not None else self._pending_description()
         self.close()
+        if pending:
+            raise SessionError(
+                f"the session ended with {pending} that was not committed and is now rolled "
+                "back; call session.commit() (or session.rollback()) before the block ends"
+            )
+
+    def _pending_description(self) -> str | None:
+        parts = []
+        if self._journal or self._conn is not None:
+            parts.append("flushed work in an open transaction")
+        added, changed, removed = self.counts()
+        if added or changed or removed:
+            parts.append(f"staged work (+{added} ~{changed} -{removed})")
+        return " and ".join(parts) or None
+
+    # -- statements through the session's transaction ----------------------------------------
+
+    def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
+        """Rows of one query: inside the session's transaction when one is open."""
+        if self._conn is None:
+            return self.database._fetch(sql, params, context)
+        return self._conn.fetchall(sql, params, context)
+
+    def _load(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        context: str,
+        consume: Callable[[Iterable[Sequence[Any]]], T],
+    ) -> T:
+        if self._conn is None:
+            return self.database._load(sql, params, context, consume)
+        chunks = self._conn.stream(sql, params, context)
+        try:
+            return consume(chunks)
+        finally:
+            chunks.close()
 
     # -- used by core.query --------------------------------------------------------------------
 

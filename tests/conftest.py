@@ -80,7 +80,7 @@ class StatementLog(logging.Handler):
 
     def dml(self) -> list[str]:
         """Statements other than BEGIN / COMMIT / ROLLBACK."""
-        skip = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "SET ", "SAVEPOINT")
+        skip = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "SET ", "SAVEPOINT", "RELEASE")
         return [s for s in self.sql if not s.upper().startswith(skip)]
 
     def clear(self) -> None:

@@ -2,7 +2,10 @@
 
 Connections are opened in autocommit mode (``isolation_level=None``) so that the ORM sends its
 own ``BEGIN IMMEDIATE`` / ``COMMIT``; ``PRAGMA foreign_keys = ON`` is set on each. A ``:memory:``
-database lives in its one connection, so the adapter asks the database to share it. Callers:
+database lives in its one connection, so the adapter asks the database to share it. A writer
+that finds the file locked by another connection's transaction waits up to ``timeout`` seconds
+(``sqlite:///app.db?timeout=2``; 5 by default), then the statement fails with a
+``ConflictError`` saying the database is locked. Callers:
 ``core.adapters.adapter_from_url``, user code. What it leaves out: SQL (``core.dialects.sqlite``).
 """
 
@@ -37,7 +40,14 @@ class SQLiteAdapter(Adapter):
                 f"{parsed.display!r} is not a SQLite URL; use sqlite:///relative.db, "
                 "sqlite:////absolute/path.db or sqlite:///:memory:"
             )
-        return cls(parsed.database)
+        timeout = parsed.options.get("timeout", "5")
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            raise ConfigurationError(
+                f"timeout in {parsed.display!r} must be seconds, got {timeout!r}"
+            ) from None
+        return cls(parsed.database, timeout=seconds)
 
     @property
     def shared_connection(self) -> bool:

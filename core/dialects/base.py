@@ -152,6 +152,13 @@ class Dialect:
     table_options: ClassVar[str] = ""
     #: SQL to open a write transaction.
     begin_sql: ClassVar[str | None] = "BEGIN"
+    #: One writer at a time for the whole database (a file lock): a second writer waits for
+    #: the adapter's timeout, then fails with ``ConflictError`` ("database is locked").
+    single_writer: ClassVar[bool] = False
+    #: SQL to set, roll back to and release a savepoint (``{}``: its quoted name).
+    savepoint_sql: ClassVar[str] = "SAVEPOINT {}"
+    rollback_to_savepoint_sql: ClassVar[str] = "ROLLBACK TO SAVEPOINT {}"
+    release_savepoint_sql: ClassVar[str] = "RELEASE SAVEPOINT {}"
     #: Whether statements can be pipelined (``pipeline``): sent one after another without
     #: waiting, their results read after the last. BEGIN then travels with the first statement
     #: of a transaction, and a commit whose statements need no earlier result is one round trip.

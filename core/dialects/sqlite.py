@@ -58,6 +58,7 @@ class SQLiteDialect(Dialect):
     max_rows_per_insert: ClassVar[int] = 500
     supports_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
     begin_sql: ClassVar[str | None] = "BEGIN IMMEDIATE"
+    single_writer: ClassVar[bool] = True
     autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY AUTOINCREMENT"
     unlimited: ClassVar[int | None] = -1
     str_with_length: ClassVar[str] = "VARCHAR({n})"

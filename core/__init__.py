@@ -32,10 +32,12 @@ from core.expressions import F, and_, not_, or_
 from core.migrate import MigrationPlan
 from core.pool import Pool
 from core.query import Query
+from core.relations import RelationInfo
 from core.session import CommitResult, Session, Statement
 from core.types import (
     AutoIncrement,
     Aware,
+    BackReference,
     Index,
     MaxLength,
     PrimaryKey,
@@ -52,6 +54,7 @@ __all__ = [
     "Adapter",
     "AutoIncrement",
     "Aware",
+    "BackReference",
     "ChangeSet",
     "CommitOutcomeUnknownError",
     "CommitResult",
@@ -80,6 +83,7 @@ __all__ = [
     "PrimaryKey",
     "Query",
     "Reference",
+    "RelationInfo",
     "SQLiteAdapter",
     "Session",
     "SessionError",

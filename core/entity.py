@@ -10,7 +10,14 @@ class as little as possible:
 - a ``__setattr__`` hook that tells the owning session which field is about to change, so that a
   commit visits only the objects that changed (never the whole identity map);
 - a descriptor per reference field that loads the referenced object on first access (lazy
-  loading; ``Query.eager`` loads them up front).
+  loading; ``Query.eager`` loads them up front);
+- a descriptor per collection field (``Annotated[list["Post"], BackReference]``, not a
+  column; see ``core.collection``). Collections are resolved into ``EntityInfo.relations``
+  (``core.relations``) as soon as every class they name is decorated.
+
+Classes decorated in one scope (a module, or a function's locals) can name each other as
+strings before they are all defined: a class whose annotations name one not decorated yet
+waits (``_Pending``) and is built when that one is decorated, or on first use.
 
 Callers: model files, and ``core.schema``, ``core.session``, ``core.query``. What it leaves out:
 how values are stored (the dialects) and which objects a session tracks (``core.session``).
@@ -26,17 +33,20 @@ import sys
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from core import relations as _relations
+from core.collection import CollectionAttribute
 from core.errors import ModelError, NotFoundError, UnknownFieldError, ValidationError
-from core.types import MISSING, FieldDefault, Marker, MaxLength
+from core.relations import RelationInfo
+from core.types import MISSING, BackReferenceSpec, FieldDefault, Marker, MaxLength, ReferenceSpec
 from core.types import AutoIncrement as AutoIncrementMarker
 from core.types import Aware as AwareMarker
 from core.types import Index as IndexMarker
 from core.types import PrimaryKey as PrimaryKeyMarker
-from core.types import Reference as ReferenceMarker
 from core.types import Unique as UniqueMarker
 
 __all__ = [
@@ -44,6 +54,7 @@ __all__ = [
     "TRACKERS",
     "EntityInfo",
     "FieldInfo",
+    "RelationInfo",
     "Unloaded",
     "entity",
     "entity_info",
@@ -111,9 +122,12 @@ class FieldInfo:
         "max_length",
         "name",
         "nullable",
+        "on_delete",
+        "orphans",
         "position",
         "primary_key",
         "python_type",
+        "relations",
         "unique",
     )
 
@@ -135,6 +149,8 @@ class FieldInfo:
         target_cls: type | None = None,
         default: Any = MISSING,
         default_factory: Callable[[], Any] | None = None,
+        on_delete: str = "restrict",
+        orphans: str | None = None,
     ) -> None:
         #: The entity's class name, used in messages.
         self.entity = entity_name
@@ -154,6 +170,15 @@ class FieldInfo:
         self.default = default
         self.default_factory = default_factory
         self.position = -1
+        #: A reference's foreign-key rule: ``"restrict"`` (the default), ``"cascade"`` or
+        #: ``"set null"`` (``ON DELETE`` in the schema; applied to loaded objects after commit).
+        self.on_delete = on_delete
+        #: A reference's rule for a child taken out of a collection: None (the reference
+        #: becomes None) or ``"delete"`` (the child is removed).
+        self.orphans = orphans
+        #: The collections this reference field feeds (one-to-many relations mapped by it,
+        #: many-to-many relations whose pivot side to the owner it is); filled as they resolve.
+        self.relations: tuple[RelationInfo, ...] = ()
 
     def __repr__(self) -> str:
         return f"<FieldInfo {self.entity}.{self.name}: {self.type_label}>"
@@ -320,6 +345,8 @@ class EntityInfo:
         "__weakref__",
         "_by_name",
         "_order_cache",
+        "_relation_specs",
+        "_relations",
         "cls",
         "column_names",
         "field_names",
@@ -332,7 +359,13 @@ class EntityInfo:
         "single_pk_name",
     )
 
-    def __init__(self, cls: type, name: str, fields: list[FieldInfo]) -> None:
+    def __init__(
+        self,
+        cls: type,
+        name: str,
+        fields: list[FieldInfo],
+        collections: list[_CollectionSpec] | None = None,
+    ) -> None:
         self.cls = cls
         self.name = name
         self.fields: tuple[FieldInfo, ...] = tuple(fields)
@@ -348,6 +381,27 @@ class EntityInfo:
         self.references = tuple(f for f in self.fields if f.kind == "reference")
         self.json_fields = tuple(f for f in self.fields if f.kind == "json")
         self.has_json = bool(self.json_fields)
+        self._relation_specs: dict[str, _CollectionSpec] = {c.name: c for c in collections or ()}
+        self._relations: dict[str, RelationInfo] | None = None if collections else {}
+
+    @property
+    def relations(self) -> dict[str, RelationInfo]:
+        """The collection fields (``BackReference``), by name, in declaration order: each a
+        ``core.relations.RelationInfo``. Not columns: ``fields`` does not list them."""
+        if self._relations is None:
+            _resolve_relations(self, strict=True)
+            assert self._relations is not None
+        return self._relations
+
+    def relation(self, name: str) -> RelationInfo:
+        """The collection field ``name``; ``UnknownFieldError`` when there is none."""
+        rel = self.relations.get(name)
+        if rel is None:
+            known = ", ".join(self.relations) or "none"
+            raise UnknownFieldError(
+                f"{self.cls.__name__} has no collection {name!r}; its collections are: {known}"
+            )
+        return rel
 
     def __repr__(self) -> str:
         return f"<EntityInfo {self.name} ({self.cls.__qualname__})>"
@@ -443,7 +497,64 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any], bool]:
     return tp, markers, nullable
 
 
-def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> FieldInfo:
+class _CollectionSpec:
+    """A collection field as declared: resolved into a ``RelationInfo`` once its classes are."""
+
+    __slots__ = ("collection_type", "marker", "name", "pivot", "target_cls")
+
+    def __init__(
+        self,
+        name: str,
+        target_cls: type,
+        collection_type: type,
+        marker: BackReferenceSpec,
+        pivot: type | str | None,
+    ) -> None:
+        self.name = name
+        self.target_cls = target_cls
+        self.collection_type = collection_type
+        self.marker = marker
+        #: The pivot class of ``via=``, or its name while that class is not defined yet.
+        self.pivot = pivot
+
+
+def _collection_item(tp: Any) -> tuple[type, Any] | None:
+    """``(list or set, item type)`` for ``list[X]`` / ``set[X]``, else None."""
+    origin = typing.get_origin(tp)
+    if origin not in (list, set):
+        return None
+    args = typing.get_args(tp)
+    return (origin, args[0]) if len(args) == 1 else None
+
+
+def _make_collection(
+    cls: type, name: str, tp: Any, markers: list[Any], nullable: bool, ns: dict[str, Any]
+) -> _CollectionSpec:
+    where = f"{cls.__name__}.{name}"
+    item = _collection_item(tp)
+    if item is None or nullable:
+        raise ModelError(
+            f"{where}: BackReference goes on a collection of entities: "
+            f"Annotated[list[Entity], BackReference] (or set[Entity]), got {tp!r}"
+        )
+    collection_type, target = item
+    if not (isinstance(target, type) and (target is cls or hasattr(target, _INFO_ATTR))):
+        raise ModelError(f"{where}: BackReference needs a collection of entity classes, got {tp!r}")
+    others = [m for m in markers if not isinstance(m, BackReferenceSpec)]
+    if others:
+        raise ModelError(f"{where}: a collection takes no other marker than BackReference")
+    marker = next(m for m in markers if isinstance(m, BackReferenceSpec))
+    if cls.__dict__.get(name, MISSING) is not MISSING:
+        raise ModelError(f"{where}: a collection has no default (it starts empty)")
+    pivot = marker.via
+    if isinstance(pivot, str) and isinstance(ns.get(pivot), type):
+        pivot = ns[pivot]
+    return _CollectionSpec(name, target, collection_type, marker, pivot)
+
+
+def _make_field(
+    entity_name: str, cls: type, name: str, annotation: Any, ns: dict[str, Any] | None = None
+) -> FieldInfo | _CollectionSpec:
     tp, markers, nullable = _unwrap(annotation)
     # Messages name the class, which is what users type (the entity name is the table's).
     label = cls.__name__
@@ -451,7 +562,23 @@ def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> Fiel
     for m in markers:
         if not isinstance(m, Marker | MaxLength):
             raise ModelError(f"{where}: unknown marker {m!r} in Annotated[...]")
+    if any(isinstance(m, BackReferenceSpec) for m in markers):
+        return _make_collection(cls, name, tp, markers, nullable, ns or {})
+    item = _collection_item(tp)
+    if (
+        item is not None
+        and isinstance(item[1], type)
+        and (item[1] is cls or hasattr(item[1], _INFO_ATTR))
+    ):
+        kind_name = item[0].__name__
+        target_name = item[1].__name__
+        raise ModelError(
+            f"{where}: a {kind_name} of the entity {target_name} is a collection, not a "
+            f"column; declare it Annotated[{kind_name}[{target_name}], BackReference] "
+            f"(or BackReference(via=Pivot) for many-to-many)"
+        )
     flags = {m for m in markers if isinstance(m, Marker)}
+    reference = next((m for m in markers if isinstance(m, ReferenceSpec)), None)
     max_length = next((m.length for m in markers if isinstance(m, MaxLength)), None)
     default: Any = MISSING
     factory: Callable[[], Any] | None = None
@@ -463,11 +590,11 @@ def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> Fiel
     enum_type: type[enum.Enum] | None = None
     target: type | None = None
     origin = typing.get_origin(tp) or tp
-    if ReferenceMarker in flags or (isinstance(tp, type) and hasattr(tp, _INFO_ATTR)):
+    if reference is not None or (isinstance(tp, type) and hasattr(tp, _INFO_ATTR)):
         if not isinstance(tp, type):
             raise ModelError(f"{where}: Reference needs an entity class, got {tp!r}")
         kind, target = "reference", tp
-        if ReferenceMarker not in flags:
+        if reference is None:
             raise ModelError(
                 f"{where}: a field of entity type {tp.__name__} needs the Reference marker: "
                 f"Annotated[{tp.__name__}, Reference]"
@@ -491,6 +618,11 @@ def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> Fiel
         raise ModelError(f"{where}: Aware goes on a datetime field")
     if PrimaryKeyMarker in flags and nullable:
         raise ModelError(f"{where}: a primary key cannot be nullable")
+    if reference is not None and reference.on_delete == "set null" and not nullable:
+        raise ModelError(
+            f"{where}: Reference(on_delete='set null') needs a nullable reference: "
+            f"Annotated[{tp.__name__}, Reference(on_delete='set null')] | None"
+        )
     if AutoIncrementMarker in flags and default is MISSING and factory is None:
         default = 0
     if nullable and default is MISSING and factory is None:
@@ -511,22 +643,30 @@ def _make_field(entity_name: str, cls: type, name: str, annotation: Any) -> Fiel
         target_cls=target,
         default=default,
         default_factory=factory,
+        on_delete=reference.on_delete if reference is not None else "restrict",
+        orphans=reference.orphans if reference is not None else None,
     )
 
 
-def _resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
+def _resolve_hints(cls: type, localns: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The field annotations of ``cls``, and the names they were resolved with."""
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module is not None else {}
     ns = dict(localns)
     ns.setdefault(cls.__name__, cls)
+    for other_name, ref in _scope_of(cls).items():
+        other = ref()
+        if other is not None:
+            ns.setdefault(other_name, other)
     hints = typing.get_type_hints(cls, globalns=globalns, localns=ns, include_extras=True)
-    return {
+    fields = {
         k: v
         for k, v in hints.items()
         if typing.get_origin(v) is not typing.ClassVar
         and v is not typing.ClassVar
         and not k.startswith("_")
     }
+    return fields, {**globalns, **ns}
 
 
 class _Pending:
@@ -541,11 +681,13 @@ class _Pending:
 
 
 def _build_info(cls: type, name: str, localns: dict[str, Any]) -> EntityInfo:
-    hints = _resolve_hints(cls, localns)
+    hints, ns = _resolve_hints(cls, localns)
     if not hints:
         raise ModelError(f"entity {name!r} ({cls.__qualname__}) has no annotated fields")
-    fields = [_make_field(name, cls, fname, ann) for fname, ann in hints.items()]
-    info = EntityInfo(cls, name, fields)
+    made = [_make_field(name, cls, fname, ann, ns) for fname, ann in hints.items()]
+    fields = [f for f in made if isinstance(f, FieldInfo)]
+    collections = [c for c in made if isinstance(c, _CollectionSpec)]
+    info = EntityInfo(cls, name, fields, collections)
     if not info.primary_key:
         raise ModelError(
             f"entity {name!r} has no primary key; mark a field Annotated[int, PrimaryKey]"
@@ -556,16 +698,36 @@ def _build_info(cls: type, name: str, localns: dict[str, Any]) -> EntityInfo:
     return info
 
 
+#: Set on the functions ``_instrument`` generates, so that a subclass entity gets its own.
+_GENERATED = "__orm_generated__"
+
+
+def _inherited_or_generated(cls: type, name: str, default: Any) -> bool:
+    """Whether ``cls`` lacks its own ``name``: it has the default or one generated for a base."""
+    if name in cls.__dict__:
+        return False
+    found = getattr(cls, name)
+    return found is default or getattr(found, _GENERATED, False)
+
+
 def _instrument(cls: type, info: EntityInfo) -> None:
     for f in info.references:
         setattr(cls, f.name, _ReferenceAttribute(f))
     for f in info.json_fields:
         setattr(cls, f.name, _JsonAttribute(f))
-    if "__init__" not in cls.__dict__ and getattr(cls, "__init__") is object.__init__:  # noqa: B009
-        cls.__init__ = _make_init(info)  # type: ignore[misc]
-    if "__repr__" not in cls.__dict__ and getattr(cls, "__repr__") is object.__repr__:  # noqa: B009
-        cls.__repr__ = _make_repr(info)  # type: ignore[method-assign,assignment]
-    cls.__setattr__ = _make_setattr(cls, info)  # type: ignore[method-assign,assignment]
+    for c in info._relation_specs.values():
+        setattr(cls, c.name, CollectionAttribute(c.name, c.collection_type))
+    if _inherited_or_generated(cls, "__init__", object.__init__):
+        init = _make_init(info)
+        setattr(init, _GENERATED, True)
+        cls.__init__ = init  # type: ignore[misc]
+    if _inherited_or_generated(cls, "__repr__", object.__repr__):
+        rep = _make_repr(info)
+        setattr(rep, _GENERATED, True)
+        cls.__repr__ = rep  # type: ignore[method-assign,assignment]
+    hook = _make_setattr(cls, info)
+    setattr(hook, _GENERATED, True)
+    cls.__setattr__ = hook  # type: ignore[method-assign,assignment]
 
 
 def _make_init(info: EntityInfo) -> Callable[..., None]:
@@ -578,10 +740,11 @@ def _make_init(info: EntityInfo) -> Callable[..., None]:
     fields = info.fields
     cls_name = info.cls.__name__
 
+    known = [f.name for f in fields] + list(info._relation_specs)
+
     def unknown(extra: dict[str, Any]) -> None:
         raise ValidationError(
-            f"{cls_name} has no field {sorted(extra)[0]!r}; "
-            f"its fields are: {', '.join(f.name for f in fields)}"
+            f"{cls_name} has no field {sorted(extra)[0]!r}; its fields are: {', '.join(known)}"
         )
 
     def required(name: str) -> None:
@@ -602,10 +765,17 @@ def _make_init(info: EntityInfo) -> Callable[..., None]:
             body.append(f"    if {name} is _M: {name} = _f{i}.default_value()")
         else:
             body.append(f"    if {name} is _M: _required({name!r})")
+    collections = list(info._relation_specs)
+    if collections:
+        # A collection is optional: given, its items go through the collection's attribute.
+        body.append("    _given = {_n: _extra.pop(_n) for _n in _collections if _n in _extra}")
+        ns["_collections"] = collections
     body.append("    if _extra: _unknown(_extra)")
     # Locals start with "_" so that no field name (never "_"-prefixed) can shadow them.
     body.append("    _d = _self.__dict__")
     body.extend(f"    _d[{f.name!r}] = {f.name}" for f in fields)
+    if collections:
+        body.append("    for _n, _v in _given.items(): setattr(_self, _n, _v)")
     src = f"def __init__(_self, *, {', '.join(params)}, **_extra):\n" + "\n".join(body)
     exec(src, ns)  # safe: generated from the model's field names only
     init: Callable[..., None] = ns["__init__"]
@@ -639,6 +809,8 @@ def _no_loader(target: EntityInfo, pk: Any) -> Any:  # pragma: no cover - never 
 
 def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None]:
     base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
+    # A subclass entity hooks the base class's own __setattr__, not the hook made for it.
+    base_setattr = getattr(base_setattr, "_orm_base", base_setattr)
     names = info.field_names
     key = SESSION_ATTR
     trackers = TRACKERS
@@ -678,6 +850,7 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
         else:
             base_setattr(self, name, value)
 
+    __setattr__._orm_base = base_setattr  # type: ignore[attr-defined]
     return __setattr__
 
 
@@ -782,15 +955,128 @@ class _EntityDecorator:
 entity = _EntityDecorator()
 
 
+#: Per scope (module and the qualified name's prefix: a module, or a function's locals), the
+#: entity classes decorated there by name (weakly) that are not complete yet (a class waiting
+#: for one named as a string, a collection not resolved), and the class being decorated: so
+#: that classes can name each other as strings before the names are bound (a decorator runs
+#: before its class's name is). A complete class leaves the scope (its name is bound by then).
+_SCOPES: dict[tuple[str, str], dict[str, weakref.ref[type]]] = {}
+
+
+def _scope_key(cls: type) -> tuple[str, str]:
+    return (cls.__module__, cls.__qualname__.rpartition(".")[0])
+
+
+def _scope_of(cls: type) -> dict[str, weakref.ref[type]]:
+    return _SCOPES.get(_scope_key(cls), {})
+
+
 def _register(cls: type[T], name: str, localns: dict[str, Any]) -> type[T]:
     if not isinstance(cls, type):
         raise ModelError(f"@entity decorates a class, not {cls!r}")
+    scope = _SCOPES.setdefault(_scope_key(cls), {})
+    scope[cls.__name__] = weakref.ref(cls)
     try:
-        info: EntityInfo | _Pending = _build_info(cls, name, dict(localns))
-    except NameError:
-        info = _Pending(cls, name, dict(localns))
-    setattr(cls, _INFO_ATTR, info)
+        try:
+            info: EntityInfo | _Pending = _build_info(cls, name, dict(localns))
+        except NameError:
+            info = _Pending(cls, name, dict(localns))
+        setattr(cls, _INFO_ATTR, info)
+        _settle(scope)
+    except ModelError:
+        scope.pop(cls.__name__, None)
+        raise
     return cls
+
+
+def _settle(scope: dict[str, weakref.ref[type]]) -> None:
+    """Build the waiting classes of a scope and resolve their collections, where every class
+    they name is now decorated (a class still waiting for another is left for later)."""
+    classes = [c for ref in list(scope.values()) if (c := ref()) is not None]
+    for other in classes:
+        pending = other.__dict__.get(_INFO_ATTR)
+        if isinstance(pending, _Pending):
+            try:
+                built = _build_info(pending.cls, pending.name, pending.localns)
+            except NameError:
+                continue
+            except ModelError:
+                scope.pop(other.__name__, None)
+                raise
+            setattr(other, _INFO_ATTR, built)
+    for other in classes:
+        info = other.__dict__.get(_INFO_ATTR)
+        if type(info) is EntityInfo and info._relations is None:
+            try:
+                _resolve_relations(info, strict=False)
+            except ModelError:
+                scope.pop(other.__name__, None)
+                raise
+    for other in classes:
+        info = other.__dict__.get(_INFO_ATTR)
+        ref = scope.get(other.__name__)
+        if type(info) is EntityInfo and info._relations is not None and ref and ref() is other:
+            del scope[other.__name__]
+
+
+class _NotReady(Exception):
+    """A class a collection names is not decorated (or not buildable) yet."""
+
+
+def _ready_info(cls: type) -> EntityInfo:
+    info = getattr(cls, _INFO_ATTR, None)
+    if type(info) is EntityInfo:
+        return info
+    if isinstance(info, _Pending):
+        try:
+            built = _build_info(info.cls, info.name, info.localns)
+        except NameError:
+            raise _NotReady from None
+        setattr(cls, _INFO_ATTR, built)
+        return built
+    raise ModelError(f"{cls.__qualname__} is not an entity; decorate it with @entity")
+
+
+def _pivot_class(owner: EntityInfo, spec: _CollectionSpec) -> type | None:
+    via = spec.pivot
+    if via is None or isinstance(via, type):
+        return via
+    cls = owner.cls
+    ref = _scope_of(cls).get(via)
+    found = ref() if ref is not None else None
+    if found is None:
+        module = sys.modules.get(cls.__module__)
+        found = getattr(module, via, None) if module is not None else None
+    if not isinstance(found, type):
+        raise _NotReady
+    return found
+
+
+def _resolve_relations(info: EntityInfo, *, strict: bool) -> None:
+    """Resolve ``info``'s collections into ``info._relations``; ``strict``: a class that is
+    not decorated yet is a ``ModelError`` (else the collections wait)."""
+    resolved: dict[str, RelationInfo] = {}
+    for spec in info._relation_specs.values():
+        where = f"{info.cls.__name__}.{spec.name}"
+        try:
+            pivot_cls = _pivot_class(info, spec)
+            target = _ready_info(spec.target_cls)
+            pivot = _ready_info(pivot_cls) if pivot_cls is not None else None
+        except _NotReady:
+            if not strict:
+                return
+            raise ModelError(
+                f"{where}: BackReference(via={spec.marker.via!r}) names no entity decorated "
+                f"in {info.cls.__module__}; define and decorate it, or pass the class"
+            ) from None
+        if pivot is not None and not is_entity(pivot.cls):
+            raise ModelError(f"{where}: the pivot {pivot.cls.__name__} is not an entity")
+        resolved[spec.name] = _relations.resolve(
+            info, spec.name, target, spec.collection_type, spec.marker, pivot
+        )
+    info._relations = resolved
+    for rel in resolved.values():
+        _relations.link(rel)
 
 
 def is_entity(obj_or_cls: Any) -> bool:
@@ -817,7 +1103,8 @@ def entity_info(obj_or_cls: Any) -> EntityInfo:
 
 
 def entity_infos(items: Iterable[Any]) -> list[EntityInfo]:
-    """The ``EntityInfo`` of each class, plus every entity they reference (transitively)."""
+    """The ``EntityInfo`` of each class, plus every entity they reference or collect
+    (targets and pivots of collections), transitively; their collections resolved."""
     seen: dict[type, EntityInfo] = {}
     todo = list(items)
     while todo:
@@ -826,4 +1113,8 @@ def entity_infos(items: Iterable[Any]) -> list[EntityInfo]:
             continue
         seen[info.cls] = info
         todo.extend(f._target_cls for f in info.references if f._target_cls is not None)
+        for rel in info.relations.values():
+            todo.append(rel.target.cls)
+            if rel.pivot is not None:
+                todo.append(rel.pivot.cls)
     return list(seen.values())

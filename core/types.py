@@ -15,11 +15,14 @@ __all__ = [
     "MISSING",
     "AutoIncrement",
     "Aware",
+    "BackReference",
+    "BackReferenceSpec",
     "FieldDefault",
     "Index",
     "MaxLength",
     "PrimaryKey",
     "Reference",
+    "ReferenceSpec",
     "Unique",
     "field",
 ]
@@ -54,8 +57,91 @@ PrimaryKey = Marker("PrimaryKey")
 AutoIncrement = Marker("AutoIncrement")
 Unique = Marker("Unique")
 Index = Marker("Index")
-Reference = Marker("Reference")
 Aware = Marker("Aware")
+
+#: What ``Reference(on_delete=...)`` accepts: the foreign key's ``ON DELETE`` rule.
+ON_DELETE_RULES = ("restrict", "cascade", "set null")
+#: What ``Reference(orphans=...)`` accepts (None: a child taken out of a collection gets None).
+ORPHAN_RULES = (None, "delete")
+
+
+class ReferenceSpec(Marker):
+    """The ``Reference`` marker (many-to-one), bare or called with options.
+
+    ``on_delete``: what the database does to referring rows when the referenced row is
+    deleted (``"restrict"``, the default, refuses; ``"cascade"`` deletes them; ``"set null"``
+    clears the reference, which must then be nullable); the session applies the same rule to
+    loaded objects after commit. ``orphans="delete"``: a child taken out of a collection
+    mapped by this reference is removed instead of getting ``None``.
+    """
+
+    __slots__ = ("on_delete", "orphans")
+
+    def __init__(self, on_delete: str = "restrict", orphans: str | None = None) -> None:
+        super().__init__("Reference")
+        if on_delete not in ON_DELETE_RULES:
+            raise ValueError(
+                f"Reference(on_delete=...) takes 'restrict', 'cascade' or 'set null', "
+                f"not {on_delete!r}"
+            )
+        if orphans not in ORPHAN_RULES:
+            raise ValueError(f"Reference(orphans=...) takes None or 'delete', not {orphans!r}")
+        self.on_delete = on_delete
+        self.orphans = orphans
+
+    def __call__(self, *, on_delete: str = "restrict", orphans: str | None = None) -> ReferenceSpec:
+        return ReferenceSpec(on_delete, orphans)
+
+    def __repr__(self) -> str:
+        if self.on_delete == "restrict" and self.orphans is None:
+            return "Reference"
+        extra = f", orphans={self.orphans!r}" if self.orphans else ""
+        return f"Reference(on_delete={self.on_delete!r}{extra})"
+
+
+class BackReferenceSpec(Marker):
+    """The ``BackReference`` marker: a collection, bare or called with options.
+
+    ``Annotated[list["Post"], BackReference]`` on ``Author``: the posts whose ``Reference``
+    points at this author (one-to-many). ``mapped_by="author"`` names that reference when the
+    target has several to this entity. ``via=PostTag`` (the class, or its name as a string for
+    a class defined further down): many-to-many through that pivot entity, whose two
+    ``Reference`` fields point at both sides (``mapped_by`` then names the pivot's reference
+    to this entity when it has several). Not a column.
+    """
+
+    __slots__ = ("mapped_by", "via")
+
+    def __init__(self, mapped_by: str | None = None, via: type | str | None = None) -> None:
+        super().__init__("BackReference")
+        if mapped_by is not None and not isinstance(mapped_by, str):
+            raise ValueError(f"BackReference(mapped_by=...) takes a field name, not {mapped_by!r}")
+        if via is not None and not isinstance(via, type | str):
+            raise ValueError(
+                f"BackReference(via=...) takes an entity class or its name, not {via!r}"
+            )
+        self.mapped_by = mapped_by
+        self.via = via
+
+    def __call__(
+        self, *, mapped_by: str | None = None, via: type | str | None = None
+    ) -> BackReferenceSpec:
+        return BackReferenceSpec(mapped_by, via)
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.mapped_by is not None:
+            parts.append(f"mapped_by={self.mapped_by!r}")
+        if self.via is not None:
+            via = self.via if isinstance(self.via, str) else self.via.__name__
+            parts.append(f"via={via!r}" if isinstance(self.via, str) else f"via={via}")
+        return f"BackReference({', '.join(parts)})" if parts else "BackReference"
+
+
+#: ``Annotated[Author, Reference]`` or ``Annotated[Author, Reference(on_delete="cascade")]``.
+Reference = ReferenceSpec()
+#: ``Annotated[list["Post"], BackReference]`` or ``BackReference(mapped_by=..., via=...)``.
+BackReference = BackReferenceSpec()
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,14 +32,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench import startup
 from bench.backends import parse_backend
-from bench.report import CLOSE, ORDER, BackendReport, render
-from bench.scenarios import MEMORY, SCENARIOS, expand
+from bench.report import CLOSE, FAMILIES, ORDER, RAW, BackendReport, render
+from bench.scenarios import ALL_IDS, MEMORY, SCENARIOS, STARTUP, expand
 from bench.worker import IMPLS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_IMPLS = "raw,ormcli,sqlalchemy,peewee,pony"
+#: ``--impls`` names that stand for several variants.
+GROUPS = {"raw": RAW, **FAMILIES}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,13 +58,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(SQLite is always included)",
     )
     parser.add_argument(
-        "--scenarios", default="", help="comma-separated subset of S1..S7,S1x10,S2x10,M (all)"
+        "--scenarios", default="", help=f"comma-separated subset of {','.join(ALL_IDS)} (all)"
     )
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs after one warm-up (5)")
+    parser.add_argument(
+        "--repeat", type=int, default=6, help="timed rounds after one warm-up, at least (6)"
+    )
+    parser.add_argument(
+        "--max-repeat",
+        type=int,
+        default=14,
+        help="rounds at most: more are run while a verdict is within noise (14)",
+    )
     parser.add_argument(
         "--impls",
         default=DEFAULT_IMPLS,
-        help=f"comma-separated subset of {DEFAULT_IMPLS} (raw = raw-many + raw-batch)",
+        help=f"comma-separated subset of {DEFAULT_IMPLS} (raw = every raw variant, sqlalchemy ="
+        " sqlalchemy + sqlalchemy-fast; or one variant by name)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1000 rows, 1 repeat, SQLite only"
@@ -74,7 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when ormcli misses a target")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.repeat, args.backends = 1000, 1, "sqlite"
+        args.rows, args.repeat, args.max_repeat, args.backends = 1000, 1, 1, "sqlite"
+    args.max_repeat = max(args.max_repeat, args.repeat)
     if args.rows < 10 or args.repeat < 1:
         parser.error("--rows must be >= 10 and --repeat >= 1")
     return args
@@ -84,7 +97,7 @@ def expand_impls(text: str) -> list[str]:
     names: list[str] = []
     for raw_name in text.split(","):
         name = raw_name.strip().lower()
-        chosen = ["raw-many", "raw-batch"] if name == "raw" else [name]
+        chosen = list(GROUPS.get(name, (name,)))
         for impl in chosen:
             if impl not in IMPLS:
                 raise SystemExit(f"unknown implementation {impl!r}; known: {DEFAULT_IMPLS}")
@@ -193,14 +206,16 @@ def round_order(live: list[str], group: list[str], rnd: int) -> list[tuple[str, 
 
 
 def run_interleaved(
-    urls: dict[str, str], args: argparse.Namespace, scenarios: list[str]
+    urls: dict[str, str], args: argparse.Namespace, scenarios: list[str], label: str, kind: str
 ) -> dict[str, dict[str, Any]]:
     """Every implementation's runs of each scenario, taken in turns.
 
     One worker process per implementation stays open; for each group of scenarios (see
     ``scaling_groups``), round ``r`` (0 is the warm-up) asks every worker for one run of each,
     so that a busy moment of the machine falls on all of them alike; ``round_order`` keeps the
-    runs that a ratio compares close together (``bench.report`` pairs ratios by round).
+    runs that a ratio compares close together (``bench.report`` pairs ratios by round). After
+    ``--repeat`` rounds, while one of ormcli's verdicts in the group is within noise, more
+    rounds are run (up to ``--max-repeat``) of just the implementations that decide it.
     """
     workers: dict[str, Worker] = {}
     data: dict[str, dict[str, Any]] = {}
@@ -218,25 +233,48 @@ def run_interleaved(
             worker.kill()
     started = time.perf_counter()
     for group in scaling_groups(scenarios):
-        runs = {(sid, impl): {"times": []} for sid in group for impl in live}
-        for rnd in range(1 + args.repeat):
-            for sid, impl in round_order(live, group, rnd):
+        runs: dict[tuple[str, str], dict[str, Any]] = {
+            (sid, impl): {"times": [], "rounds": [], "cpu": []} for sid in group for impl in live
+        }
+        rnd = 0
+        taking = list(live)
+        while taking:
+            for sid, impl in round_order(taking, group, rnd):
                 run = runs[sid, impl]
-                if "error" in run:
+                if "error" in run or "skipped" in run:
                     continue
                 answer = workers[impl].ask({"op": "run", "scenario": sid})
-                if "elapsed" not in answer:
+                if "skipped" in answer:
+                    run["skipped"] = answer["skipped"]
+                elif "elapsed" not in answer:
                     run["error"] = answer.get("error", "no answer")
                 elif rnd == 0:
                     run["warmup"] = answer["elapsed"]
                 else:
                     run["times"].append(answer["elapsed"])
+                    run["rounds"].append(rnd)
+                    run["cpu"].append(answer.get("cpu", 0.0))
+            rnd += 1
+            if rnd > args.max_repeat:
+                break
+            if rnd > args.repeat:
+                partial = [
+                    {"impl": impl, "scenarios": {sid: runs[sid, impl] for sid in group}}
+                    for impl in live
+                ]
+                taking = [
+                    i for i in live if i in BackendReport(label, kind, partial).undecided(group)
+                ]
         for sid in group:
             for impl in live:
                 data[impl]["scenarios"][sid] = runs[sid, impl]
                 times = sorted(runs[sid, impl]["times"])
-                shown = f"{times[len(times) // 2] * 1000:10.1f} ms" if times else "     ERROR"
-                print(f"  {impl:<10} {sid:<6} {shown}", file=sys.stderr, flush=True)
+                shown = f"{times[len(times) // 2] * 1000:10.1f} ms" if times else "         —"
+                print(
+                    f"  {impl:<15} {sid:<6} {shown} ({len(times)} runs)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     for impl in live:
         worker = workers[impl]
         final = worker.ask({"op": "finish"})
@@ -249,10 +287,18 @@ def run_interleaved(
 
 
 def run_memory(impl: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """M for one implementation, in a worker process of its own."""
+    """M for one implementation: tracemalloc in one worker process, RSS in another."""
+    data = _run_memory(impl, url, args, "--memory")
+    if "memory" in data:
+        rss = _run_memory(impl, url, args, "--rss")
+        data["memory"]["rss_peak"] = rss.get("memory", {}).get("rss_peak")
+    return data
+
+
+def _run_memory(impl: str, url: str, args: argparse.Namespace, mode: str) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out_path = fh.name
-    cmd = _worker_cmd(impl, url, args.rows, "--memory", f"--out={out_path}")
+    cmd = _worker_cmd(impl, url, args.rows, mode, f"--out={out_path}")
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=_worker_env(), timeout=args.timeout, check=False)
         data: dict[str, Any] = json.loads(Path(out_path).read_text() or "{}")
@@ -299,6 +345,51 @@ def versions(results: list[dict[str, Any]]) -> str:
     )
 
 
+def index_run(
+    out_dir: Path,
+    name: str,
+    meta: dict[str, Any],
+    results: list[dict[str, Any]],
+    backends: list[tuple[str, str]],
+    launches: list[dict[str, Any]],
+) -> None:
+    """Append the saved run to ``INDEX.md``: every saved run is listed, kept or not."""
+    index = out_dir / "INDEX.md"
+    if not index.exists():
+        index.write_text(
+            "# Every saved run\n\nWritten by `python -m bench` after each saved run (see "
+            "README.md).\n\n| report | command | core | met | missed | within noise | took |\n"
+            "|---|---|---|---:|---:|---:|---|\n",
+            encoding="utf-8",
+        )
+    met = missed = noisy = 0
+    for label, kind in backends:
+        rep = BackendReport(label, kind, [r for r in results if r["backend_label"] == label])
+        p, f, u = rep.counts()
+        met, missed, noisy = met + p, missed + f, noisy + u
+    for launch in launches:
+        state = startup.verdict(launch)[0]
+        met, missed, noisy = (
+            met + (state == "pass"),
+            missed + (state == "fail"),
+            noisy + (state == "noise"),
+        )
+    core = next(
+        (
+            r["versions"].get("ormcli", "")
+            for r in results
+            if (r.get("versions") or {}).get("ormcli")
+        ),
+        "",
+    )
+    head = meta["header"]
+    with index.open("a", encoding="utf-8") as fh:
+        fh.write(
+            f"| [`{name}`]({name}.md) | {head['command']} | {core} | {met} | {missed} | {noisy} "
+            f"| {head['took']} |\n"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -307,11 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"python -m bench: {exc}", file=sys.stderr)
         return 2
-    timed = [s for s in ids if s != MEMORY]
+    timed = [s for s in ids if s not in (MEMORY, STARTUP)]
     tmpdir = tempfile.mkdtemp(prefix="ormcli-bench-")
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     backends: list[tuple[str, str]] = []
+    launches: list[dict[str, Any]] = []
+    if STARTUP in ids:
+        print("== start-up", file=sys.stderr, flush=True)
+        launches = startup.measure(3 if args.quick else 15, ROOT, _worker_env())
     try:
         for spec in backend_specs(args.backends):
             first = parse_backend(spec, sqlite_path=os.path.join(tmpdir, "probe.db"))
@@ -326,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                 if first.kind == "sqlite":
                     url = "sqlite:///" + os.path.join(tmpdir, f"{impl}.db")
                 urls[impl] = url
-            timed_data = run_interleaved(urls, args, timed) if timed else {}
+            timed_data = run_interleaved(urls, args, timed, label, first.kind) if timed else {}
             for impl in impls:
                 data = timed_data.get(impl, {"impl": impl})
                 if MEMORY in ids and data.get("status", "ok") == "ok":
@@ -354,23 +449,31 @@ def main(argv: list[str] | None = None) -> int:
             "command": f"`{command.strip()}`",
             "rows": (
                 f"n = {args.rows:,} (S7, S1x10, S2x10 and M: {args.rows * 10:,}); "
-                f"{args.repeat} timed run(s) after 1 warm-up; times in ms"
+                f"{args.repeat}-{args.max_repeat} timed rounds after 1 warm-up (more while a "
+                "verdict is within noise); times in ms"
             ),
             "machine": machine(),
             "versions": versions(results),
             "took": f"{elapsed:.0f} s",
         },
     }
-    text = render(results, meta, backends, args.rows)
+    text = render(results, meta, backends, args.rows, launches)
     print(text)
     if not args.no_save:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         tag = "quick" if args.quick else f"n{args.rows}"
         stem = args.out_dir / f"{now.strftime('%Y-%m-%d_%H%M%S')}_{tag}"
         stem.with_suffix(".md").write_text(text, encoding="utf-8")
-        raw = {"meta": meta, "backends": backends, "rows": args.rows, "results": results}
+        raw = {
+            "meta": meta,
+            "backends": backends,
+            "rows": args.rows,
+            "results": results,
+            "startup": launches,
+        }
         stem.with_suffix(".json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-        print(f"saved {stem}.md and .json", file=sys.stderr)
+        index_run(args.out_dir, stem.name, meta, results, backends, launches)
+        print(f"saved {stem}.md and .json, listed in INDEX.md", file=sys.stderr)
 
     errors = [r for r in results if r.get("status") == "error" or r.get("memory_error")] + [
         (r["impl"], sid)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import core
-from bench.backends import TABLE
+from bench.backends import DOC_TABLE, POST_TABLE, TABLE
 from bench.interface import Impl, SourceRow, Timer, change, every, spread
-from core import AutoIncrement, Database, MaxLength, PrimaryKey, entity
+from core import AutoIncrement, Database, MaxLength, PrimaryKey, Reference, entity
 
 
 @entity.name(TABLE)
@@ -32,11 +32,26 @@ class User:
     created: datetime
 
 
+@entity.name(POST_TABLE)
+class Post:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    title: Annotated[str, MaxLength(200)]
+    author: Annotated[User, Reference]
+
+
+@entity.name(DOC_TABLE)
+class Doc:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    name: Annotated[str, MaxLength(100)]
+    data: dict[str, Any]
+
+
 class OrmcliImpl(Impl):
     name = "ormcli"
     description = "ormcli Session: add / remove / commit, session.query(User).find()"
 
     db: Any = None
+    session: Any = None
 
     def versions(self) -> dict[str, str]:
         """The package version plus the commit of the tree measured (``+dirty`` when ``core/``
@@ -60,7 +75,7 @@ class OrmcliImpl(Impl):
         return {"ormcli": found}
 
     def open(self) -> None:
-        self.db = Database(self.backend.url, [User])
+        self.db = Database(self.backend.url, [User, Post, Doc])
         plan = self.db.migration_plan()
         if not plan.empty:
             self.notes.append(
@@ -84,8 +99,17 @@ class OrmcliImpl(Impl):
 
     def fetch(self, t: Timer) -> list[Any]:
         with t:
-            users: list[Any] = self.db.create_session().query(User).find()
+            self.session = self.db.create_session()
+            users: list[Any] = self.session.query(User).find()
         return users
+
+    def tracked(self, objs: Sequence[Any]) -> bool | None:
+        session = self.session
+        get = session.get
+        return all(get(User, o.id) is o and session.state_of(o) == "persistent" for o in objs)
+
+    def teardown(self) -> None:
+        self.session = None
 
     def load_change(self, step: int, t: Timer) -> None:
         with t:
@@ -118,6 +142,39 @@ class OrmcliImpl(Impl):
         with t:
             session.commit()
 
+    def lookup(self, keys: Sequence[int], t: Timer) -> list[Any]:
+        with t:
+            session = self.db.create_session()
+            get = session.get
+            first = [get(User, key) for key in keys]
+            again = [get(User, key) for key in keys]
+        if any(a is not b for a, b in zip(first, again, strict=True)):
+            raise AssertionError("a second get() gave another object")
+        return first
+
+    def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
+        session = self.db.create_session()
+        if preload:
+            session.query(User).find()
+        with t:
+            posts = session.query(Post).find()
+        if preload and not all(isinstance(p.__dict__["author"], User) for p in posts):
+            raise AssertionError("a reference to a loaded author is not that object")
+        # The author's key without loading it: an unloaded reference keeps its key.
+        return [(p.id, p.title, _key(p.__dict__["author"])) for p in posts]
+
+    def commit_docs(self, count: int, t: Timer) -> None:
+        session = self.db.create_session()
+        for doc in spread(session.query(Doc).find(), count):
+            doc.name += "*"
+        with t:
+            session.commit()
+
     def hold(self) -> tuple[Any, list[Any]]:
         session = self.db.create_session()
         return session, session.query(User).find()
+
+
+def _key(ref: Any) -> Any:
+    """The key of a reference: an ``Unloaded`` placeholder's, or the loaded object's id."""
+    return ref.id if isinstance(ref, User) else ref.pk

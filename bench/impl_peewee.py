@@ -5,8 +5,9 @@ fields. Everything runs inside ``db.atomic()`` (one transaction). Batch sizes: `
 1000 rows per INSERT (ids come back through RETURNING on SQLite >= 3.35 and PostgreSQL);
 ``bulk_update`` 100 rows per ``UPDATE ... SET c = CASE id WHEN ...`` (larger CASE batches get
 slower, not faster); deletes 1000 ids per ``IN``. PostgreSQL through psycopg 3
-(``prefer_psycopg3``), MySQL / MariaDB through PyMySQL, where peewee returns no ids from a bulk
-insert (noted in the report).
+(``prefer_psycopg3``), MySQL / MariaDB through PyMySQL, where ``bulk_create`` sets no ids: there
+the same INSERTs go through ``insert_many``, whose result is each batch's first id (noted in the
+report; the check matches every id to its row).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import peewee as pw
 
-from bench.backends import TABLE
+from bench.backends import POST_TABLE, TABLE
 from bench.interface import Impl, SourceRow, Timer, change, every, spread
 
 INSERT_BATCH = 1000
@@ -36,6 +37,16 @@ class User(pw.Model):
     class Meta:
         database = database_proxy
         table_name = TABLE
+
+
+class Post(pw.Model):
+    id = pw.AutoField()
+    title = pw.CharField(max_length=200)
+    author = pw.ForeignKeyField(User, column_name="author")
+
+    class Meta:
+        database = database_proxy
+        table_name = POST_TABLE
 
 
 class PeeweeImpl(Impl):
@@ -64,7 +75,10 @@ class PeeweeImpl(Impl):
             self.db = pw.MySQLDatabase(
                 b.database, host=b.host, port=b.port, user=b.user, password=b.password
             )
-            self.notes.append("peewee on MySQL/MariaDB: bulk_create returns no ids")
+            self.notes.append(
+                "peewee on MySQL/MariaDB: bulk_create sets no ids; S1 and S6 insert with"
+                " insert_many and take consecutive ids from each batch's first (checked)"
+            )
         database_proxy.initialize(self.db)
         self.db.connect()
 
@@ -81,12 +95,27 @@ class PeeweeImpl(Impl):
         for i in range(0, len(ids), DELETE_BATCH):
             User.delete().where(User.id.in_(ids[i : i + DELETE_BATCH])).execute()
 
+    def _create(self, users: list[User]) -> None:
+        """``bulk_create``; on MySQL / MariaDB, where it sets no ids, the same INSERTs through
+        ``insert_many``, whose result is the batch's first id (consecutive ids after it, as
+        InnoDB gives a multi-row INSERT; the check matches every id to its row)."""
+        if self.backend.kind != "mysql":
+            User.bulk_create(users, batch_size=INSERT_BATCH)
+            return
+        fields = [User.name, User.email, User.age, User.created]
+        for i in range(0, len(users), INSERT_BATCH):
+            batch = users[i : i + INSERT_BATCH]
+            rows = [(u.name, u.email, u.age, u.created) for u in batch]
+            first = User.insert_many(rows, fields=fields).execute()
+            for offset, user in enumerate(batch):
+                user.id = first + offset
+                user._dirty.clear()
+
     def insert(self, rows: Sequence[SourceRow], t: Timer) -> list[int] | None:
         with t, self.db.atomic():
             users = self._new(rows)
-            User.bulk_create(users, batch_size=INSERT_BATCH)
-        ids = [u.id for u in users]
-        return None if self.backend.kind == "mysql" else ids
+            self._create(users)
+        return [u.id for u in users]
 
     def fetch(self, t: Timer) -> list[Any]:
         with t:
@@ -108,7 +137,7 @@ class PeeweeImpl(Impl):
         k = len(new_rows)
         with t, self.db.atomic():
             users = list(User.select())
-            User.bulk_create(self._new(new_rows), batch_size=INSERT_BATCH)
+            self._create(self._new(new_rows))
             changed = every(users, 10, 0, k)
             for user in changed:
                 change(user)
@@ -121,6 +150,18 @@ class PeeweeImpl(Impl):
             change(user)
         with t, self.db.atomic():
             User.bulk_update(changed, fields=[User.name, User.age], batch_size=UPDATE_BATCH)
+
+    def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
+        # No session to preload into: peewee resolves a reference with a query of its own.
+        with t:
+            posts = list(Post.select())
+        return [(p.id, p.title, p.author_id) for p in posts]
+
+    def lookup(self, keys: Sequence[int], t: Timer) -> list[Any]:
+        with t:  # no identity map: a user keeps what was fetched, as raw does
+            kept = {key: User.get_by_id(key) for key in keys}
+            again = [kept[key] for key in keys]
+        return again
 
     def hold(self) -> tuple[Any, list[Any]]:
         return None, list(User.select())

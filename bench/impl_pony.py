@@ -86,9 +86,33 @@ class PonyImpl(Impl):
         return ids
 
     def fetch(self, t: Timer) -> list[Any]:
-        with t, orm.db_session:
-            users = User.select()[:]
-        return list(users)
+        with t:
+            self._open()
+            users = list(User.select()[:])
+        return users
+
+    def _open(self) -> None:
+        """A db_session left open for the checks; ``teardown`` ends it (after the timer)."""
+        self.teardown()
+        self.session = orm.db_session()
+        self.session.__enter__()
+
+    def teardown(self) -> None:
+        session, self.session = getattr(self, "session", None), None
+        if session is not None:
+            session.__exit__(None, None, None)
+
+    def tracked(self, objs: Sequence[Any]) -> bool | None:
+        return all(User[o.id] is o for o in objs)
+
+    def lookup(self, keys: Sequence[int], t: Timer) -> list[Any]:
+        with t:
+            self._open()
+            first = [User[key] for key in keys]
+            again = [User[key] for key in keys]
+        if any(a is not b for a, b in zip(first, again, strict=True)):
+            raise AssertionError("a second User[key] gave another object")
+        return first
 
     def load_change(self, step: int, t: Timer) -> None:
         with t, orm.db_session:

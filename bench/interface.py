@@ -14,15 +14,18 @@ returns (the worker drops the table next).
 
 What the methods do to the data is fixed here, so that every implementation does the same work:
 :func:`change` is the edit made to a changed entity, :func:`every` picks the entities to change or
-remove. Leaves out on purpose: any notion of a "session" object; each library opens and ends its
-own inside a method.
+remove. A session a method opens inside the timer may stay open for the checks
+(:meth:`Impl.tracked`); :meth:`Impl.teardown` ends it after them, outside the timer, for every
+library alike.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -36,15 +39,20 @@ T = TypeVar("T")
 
 
 class Timer:
-    """Accumulates the wall time spent inside ``with timer:`` blocks (``perf_counter``)."""
+    """Accumulates the wall time (``perf_counter``) and this process's CPU time
+    (``process_time``: a database server's own work is not in it) spent inside
+    ``with timer:`` blocks."""
 
     def __init__(self) -> None:
         self.elapsed = 0.0
+        self.cpu = 0.0
         self.entered = 0
         self._start = 0.0
+        self._cpu_start = 0.0
 
     def __enter__(self) -> Timer:
         self.entered += 1
+        self._cpu_start = time.process_time()
         self._start = time.perf_counter()
         return self
 
@@ -55,6 +63,23 @@ class Timer:
         tb: TracebackType | None,
     ) -> None:
         self.elapsed += time.perf_counter() - self._start
+        self.cpu += time.process_time() - self._cpu_start
+
+
+@contextlib.contextmanager
+def gc_paused(rows: int | None = None) -> Iterator[None]:
+    """The cyclic garbage collector paused by the rule ormcli follows inside its loads and
+    commits (``core.codec.collector_paused``): for a load whatever its size (``rows`` None),
+    for a write of at least 5,000 rows. The raw floors use it, so that the floor and ormcli
+    live by one rule; the peers run as their libraries do (none pauses the collector)."""
+    if (rows is not None and rows < 5_000) or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def change(obj: Any) -> None:
@@ -73,6 +98,11 @@ def spread(items: Sequence[T], count: int) -> list[T]:
     """``count`` items spread evenly over ``items`` (S7's "change 10 of 100k")."""
     step = max(1, len(items) // max(1, count))
     return every(items, step, 0, count)
+
+
+class NotApplicable(Exception):
+    """Raised by ``Impl.open`` for a variant that has nothing of its own on this backend
+    (e.g. ``raw-binary`` off PostgreSQL): the harness leaves it out of that table."""
 
 
 class Impl(abc.ABC):
@@ -126,9 +156,36 @@ class Impl(abc.ABC):
     def commit_few(self, count: int, t: Timer) -> None:
         """S7: load all (not timed), :func:`change` ``spread(objs, count)``; time the commit."""
 
+    def lookup(self, keys: Sequence[int], t: Timer) -> list[Any]:
+        """S12: get each key by primary key, one at a time, then each again (now from the
+        session's identity map, or whatever a user of the library keeps); return the objects
+        of the first pass (rows for raw) in key order."""
+        raise NotImplementedError
+
+    def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
+        """S2r: fetch every post (``bench_post``: id, title, a reference to its author in
+        ``bench_user``) as entity objects through a session; with ``preload`` the authors are
+        loaded into that session first, outside the timer. Return ``(id, title, author id)``
+        per post, read after the timer without loading anything."""
+        raise NotImplementedError
+
+    def commit_docs(self, count: int, t: Timer) -> None:
+        """S7j: load every document (``bench_doc``: id, name, a JSON ``data``), not timed;
+        append ``"*"`` to the name of ``spread(docs, count)``; time the commit."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def hold(self) -> tuple[Any, list[Any]]:
         """M: load all rows into a session; return ``(session or None, entities)``."""
 
     def release(self, held: tuple[Any, list[Any]]) -> None:  # noqa: B027  optional hook
         """End what :meth:`hold` returned (default: nothing to end)."""
+
+    def tracked(self, objs: Sequence[Any]) -> bool | None:
+        """Whether every object a fetch returned is identity-mapped and change-tracked by the
+        session that loaded it (None: the library has no such session, e.g. raw, peewee)."""
+        return None
+
+    def teardown(self) -> None:  # noqa: B027  optional hook
+        """End the session a scenario left open for the checks; called after the timer and
+        the checks, for every implementation alike (default: nothing to end)."""

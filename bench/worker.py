@@ -22,6 +22,7 @@ import contextlib
 import gc
 import importlib
 import json
+import resource
 import sys
 import time
 import traceback
@@ -29,15 +30,18 @@ import tracemalloc
 from typing import Any
 
 from bench.backends import Admin, parse_backend
-from bench.interface import Impl, Timer
+from bench.interface import Impl, NotApplicable, Timer
 from bench.scenarios import SCENARIOS, make_rows
 
 #: ``--impls`` name -> "module:Class". ``raw`` on the command line means both raw variants.
 IMPLS = {
     "raw-many": "bench.impl_raw:RawExecutemany",
     "raw-batch": "bench.impl_raw:RawBatched",
+    "raw-tuned": "bench.impl_raw:RawTuned",
+    "raw-binary": "bench.impl_raw:RawBinary",
     "ormcli": "bench.impl_ormcli:OrmcliImpl",
     "sqlalchemy": "bench.impl_sqlalchemy:SQLAlchemyImpl",
+    "sqlalchemy-fast": "bench.impl_sqlalchemy:SQLAlchemyFast",
     "peewee": "bench.impl_peewee:PeeweeImpl",
     "pony": "bench.impl_pony:PonyImpl",
 }
@@ -64,7 +68,8 @@ def run_once(
     try:
         if seed_count not in seeds:
             seeds[seed_count] = make_rows(seed_count)
-        admin.reset(seeds[seed_count])
+        extra = scenario.extra(n) if scenario.extra else None
+        admin.reset(seeds[seed_count], extra)
         gc.collect()
         gc.freeze()  # the harness's own objects (seed rows) are no garbage to scan
         try:
@@ -75,8 +80,13 @@ def run_once(
         if t.entered == 0:
             raise RuntimeError(f"{impl.name}.{sid} timed nothing")
         scenario.check(admin, result, n)
+        if scenario.tracks and impl.tracked(result) is False:
+            raise AssertionError("objects not identity-mapped and tracked by their session")
         del result
-        return {"elapsed": t.elapsed}
+        impl.teardown()
+        return {"elapsed": t.elapsed, "cpu": t.cpu}
+    except NotImplementedError:
+        return {"skipped": f"{impl.name} does not implement {sid}"}
     except Exception as exc:
         _log(f"  {impl.backend.label:<10} {impl.name:<10} {sid:<6} ERROR {exc!r}")
         _log(traceback.format_exc(limit=6))
@@ -135,6 +145,30 @@ def measure_memory(impl: Impl, admin: Admin, n: int) -> dict[str, Any]:
     return {"peak": peak, "current": current, "rows": count}
 
 
+def _rss() -> int:
+    """This process's resident set size in bytes (Linux ``/proc``)."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+def measure_rss(impl: Impl, admin: Admin, n: int) -> dict[str, Any]:
+    """M by RSS, in a process of its own without tracemalloc (which sees no C buffers): the
+    peak resident size while a session loads and holds ``10n`` rows, over the size before."""
+    admin.reset(make_rows(n * 10))
+    gc.collect()
+    before = _rss()
+    held = impl.hold()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    count = len(held[1])
+    impl.release(held)
+    if count != n * 10:
+        raise AssertionError(f"memory: expected {n * 10} entities held, found {count}")
+    _log(
+        f"  {impl.backend.label:<10} {impl.name:<10} M      RSS +{(peak - before) / 2**20:8.1f} MiB"
+    )
+    return {"rss_peak": max(0, peak - before)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     parser.add_argument("--impl", required=True, choices=sorted(IMPLS))
@@ -143,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--serve", action="store_true", help="run scenarios as stdin asks")
     mode.add_argument("--memory", action="store_true", help="measure M, write JSON to --out")
-    parser.add_argument("--out", help="where --memory writes its JSON")
+    mode.add_argument("--rss", action="store_true", help="measure M by RSS, JSON to --out")
+    parser.add_argument("--out", help="where --memory / --rss write their JSON")
     args = parser.parse_args(argv)
-    if args.memory and not args.out:
-        parser.error("--memory needs --out")
+    if (args.memory or args.rss) and not args.out:
+        parser.error("--memory and --rss need --out")
 
     backend = parse_backend(args.url)
     hello: dict[str, Any] = {"impl": args.impl, "backend": backend.label, "status": "ok"}
@@ -159,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         impl.open()
         hello["versions"] = {**impl.versions(), "server": admin.server_version()}
         hello["description"] = cls.description
+    except NotApplicable as exc:  # a raw variant with nothing of its own here
+        hello.update(status="n/a", reason=str(exc))
     except ImportError as exc:  # the peer, or a driver it needs on this backend
         hello.update(status="skipped", reason=f"not installed: {exc}")
         _log(f"  {backend.label:<10} {args.impl:<10} skipped ({exc})")
@@ -176,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         out = dict(hello)
         if hello["status"] == "ok":
             try:
-                out["memory"] = measure_memory(impl, admin, args.rows)  # type: ignore[arg-type]
+                measure = measure_rss if args.rss else measure_memory
+                out["memory"] = measure(impl, admin, args.rows)  # type: ignore[arg-type]
                 out["notes"] = sorted(set(impl.notes))
                 impl.close()
             except Exception as exc:

@@ -54,6 +54,10 @@ class Workspace:
         self.session: Any = self.db.create_session()
         self.handles: dict[int, Any] = {}
         self._handle_of: dict[int, int] = {}
+        #: The last handle number given (handles are never reused, even after undo).
+        self._last_handle = 0
+        #: name -> (database, EntityInfo) of names already looked up (``load`` replaces db).
+        self._entities: dict[str, tuple[Any, Any]] = {}
         self._undo: list[_UndoStep] = []
 
     # --- lookups ----------------------------------------------------------------------------
@@ -64,6 +68,14 @@ class Workspace:
 
     def entity(self, name: str) -> Any:
         """The EntityInfo of ``name`` (class name, entity name, or either case-insensitively)."""
+        cached = self._entities.get(name)
+        if cached is not None and cached[0] is self.db:
+            return cached[1]
+        info = self._find_entity(name)
+        self._entities[name] = (self.db, info)
+        return info
+
+    def _find_entity(self, name: str) -> Any:
         infos = list(self.db.entities)
         if not infos:
             raise UsageError("no models loaded; pass --models PATH or use: load PATH")
@@ -160,6 +172,7 @@ class Workspace:
         """Start handle numbers at @1 again (after a seed script, say); staging is unchanged."""
         self.handles.clear()
         self._handle_of.clear()
+        self._last_handle = 0
         self._undo.clear()
 
     def _by_handle(self, handle: Handle) -> Any:
@@ -223,9 +236,7 @@ class Workspace:
             db = core.Database(self.url, classes)
             self.db.close()
             self.db, self.session, self.classes = db, db.create_session(), classes
-            self.handles.clear()
-            self._handle_of.clear()
-            self._undo.clear()
+            self.reset_handles()
         names = ", ".join(c.__name__ for c in new) or "nothing new"
         hint = ""
         if new and not self.db.migration_plan().empty:
@@ -277,7 +288,8 @@ class Workspace:
             )
         obj = _construct(info, values)
         self.session.add(obj)
-        number = max(self.handles, default=0) + 1
+        self._last_handle += 1
+        number = self._last_handle
         self.handles[number] = obj
         self._handle_of[id(obj)] = number
 
@@ -522,12 +534,20 @@ class Workspace:
         self.db.close()
 
 
+_ENTITY_TYPES: dict[type, bool] = {}
+"""Is a type an entity class? (asked for every value shown; exceptions are slow)."""
+
+
 def _is_entity(value: Any) -> bool:
-    try:
-        core.entity_info(value)
-    except core.ModelError:
-        return False
-    return True
+    known = _ENTITY_TYPES.get(type(value))
+    if known is None:
+        try:
+            core.entity_info(value)
+            known = True
+        except core.ModelError:
+            known = False
+        _ENTITY_TYPES[type(value)] = known
+    return known
 
 
 def _construct(info: Any, values: dict[str, Any]) -> Any:

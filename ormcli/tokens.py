@@ -122,55 +122,70 @@ def _read_number(line: str, start: int) -> tuple[Token, int]:
     return Token("NUMBER", text, start, value), i
 
 
+#: The common tokens in one pass: blanks, names, operators and strings without escapes.
+#: Everything else (numbers, handles, flags, escapes, errors) takes the careful path below.
+_FAST = re.compile(
+    r"""(?P<blank>\s+)|(?P<name>[^\W\d][\w.]*)|(?P<string>"[^"\\]*"|'[^'\\]*')"""
+    r"|(?P<op>" + "|".join(re.escape(op) for op in _OPERATORS) + ")"
+)
+
+
 def tokenize(line: str) -> list[Token]:
     """Split one line into tokens, ending with an ``EOF`` token.
 
     Raises :class:`ParseError` (and nothing else) for text that is not a token.
     """
     tokens: list[Token] = []
+    append = tokens.append
+    fast = _FAST.match
     i = 0
     n = len(line)
     while i < n:
-        char = line[i]
-        if char.isspace():
-            i += 1
+        m = fast(line, i)
+        if m is not None and (m.lastgroup != "name" or _is_name_start(line[i])):
+            kind = m.lastgroup
+            end = m.end()
+            if kind == "name":
+                text = m.group()
+                append(Token("NAME", text, i, text))
+            elif kind == "string":
+                append(Token("STRING", m.group(), i, line[i + 1 : end - 1]))
+            elif kind == "op":
+                text = m.group()
+                append(Token("OP", text, i, text))
+            i = end
             continue
+        char = line[i]
         if char in "\"'":
             value, end = _read_string(line, i)
-            tokens.append(Token("STRING", line[i:end], i, value))
+            append(Token("STRING", line[i:end], i, value))
             i = end
         elif _is_digit(char) or (char in "+-" and i + 1 < n and _is_digit(line[i + 1])):
             token, i = _read_number(line, i)
-            tokens.append(token)
-        elif _is_name_start(char):
-            end = i + 1
-            while end < n and _is_name_char(line[end]):
-                end += 1
-            tokens.append(Token("NAME", line[i:end], i, line[i:end]))
-            i = end
+            append(token)
         elif char == "@":
             end = i + 1
             while end < n and _is_digit(line[end]):
                 end += 1
             if end == i + 1 or (end < n and _is_name_char(line[end])):
                 raise ParseError(f"a handle is @ followed by a number, at column {i + 1}", i)
-            tokens.append(Token("HANDLE", line[i:end], i, int(line[i + 1 : end])))
+            append(Token("HANDLE", line[i:end], i, int(line[i + 1 : end])))
             i = end
         elif line.startswith("--", i) and i + 2 < n and _is_name_start(line[i + 2]):
             end = i + 2
             while end < n and (line[end].isalnum() or line[end] in "-_"):
                 end += 1
-            tokens.append(Token("FLAG", line[i:end], i, line[i:end]))
+            append(Token("FLAG", line[i:end], i, line[i:end]))
             i = end
         else:
             for op in _OPERATORS:
                 if line.startswith(op, i):
-                    tokens.append(Token("OP", op, i, op))
+                    append(Token("OP", op, i, op))
                     i += len(op)
                     break
             else:
                 raise ParseError(f"unexpected character {char!r} at column {i + 1}", i)
-    tokens.append(Token("EOF", "", n))
+    append(Token("EOF", "", n))
     return tokens
 
 
@@ -189,7 +204,9 @@ class TokenStream:
 
     def peek(self, ahead: int = 0) -> Token:
         """The token ``ahead`` positions after the cursor (``EOF`` past the end)."""
-        return self.tokens[min(self.index + ahead, len(self.tokens) - 1)]
+        tokens = self.tokens
+        i = self.index + ahead
+        return tokens[i] if i < len(tokens) else tokens[-1]
 
     def next(self) -> Token:
         """Consume and return the next token."""

@@ -246,6 +246,17 @@ def test_reset_handles_starts_numbering_at_one(db_url: str, blog_models: str) ->
     ws.close()
 
 
+def test_handles_come_from_a_counter_and_are_never_reused(db_url: str, blog_models: str) -> None:
+    """An add taken back by undo keeps its number: the next add gets a new one, so an old @2
+    in the scrollback never names a different entity."""
+    ws = workspace(db_url, blog_models)
+    screen, _ = drive(ws, ADA + 'add Tag name="a"\nundo\nadd Tag name="b"\nshow @2\nquit\nd\n')
+    assert "undone: add @2 Tag" in screen
+    assert "+ @3 Tag" in screen
+    assert "@2 is no longer staged" in screen
+    ws.close()
+
+
 def test_answers_to_the_quit_question_stay_out_of_the_history(
     db_url: str, blog_models: str
 ) -> None:

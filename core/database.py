@@ -229,10 +229,11 @@ class Database:
 
         The call that was waiting fails with a ``DatabaseError``; whatever it belonged to reacts
         as to any failure (a failed commit rolls back and keeps the staged work). Does nothing
-        when no connection is open. It takes no lock: the running call holds it."""
-        conn = self._conn
-        if conn is not None and not conn.broken:
-            self.dialect.cancel(conn.raw)
+        when no connection is checked out. Every connection checked out of the pool is asked
+        (one that is idle inside a session's transaction ignores it)."""
+        for conn in self.pool.busy():
+            if not conn.broken:
+                self.dialect.cancel(conn.raw)
 
     def close(self) -> None:
         """Close the pool's idle connections (the database stays usable: a later statement

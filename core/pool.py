@@ -13,6 +13,7 @@ opened by ``connect``. The public interface (also what a replica / cluster route
 - ``connection()``: ``acquire`` / ``release`` as a context manager.
 - ``peek()``: the connection the next ``acquire`` in this thread would get, without checking
   it out (tools and tests that read its counters).
+- ``busy()``: the connections checked out right now (what ``Database.cancel`` cancels).
 - ``close()``: close every idle connection; connections in use are closed when released.
 - ``size``, ``timeout``, ``opened``, ``idle``, ``in_use``: settings and current counts.
 
@@ -70,6 +71,8 @@ class Pool:
         self._shared_conn: Connection | None = None
         self._shared_lock = threading.RLock()
         self._depth = 0  # how many times the holding thread acquired it
+        #: Connections checked out now (not shared mode): what ``busy`` reports.
+        self._lent: set[Connection] = set()
 
     def __repr__(self) -> str:
         return (
@@ -113,6 +116,7 @@ class Pool:
                 while self._idle:
                     conn = self._idle.pop()
                     if not conn.broken:
+                        self._lent.add(conn)
                         return conn
                     conn.close()
                     self.opened -= 1
@@ -124,12 +128,15 @@ class Pool:
                 if timed_out and not self._idle and self.opened >= self.size:
                     raise self._timed_out(wait)
         try:
-            return self._open()
+            conn = self._open()
         except BaseException:
             with self._cond:
                 self.opened -= 1
                 self._cond.notify()
             raise
+        with self._cond:
+            self._lent.add(conn)
+        return conn
 
     def release(self, conn: Connection) -> None:
         """Give a connection back (rolled back first if left inside a transaction)."""
@@ -142,6 +149,7 @@ class Pool:
         if conn.in_transaction:
             conn.rollback()
         with self._cond:
+            self._lent.discard(conn)
             if conn.broken:
                 conn.close()
                 self.opened -= 1
@@ -165,6 +173,14 @@ class Pool:
         conn = self.acquire()
         self.release(conn)
         return conn
+
+    def busy(self) -> list[Connection]:
+        """The connections checked out right now (``Database.cancel`` stops their statements)."""
+        if self.shared:
+            conn = self._shared_conn
+            return [conn] if conn is not None and self._depth else []
+        with self._cond:
+            return list(self._lent)
 
     def close(self) -> None:
         """Close the idle connections (and the shared one); the pool stays usable."""

@@ -58,15 +58,15 @@ def db(db_url: str) -> Database:
 def test_cancel_stops_a_running_query_and_the_connection_answers_the_next(db: Database) -> None:
     """A statement that would run for minutes fails with a DatabaseError once cancelled; the
     same connection then runs the next statement."""
-    conn = db.connection()
-    assert _cancelled(db, lambda: conn.fetchall(SLOW)) is not None
-    assert conn.fetchall("SELECT 1")[0][0] == 1
+    with db.pool.connection() as conn:
+        assert _cancelled(db, lambda: conn.fetchall(SLOW)) is not None
+        assert conn.fetchall("SELECT 1")[0][0] == 1
     assert db.connection() is conn
 
 
-def test_cancel_without_a_running_statement_does_nothing(db: Database) -> None:
+def test_cancel_without_a_running_statement_does_nothing(db_url: str, db: Database) -> None:
     """Cancelling an idle database (or one never connected) changes nothing."""
-    Database(db.adapter, ALL).cancel()
+    Database(db_url, ALL).cancel()
     db.connection()
     db.cancel()
     s = db.create_session()

@@ -144,6 +144,8 @@ class EntityCodec:
                         "in the session; add it to the session too"
                     )
                 pk = target.pk_of(v)
+            elif not isinstance(v, bool) and isinstance(v, target.primary_key[0].python_type):
+                pk = v  # a key of the target (a composite key read with ``pk_of``)
             else:
                 raise f._invalid(v)
             if not target_codec_pk:

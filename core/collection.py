@@ -1,24 +1,430 @@
-"""Collections in memory: the class attribute of a ``BackReference`` field.
+"""Collections in memory: tracked lists and sets that keep both sides of a relation in step.
 
-A collection field (``posts: Annotated[list["Post"], BackReference]``) is not a column: its
-value lives in the object's ``__dict__`` once set or loaded. Callers: ``core.entity`` puts a
-``CollectionAttribute`` on the class for each collection field. What it leaves out: which
-items belong in a collection (``core.relations`` says how, the session loads them).
+A collection field (``posts: Annotated[list["Post"], BackReference]``) is not a column. Its
+value, once loaded or set, is a ``TrackedList`` (or ``TrackedSet``) in the owner's
+``__dict__``; what it holds follows from the columns, and every edit is turned into a change
+of columns that the unit of work already knows how to write:
+
+- one-to-many (``Author.posts`` through ``Post.author``): ``author.posts.append(p)`` sets
+  ``p.author = author``; taking ``p`` out sets ``p.author = None`` (or removes ``p`` when the
+  reference says ``orphans="delete"``). Assigning ``p.author`` moves ``p`` between the
+  loaded collections of the old and the new author (``reference_changed``).
+- many-to-many (``Post.tags`` via ``PostTag``): each link is a pivot object; appending
+  creates one (staged with the owner), taking out stages its removal; the mirror collection
+  (``Tag.posts``), when loaded, follows.
+
+A collection holds each item once. An item that enters a collection of an object tracked by
+a session is added to that session when it is new. Edits are logged on the session
+(``Session._log_collection``) so that ``rollback()`` puts collections back.
+
+Callers: ``core.entity`` (``CollectionAttribute`` on the class, ``reference_changed`` from the
+reference descriptor and the generated ``__init__``), ``core.session`` (loading, staging,
+after commit) and loaders (``install``). What it leaves out: SQL and which rows belong to a
+collection (``core.session`` loads them), the model (``core.relations``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
-from core.errors import SessionError
+from core.errors import SessionError, ValidationError
 
-__all__ = ["CollectionAttribute"]
+if TYPE_CHECKING:
+    from core.relations import RelationInfo
+
+__all__ = [
+    "SESSIONS",
+    "CollectionAttribute",
+    "TrackedList",
+    "TrackedSet",
+    "install",
+    "reference_changed",
+]
+
+#: The key of a tracked object's session token (the same as ``core.entity.SESSION_ATTR``).
+SESSION_ATTR = "_orm_session"
+
+#: Session token -> the session (weakly): how a collection finds its owner's session.
+SESSIONS: dict[int, weakref.ref[Any]] = {}
+
+
+def _session(obj: Any) -> Any:
+    token = obj.__dict__.get(SESSION_ATTR)
+    if token is None:
+        return None
+    ref = SESSIONS.get(token)
+    return ref() if ref is not None else None
+
+
+def _info(obj: Any) -> Any:
+    return type(obj).__orm_entity__
+
+
+# -- raw edits (no relation semantics) -----------------------------------------------------
+
+
+def _has(coll: Any, item: Any) -> bool:
+    if isinstance(coll, set):
+        return set.__contains__(coll, item)
+    return any(x is item for x in list.__iter__(coll))
+
+
+def _raw_add(coll: Any, item: Any, link: Any = None) -> None:
+    if isinstance(coll, set):
+        set.add(coll, item)
+    else:
+        list.append(coll, item)
+    if link is not None:
+        coll._links[id(item)] = link
+
+
+def _raw_remove(coll: Any, item: Any) -> None:
+    if isinstance(coll, set):
+        set.discard(coll, item)
+    else:
+        for i, x in enumerate(list.__iter__(coll)):
+            if x is item:
+                list.__delitem__(coll, i)
+                break
+    coll._links.pop(id(item), None)
+
+
+def _log(coll: Any) -> None:
+    session = _session(coll._owner)
+    if session is not None:
+        session._log_collection(coll)
+
+
+def _loaded(owner: Any, name: str) -> Any:
+    """The owner's collection ``name`` if it is loaded (never loads it)."""
+    return owner.__dict__.get(name) if owner is not None else None
+
+
+# -- the semantics of an edit ----------------------------------------------------------------
+
+
+def _pivot_for(rel: RelationInfo, owner: Any, item: Any) -> Any:
+    """A pivot object linking ``owner`` and ``item``: one staged for removal (taken back), else
+    a new one with the pivot's defaults."""
+    session = _session(owner)
+    assert rel.pivot is not None and rel.pivot_owner is not None
+    assert rel.pivot_target is not None
+    own, tgt = rel.pivot_owner.name, rel.pivot_target.name
+    if session is not None:
+        for removed in session._removed.values():
+            if (
+                type(removed).__orm_entity__ is rel.pivot
+                and removed.__dict__.get(own) is owner
+                and removed.__dict__.get(tgt) is item
+            ):
+                return removed
+    pivot: Any = object.__new__(rel.pivot.cls)
+    d = pivot.__dict__
+    for f in rel.pivot.fields:
+        if f.name in (own, tgt):
+            continue
+        if not f.has_default:
+            raise SessionError(
+                f"{rel.label}: the pivot {rel.pivot.cls.__name__} needs a value for "
+                f"{f.name!r}, which has no default; add the link yourself: "
+                f"session.add({rel.pivot.cls.__name__}({own}=..., {tgt}=..., {f.name}=...))"
+            )
+        d[f.name] = f.default_value()
+    d[own] = owner
+    d[tgt] = item
+    return pivot
+
+
+def _add(coll: Any, item: Any) -> None:
+    """``coll.append(item)`` / ``coll.add(item)`` with the relation's meaning."""
+    rel: RelationInfo = coll._relation
+    owner = coll._owner
+    if not isinstance(item, rel.target.cls):
+        raise ValidationError(f"{rel.label} holds {rel.target.cls.__name__} objects, got {item!r}")
+    if _has(coll, item):
+        return
+    session = _session(owner)
+    if rel.pivot is None:
+        assert rel.reference is not None
+        # Through the reference's descriptor: it moves the item between loaded collections
+        # (this one included) and stages it when it is new.
+        setattr(item, rel.reference.name, owner)
+        if not _has(coll, item):  # (an owner whose collection is not the loaded one)
+            _log(coll)
+            _raw_add(coll, item)
+        return
+    pivot = _pivot_for(rel, owner, item)
+    _log(coll)
+    _raw_add(coll, item, pivot)
+    mirror = rel.mirror
+    if mirror is not None:
+        back = _loaded(item, mirror.name)
+        if back is not None and not _has(back, owner):
+            _log(back)
+            _raw_add(back, owner, pivot)
+    if session is not None:
+        session.add(pivot)
+
+
+def _discard(coll: Any, item: Any) -> None:
+    """Take ``item`` (a member) out of ``coll`` with the relation's meaning."""
+    rel: RelationInfo = coll._relation
+    owner = coll._owner
+    session = _session(owner)
+    if rel.pivot is None:
+        ref = rel.reference
+        assert ref is not None
+        if ref.orphans == "delete":
+            _log(coll)
+            _raw_remove(coll, item)
+            if session is not None and _session(item) is session:
+                session.remove(item)
+            return
+        setattr(item, ref.name, None)  # (the descriptor takes it out of this collection)
+        if _has(coll, item):
+            _log(coll)
+            _raw_remove(coll, item)
+        if session is not None and not ref.nullable:
+            session._orphans[id(item)] = (item, rel, owner)
+        return
+    pivot = coll._links.get(id(item))
+    _log(coll)
+    _raw_remove(coll, item)
+    mirror = rel.mirror
+    if mirror is not None:
+        back = _loaded(item, mirror.name)
+        if back is not None and _has(back, owner):
+            _log(back)
+            _raw_remove(back, owner)
+    if session is not None and pivot is not None and _session(pivot) is session:
+        session.remove(pivot)
+
+
+def reference_changed(obj: Any, f: Any, old: Any, new: Any) -> None:
+    """``obj.<f> = new`` (it was ``old``): move ``obj`` between the loaded collections that
+    ``f`` feeds (one-to-many), and stage ``new`` / ``obj`` where a tracked side makes them part
+    of a session. Called by the reference descriptor and the generated ``__init__``."""
+    session = _session(obj)
+    if session is not None and hasattr(new, "__dict__") and _session(new) is None:
+        session.add(new)  # a new object assigned to a tracked object's reference
+    for rel in f.relations:
+        if rel.pivot is not None:
+            continue
+        name = rel.name
+        old_owner = old
+        if old is not None and not hasattr(old, "__dict__"):  # a bare key (core.entity.Unloaded)
+            old_owner = session._identity.lookup(old.target, old.pk) if session else None
+        coll = _loaded(old_owner, name)
+        if coll is not None and _has(coll, obj):
+            _log(coll)
+            _raw_remove(coll, obj)
+        if new is None or not hasattr(new, "__dict__"):
+            continue
+        coll = _loaded(new, name)
+        if coll is None and _session(new) is None:
+            # A new owner: every item it has is in memory, so its collection starts here.
+            coll = new.__dict__[name] = _empty(new, rel)
+        if coll is not None and not _has(coll, obj):
+            _log(coll)
+            _raw_add(coll, obj)
+            owner_session = _session(new)
+            if owner_session is not None and _session(obj) is None:
+                owner_session.add(obj)
+
+
+# -- the collection types ------------------------------------------------------------------
+
+
+class TrackedList(list[Any]):
+    """A list-typed collection: edits go through the relation; each item at most once."""
+
+    __slots__ = ("_links", "_owner", "_relation")
+
+    _owner: Any
+    _relation: RelationInfo
+    _links: dict[int, Any]
+
+    def __reduce__(self) -> Any:  # a copy or a pickle is a plain list
+        return (list, (list(self),))
+
+    def append(self, item: Any) -> None:
+        _add(self, item)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in list(items):
+            _add(self, item)
+
+    def __iadd__(self, items: Iterable[Any]) -> TrackedList:  # type: ignore[misc]
+        self.extend(items)
+        return self
+
+    def insert(self, index: SupportsIndex, item: Any) -> None:
+        if _has(self, item):
+            return
+        _add(self, item)
+        if _has(self, item) and list.__getitem__(self, -1) is item:
+            list.pop(self, -1)
+            list.insert(self, index, item)
+
+    def remove(self, item: Any) -> None:
+        if not _has(self, item):
+            raise ValueError(f"{self._relation.label}: {item!r} is not in the collection")
+        _discard(self, item)
+
+    def pop(self, index: SupportsIndex = -1) -> Any:
+        item = list.__getitem__(self, index)
+        _discard(self, item)
+        return item
+
+    def clear(self) -> None:
+        for item in list(self):
+            _discard(self, item)
+
+    def __delitem__(self, index: Any) -> None:
+        items = list.__getitem__(self, index)
+        for item in items if isinstance(index, slice) else [items]:
+            _discard(self, item)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        content = list(self)
+        content[index] = value
+        _replace(self, content)
+
+    def __imul__(self, n: Any) -> TrackedList:  # type: ignore[misc]
+        raise TypeError(f"{self._relation.label} holds each item once; it cannot be repeated")
+
+
+class TrackedSet(set[Any]):
+    """A set-typed collection: edits go through the relation."""
+
+    __slots__ = ("_links", "_owner", "_relation")
+
+    _owner: Any
+    _relation: RelationInfo
+    _links: dict[int, Any]
+
+    def __reduce__(self) -> Any:
+        return (set, (set(self),))
+
+    def add(self, item: Any) -> None:
+        _add(self, item)
+
+    def update(self, *others: Iterable[Any]) -> None:
+        for items in others:
+            for item in list(items):
+                _add(self, item)
+
+    def __ior__(self, items: Any) -> TrackedSet:  # type: ignore[misc]
+        self.update(items)
+        return self
+
+    def discard(self, item: Any) -> None:
+        if set.__contains__(self, item):
+            _discard(self, item)
+
+    def remove(self, item: Any) -> None:
+        if not set.__contains__(self, item):
+            raise KeyError(item)
+        _discard(self, item)
+
+    def pop(self) -> Any:
+        for item in set.__iter__(self):
+            _discard(self, item)
+            return item
+        raise KeyError("pop from an empty collection")
+
+    def clear(self) -> None:
+        for item in list(self):
+            _discard(self, item)
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        for items in others:
+            for item in list(items):
+                self.discard(item)
+
+    def __isub__(self, items: Any) -> TrackedSet:  # type: ignore[misc]
+        self.difference_update(items)
+        return self
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        keep = set(self)
+        for items in others:
+            keep &= set(items)
+        for item in list(self):
+            if item not in keep:
+                _discard(self, item)
+
+    def __iand__(self, items: Any) -> TrackedSet:  # type: ignore[misc]
+        self.intersection_update(items)
+        return self
+
+    def symmetric_difference_update(self, items: Iterable[Any]) -> None:
+        for item in list(items):
+            if set.__contains__(self, item):
+                _discard(self, item)
+            else:
+                _add(self, item)
+
+    def __ixor__(self, items: Any) -> TrackedSet:  # type: ignore[misc]
+        self.symmetric_difference_update(items)
+        return self
+
+
+def _empty(owner: Any, rel: RelationInfo) -> Any:
+    coll: Any = TrackedSet() if rel.collection_type is set else TrackedList()
+    coll._owner = owner
+    coll._relation = rel
+    coll._links = {}
+    return coll
+
+
+def install(owner: Any, rel: RelationInfo, items: Iterable[Any], links: Iterable[Any] = ()) -> Any:
+    """Put a loaded collection on ``owner`` (for loaders): ``items`` in order, and for a
+    many-to-many relation the pivot object of each item in ``links``. Returns it."""
+    coll = _empty(owner, rel)
+    links = list(links)
+    for i, item in enumerate(items):
+        if not _has(coll, item):
+            _raw_add(coll, item, links[i] if links else None)
+    owner.__dict__[rel.name] = coll
+    return coll
+
+
+def _replace(coll: Any, content: list[Any]) -> None:
+    """Make ``coll`` hold ``content`` (in that order): items not kept are taken out, new ones
+    added, then the order set."""
+    keep = {id(x) for x in content}
+    for item in list(coll):
+        if id(item) not in keep:
+            _discard(coll, item)
+    for item in content:
+        _add(coll, item)
+    if isinstance(coll, list):
+        order = {id(x): i for i, x in enumerate(content)}
+        items = sorted(list.__iter__(coll), key=lambda x: order.get(id(x), len(order)))
+        list.__delitem__(coll, slice(None))
+        list.extend(coll, items)
+
+
+def restore(coll: Any, items: list[Any], links: dict[int, Any]) -> None:
+    """Put a logged collection back (rollback): exactly ``items`` and ``links``."""
+    if isinstance(coll, set):
+        set.clear(coll)
+        set.update(coll, items)
+    else:
+        list.__delitem__(coll, slice(None))
+        list.extend(coll, items)
+    coll._links = dict(links)
 
 
 class CollectionAttribute:
-    """Class attribute of a collection field: the collection held in the object's ``__dict__``.
+    """Class attribute of a collection field.
 
-    A new object's collection starts empty; assigning takes a copy of the items given.
+    Reading it gives the tracked collection: loaded on first access with one query for an
+    object a session tracks (``Session._load_collection``), empty for a new object. Assigning
+    an iterable makes the collection hold exactly those items (edits as above).
     """
 
     __slots__ = ("collection_type", "name")
@@ -27,21 +433,31 @@ class CollectionAttribute:
         self.name = name
         self.collection_type = collection_type
 
+    def _relation(self, obj: Any) -> RelationInfo:
+        rel: RelationInfo = _info(obj).relations[self.name]
+        return rel
+
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
         d = obj.__dict__
         value = d.get(self.name)
-        if value is None:
-            from core.entity import entity_info
-
-            info = entity_info(obj)
-            if info.has_pk(obj):
-                raise SessionError(
-                    f"{info.describe(obj)}: the collection {self.name!r} is not loaded"
-                )
-            value = d[self.name] = self.collection_type()
+        if value is not None:
+            return value
+        rel = self._relation(obj)
+        session = _session(obj)
+        if session is not None:
+            return session._load_collection(obj, rel)
+        info = _info(obj)
+        if info.autoincrement is not None and info.has_pk(obj):
+            raise SessionError(
+                f"{info.describe(obj)} was loaded without a session: its collection "
+                f"{self.name!r} is not loaded; query it through a session"
+            )
+        value = d[self.name] = _empty(obj, rel)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.name] = self.collection_type(value)
+        if value is self.__get__(obj):
+            return
+        _replace(self.__get__(obj), list(value))

@@ -39,7 +39,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from core import relations as _relations
-from core.collection import CollectionAttribute
+from core.collection import SESSION_ATTR as _COLLECTION_SESSION_ATTR
+from core.collection import CollectionAttribute, reference_changed
 from core.errors import ModelError, NotFoundError, UnknownFieldError, ValidationError
 from core.relations import RelationInfo
 from core.types import MISSING, BackReferenceSpec, FieldDefault, Marker, MaxLength, ReferenceSpec
@@ -64,7 +65,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: The key under which a tracked object's ``__dict__`` holds its session's token (an int).
-SESSION_ATTR = "_orm_session"
+SESSION_ATTR = _COLLECTION_SESSION_ATTR
 
 #: Session token -> ``(changed, touched, new)``, the live session's own dicts that the
 #: ``__setattr__`` hook records into. A session registers itself when created and is removed
@@ -439,10 +440,11 @@ class EntityInfo:
         return name in self._by_name
 
     def pk_of(self, obj: Any) -> Any:
-        """The primary key of ``obj``: a scalar, or a tuple for a composite key."""
+        """The primary key of ``obj``: a scalar, or a tuple for a composite key (a reference
+        in the key counts as the referenced object's key, as the row stores it)."""
         if len(self.primary_key) == 1:
-            return _raw_value(obj, self.primary_key[0])
-        return tuple(_raw_value(obj, f) for f in self.primary_key)
+            return _key_value(obj, self.primary_key[0])
+        return tuple(_key_value(obj, f) for f in self.primary_key)
 
     def has_pk(self, obj: Any) -> bool:
         """True when every key field holds a value (an auto-increment 0 or None is no value)."""
@@ -457,6 +459,17 @@ class EntityInfo:
         if self.has_pk(obj):
             return f"{self.cls.__name__} {self.pk_of(obj)!r}"
         return f"new {self.cls.__name__}"
+
+
+def _key_value(obj: Any, f: FieldInfo) -> Any:
+    """A key field's value as the row holds it: a referenced object stands for its key."""
+    v = _raw_value(obj, f)
+    if f.kind == "reference" and v is not None and v is not MISSING and hasattr(v, "__dict__"):
+        target = f.target
+        assert target is not None
+        if isinstance(v, target.cls) and target.has_pk(v):
+            return target.pk_of(v)
+    return v
 
 
 def _raw_value(obj: Any, f: FieldInfo) -> Any:
@@ -764,7 +777,13 @@ def _make_init(info: EntityInfo) -> Callable[..., None]:
             ns[f"_f{i}"] = f
             body.append(f"    if {name} is _M: {name} = _f{i}.default_value()")
         else:
-            body.append(f"    if {name} is _M: _required({name!r})")
+            if f.kind == "reference":
+                # A reference that feeds a collection may be left for the collection to set
+                # (``owner.pets.append(Pet(name="rex"))``); a commit names it if it never is.
+                ns[f"_f{i}"] = f
+                body.append(f"    if {name} is _M and not _f{i}.relations: _required({name!r})")
+            else:
+                body.append(f"    if {name} is _M: _required({name!r})")
     collections = list(info._relation_specs)
     if collections:
         # A collection is optional: given, its items go through the collection's attribute.
@@ -773,7 +792,19 @@ def _make_init(info: EntityInfo) -> Callable[..., None]:
     body.append("    if _extra: _unknown(_extra)")
     # Locals start with "_" so that no field name (never "_"-prefixed) can shadow them.
     body.append("    _d = _self.__dict__")
-    body.extend(f"    _d[{f.name!r}] = {f.name}" for f in fields)
+    for f in fields:
+        if f.kind == "reference" and not f.has_default:
+            body.append(f"    if {f.name} is not _M: _d[{f.name!r}] = {f.name}")
+        else:
+            body.append(f"    _d[{f.name!r}] = {f.name}")
+    for i, f in enumerate(info.references):
+        # A new child of an owner whose collection is in memory joins it (once resolved).
+        ns[f"_r{i}"] = f
+        ns["_ref_changed"] = reference_changed
+        body.append(
+            f"    if _r{i}.relations and {f.name} is not None: "
+            f"_ref_changed(_self, _r{i}, None, {f.name})"
+        )
     if collections:
         body.append("    for _n, _v in _given.items(): setattr(_self, _n, _v)")
     src = f"def __init__(_self, *, {', '.join(params)}, **_extra):\n" + "\n".join(body)
@@ -855,13 +886,16 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
 
 
 class _ReferenceAttribute:
-    """Class attribute of a reference field: lazy-loads an ``Unloaded`` key on first read."""
+    """Class attribute of a reference field: lazy-loads an ``Unloaded`` key on first read; an
+    assignment keeps the collections it feeds in step and, on an object a session tracks,
+    stages a new object assigned to it (``core.collection.reference_changed``)."""
 
-    __slots__ = ("default", "name")
+    __slots__ = ("default", "field", "name")
 
     def __init__(self, f: FieldInfo) -> None:
         self.name = f.name
         self.default = f.default
+        self.field = f
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -879,7 +913,11 @@ class _ReferenceAttribute:
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.name] = value
+        d = obj.__dict__
+        old = d.get(self.name)
+        d[self.name] = value
+        if old is not value and (self.field.relations or SESSION_ATTR in d):
+            reference_changed(obj, self.field, old, value)
 
 
 _IMMUTABLE_JSON = (str, int, float, bool, type(None))

@@ -14,6 +14,7 @@ rolls back), and in-memory bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -25,7 +26,7 @@ from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import ConflictError, DatabaseError
 from core.sql import update_batches
-from core.unitofwork import DeleteStep, InsertStep, Step, UpdateStep
+from core.unitofwork import DeleteStep, InsertStep, PostUpdateStep, Step, UpdateStep
 
 __all__ = ["PersistResult", "preview", "run"]
 
@@ -62,6 +63,40 @@ def run(
     every statement goes out before any result is read (one round trip); otherwise each
     statement's result is read before the next statement is built.
     """
+    with _inserted_as_null(steps) as restore:
+        return _run(steps, conn, codec, restore)
+
+
+@contextlib.contextmanager
+def _inserted_as_null(steps: list[Step]) -> Iterator[Callable[[], None]]:
+    """References that a ``PostUpdateStep`` sets are NULL while the rows are inserted; the
+    function yielded (called before the first post-update, and on the way out) puts them back."""
+    saved: list[tuple[dict[str, Any], str, Any]] = []
+    for step in steps:
+        if isinstance(step, PostUpdateStep):
+            name = step.field.name
+            for o in step.objs:
+                d = o.__dict__
+                saved.append((d, name, d.get(name)))
+                d[name] = None
+
+    def restore() -> None:
+        while saved:
+            d, name, value = saved.pop()
+            d[name] = value
+
+    try:
+        yield restore
+    finally:
+        restore()
+
+
+def _run(
+    steps: list[Step],
+    conn: Connection,
+    codec: Callable[[EntityInfo], EntityCodec],
+    restore: Callable[[], None],
+) -> PersistResult:
     result = PersistResult()
     # Keys generated earlier in this transaction, for rows that reference those objects
     # (``id(obj) -> key``); kept only when some entity of the plan has references.
@@ -81,6 +116,8 @@ def run(
             read(cur)
     else:
         for step in steps:
+            if isinstance(step, PostUpdateStep):
+                restore()
             if _simple(step, dialect):
                 for sql, params, ctx, read in _statements(step, dialect, codec, pending, result):
                     read(conn.execute(sql, params, ctx))
@@ -97,6 +134,8 @@ def _simple(step: Step, dialect: Dialect) -> bool:
         return not step.row_by_row
     if isinstance(step, UpdateStep):
         return len(step.objs) == 1 or dialect.update_form != "executemany"
+    if isinstance(step, PostUpdateStep):
+        return False
     return step.one_statement(dialect)
 
 
@@ -117,7 +156,7 @@ def _statements(
     elif isinstance(step, UpdateStep):
         yield from _update_statements(step, dialect, c, pending)
         result.updates += len(step.objs)
-    else:
+    elif isinstance(step, DeleteStep):
         yield (
             step.sql(dialect),
             _delete_params(step, dialect, c),
@@ -231,6 +270,10 @@ def _run_many(
         count = conn.executemany(step.sql(dialect), rows, ctx)
         if count is not None and count >= 0:
             _check_updated(count, len(rows), ctx)
+        result.updates += len(step.objs)
+    elif isinstance(step, PostUpdateStep):
+        rows = _post_update_rows(step, c, pending)
+        conn.executemany(step.sql(dialect), rows, _context(info, "update"))
         result.updates += len(step.objs)
     else:  # composite keys, one row per statement
         pks = _composite_keys_to_db(c, step)
@@ -350,6 +393,22 @@ def _update_rows(
     return c.rows((*step.columns, *pk_names))(step.objs, pending)
 
 
+def _post_update_rows(
+    step: PostUpdateStep, c: EntityCodec, pending: dict[int, Any] | None
+) -> list[tuple[Any, ...]]:
+    """The reference's value, then the key (one generated in this transaction from
+    ``pending``)."""
+    info = step.entity
+    auto = info.autoincrement
+    rows = c.rows((step.field.name, *(f.name for f in info.primary_key)))(step.objs, pending)
+    if auto is None or not pending:
+        return rows
+    return [
+        (row[0], pending[id(o)]) if id(o) in pending else row
+        for o, row in zip(step.objs, rows, strict=True)
+    ]
+
+
 def _keys_to_db(c: EntityCodec, f: Any, pks: list[Any]) -> list[Any]:
     """Key values for the driver; plain int keys (the common case) pass straight through."""
     if f.kind == "int" and all(type(pk) is int for pk in pks):
@@ -364,12 +423,26 @@ def preview(
 
     Keys the database has not generated yet appear as ``<new User #1 id>``.
     """
+    with _inserted_as_null(steps) as restore:
+        return _preview(steps, dialect, codec, restore)
+
+
+def _preview(
+    steps: list[Step],
+    dialect: Dialect,
+    codec: Callable[[EntityInfo], EntityCodec],
+    restore: Callable[[], None],
+) -> list[tuple[str, list[Any], int]]:
     out: list[tuple[str, list[Any], int]] = []
     pending: dict[int, Any] = {}
     counters: dict[EntityInfo, int] = {}
     for step in steps:
         c = codec(step.entity)
         sql = step.sql(dialect)
+        if isinstance(step, PostUpdateStep):
+            restore()
+            out.extend((sql, list(r), 1) for r in _post_update_rows(step, c, pending))
+            continue
         if isinstance(step, InsertStep):
             rows = c.rows(step.columns)(step.objs, pending)
             if step.returning and not step.row_by_row:

@@ -9,7 +9,15 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
 - ``_changed`` / ``_touched``: per touched persistent object, the value each field had before
   its first assignment since the last commit, and the object itself (both recorded by the
   entity's ``__setattr__`` hook; a read of a JSON field's list or dict records a copy too,
-  since it may be edited in place).
+  since it may be edited in place);
+- ``_coll_log``: each loaded collection's items and pivot links before its first edit since
+  the last commit (or savepoint), for ``rollback`` to put back; ``_orphans``: children taken
+  out of a collection whose reference cannot be None (checked at commit).
+
+Collections (``core.collection``) turn their edits into reference changes and pivot objects
+staged here; after a commit, removed objects leave the loaded collections, and the rows the
+database deleted or cleared through ``ON DELETE CASCADE`` / ``SET NULL`` are deleted or cleared
+in memory too (``_apply_on_delete``).
 
 An object the session tracks holds the session's token (an int) under ``SESSION_ATTR``, not
 the session: ``core.entity.TRACKERS`` leads the hook from the token to the dicts above.
@@ -31,8 +39,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core import persist, unitofwork
+from core import collection_load, persist, unitofwork
 from core.codec import collector_paused
+from core.collection import SESSIONS, install, restore
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import (
     IntegrityError,
@@ -113,10 +122,19 @@ class Session:
         self._conn: Connection | None = None
         self._journal: list[_Flushed] = []
         self._savepoints: list[str] = []
+        #: Loaded collections before their first edit since the last commit or savepoint:
+        #: ``(collection, items, links)``, oldest first; ``_coll_logged``: the ids of those
+        #: logged since; ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
+        #: taken out of a collection whose reference is not nullable.
+        self._coll_log: list[tuple[Any, list[Any], dict[int, Any]]] = []
+        self._coll_logged: set[int] = set()
+        self._orphans: dict[int, tuple[Any, Any, Any]] = {}
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = next(_tokens)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
         weakref.finalize(self, TRACKERS.pop, self._token, None)
+        SESSIONS[self._token] = weakref.ref(self)
+        weakref.finalize(self, SESSIONS.pop, self._token, None)
 
     def __repr__(self) -> str:
         added, changed, removed = self.counts()
@@ -141,7 +159,12 @@ class Session:
             if cls is not fast_type:
                 info = getattr(cls, "__orm_entity__", None)
                 auto = info.autoincrement if type(info) is EntityInfo else None
-                if auto is None or info.references or not hasattr(obj, "__dict__"):  # type: ignore[union-attr]
+                if (
+                    auto is None
+                    or info.references  # type: ignore[union-attr]
+                    or info._relation_specs  # type: ignore[union-attr]
+                    or not hasattr(obj, "__dict__")
+                ):
                     self._add_one(obj)
                     continue
                 fast_type, auto_name = cls, auto.name
@@ -173,13 +196,34 @@ class Session:
                 )
         self._new[id(obj)] = obj
         obj.__dict__[SESSION_ATTR] = self._token
+        self._cascade_add(info, obj)
+
+    def _cascade_add(self, info: EntityInfo, obj: Any) -> None:
+        """Stage what comes with a new object: the objects it references that no session
+        has (new ones, with a key or without; one already loaded here under that key is
+        left alone), and the items and pivot links of its collections."""
+        d = obj.__dict__
         for f in info.references:
-            ref = obj.__dict__.get(f.name)
+            ref = d.get(f.name)
             if ref is not None and type(ref) is not Unloaded and SESSION_ATTR not in ref.__dict__:
                 target = f.target
                 assert target is not None
-                if not target.has_pk(ref):
+                if (
+                    not target.has_pk(ref)
+                    or self._identity.lookup(target, target.pk_of(ref)) is None
+                ):
                     self._add_one(ref)
+        if info._relation_specs:
+            for name in info._relation_specs:
+                coll = d.get(name)
+                if coll is None:
+                    continue
+                for item in list(coll):
+                    if SESSION_ATTR not in item.__dict__:
+                        self._add_one(item)
+                for pivot in list(coll._links.values()):
+                    if SESSION_ATTR not in pivot.__dict__:
+                        self._add_one(pivot)
 
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""
@@ -241,6 +285,169 @@ class Session:
             if all(k is not MISSING for k in keys):
                 return keys[0] if len(keys) == 1 else tuple(keys)
         return info.pk_of(obj)
+
+    # -- collections ---------------------------------------------------------------------------
+
+    def _log_collection(self, coll: Any) -> None:
+        """Before an edit of a loaded collection: remember its items (once per commit or
+        savepoint), for ``rollback``."""
+        if id(coll) in self._coll_logged:
+            return
+        self._coll_logged.add(id(coll))
+        self._coll_log.append((coll, list(coll), dict(coll._links)))
+
+    def _restore_collections(self, mark: int) -> None:
+        """Put the collections logged after position ``mark`` back, newest edit first."""
+        for coll, items, links in reversed(self._coll_log[mark:]):
+            restore(coll, items, links)
+        del self._coll_log[mark:]
+        self._coll_logged.clear()
+
+    def _forget_collection_log(self) -> None:
+        self._coll_log.clear()
+        self._coll_logged.clear()
+        self._orphans.clear()
+
+    def _load_collection(self, owner: Any, rel: Any) -> Any:
+        """``owner``'s collection ``rel``, put on it: the stored items (one query, for an
+        object that has its row) as memory has them now, then staged objects that joined it."""
+        new = self._new
+        stored: list[Any] = []
+        pivots: list[Any] = []
+        if id(owner) not in new:
+            stored, pivots = collection_load.load(self, owner, rel)
+        items: list[Any] = []
+        links: list[Any] = []
+        if rel.pivot is None:
+            name = rel.reference.name
+            key = self._key_of(owner) if id(owner) not in new else MISSING
+
+            def belongs(item: Any) -> bool:
+                v = item.__dict__.get(name)
+                return v is owner or (type(v) is Unloaded and v.pk == key)
+
+            items = [item for item in stored if belongs(item)]
+            seen = {id(x) for x in items}
+            for obj in itertools.chain(new.values(), self._touched.values()):
+                if (
+                    id(obj) not in seen
+                    and type(obj).__orm_entity__ is rel.target
+                    and obj.__dict__.get(name) is owner
+                ):
+                    items.append(obj)
+                    seen.add(id(obj))
+        else:
+            own, tgt = rel.pivot_owner.name, rel.pivot_target.name
+            for item, pivot in zip(stored, pivots, strict=True):
+                if id(pivot) not in self._removed:
+                    items.append(item)
+                    links.append(pivot)
+            for obj in new.values():
+                if type(obj).__orm_entity__ is rel.pivot and obj.__dict__.get(own) is owner:
+                    target = obj.__dict__.get(tgt)
+                    if type(target) is Unloaded:
+                        target = self._load_reference(target.target, target.pk)
+                    items.append(target)
+                    links.append(obj)
+        return install(owner, rel, items, links)
+
+    def _check_orphans(self) -> None:
+        """Before a flush: a child taken out of a collection whose reference cannot be None
+        must have gone to another owner or been removed."""
+        for child, rel, owner in self._orphans.values():
+            ref = rel.reference
+            if (
+                child.__dict__.get(ref.name) is None
+                and id(child) not in self._removed
+                and child.__dict__.get(SESSION_ATTR) == self._token
+            ):
+                info = rel.target
+                owner_label = rel.owner.describe(owner)
+                raise SessionError(
+                    f"{info.describe(child)} was taken out of {owner_label}'s {rel.name} and "
+                    f"{info.cls.__name__}.{ref.name} cannot be None; put it in another "
+                    f"{rel.owner.cls.__name__}'s {rel.name}, remove it with session.remove(), "
+                    f"or declare Reference(orphans='delete')"
+                )
+
+    def _drop_from_collections(self, objs: Iterable[Any]) -> None:
+        """Deleted objects leave the loaded collections they are in (a child its owner's, a
+        pivot's target its owner's)."""
+        identity = self._identity
+        for obj in objs:
+            info: EntityInfo = type(obj).__orm_entity__
+            d = obj.__dict__
+            for f in info.references:
+                for rel in f.relations:
+                    owner = d.get(f.name)
+                    if type(owner) is Unloaded:
+                        owner = identity.lookup(owner.target, owner.pk)
+                    coll = owner.__dict__.get(rel.name) if owner is not None else None
+                    if coll is None:
+                        continue
+                    if rel.pivot is None:
+                        member = obj
+                    else:
+                        member = next((x for x in coll if coll._links.get(id(x)) is obj), None)
+                    if member is not None and any(x is member for x in coll):
+                        self._log_collection(coll)
+                        if isinstance(coll, set):
+                            set.discard(coll, member)
+                        else:
+                            list.remove(coll, member)
+                        coll._links.pop(id(member), None)
+
+    def _apply_on_delete(self, deleted: list[tuple[EntityInfo, list[Any], list[Any]]]) -> None:
+        """After rows were deleted: what ``ON DELETE CASCADE`` / ``SET NULL`` did to the rows
+        that referred to them, done to the loaded objects of those rows (cascaded ones leave
+        the session as deleted, cleared ones get None), transitively."""
+        identity = self._identity
+        journal = self._conn is not None  # inside a transaction: rollback must undo this
+        work = list(deleted)
+        while work:
+            info, objs, keys = work.pop()
+            ids = {id(o) for o in objs}
+            keyset = set(keys)
+            for referrer in self.database.entities:
+                for f in referrer.references:
+                    if f.target is not info or f.on_delete == "restrict":
+                        continue
+                    mapping = identity.get(referrer)
+                    if not mapping:
+                        continue
+                    name = f.name
+                    hits = []
+                    for o in list(mapping.values()):
+                        v = o.__dict__.get(name)
+                        if v is None:
+                            continue
+                        if id(v) in ids or (type(v) is Unloaded and v.pk in keyset):
+                            hits.append(o)
+                    if not hits:
+                        continue
+                    if f.on_delete == "set null":
+                        if journal:
+                            olds = [{name: o.__dict__[name]} for o in hits]
+                            self._journal.append(_Flushed("update", None, hits, olds))
+                        for o in hits:
+                            self._drop_from_collections([o])
+                            o.__dict__[name] = None
+                            old = self._changed.get(id(o))
+                            if old is not None:
+                                old.pop(name, None)
+                        continue
+                    pks = [referrer.pk_of(o) for o in hits]
+                    self._drop_from_collections(hits)
+                    for o, pk in zip(hits, pks, strict=True):
+                        mapping.pop(pk, None)
+                        oid = id(o)
+                        self._changed.pop(oid, None)
+                        self._touched.pop(oid, None)
+                        self._removed.pop(oid, None)
+                        o.__dict__.pop(SESSION_ATTR, None)
+                    if journal:
+                        self._journal.append(_Flushed("delete", referrer, hits, pks))
+                    work.append((referrer, hits, pks))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -408,6 +615,7 @@ class Session:
 
     def _flush(self) -> CommitResult:
         started = time.perf_counter()
+        self._check_orphans()
         cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
             self._changed.clear()
@@ -469,6 +677,8 @@ class Session:
         name = f"orm_sp_{len(self._savepoints) + 1}"
         conn.savepoint(name)
         mark = len(self._journal)
+        coll_mark = len(self._coll_log)
+        self._coll_logged.clear()  # (edits in the block are logged from their state here)
         self._savepoints.append(name)
         try:
             yield self
@@ -478,12 +688,14 @@ class Session:
                 del self._savepoints[self._savepoints.index(name) :]
                 self._unflush(mark)
                 self._discard_staged()
+                self._restore_collections(coll_mark)
                 try:
                     conn.rollback_to(name)
                 except OrmError:
                     # The savepoint is gone with its transaction: undo all of it in memory.
                     self._unflush(0)
                     self._discard_staged()
+                    self._restore_collections(0)
                     self._end(commit=False)
             raise
         if self._conn is conn and name in self._savepoints:
@@ -508,16 +720,19 @@ class Session:
         except BaseException:
             self._unflush(0)
             raise
+        self._forget_collection_log()
         return flushed
 
     def _commit(self) -> CommitResult:
         """A commit with no transaction open: one transaction from BEGIN to COMMIT, objects
         changed only after COMMIT succeeded."""
         started = time.perf_counter()
+        self._check_orphans()
         cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
             self._changed.clear()
             self._touched.clear()
+            self._forget_collection_log()
             return CommitResult(elapsed=time.perf_counter() - started)
         db = self.database
         steps = unitofwork.plan(cs, db.dialect, db.codec)
@@ -536,6 +751,7 @@ class Session:
             raise
         db.pool.release(conn)
         self._finalize(cs, result)
+        self._forget_collection_log()
         return CommitResult(
             result.inserts,
             result.updates,
@@ -661,6 +877,10 @@ class Session:
         self._new.clear()
         self._changed.clear()
         self._touched.clear()
+        self._orphans.clear()
+        deleted = [(info, objs, pks) for info, (objs, pks) in cs.delete_groups.items()]
+        if deleted:
+            self._drop_from_collections(o for _, objs, _ in deleted for o in objs)
         for info, (objs, pks) in cs.delete_groups.items():
             if len(pks) == identity.count(info):  # every loaded one (removed ones are mapped)
                 identity.drop(info)
@@ -671,6 +891,8 @@ class Session:
             for obj in objs:
                 obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
+        if deleted:
+            self._apply_on_delete(deleted)
 
     def _journal_flush(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """Before ``_finalize`` of a flush: record what it changes in memory, so that a
@@ -768,6 +990,8 @@ class Session:
         keys taken back, deleted ones mapped again)."""
         self._unflush(0)
         self._discard_staged()
+        self._restore_collections(0)
+        self._orphans.clear()
         if self._conn is not None:
             self._end(commit=False)
 

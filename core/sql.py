@@ -68,6 +68,7 @@ def create_table_sql(dialect: Dialect, info: EntityInfo) -> str:
         parts.append(
             f"CONSTRAINT {q(f'fk_{info.table}_{f.column}')} FOREIGN KEY ({q(f.column)}) "
             f"REFERENCES {q(target.table)} ({q(target.primary_key[0].column)})"
+            + (f" ON DELETE {f.on_delete.upper()}" if f.on_delete != "restrict" else "")
         )
     body = ",\n  ".join(parts)
     return f"CREATE TABLE {q(info.table)} (\n  {body}\n){dialect.table_options}"

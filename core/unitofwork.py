@@ -8,8 +8,11 @@ Two stages, neither of which touches a database:
    (a read of a JSON field's list or dict counts as a touch: it may be edited in place).
    The change set is built grouped (changed objects by entity and changed columns, in one
    generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand.
-2. ``plan`` orders the change set and cuts it into statements: inserts parents-first (a cycle
-   among new objects is a ``CycleError``), then updates grouped by the set of changed columns,
+2. ``plan`` orders the change set and cuts it into statements: inserts parents-first, each
+   table's rows in the order they were added (a cycle among new rows through a nullable
+   reference is broken: those references are inserted as NULL and set by one UPDATE per
+   entity and field right after the inserts, a "post-update"; a cycle through non-nullable
+   references only is a ``CycleError``), then updates grouped by the set of changed columns,
    then deletes children-first, each chunked under the dialect's parameter limit and, where
    the driver puts the values into the statement's text (MySQL), under the server's
    statement size.
@@ -28,6 +31,7 @@ from core.codec import EntityCodec, UpdateGroup, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
 from core.errors import CycleError, SessionError, ValidationError
+from core.relations import RelationInfo
 from core.sql import delete_array_sql, delete_sql, insert_array_sql, insert_sql, update_sql
 from core.types import MISSING
 
@@ -36,10 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChangeSet",
+    "CollectionEdit",
     "Delete",
     "DeleteStep",
     "Insert",
     "InsertStep",
+    "PostUpdateStep",
     "Update",
     "UpdateGroup",
     "UpdateStep",
@@ -75,6 +81,60 @@ class Update:
 
 
 @dataclass(eq=True, slots=True)
+class CollectionEdit:
+    """Items joining and leaving one owner's collection: ``owner`` is the object (or, when it
+    is not loaded, a bare key: ``core.entity.Unloaded``), ``relation`` the collection."""
+
+    owner: Any
+    relation: RelationInfo
+    added: list[Any]
+    removed: list[Any]
+
+    @property
+    def name(self) -> str:
+        return self.relation.name
+
+
+def _owner_key(v: Any) -> Any:
+    return ("key", v.target, v.pk) if type(v) is Unloaded else ("obj", id(v))
+
+
+def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
+    """See ``ChangeSet.collections``."""
+    edits: dict[tuple[Any, str], CollectionEdit] = {}
+
+    def note(owner: Any, rel: RelationInfo, item: Any, added: bool) -> None:
+        if owner is None or owner is MISSING:
+            return
+        if rel.pivot is not None and type(item) is Unloaded:
+            pass
+        key = (_owner_key(owner), rel.label)
+        edit = edits.get(key)
+        if edit is None:
+            edit = edits[key] = CollectionEdit(owner, rel, [], [])
+        (edit.added if added else edit.removed).append(item)
+
+    def member(obj: Any, rel: RelationInfo) -> Any:
+        return obj if rel.pivot is None else current_value(obj, rel.pivot_target)  # type: ignore[arg-type]
+
+    for ins in cs.inserts:
+        for f in ins.entity.references:
+            for rel in f.relations:
+                note(current_value(ins.obj, f), rel, member(ins.obj, rel), True)
+    for upd in cs.updates:
+        for name, (old, new) in upd.changes.items():
+            f = upd.entity.field(name)
+            for rel in f.relations if f.kind == "reference" else ():
+                note(old, rel, member(upd.obj, rel), False)
+                note(new, rel, member(upd.obj, rel), True)
+    for dele in cs.deletes:
+        for f in dele.entity.references:
+            for rel in f.relations:
+                note(current_value(dele.obj, f), rel, member(dele.obj, rel), False)
+    return list(edits.values())
+
+
+@dataclass(eq=True, slots=True)
 class Delete:
     """A loaded object to delete."""
 
@@ -98,6 +158,7 @@ class ChangeSet:
         "_deletes",
         "_inserts",
         "_order",
+        "_post_updates",
         "_updates",
         "delete_groups",
         "new",
@@ -119,12 +180,26 @@ class ChangeSet:
         self._updates: list[Update] | None = None
         self._deletes: list[Delete] | None = None
         self._batches: list[tuple[EntityInfo, list[Any]]] | None = None
+        self._post_updates: list[tuple[Any, FieldInfo]] = []
 
     def insert_batches(self) -> list[tuple[EntityInfo, list[Any]]]:
         """New objects by entity, parents before children (see ``order_inserts``)."""
         if self._batches is None:
-            self._batches = order_inserts(self.new)
+            self._batches, self._post_updates = order_inserts(self.new)
         return self._batches
+
+    def post_updates(self) -> list[tuple[Any, FieldInfo]]:
+        """``(new object, reference field)`` pairs inserted as NULL and set right after the
+        inserts, to break a cycle among new rows (see ``order_inserts``)."""
+        self.insert_batches()
+        return self._post_updates
+
+    @property
+    def collections(self) -> list[CollectionEdit]:
+        """The collection edits these changes make, by owner and collection, in the order
+        first met: items joining (``added``) and leaving (``removed``) a declared collection
+        (a child's reference set or cleared, a pivot row inserted or deleted)."""
+        return collection_edits(self)
 
     @property
     def inserts(self) -> list[Insert]:
@@ -362,7 +437,21 @@ class DeleteStep:
         return delete_sql(dialect, self.entity.table, pk_cols, len(self.pks))
 
 
-Step = InsertStep | UpdateStep | DeleteStep
+@dataclass
+class PostUpdateStep:
+    """Sets one reference of new rows that were inserted with NULL there (a cycle among new
+    rows): one UPDATE sent for all of them (an executemany), right after the inserts."""
+
+    entity: EntityInfo
+    field: FieldInfo
+    objs: list[Any]
+
+    def sql(self, dialect: Dialect) -> str:
+        pk_cols = tuple(f.column for f in self.entity.primary_key)
+        return update_sql(dialect, self.entity.table, (self.field.column,), pk_cols)
+
+
+Step = InsertStep | UpdateStep | DeleteStep | PostUpdateStep
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -507,6 +596,14 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     steps: list[Step] = []
     for info, objs in cs.insert_batches():
         steps.extend(_insert_steps(info, objs, dialect, codec(info)))
+    later: dict[tuple[EntityInfo, str], PostUpdateStep] = {}
+    for obj, f in cs.post_updates():
+        info = type(obj).__orm_entity__
+        step = later.get((info, f.name))
+        if step is None:
+            step = later[(info, f.name)] = PostUpdateStep(info, f, [])
+        step.objs.append(obj)
+    steps.extend(later.values())
     for (info, cols), group in cs.update_groups.items():
         steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
@@ -608,15 +705,26 @@ def _match_positions(info: EntityInfo, cols: tuple[str, ...], dialect: Dialect) 
     return tuple(positions)
 
 
-def order_inserts(new: list[Any]) -> list[tuple[EntityInfo, list[Any]]]:
-    """New objects grouped into batches so that every referenced new object comes first."""
+def order_inserts(
+    new: list[Any],
+) -> tuple[list[tuple[EntityInfo, list[Any]]], list[tuple[Any, FieldInfo]]]:
+    """New objects in batches so that every referenced new object comes first, and the
+    references to leave NULL at insert (``post_updates``) to break cycles.
+
+    Each entity's objects go in one batch, in the order they were added (so generated ids
+    follow add order), entities ordered parents first; an entity whose new objects reference
+    each other (a tree) takes one batch per level. Only where entities' new objects reference
+    each other both ways do batches follow object depth instead. A cycle among new objects
+    is broken at its nullable references (inserted as NULL, then updated); one with none is
+    a ``CycleError``.
+    """
     if not new:
-        return []
+        return [], []
     classes = set(map(type, new))
     if len(classes) == 1:
         info = type(new[0]).__orm_entity__
         if not info.references:
-            return [(info, new)]
+            return [(info, new)], []
     by_entity: dict[EntityInfo, list[Any]] = {}
     for obj in new:
         info = type(obj).__orm_entity__
@@ -626,45 +734,149 @@ def order_inserts(new: list[Any]) -> list[tuple[EntityInfo, list[Any]]]:
         else:
             objs.append(obj)
     if not any(info.references for info in by_entity):
-        return list(by_entity.items())
+        return list(by_entity.items()), []
     new_ids = {id(o) for o in new}
-    depth: dict[int, int] = {}
-
-    def deps(obj: Any) -> list[Any]:
+    deps: dict[int, list[tuple[FieldInfo, Any]]] = {}
+    for obj in new:
         out = []
+        d = obj.__dict__
         for f in type(obj).__orm_entity__.references:
-            v = obj.__dict__.get(f.name)
+            v = d.get(f.name)
             if v is not None and id(v) in new_ids and type(v) is not Unloaded:
-                out.append(v)
-        return out
+                out.append((f, v))
+        deps[id(obj)] = out
+    post: list[tuple[Any, FieldInfo]] = []
+    cycles = _cyclic_groups(new, deps)
+    for group in cycles:
+        ids = {id(o) for o in group}
+        for o in group:
+            kept = []
+            for f, v in deps[id(o)]:
+                if id(v) in ids and f.nullable:
+                    post.append((o, f))
+                else:
+                    kept.append((f, v))
+            deps[id(o)] = kept
+    if cycles and _cyclic_groups(new, deps):
+        names = sorted({type(n).__name__ for g in cycles for n in g})
+        raise CycleError(
+            "new objects reference each other in a cycle that no insert order can satisfy "
+            f"({', '.join(names)}): none of its references is nullable; commit one side "
+            "first, or make one reference nullable"
+        )
+    needs: dict[EntityInfo, set[EntityInfo]] = {info: set() for info in by_entity}
+    for obj in new:
+        info = type(obj).__orm_entity__
+        for _, v in deps[id(obj)]:
+            other = type(v).__orm_entity__
+            if other is not info:
+                needs[info].add(other)
+    order = _topological(list(by_entity), needs)
+    depth = _depths(new, deps, same_entity=order is not None)
+    if order is None:
+        return _group([(depth[id(o)], type(o).__orm_entity__, o) for o in new]), post
+    batches: list[tuple[EntityInfo, list[Any]]] = []
+    for info in order:
+        objs = by_entity[info]
+        levels: dict[int, list[Any]] = {}
+        for o in objs:
+            levels.setdefault(depth[id(o)], []).append(o)
+        batches.extend((info, levels[level]) for level in sorted(levels))
+    return batches, post
 
+
+def _cyclic_groups(new: list[Any], deps: dict[int, list[tuple[FieldInfo, Any]]]) -> list[list[Any]]:
+    """The groups of new objects that reference each other in a cycle (strongly connected
+    components with more than one object, or an object referencing itself); Tarjan's
+    algorithm, iteratively."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[Any] = []
+    groups: list[list[Any]] = []
+    counter = 0
+    for start in new:
+        if id(start) in index:
+            continue
+        work: list[tuple[Any, int]] = [(start, 0)]
+        while work:
+            node, i = work.pop()
+            nid = id(node)
+            if i == 0:
+                index[nid] = low[nid] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(nid)
+            edges = deps[nid]
+            if i < len(edges):
+                work.append((node, i + 1))
+                child = edges[i][1]
+                cid = id(child)
+                if cid not in index:
+                    work.append((child, 0))
+                elif cid in on_stack:
+                    low[nid] = min(low[nid], index[cid])
+                continue
+            if low[nid] == index[nid]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(id(member))
+                    group.append(member)
+                    if member is node:
+                        break
+                if len(group) > 1 or any(v is node for _, v in edges):
+                    groups.append(group)
+            if work:
+                parent = id(work[-1][0])
+                low[parent] = min(low[parent], low[nid])
+    return groups
+
+
+def _topological(
+    infos: list[EntityInfo], needs: dict[EntityInfo, set[EntityInfo]]
+) -> list[EntityInfo] | None:
+    """Entities with the ones they need first, else in the order given; None on a cycle."""
+    out: list[EntityInfo] = []
+    done: set[EntityInfo] = set()
+    while len(out) < len(infos):
+        ready = next((i for i in infos if i not in done and needs[i] <= done), None)
+        if ready is None:
+            return None
+        out.append(ready)
+        done.add(ready)
+    return out
+
+
+def _depths(
+    new: list[Any], deps: dict[int, list[tuple[FieldInfo, Any]]], *, same_entity: bool
+) -> dict[int, int]:
+    """Each new object's depth: 1 + the deepest it references (``same_entity``: counting only
+    references to objects of its own entity). ``deps`` has no cycles."""
+    depth: dict[int, int] = {}
     for start in new:
         if id(start) in depth:
             continue
-        # Iterative depth-first search; 'visiting' marks the current path to find cycles.
-        visiting: dict[int, Any] = {id(start): start}
-        stack: list[tuple[Any, list[Any]]] = [(start, deps(start))]
+        stack: list[tuple[Any, int]] = [(start, 0)]
         while stack:
-            node, pending = stack[-1]
-            if pending:
-                child = pending.pop()
-                cid = id(child)
-                if cid in depth:
-                    continue
-                if cid in visiting:
-                    names = sorted({type(n).__name__ for n in visiting.values()})
-                    raise CycleError(
-                        "new objects reference each other in a cycle that no insert order "
-                        f"can satisfy ({', '.join(names)}); commit one side first, or make "
-                        "one reference nullable and set it after the first commit"
-                    )
-                visiting[cid] = child
-                stack.append((child, deps(child)))
+            node, i = stack[-1]
+            edges = deps[id(node)]
+            if i < len(edges):
+                stack[-1] = (node, i + 1)
+                child = edges[i][1]
+                if id(child) not in depth and (not same_entity or type(child) is type(node)):
+                    stack.append((child, 0))
                 continue
             stack.pop()
-            del visiting[id(node)]
-            depth[id(node)] = 1 + max((depth[id(c)] for c in deps(node)), default=-1)
-    return _group([(depth[id(o)], type(o).__orm_entity__, o) for o in new])
+            depth[id(node)] = 1 + max(
+                (
+                    depth[id(c)]
+                    for _, c in edges
+                    if id(c) in depth and (not same_entity or type(c) is type(node))
+                ),
+                default=-1,
+            )
+    return depth
 
 
 def _group(items: list[tuple[int, EntityInfo, Any]]) -> list[tuple[EntityInfo, list[Any]]]:

@@ -1,0 +1,407 @@
+"""Collections in a session (issue 12.2 and 12.5), on every backend.
+
+Collections are tracked lists: edits become reference changes and pivot rows, both sides stay
+consistent in memory, rollback puts them back, and after a commit the database's ON DELETE
+rules are applied to loaded objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import pytest
+
+from core import AutoIncrement, CycleError, Database, PrimaryKey, Reference, SessionError, entity
+from core.collection import TrackedList
+from core.unitofwork import order_inserts
+from tests.conftest import StatementLog
+from tests.core.relation_models import (
+    ALL,
+    Author,
+    Chore,
+    City,
+    Country,
+    Note,
+    Owner,
+    Pet,
+    Player,
+    Post,
+    PostTag,
+    Tag,
+    Team,
+)
+
+
+@pytest.fixture
+def db(db_url: str) -> Database:
+    database = Database(db_url, ALL)
+    database.migrate()
+    return database
+
+
+def _seed(db: Database) -> None:
+    """Ann with posts p1, p2 (p1 tagged db and py), Bob with none."""
+    s = db.create_session()
+    ann, bob = Author(name="Ann"), Author(name="Bob")
+    db_tag, py_tag = Tag(name="db"), Tag(name="py")
+    p1 = Post(title="p1", author=ann, tags=[db_tag, py_tag])
+    p2 = Post(title="p2", author=ann)
+    s.add(ann, bob, p1, p2)
+    s.commit()
+
+
+def _stored_posts(db: Database) -> dict[str, str | None]:
+    return {
+        p.title: (p.author.name if p.author is not None else None) for p in db.query(Post).find()
+    }
+
+
+def _stored_links(db: Database) -> set[tuple[str, str]]:
+    return {(link.post.title, link.tag.name) for link in db.query(PostTag).find()}
+
+
+def test_a_collection_loads_on_first_access_with_one_query(
+    db: Database, statements: StatementLog
+) -> None:
+    """`author.posts` is one SELECT, ordered by key, of the same instances the session maps."""
+    _seed(db)
+    s = db.create_session()
+    p2 = s.get(Post, 2)
+    ann = s.get(Author, 1)
+    assert ann is not None and p2 is not None
+    statements.clear()
+    posts = ann.posts
+    assert len(statements.dml()) == 1
+    assert isinstance(posts, TrackedList)
+    assert [p.title for p in posts] == ["p1", "p2"] and posts[1] is p2
+    assert ann.posts is posts and len(statements.dml()) == 1
+    tags = posts[0].tags
+    assert [t.name for t in tags] == ["db", "py"] and len(statements.dml()) == 2
+    assert tags[0].posts == [posts[0]] and len(statements.dml()) == 3
+
+
+def test_append_sets_the_reference_and_stages_a_new_child(
+    db: Database, statements: StatementLog
+) -> None:
+    """`author.posts.append(Post(...))` stages the post with its author; commit inserts it."""
+    _seed(db)
+    s = db.create_session()
+    bob = s.get(Author, 2)
+    assert bob is not None
+    post = Post(title="new")
+    bob.posts.append(post)
+    assert post.author is bob and s.state_of(post) == "new"
+    assert s.changes().counts() == (1, 0, 0)
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["INSERT"]
+    assert _stored_posts(db)["new"] == "Bob"
+    assert bob.posts == [post]
+
+
+def test_assigning_the_reference_moves_the_child_between_loaded_collections(
+    db: Database,
+) -> None:
+    """`p.author = bob` takes p out of ann.posts and puts it in bob.posts; one UPDATE."""
+    _seed(db)
+    s = db.create_session()
+    ann, bob = s.get(Author, 1), s.get(Author, 2)
+    assert ann is not None and bob is not None
+    p1 = ann.posts[0]
+    assert bob.posts == []
+    p1.author = bob
+    assert [p.title for p in ann.posts] == ["p2"] and bob.posts == [p1]
+    [edit_from, edit_to] = s.changes().collections
+    assert (edit_from.owner, edit_from.name, edit_from.removed) == (ann, "posts", [p1])
+    assert (edit_to.owner, edit_to.added) == (bob, [p1])
+    s.commit()
+    assert _stored_posts(db) == {"p1": "Bob", "p2": "Ann"}
+
+
+def test_moving_through_collections_keeps_both_sides(db: Database) -> None:
+    """Appending a child to another owner's collection moves it (it leaves the first one)."""
+    _seed(db)
+    s = db.create_session()
+    ann, bob = s.get(Author, 1), s.get(Author, 2)
+    assert ann is not None and bob is not None
+    p2 = ann.posts[1]
+    bob.posts.append(p2)
+    assert [p.title for p in ann.posts] == ["p1"] and bob.posts == [p2] and p2.author is bob
+    bob.posts.append(p2)  # already there: a collection holds each item once
+    assert bob.posts == [p2]
+    s.commit()
+    assert _stored_posts(db) == {"p1": "Ann", "p2": "Bob"}
+
+
+def test_removing_from_a_collection_clears_a_nullable_reference(db: Database) -> None:
+    _seed(db)
+    s = db.create_session()
+    ann = s.get(Author, 1)
+    assert ann is not None
+    p1 = ann.posts[0]
+    ann.posts.remove(p1)
+    assert p1.author is None and [p.title for p in ann.posts] == ["p2"]
+    s.commit()
+    assert _stored_posts(db) == {"p1": None, "p2": "Ann"}
+
+
+def test_an_orphan_whose_reference_cannot_be_none_fails_the_commit_naming_it(
+    db: Database,
+) -> None:
+    """Taking a pet out of its owner's pets: the commit says which pet and how to fix it,
+    sends nothing, and keeps the staged work."""
+    s = db.create_session()
+    owner = Owner(name="o", pets=[Pet(name="rex")])
+    s.add(owner)
+    s.commit()
+    rex = owner.pets[0]
+    owner.pets.remove(rex)
+    with pytest.raises(
+        SessionError,
+        match=r"^Pet 1 was taken out of Owner 1's pets and Pet\.owner cannot be None; put it "
+        r"in another Owner's pets, remove it with session\.remove\(\), or declare "
+        r"Reference\(orphans='delete'\)$",
+    ):
+        s.commit()
+    assert s.changes().counts() == (0, 1, 0)
+    other = Owner(name="p")
+    other.pets.append(rex)
+    s.add(other)
+    s.commit()
+    stored = db.query(Pet).find()
+    assert [(p.name, p.owner.name) for p in stored] == [("rex", "p")]
+
+
+def test_orphans_delete_removes_the_child(db: Database) -> None:
+    """`Reference(orphans="delete")`: a chore taken out of the list is deleted at commit."""
+    s = db.create_session()
+    owner = Owner(name="o", chores=[Chore(what="dishes"), Chore(what="laundry")])
+    s.add(owner)
+    s.commit()
+    dishes = owner.chores[0]
+    owner.chores.remove(dishes)
+    assert s.state_of(dishes) == "removed" and [c.what for c in owner.chores] == ["laundry"]
+    s.commit()
+    assert [c.what for c in db.query(Chore).find()] == ["laundry"]
+
+
+def test_many_to_many_edits_stage_pivot_rows_batched(
+    db: Database, statements: StatementLog
+) -> None:
+    """Appending tags stages pivot inserts (one INSERT for all), removing stages pivot
+    deletes; the mirror collections follow in memory."""
+    _seed(db)
+    s = db.create_session()
+    p1, p2 = s.get(Post, 1), s.get(Post, 2)
+    assert p1 is not None and p2 is not None
+    db_tag, py_tag = p1.tags
+    sql_tag = Tag(name="sql")
+    p2.tags.extend([db_tag, py_tag, sql_tag])
+    assert db_tag.posts == [p1, p2]
+    assert sql_tag.posts == [p2]
+    p1.tags.remove(py_tag)
+    assert py_tag.posts == [p2]
+    edits = {
+        (e.owner.title, e.name): (e.added, e.removed)
+        for e in s.changes().collections
+        if e.name == "tags"
+    }
+    assert edits[("p2", "tags")] == ([db_tag, py_tag, sql_tag], [])
+    assert edits[("p1", "tags")] == ([], [py_tag])
+    sql = [st.sql.split()[0] for st in s.pending_sql()]
+    assert sql == ["INSERT", "INSERT", "DELETE"]
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["INSERT", "INSERT", "DELETE"]
+    assert _stored_links(db) == {("p1", "db"), ("p2", "db"), ("p2", "py"), ("p2", "sql")}
+
+
+def test_removing_and_readding_a_link_sends_nothing(db: Database) -> None:
+    _seed(db)
+    s = db.create_session()
+    p1 = s.get(Post, 1)
+    assert p1 is not None
+    db_tag = p1.tags[0]
+    p1.tags.remove(db_tag)
+    p1.tags.append(db_tag)
+    assert s.changes().counts() == (0, 0, 0) and db_tag.posts == [p1]
+
+
+def test_rollback_restores_collections(db: Database) -> None:
+    """Moves, appends, removals and links are undone in memory as fields are."""
+    _seed(db)
+    s = db.create_session()
+    ann, bob = s.get(Author, 1), s.get(Author, 2)
+    assert ann is not None and bob is not None
+    p1, p2 = ann.posts
+    db_tag = p1.tags[0]
+    bob.posts.append(p1)
+    ann.posts.remove(p2)
+    ann.posts.append(Post(title="new"))
+    p2.tags.append(db_tag)
+    p1.tags.clear()
+    s.rollback()
+    assert ann.posts == [p1, p2] and bob.posts == []
+    assert p1.author is ann and p2.author is ann
+    assert [t.name for t in p1.tags] == ["db", "py"] and p2.tags == []
+    assert db_tag.posts == [p1]
+    assert s.changes().counts() == (0, 0, 0)
+
+
+def test_a_failed_savepoint_restores_collections(db: Database) -> None:
+    _seed(db)
+    s = db.create_session()
+    ann, bob = s.get(Author, 1), s.get(Author, 2)
+    assert ann is not None and bob is not None
+    p1, p2 = ann.posts
+    bob.posts.append(p2)
+    with pytest.raises(RuntimeError), s.savepoint():
+        bob.posts.append(p1)
+        p1.tags.clear()
+        raise RuntimeError("undo the block")
+    assert ann.posts == [p1] and bob.posts == [p2]
+    assert len(p1.tags) == 2
+    s.commit()
+    assert _stored_posts(db) == {"p1": "Ann", "p2": "Bob"}
+    assert len(_stored_links(db)) == 2
+
+
+def test_cascade_and_set_null_apply_to_loaded_objects_after_commit(db: Database) -> None:
+    """Removing an author: its loaded posts leave the session as deleted (cascade), their
+    pivot rows too (tags' collections lose them), and notes on them get None (set null)."""
+    _seed(db)
+    s = db.create_session()
+    note = Note(text="keep me", post=s.get(Post, 1))
+    s.add(note)
+    s.commit()
+    ann = s.get(Author, 1)
+    assert ann is not None
+    p1, p2 = ann.posts
+    db_tag = p1.tags[0]
+    assert db_tag.posts == [p1]
+    s.remove(ann)
+    s.commit()
+    assert s.state_of(p1) == "detached" and s.state_of(p2) == "detached"
+    assert s.get(Post, 1) is None
+    assert db_tag.posts == []
+    assert note.post is None
+    assert db.query(Post).count() == 0 and db.query(PostTag).count() == 0
+    stored = db.query(Note).find()
+    assert [(n.text, n.post) for n in stored] == [("keep me", None)]
+    assert s.changes().counts() == (0, 0, 0)
+
+
+def test_a_removed_child_leaves_its_owners_collection_after_commit(db: Database) -> None:
+    _seed(db)
+    s = db.create_session()
+    ann = s.get(Author, 1)
+    assert ann is not None
+    p1 = ann.posts[0]
+    s.remove(p1)
+    s.commit()
+    assert [p.title for p in ann.posts] == ["p2"]
+
+
+def test_a_new_referenced_object_with_its_key_set_is_added_with_the_referrer(
+    db: Database,
+) -> None:
+    """A new Country with a natural key and new Cities with UUID keys (one referring to
+    another) are added with the city that refers to them."""
+    s = db.create_session()
+    fr = Country(code="FR", name="France")
+    paris = City(id=uuid.uuid4(), name="Paris", country=fr)
+    lyon = City(id=uuid.uuid4(), name="Lyon", country=fr, twin=paris)
+    s.add(lyon)
+    assert s.state_of(fr) == "new" and s.state_of(paris) == "new"
+    s.commit()
+    stored = {c.name: (c.country.code, c.twin) for c in db.query(City).find()}
+    assert stored["Paris"] == ("FR", None)
+    assert stored["Lyon"][0] == "FR" and stored["Lyon"][1].name == "Paris"  # type: ignore[union-attr]
+
+
+def test_a_new_object_assigned_to_a_loaded_objects_reference_is_staged(db: Database) -> None:
+    _seed(db)
+    s = db.create_session()
+    p2 = s.get(Post, 2)
+    assert p2 is not None
+    carol = Author(name="Carol")
+    p2.author = carol
+    assert s.state_of(carol) == "new"
+    s.commit()
+    assert _stored_posts(db)["p2"] == "Carol" and carol.posts == [p2]
+
+
+def test_rows_of_one_table_are_inserted_in_the_order_they_were_added(db: Database) -> None:
+    """p1 waits for its new author, p2's author is loaded: p1 still gets the lower id."""
+    _seed(db)
+    s = db.create_session()
+    bob = s.get(Author, 2)
+    first = Post(title="first", author=Author(name="new"))
+    second = Post(title="second", author=bob)
+    s.add(first, second)
+    s.commit()
+    assert first.id < second.id
+
+
+def test_a_cycle_between_two_entities_is_broken_by_one_update(db_url: str) -> None:
+    """A new team whose captain is a new player of that team: the team goes in with NULL,
+    the player after, then one UPDATE sets the captain (planned; the commit of such a cycle
+    runs in test_references.py with a self-reference)."""
+    db = Database(db_url, [Team, Player])
+    s = db.create_session()
+    team = Team(name="t")
+    captain = Player(name="c", team=team)
+    team.captain = captain
+    s.add(team)
+    assert s.state_of(captain) == "new" and team.players == [captain]
+    q = db.dialect.quote
+    statements = [st.sql for st in s.pending_sql()]
+    assert [st.split()[0] for st in statements] == ["INSERT", "INSERT", "UPDATE"]
+    assert statements[0].startswith(f"INSERT INTO {q('r_team')}")
+    assert statements[1].startswith(f"INSERT INTO {q('r_player')}")
+    assert statements[2].startswith(f"UPDATE {q('r_team')} SET {q('captain')} = ")
+    assert team.captain is captain  # (NULL only while the rows are built)
+
+
+def test_a_cycle_through_non_nullable_references_is_a_cycle_error() -> None:
+    """No insert order and no NULL can satisfy it: planning refuses, naming the entities."""
+
+    @entity
+    class Hen:
+        id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+        egg: Annotated[Egg, Reference]
+
+    @entity
+    class Egg:
+        id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+        hen: Annotated[Hen, Reference]
+
+    hen = Hen.__new__(Hen)
+    egg = Egg(hen=hen)
+    hen.__dict__.update(id=0, egg=egg)
+    with pytest.raises(
+        CycleError, match=r"cycle that no insert order can satisfy \(Egg, Hen\): none of"
+    ):
+        order_inserts([hen, egg])
+
+
+def test_pivot_objects_are_mapped_by_the_keys_their_rows_hold(db: Database) -> None:
+    """A link made through a collection and one loaded from the database are both found by
+    the row's key; a deleted one leaves the identity map."""
+    _seed(db)
+    s = db.create_session()
+    p2 = s.get(Post, 2)
+    assert p2 is not None
+    sql_tag = Tag(name="sql")
+    p2.tags.append(sql_tag)
+    s.commit()
+    made = p2.tags._links[id(sql_tag)]  # type: ignore[attr-defined]
+    assert s.get(PostTag, (2, sql_tag.id)) is made
+    p1 = s.get(Post, 1)
+    assert p1 is not None
+    loaded = p1.tags._links[id(p1.tags[0])]  # type: ignore[attr-defined]
+    assert s.get(PostTag, (1, 1)) is loaded
+    p1.tags.remove(p1.tags[0])
+    s.commit()
+    assert s.state_of(loaded) == "detached" and s.get(PostTag, (1, 1)) is None

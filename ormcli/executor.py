@@ -18,7 +18,7 @@ from typing import Any
 
 import core
 from ormcli import language as cmd
-from ormcli import loader
+from ormcli import loader, staged
 from ormcli import results as r
 from ormcli.commands import lookup, specs
 from ormcli.errors import CliError, UsageError, exit_code_for
@@ -121,7 +121,7 @@ class Workspace:
         if handle is not None and pk in (None, 0):
             return f"@{handle}"
         if isinstance(pk, tuple):
-            return "(" + ", ".join(format_literal(v) for v in pk) + ")"
+            return "(" + ", ".join(self.literal(v) for v in pk) + ")"
         return format_literal(pk)
 
     def literal(self, value: Any) -> str:
@@ -159,11 +159,11 @@ class Workspace:
         obj = self.session.get(info.cls, pk)
         if obj is not None:
             return obj
-        for staged in self.handles.values():
-            if isinstance(staged, info.cls) and self.session.state_of(staged) == "new":
+        for new in self.handles.values():
+            if isinstance(new, info.cls) and self.session.state_of(new) == "new":
                 try:
-                    if info.pk_of(staged) == pk:
-                        return staged
+                    if info.pk_of(new) == pk:
+                        return new
                 except AttributeError:
                     continue
         return None
@@ -207,6 +207,10 @@ class Workspace:
     def _where(self, info: Any, expr: Expr) -> Any:
         for name in fields_of(expr):
             self.field(info, name)
+        return compile_where(expr, info, self._converter(info))
+
+    def _converter(self, info: Any) -> Callable[[Any, Lit], Any]:
+        """How a literal in a ``where`` becomes the value a field is compared with."""
 
         def convert(field: Any, lit: Lit) -> Any:
             if field.kind == "reference":
@@ -216,7 +220,14 @@ class Workspace:
                 return key_value(field.target, (lit,))
             return coerce(field, lit, self._resolve, info.cls.__name__)
 
-        return compile_where(expr, info, convert)
+        return convert
+
+    def _accept(self, info: Any, where: Expr | None) -> Callable[[Callable[[str], Any]], bool]:
+        """Does a row with these (staged) values match ``where``? Matched in memory."""
+        if where is None:
+            return lambda values: True
+        convert = self._converter(info)
+        return lambda values: staged.matches(where, info, convert, values)
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -364,36 +375,98 @@ class Workspace:
             query = query.filter(self._where(info, where))
         return query
 
-    def _rows(self, info: Any, objs: list[Any], record: bool = False) -> r.Rows:
+    def _rows(
+        self, info: Any, objs: list[Any], staging: staged.Staging, record: bool = False
+    ) -> r.Rows:
         columns = tuple(f.name for f in info.fields)
-        rows = tuple(tuple(self.cell(getattr(o, name)) for name in columns) for o in objs)
-        return r.Rows(info.cls.__name__, columns, rows, record=record)
+        marks = tuple(staging.mark(o) for o in objs) if not staging.empty else ()
+        new_key = {f.name for f in info.fields if f.primary_key and f.autoincrement}
+        rows = []
+        for i, o in enumerate(objs):
+            if marks and marks[i] == staged.ADDED and new_key:
+                handle = self._handle_of.get(id(o))
+                new = f"@{handle} (new)" if handle is not None else "(new)"
+                rows.append(
+                    tuple(
+                        new if name in new_key else self.cell(getattr(o, name)) for name in columns
+                    )
+                )
+            else:
+                rows.append(tuple(self.cell(getattr(o, name)) for name in columns))
+        return r.Rows(info.cls.__name__, columns, tuple(rows), record=record, marks=marks)
 
     def find_objects(self, command: cmd.Find) -> tuple[Any, list[Any]]:
-        """The EntityInfo and the instances ``find`` matches (also for ``--json``)."""
+        """The EntityInfo and the instances ``find`` matches (also for ``--json``), as the
+        commit would leave them (staged adds, changes and removals applied)."""
+        info, objs, _ = self._find(command)
+        return info, objs
+
+    def _find(self, command: cmd.Find) -> tuple[Any, list[Any], staged.Staging]:
         info = self.entity(command.entity)
+        for order in command.order_by:
+            self.field(info, order.field)
+        staging = staged.staging_of(self.session, info)
         query = self._query(info, command.where)
         if command.order_by:
-            for order in command.order_by:
-                self.field(info, order.field)
             query = query.order_by(
                 *(("-" if o.descending else "") + o.field for o in command.order_by)
             )
         if command.limit is not None:
-            query = query.limit(command.limit)
-        return info, list(query.find())
+            # Staged changes and removals may push up to that many stored rows out.
+            query = query.limit(command.limit + staging.touched)
+        found = list(query.find())
+        if staging.empty:
+            return info, found, staging
+        order_by = tuple((o.field, o.descending) for o in command.order_by)
+        accept = self._accept(info, command.where)
+        rows = staged.apply_to_find(found, staging, accept, order_by, command.limit)
+        return info, rows, staging
 
     def _do_find(self, command: cmd.Find) -> r.Result:
-        info, objs = self.find_objects(command)
-        return self._rows(info, objs)
+        info, objs, staging = self._find(command)
+        return self._rows(info, objs, staging)
 
     def _do_show(self, command: cmd.Show) -> r.Result:
         info, obj = self._entity_and_object(command.entity, command.key)
-        return self._rows(info, [obj], record=True)
+        return self._rows(info, [obj], staged.staging_of(self.session, info), record=True)
 
     def _do_count(self, command: cmd.Count) -> r.Result:
         info = self.entity(command.entity)
-        return r.Counted(info.cls.__name__, int(self._query(info, command.where).count()))
+        counted = int(self._query(info, command.where).count())
+        staging = staged.staging_of(self.session, info)
+        if not staging.empty:
+            accept = self._accept(info, command.where)
+            counted = staged.adjust_count(
+                counted, staging, accept, self._stored_matcher(info, command.where, staging)
+            )
+        return r.Counted(info.cls.__name__, counted)
+
+    def _stored_matcher(
+        self, info: Any, where: Expr | None, staging: staged.Staging
+    ) -> Callable[[Any], bool]:
+        """Does the stored row of a staged-changed or removed object match ``where``? The
+        database answers (one query per 500 keys); composite keys are matched in memory on the
+        values before the staged change."""
+        if where is None:
+            return lambda obj: True
+        touched = [obj for obj, _ in staging.changed.values()] + list(staging.removed.values())
+        if info.single_pk_name is None:
+            convert = self._converter(info)
+            olds = {oid: changes for oid, (_, changes) in staging.changed.items()}
+
+            def in_memory(obj: Any) -> bool:
+                values = staged.stored(obj, olds.get(id(obj), {}))
+                return staged.matches(where, info, convert, values)
+
+            return in_memory
+        condition = self._where(info, where)
+        key = core.F(info.single_pk_name)
+        matching: set[int] = set()
+        for start in range(0, len(touched), 500):
+            keys = [info.pk_of(obj) for obj in touched[start : start + 500]]
+            query = self.session.query(info.cls).filter(condition, key.in_(keys))
+            matching.update(id(obj) for obj in query.find())
+        return lambda obj: id(obj) in matching
 
     def change_set(self, with_sql: bool = False) -> r.ChangeSetView:
         """The session's pending change set as plain data for ``render.py``."""

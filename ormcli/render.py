@@ -185,6 +185,19 @@ def render_sql(console: Console, statements: tuple[r.SqlStatement, ...]) -> None
         console.print(line, soft_wrap=True)
 
 
+_MARK_WORDS = {"+": "staged add", "~": "staged change", "-": "staged removal"}
+
+
+def staged_note(marks: tuple[str, ...]) -> str:
+    """``1 staged add, 2 staged changes (not committed)`` for the marked rows, or ``""``."""
+    parts = []
+    for mark, word in _MARK_WORDS.items():
+        count = marks.count(mark)
+        if count:
+            parts.append(plural(count, word))
+    return f"{', '.join(parts)} (not committed)" if parts else ""
+
+
 def _rows(console: Console, rows: r.Rows) -> None:
     if rows.record and len(rows.rows) == 1:
         grid = Table(
@@ -195,14 +208,27 @@ def _rows(console: Console, rows: r.Rows) -> None:
         for name, cell in zip(rows.columns, rows.rows[0], strict=True):
             grid.add_row(Text(name), _cell(cell))
         console.print(grid)
+        if rows.marks and rows.marks[0]:
+            mark = rows.marks[0]
+            console.print(Text(f"{mark} {_MARK_WORDS[mark]} (not committed)"), soft_wrap=True)
         return
     table = Table(box=box.SIMPLE_HEAD)
+    marked = any(rows.marks)
+    if marked:
+        table.add_column("", no_wrap=True)
     for name in rows.columns:
         table.add_column(name, overflow="fold")
-    for row in rows.rows:
-        table.add_row(*(_cell(cell) for cell in row))
+    for i, row in enumerate(rows.rows):
+        cells = [_cell(cell) for cell in row]
+        if marked:
+            cells.insert(0, Text(rows.marks[i]))
+        table.add_row(*cells)
     console.print(table)
-    console.print(Text(f"({plural(len(rows.rows), 'row')})", style="dim"))
+    footer = plural(len(rows.rows), "row")
+    note = staged_note(rows.marks)
+    if note:
+        footer += f"; {note}"
+    console.print(Text(f"({footer})", style="dim"))
 
 
 def _cell(cell: str | None) -> Text:

@@ -63,6 +63,9 @@ class Rows:
     rows: tuple[tuple[str | None, ...], ...]
     record: bool = False
     """Show a single row as a vertical record (``show``)."""
+    marks: tuple[str, ...] = ()
+    """Per row ``+`` staged add, ``~`` staged change, ``-`` staged removal or ``""``; empty
+    when nothing of the entity is staged."""
 
 
 @dataclass(frozen=True)

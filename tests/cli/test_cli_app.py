@@ -40,7 +40,7 @@ def test_migrate_dry_run_prints_sql_and_creates_nothing(db_url: str, blog_models
     first = invoke(args)
     assert first.exit_code == 0
     assert "CREATE TABLE" in first.stdout and "user" in first.stdout
-    assert "dry run: not run: 5 statement(s)" in first.stderr
+    assert "dry run: not run: 6 statement(s)" in first.stderr
     assert invoke(args).stdout == first.stdout
 
 
@@ -49,7 +49,7 @@ def test_migrate_creates_tables_once(db_url: str, blog_models: str) -> None:
     args = ["--db", db_url, "--models", blog_models, "migrate"]
     first = invoke(args)
     assert first.exit_code == 0
-    assert first.stderr == "applied: 5 statement(s)\n"
+    assert first.stderr == "applied: 6 statement(s)\n"
     again = invoke(args)
     assert again.exit_code == 0
     assert again.stdout == ""
@@ -145,7 +145,9 @@ def test_an_unknown_entity_is_an_error(db_url: str, blog_models: str) -> None:
     """find on an entity that is not loaded lists the known ones."""
     result = invoke(["--db", db_url, "--models", blog_models, "find", "Usr"])
     assert result.exit_code == 1
-    assert result.stderr == "error: unknown entity 'Usr' (known: Comment, Post, Tag, User)\n"
+    assert (
+        result.stderr == "error: unknown entity 'Usr' (known: Comment, Post, PostTag, Tag, User)\n"
+    )
 
 
 def test_a_bad_where_option_is_a_usage_error(db_url: str, blog_models: str) -> None:
@@ -200,7 +202,7 @@ def test_repl_seed_runs_the_script_on_a_new_database_only(db_url: str, blog_mode
     args = ["--db", db_url, "--models", blog_models, "repl", "--seed", seed]
     first = invoke(args, input="count Post\nquit\n")
     assert first.exit_code == 0, first.stderr
-    assert "committed 14 inserts in " in first.stderr
+    assert "committed 19 inserts in " in first.stderr
     assert "\n3\n" in first.stdout
     second = invoke(args, input="quit\n")
     assert second.exit_code == 0

@@ -118,4 +118,4 @@ def test_the_blog_seed_sample_runs(db_url: str, blog_models: str) -> None:
     seed = str(Path(blog_models).with_name("blog_seed.orm"))
     result = invoke(["--db", db_url, "--models", blog_models, "run", seed])
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("committed 14 inserts in ")
+    assert result.stderr.splitlines()[-1].startswith("committed 19 inserts in ")

@@ -70,3 +70,7 @@ def test_tour_script_prints_the_three_users(capsys: pytest.CaptureFixture[str]) 
     runpy.run_path(str(tour), run_name="__main__")
     out = capsys.readouterr().out
     assert "1 User1" in out and "3 User3 changed" in out
+    assert "Ann's posts: ['Sessions', 'Pivots']" in out
+    assert "  Author.posts of Bob: +['Sessions'] -[]" in out
+    assert "after rollback, Ann's posts: ['Sessions', 'Pivots']" in out
+    assert "after removing Bob: the post is detached; db tag's posts: ['Pivots']" in out

@@ -155,7 +155,7 @@ def repl_command(
     ] = None,
 ) -> None:
     """Start the interactive REPL (the default on a terminal)."""
-    from ormcli.history import PrivateHistory
+    from ormcli.history import DEFAULT_SECRET_FIELDS, PrivateHistory
     from ormcli.repl import Repl
 
     def action(state: AppState) -> int:
@@ -177,7 +177,10 @@ def repl_command(
                 return code
             workspace.reset_handles()
         try:
-            history = PrivateHistory(config.history_path())
+            fields = config.resolve(state.db_flag, state.models_flag).secret_fields
+            history = PrivateHistory(
+                config.history_path(), DEFAULT_SECRET_FIELDS if fields is None else fields
+            )
         except OSError:
             history = None
         try:

@@ -3,7 +3,9 @@
 Order (first found wins): the command-line flag, the environment (``ORMCLI_DB``,
 ``ORMCLI_MODELS`` as an ``os.pathsep``-separated list), a ``[tool.ormcli]`` table in
 ``./pyproject.toml`` (``db = "..."``, ``models = ["..."]`` or one string; relative model paths
-are taken relative to that file), then the default ``sqlite:///ormcli.db`` and no models.
+are taken relative to that file), then the default ``sqlite:///ormcli.db`` and no models. The
+secret field names kept out of the history file: ``ORMCLI_SECRET_FIELDS`` (comma-separated),
+else ``secret_fields = [...]`` in that table, else ``history.DEFAULT_SECRET_FIELDS``.
 
 Callers: ``app.py`` once per invocation. It reads files and the environment but connects to
 nothing and imports no model; it never prints a URL (``core.mask_url``, the printable form of
@@ -27,6 +29,7 @@ __all__ = ["DEFAULT_DB", "Settings", "history_path", "mask_url", "resolve", "sho
 DEFAULT_DB = "sqlite:///ormcli.db"
 DB_ENV = "ORMCLI_DB"
 MODELS_ENV = "ORMCLI_MODELS"
+SECRET_FIELDS_ENV = "ORMCLI_SECRET_FIELDS"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Settings:
     db_source: str
     models: tuple[str, ...]
     models_source: str
+    #: Field-name patterns whose lines the history file never keeps (``history.py``).
+    secret_fields: tuple[str, ...] | None = None
 
 
 def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path] | None:
@@ -99,7 +104,22 @@ def resolve(
         models_source = "pyproject.toml"
     else:
         models, models_source = (), "default"
-    return Settings(db_url, db_source, models, models_source)
+    return Settings(db_url, db_source, models, models_source, _secret_fields(env, table, pyproject))
+
+
+def _secret_fields(
+    env: Mapping[str, str], table: dict[str, Any], pyproject: Path
+) -> tuple[str, ...] | None:
+    """``ORMCLI_SECRET_FIELDS`` (comma-separated) or ``[tool.ormcli] secret_fields``; None
+    keeps the default list."""
+    if env.get(SECRET_FIELDS_ENV):
+        return tuple(p.strip() for p in env[SECRET_FIELDS_ENV].split(",") if p.strip())
+    if "secret_fields" in table:
+        raw = table["secret_fields"]
+        if not isinstance(raw, list) or not all(isinstance(i, str) for i in raw):
+            raise UsageError(f"{pyproject}: [tool.ormcli] secret_fields must be a list of strings")
+        return tuple(raw)
+    return None
 
 
 def _relative_to(spec: str, base: Path) -> str:

@@ -41,7 +41,13 @@ from typing import Any, TypeVar
 from core import relations as _relations
 from core.collection import SESSION_ATTR as _COLLECTION_SESSION_ATTR
 from core.collection import CollectionAttribute, reference_changed
-from core.errors import ModelError, NotFoundError, UnknownFieldError, ValidationError
+from core.errors import (
+    ModelError,
+    NotFoundError,
+    SessionError,
+    UnknownFieldError,
+    ValidationError,
+)
 from core.relations import RelationInfo
 from core.types import MISSING, BackReferenceSpec, FieldDefault, Marker, MaxLength, ReferenceSpec
 from core.types import AutoIncrement as AutoIncrementMarker
@@ -838,11 +844,33 @@ def _no_loader(target: EntityInfo, pk: Any) -> Any:  # pragma: no cover - never 
     raise NotFoundError(f"{target.cls.__name__} {pk!r} is not loaded")
 
 
+def _refuse_key_change(info: EntityInfo, f: FieldInfo, obj: Any, value: Any) -> None:
+    """An assignment to a key field of a persistent object: allowed only if it keeps the key."""
+    current = obj.__dict__.get(f.name, MISSING)
+    if current is value:
+        return
+    target = f.target
+    if f.kind == "reference" and target is not None:
+        if current is not MISSING and current is not None and value is not None:
+            old_key = current.pk if type(current) is Unloaded else target.pk_of(current)
+            new_key = value.pk if type(value) is Unloaded else target.pk_of(value)
+            if old_key == new_key:
+                return
+    elif type(current) is type(value) and current == value:
+        return
+    raise SessionError(
+        f"cannot change the primary key {info.cls.__name__}.{f.name} of "
+        f"{info.describe(obj)} (to {value!r}): a persistent object keeps its key; remove it "
+        "and add a new object instead"
+    )
+
+
 def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None]:
     base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
     # A subclass entity hooks the base class's own __setattr__, not the hook made for it.
     base_setattr = getattr(base_setattr, "_orm_base", base_setattr)
     names = info.field_names
+    pk_fields = {f.name: f for f in info.primary_key}
     key = SESSION_ATTR
     trackers = TRACKERS
     # Fields with no descriptor on the class (or a JSON one, which stores into __dict__ as
@@ -869,6 +897,8 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
             if tracker is not None:
                 changed, touched, new = tracker
                 oid = id(self)
+                if name in pk_fields and oid not in new:
+                    _refuse_key_change(info, pk_fields[name], self, value)
                 old = changed.get(oid)
                 if old is None:
                     if oid not in new:

@@ -189,7 +189,7 @@ class Session:
             )
         if info.has_pk(obj):
             existing = self._identity.lookup(info, info.pk_of(obj))
-            if existing is not None and existing is not obj:
+            if existing is not None and existing is not obj and id(existing) not in self._removed:
                 raise SessionError(
                     f"{info.describe(obj)} is already loaded in this session as another object; "
                     "change that object instead"
@@ -499,7 +499,8 @@ class Session:
         return obj if obj is not None else Unloaded(target, pk, self._load_reference)
 
     def refresh(self, obj: Any) -> None:
-        """Reload ``obj`` from the database, dropping its unsaved changes."""
+        """Reload ``obj`` from the database, dropping its unsaved changes; if its row is gone,
+        detach it (out of the identity map) and raise ``NotFoundError``."""
         info = entity_info(obj)
         if obj.__dict__.get(SESSION_ATTR) != self._token or id(obj) in self._new:
             raise SessionError(f"cannot refresh {info.describe(obj)}: it is not loaded here")
@@ -508,7 +509,11 @@ class Session:
         key = self._key_of(obj)
         row = Query(self.database, info, None, via=self).by_pk(key)._rows(limit_one=True)
         if not row:
-            raise NotFoundError(f"cannot refresh {info.describe(obj)}: its row no longer exists")
+            self._forget(info, [key])
+            raise NotFoundError(
+                f"cannot refresh {info.describe(obj)}: its row no longer exists; the object "
+                "is detached from the session"
+            )
         fresh = self.database.codec(info).hydrate(row[0], None, self._resolve)
         self._changed.pop(id(obj), None)
         self._touched.pop(id(obj), None)
@@ -881,13 +886,16 @@ class Session:
         deleted = [(info, objs, pks) for info, (objs, pks) in cs.delete_groups.items()]
         if deleted:
             self._drop_from_collections(o for _, objs, _ in deleted for o in objs)
+        inserted = {info for info, _objs, _keys in result.inserted}
         for info, (objs, pks) in cs.delete_groups.items():
-            if len(pks) == identity.count(info):  # every loaded one (removed ones are mapped)
-                identity.drop(info)
+            if len(pks) == identity.count(info) and info not in inserted:
+                identity.drop(info)  # every loaded one (removed ones are mapped)
             else:
-                pop = identity.mapping(info).pop
-                for pk in pks:
-                    pop(pk, None)
+                # (a new object may have taken a removed one's key in this commit)
+                mapping = identity.mapping(info)
+                for pk, obj in zip(pks, objs, strict=True):
+                    if mapping.get(pk) is obj:
+                        del mapping[pk]
             for obj in objs:
                 obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
@@ -947,7 +955,9 @@ class Session:
                 mapping = identity.mapping(info)
                 auto = info.autoincrement
                 for i, obj in enumerate(objs):
-                    mapping.pop(info.pk_of(obj), None)
+                    key = info.pk_of(obj)
+                    if mapping.get(key) is obj:
+                        del mapping[key]
                     if entry.data is not None and auto is not None:
                         old = entry.data[i]
                         if old is MISSING:

@@ -114,7 +114,7 @@ def insert_sql(
             [one] * rows
         )
     else:
-        sql = f"INSERT INTO {q(table)} DEFAULT VALUES"
+        sql = f"INSERT INTO {q(table)} {dialect.empty_insert_values}"
     if returning:
         sql += f" RETURNING {_cols(dialect, returning)}"
     return sql

@@ -607,14 +607,98 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     for (info, cols), group in cs.update_groups.items():
         steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
+    early = _reused_by_new(cs) if groups and (cs.new or cs.update_groups) else {}
+    if early:  # removed rows whose key or unique value new work takes: deleted first
+        first: dict[EntityInfo, tuple[list[Any], list[Any]]] = {
+            info: ([], [pk for pk in groups[info][1] if pk in pks]) for info, pks in early.items()
+        }
+        rest: dict[EntityInfo, tuple[list[Any], list[Any]]] = {
+            info: ([], [pk for pk in pks if pk not in early.get(info, ())])
+            for info, (_objs, pks) in groups.items()
+        }
+        return _delete_steps(first, cs, dialect) + steps + _delete_steps(rest, cs, dialect)
+    return steps + _delete_steps(groups, cs, dialect)
+
+
+def _delete_steps(
+    groups: dict[EntityInfo, tuple[list[Any], list[Any]]], cs: ChangeSet, dialect: Dialect
+) -> list[Step]:
+    """DELETE steps for keys by entity, children first, chunked under the dialect's limits;
+    where foreign keys are checked row by row (InnoDB), rows of a self-referencing entity go
+    level by level, the rows that others among them refer to last."""
+    steps: list[Step] = []
     for info in _children_first(list(groups)):
         pks = groups[info][1]
+        if not pks:
+            continue
         size = _batch_rows(dialect, len(info.primary_key), delete=True)
         if dialect.max_statement_bytes is not None:
             key_bound = sum(_value_bound(f) or _SCALAR for f in info.primary_key) + _AROUND
             size = min(size, max(1, (dialect.max_statement_bytes - _TEXT_ROOM) // key_bound))
-        steps.extend(DeleteStep(info, chunk) for chunk in _chunks(pks, size))
+        levels = [pks]
+        if dialect.checks_foreign_keys_per_row and any(f.target is info for f in info.references):
+            levels = _self_reference_levels(info, pks, cs)
+        for level in levels:
+            steps.extend(DeleteStep(info, chunk) for chunk in _chunks(level, size))
     return steps
+
+
+def _reused_by_new(cs: ChangeSet) -> dict[EntityInfo, set[Any]]:
+    """Per entity, keys of removed rows whose primary key or unique field value a new object
+    (or a changed one) of the same entity takes in this commit."""
+    out: dict[EntityInfo, set[Any]] = {}
+    for info, (objs, pks) in cs.delete_groups.items():
+        uniques = [f for f in info.fields if f.unique and not f.primary_key]
+        taken: set[tuple[str, str]] = set()
+        for obj in cs.new:
+            if type(obj).__orm_entity__ is info:
+                if info.has_pk(obj):
+                    taken.add(("", repr(info.pk_of(obj))))
+                taken.update((f.name, repr(current_value(obj, f))) for f in uniques)
+        for (ginfo, cols), group in cs.update_groups.items():
+            if ginfo is info:
+                changed = [f for f in uniques if f.name in cols]
+                for obj in group.objs:
+                    taken.update((f.name, repr(current_value(obj, f))) for f in changed)
+        if not taken:
+            continue
+        for obj, pk in zip(objs, pks, strict=True):
+            values = [("", repr(pk))] + [(f.name, repr(current_value(obj, f))) for f in uniques]
+            if any(v in taken for v in values):
+                out.setdefault(info, set()).add(pk)
+    return out
+
+
+def _self_reference_levels(info: EntityInfo, pks: list[Any], cs: ChangeSet) -> list[list[Any]]:
+    """Removed keys of a self-referencing entity in levels: each level holds the rows no
+    remaining removed row refers to (children before their parents)."""
+    all_objs, all_pks = cs.delete_groups[info]
+    wanted = set(pks)
+    objs = {pk: obj for pk, obj in zip(all_pks, all_objs, strict=True) if pk in wanted}
+    fields = [f for f in info.references if f.target is info]
+    parent_of: dict[Any, set[Any]] = {}
+    for pk in pks:
+        obj = objs[pk]
+        parents = set()
+        for f in fields:
+            ref = obj.__dict__.get(f.name)
+            if ref is not None:
+                key = ref.pk if type(ref) is Unloaded else info.pk_of(ref)
+                if key != pk and key in objs:
+                    parents.add(key)
+        parent_of[pk] = parents
+    remaining = list(pks)
+    levels: list[list[Any]] = []
+    while remaining:
+        referred = {p for pk in remaining for p in parent_of[pk]}
+        level = [pk for pk in remaining if pk not in referred]
+        if not level:  # a cycle: the database decides
+            levels.append(remaining)
+            break
+        levels.append(level)
+        chosen = set(level)
+        remaining = [pk for pk in remaining if pk not in chosen]
+    return levels
 
 
 def _update_steps(

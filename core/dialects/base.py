@@ -152,6 +152,12 @@ class Dialect:
     table_options: ClassVar[str] = ""
     #: SQL to open a write transaction.
     begin_sql: ClassVar[str | None] = "BEGIN"
+    #: What follows ``INSERT INTO t`` for a row of defaults only (an entity with nothing but
+    #: a generated key).
+    empty_insert_values: ClassVar[str] = "DEFAULT VALUES"
+    #: Foreign keys are checked row by row inside one statement (InnoDB), not at its end: a
+    #: DELETE of a parent and its children of the same table must delete the children first.
+    checks_foreign_keys_per_row: ClassVar[bool] = False
     #: One writer at a time for the whole database (a file lock): a second writer waits for
     #: the adapter's timeout, then fails with ``ConflictError`` ("database is locked").
     single_writer: ClassVar[bool] = False

@@ -107,6 +107,8 @@ class MySQLDialect(Dialect):
     executemany_rows_per_round_trip: ClassVar[int] = 1
     insert_ids_per_round_trip: ClassVar[int] = 500
     begin_sql: ClassVar[str | None] = "START TRANSACTION"
+    empty_insert_values: ClassVar[str] = "() VALUES ()"
+    checks_foreign_keys_per_row: ClassVar[bool] = True
     autoincrement_pk: ClassVar[str] = "BIGINT AUTO_INCREMENT PRIMARY KEY"
     str_with_length: ClassVar[str] = "VARCHAR({n})"
     table_options: ClassVar[str] = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"

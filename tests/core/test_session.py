@@ -341,14 +341,20 @@ def test_composite_keys_insert_update_delete(db: Database) -> None:
     assert rows == [(0, 0), (1, 5)]
 
 
-def test_changing_a_primary_key_is_refused(db: Database) -> None:
+def test_changing_a_primary_key_is_refused_at_assignment(db: Database) -> None:
+    """Refused when assigned (not at commit), naming entity, field and object."""
     s = db.create_session()
     s.add(Membership(org="acme", member=1))
     s.commit()
     m = s.query(Membership).find_one()
-    m.member = 9
-    with pytest.raises(SessionError, match="primary key 'member' of Membership"):
-        s.commit()
+    m.member = 1  # the same value: no change
+    with pytest.raises(SessionError) as exc:
+        m.member = 9
+    assert str(exc.value) == (
+        "cannot change the primary key Membership.member of Membership ('acme', 1) (to 9): a "
+        "persistent object keeps its key; remove it and add a new object instead"
+    )
+    assert m.member == 1 and s.changes().empty
 
 
 def test_pending_sql_shows_the_batched_statements_without_running_them(db: Database) -> None:

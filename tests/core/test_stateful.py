@@ -1,9 +1,12 @@
 """A session against a reference model, step by step (hypothesis stateful testing).
 
-The model keeps two dicts: what the database holds (``committed``) and what the session would
-commit (``pending``). After every step the database is read through a separate raw
-``sqlite3`` connection and must equal ``committed``; the session's change set must describe
-exactly the difference to ``pending``. Steps: add, change, remove, commit, rollback, and a
+The model keeps three dicts: what the database holds for everyone (``committed``), what the
+session's open transaction holds (``flushed``) and what the session would commit (``pending``),
+plus a stack of savepoints (``pending`` at each one's entry). After every step the database is
+read through a separate raw ``sqlite3`` connection and must equal ``committed``, the session's
+own connection must read ``flushed``, and the session's change set must describe exactly the
+difference from ``flushed`` to ``pending``. Steps: add, change, remove, flush, commit,
+rollback, enter a savepoint, leave it normally, leave it by an exception (rolled back), and a
 commit made to fail (a duplicate unique email) which must change nothing.
 """
 
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,16 +42,26 @@ class SessionMachine(RuleBasedStateMachine):
         # email -> (name, age): the database, and what the session would make of it.
         self.committed: dict[str, tuple[str, int | None]] = {}
         self.pending: dict[str, tuple[str, int | None]] = {}
+        self.flushed: dict[str, tuple[str, int | None]] = {}
+        #: Open savepoints: the context manager and ``pending`` when it was entered.
+        self.savepoints: list[tuple[AbstractContextManager[Any], dict[str, Any]]] = []
         self.objects: dict[str, Author] = {}
         self.serial = 0
 
     def teardown(self) -> None:
+        self.session.close()
         self.raw.close()
         self.db.close()
         self.dir.cleanup()
 
     def _loaded(self) -> list[Author]:
-        return [o for e, o in self.objects.items() if e in self.pending and e in self.committed]
+        return [o for e, o in self.objects.items() if e in self.pending and e in self.flushed]
+
+    def _forget_unflushed(self) -> None:
+        """Objects whose rows the session no longer holds are detached: stop using them."""
+        for email in list(self.objects):
+            if email not in self.flushed:
+                del self.objects[email]
 
     @rule(name=NAMES, age=AGES)
     def add(self, name: str, age: int | None) -> None:
@@ -83,33 +98,73 @@ class SessionMachine(RuleBasedStateMachine):
             self.objects[obj.email] = obj
 
     @rule()
+    def flush(self) -> None:
+        self.session.flush()
+        self.flushed = dict(self.pending)
+        self._forget_unflushed()
+
+    @precondition(lambda self: not self.savepoints)
+    @rule()
     def commit(self) -> None:
         self.session.commit()
-        self.committed = dict(self.pending)
-        for email in list(self.objects):
-            if email not in self.committed:
-                del self.objects[email]
+        self.committed, self.flushed = dict(self.pending), dict(self.pending)
+        self._forget_unflushed()
 
+    @precondition(lambda self: not self.savepoints)
     @rule()
     def rollback(self) -> None:
         self.session.rollback()
-        for email in list(self.objects):
-            if email not in self.committed:
-                del self.objects[email]
-        self.pending = dict(self.committed)
+        self.pending, self.flushed = dict(self.committed), dict(self.committed)
+        self._forget_unflushed()
         for email, obj in self.objects.items():
             assert (obj.name, obj.age) == self.committed[email]
+            assert self.session.state_of(obj) == "persistent"
 
-    @precondition(lambda self: bool(self.committed))
+    @precondition(lambda self: len(self.savepoints) < 3)
+    @rule()
+    def enter_savepoint(self) -> None:
+        cm = self.session.savepoint()
+        cm.__enter__()
+        self.flushed = dict(self.pending)
+        self._forget_unflushed()
+        self.savepoints.append((cm, dict(self.pending)))
+
+    @precondition(lambda self: bool(self.savepoints))
+    @rule()
+    def leave_savepoint(self) -> None:
+        cm, _ = self.savepoints.pop()
+        cm.__exit__(None, None, None)
+        self.flushed = dict(self.pending)
+        self._forget_unflushed()
+
+    @precondition(lambda self: bool(self.savepoints))
+    @rule()
+    def roll_back_to_savepoint(self) -> None:
+        """Leaving by an exception: database and memory as they were on entry."""
+        cm, at_entry = self.savepoints.pop()
+        error = RuntimeError("leave the block")
+        assert cm.__exit__(RuntimeError, error, None) is False  # re-raised
+        self.pending, self.flushed = dict(at_entry), dict(at_entry)
+        self._forget_unflushed()
+        for email, obj in self.objects.items():
+            assert (obj.name, obj.age) == at_entry[email]
+            assert self.session.state_of(obj) == "persistent"
+
+    @precondition(lambda self: any(e in self.pending for e in self.flushed))
     @rule(data=st.data())
     def failing_commit(self, data: st.DataObject) -> None:
-        """A new object with a taken email makes the commit fail; then it is unstaged."""
-        taken = data.draw(st.sampled_from(sorted(self.committed)))
-        dup = Author(email=taken, name="dup")  # taken even if staged for removal: inserts go first
+        """A new object with an email a row keeps makes the commit (or flush, inside a
+        savepoint) fail and change nothing; then it is unstaged. (An email staged for removal
+        is free: its row is deleted first.)"""
+        taken = data.draw(st.sampled_from(sorted(e for e in self.flushed if e in self.pending)))
+        dup = Author(email=taken, name="dup")
         before = self.session.changes()
         self.session.add(dup)
         try:
-            self.session.commit()
+            if self.savepoints:
+                self.session.flush()
+            else:
+                self.session.commit()
         except IntegrityError:
             pass
         else:
@@ -123,16 +178,21 @@ class SessionMachine(RuleBasedStateMachine):
         assert {e: (n, a) for e, n, a in rows} == self.committed
 
     @invariant()
+    def session_reads_what_it_flushed(self) -> None:
+        rows = self.session._fetch("SELECT email, name, age FROM author", [], "check")
+        assert {e: (n, a) for e, n, a in rows} == self.flushed
+
+    @invariant()
     def change_set_matches_pending(self) -> None:
         cs = self.session.changes()
         inserted = {i.obj.email for i in cs.inserts}
         deleted = {d.obj.email for d in cs.deletes}
-        assert inserted == set(self.pending) - set(self.committed)
-        assert deleted == set(self.committed) - set(self.pending)
+        assert inserted == set(self.pending) - set(self.flushed)
+        assert deleted == set(self.flushed) - set(self.pending)
         for u in cs.updates:
-            assert self.pending[u.obj.email] != self.committed[u.obj.email]
+            assert self.pending[u.obj.email] != self.flushed[u.obj.email]
         changed = {
-            e for e in self.pending if e in self.committed and self.pending[e] != self.committed[e]
+            e for e in self.pending if e in self.flushed and self.pending[e] != self.flushed[e]
         }
         assert {u.obj.email for u in cs.updates} == changed
 

@@ -28,11 +28,12 @@ from core.errors import (
     UnknownFieldError,
     ValidationError,
 )
-from core.expressions import F, and_, not_, or_
+from core.expressions import F, and_, like_escape, not_, or_, outer
 from core.migrate import MigrationPlan
 from core.pool import Pool
 from core.query import Query
 from core.relations import RelationInfo
+from core.select import Row, SelectQuery
 from core.session import CommitResult, Session, Statement
 from core.types import (
     AutoIncrement,
@@ -84,7 +85,9 @@ __all__ = [
     "Query",
     "Reference",
     "RelationInfo",
+    "Row",
     "SQLiteAdapter",
+    "SelectQuery",
     "Session",
     "SessionError",
     "Statement",
@@ -100,8 +103,10 @@ __all__ = [
     "entity_info",
     "field",
     "is_entity",
+    "like_escape",
     "mask_url",
     "not_",
     "or_",
+    "outer",
     "parse_url",
 ]

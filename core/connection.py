@@ -155,8 +155,28 @@ class Connection:
             raise self._fail(exc, context) from exc
         return rows
 
+    def fetch_described(
+        self, sql: str, params: Sequence[Any] = (), context: str = "query"
+    ) -> tuple[list[str], list[Any]]:
+        """Run one statement; the names of its result's columns and its rows (none: [], [])."""
+        cur = self.execute(sql, params, context)
+        try:
+            names = [d[0] for d in cur.description] if cur.description else []
+            rows: list[Any] = cur.fetchall() if cur.description else []
+            cur.close()
+            self.dialect.after_fetch(self.raw)
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return names, rows
+
     def stream(
-        self, sql: str, params: Sequence[Any] = (), context: str = "query", size: int = 1000
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        context: str = "query",
+        size: int = 1000,
+        *,
+        unbuffered: bool = False,
     ) -> Generator[Sequence[Any], None, None]:
         """Run one query and yield its rows in chunks of up to ``size`` rows.
 
@@ -165,9 +185,11 @@ class Connection:
         and the driver's row tuples die chunk by chunk. Where the dialect streams (PostgreSQL
         with libpq >= 17) the server's rows are not even buffered whole first. Consume it at
         once, with the database's lock held (the connection is busy until it is done), and
-        close it when stopping early: that ends the query.
+        close it when stopping early: that ends the query. ``unbuffered``: on a connection of
+        its own, the rows may also be read unbuffered (``Dialect.stream_unbuffered``).
         """
-        streamed = None if self._begin_pending else self.dialect.stream(self.raw, sql, params, size)
+        start = self.dialect.stream_unbuffered if unbuffered else self.dialect.stream
+        streamed = None if self._begin_pending else start(self.raw, sql, params, size)
         if streamed is None:
             cur = self.execute(sql, params, context)
             fetch: Callable[[], Sequence[Any]] = partial(cur.fetchmany, size)

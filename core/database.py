@@ -13,7 +13,7 @@ and ``ormcli``. What it leaves out: the unit of work (``core.session``) and sche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -32,6 +32,8 @@ from core.errors import (
 from core.migrate import MigrationPlan, migration_plan
 from core.pool import Pool
 from core.query import Query
+from core.raw import bind, column_order
+from core.select import Row, row_class
 from core.session import Session
 from core.url import DatabaseURL, parse_url
 
@@ -211,6 +213,79 @@ class Database:
         (see ``Connection.stream``)."""
         with self.pool.connection() as conn:
             return _consume(conn, sql, params, context, consume)
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], context: str, batch: int
+    ) -> Generator[Sequence[Any], None, None]:
+        """The rows of one query in chunks of ``batch``, read while the caller's loop runs
+        (``Query.stream``). Where the dialect wants it (servers), the stream holds a pooled
+        connection of its own to the end, read unbuffered (``Dialect.stream_unbuffered``), and
+        other statements of the loop use other connections; a stream stopped early closes its
+        connection rather than reuse one with a result left unread. SQLite releases the
+        connection once the query runs: its cursor steps on while the same connection serves
+        the loop's statements (writes included)."""
+        own = self.dialect.stream_on_own_connection
+        conn = self.pool.acquire()
+        held, finished = True, False
+        chunks = conn.stream(sql, params, context, batch, unbuffered=own)
+        try:
+            chunk = next(chunks, None)  # the query runs
+            if not own:
+                held = False
+                self.pool.release(conn)
+            while chunk is not None:
+                yield chunk
+                chunk = next(chunks, None)
+            finished = True
+        finally:
+            chunks.close()  # stopped early: the query ends (unread rows stay unread)
+            if held:
+                if not finished:
+                    conn.broken = True  # the pool closes it
+                self.pool.release(conn)
+
+    def _explain(self, sql: str, params: Sequence[Any], context: str) -> list[str]:
+        names, rows = self._fetch_described(self.dialect.explain_sql + sql, params, context)
+        if len(names) == 1:
+            return [str(row[0]) for row in rows]
+        return [
+            ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True) if v is not None)
+            for row in rows
+        ]
+
+    def _fetch_described(
+        self, sql: str, params: Sequence[Any], context: str
+    ) -> tuple[list[str], list[Any]]:
+        with self.pool.connection() as conn:
+            return conn.fetch_described(sql, params, context)
+
+    def raw(
+        self, cls: type[T], sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """Untracked objects of ``cls`` from your own SELECT (every column of its table, by
+        name). Mark values with ``?`` (a list) or ``:name`` (a dict): they are bound, never
+        written into the SQL."""
+        info = self.entity(cls)
+        names, rows = self._run_raw(sql, params, f"cannot run raw SQL for {info.cls.__name__}")
+        order = column_order(info, names)
+        hydrate = self.codec(info).hydrate
+        resolve = self._resolve_untracked
+        return [hydrate([row[i] for i in order], None, resolve) for row in rows]
+
+    def raw_rows(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[Row]:
+        """Plain rows of your own SQL, reading by column name or position, values as the
+        driver gives them; parameters as for ``raw``."""
+        names, rows = self._run_raw(sql, params, "cannot run raw SQL")
+        cls = row_class(names)
+        return [tuple.__new__(cls, row) for row in rows]
+
+    def _run_raw(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None, context: str
+    ) -> tuple[list[str], list[Any]]:
+        text, values = bind(self.dialect, sql, params)
+        return self._fetch_described(text, values, context)
 
     def _write(self, sql: str, params: Sequence[Any], context: str) -> int:
         """One statement in its own transaction (bulk delete_many / patch_many)."""

@@ -1,5 +1,9 @@
 """Filter and ordering expressions: ``F.age >= 18``, ``F.name.like("A%")``, ``&``, ``|``, ``~``.
 
+Besides fields, an expression can name a JSON path (``F.attrs["a"]["b"]``, a ``FieldRef`` with
+a ``path``), an aggregate (``F.views.sum()``, for ``select`` and ``having``), a subquery
+(``F.author.in_(query)``, ``F.exists(query)``) or a column of the enclosing query
+(``outer("id")``, inside a subquery). ``like_escape`` makes ``%``, ``_`` and ``\\`` literal.
 Expressions are plain data trees that hold field *names* and *values*; they know nothing of SQL.
 ``core.sql`` compiles them for a dialect, checking every name against the entity and binding
 every value as a parameter. Callers: user code, ``core.query``, and ``ormcli``'s ``where``
@@ -13,22 +17,35 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 __all__ = [
+    "AGGREGATES",
+    "Aggregate",
     "And",
     "Compare",
+    "Exists",
     "Expr",
     "F",
     "FieldRef",
     "In",
+    "InQuery",
     "IsNull",
     "Like",
+    "Matches",
     "Not",
     "Or",
     "Order",
+    "Outer",
+    "Term",
     "and_",
     "field_names",
+    "like_escape",
     "not_",
     "or_",
+    "outer",
+    "term_name",
 ]
+
+#: Aggregate functions of ``F.x.sum()`` and friends.
+AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 
@@ -62,29 +79,80 @@ def _expr(value: Any) -> Expr:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Compare(Expr):
-    field: str
+    field: Term
     op: str
     value: Any
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class In(Expr):
-    field: str
+    field: Term
     values: tuple[Any, ...]
     negate: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Like(Expr):
-    field: str
+    """``LIKE`` (case-sensitive on every backend) or, ``insensitive``, ``ILIKE``; ``\\``
+    escapes ``%``, ``_`` and itself (see ``like_escape``)."""
+
+    field: Term
+    pattern: str
+    negate: bool = False
+    insensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Matches(Expr):
+    """A regular expression search (``re.search`` semantics for the common subset)."""
+
+    field: Term
     pattern: str
     negate: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class IsNull(Expr):
-    field: str
+    field: Term
     negate: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class InQuery(Expr):
+    """``field IN (SELECT ...)``: ``query`` is a ``core.query.Query`` (its key, or its one
+    selected column), compiled into the statement."""
+
+    field: Term
+    query: Any
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Exists(Expr):
+    """``EXISTS (SELECT ...)``; ``outer("field")`` inside ``query`` correlates it."""
+
+    query: Any
+    negate: bool = False
+
+    def __invert__(self) -> Expr:
+        return Exists(self.query, not self.negate)
+
+
+@dataclass(frozen=True, slots=True)
+class Outer:
+    """A field of the enclosing query, used as a value inside a subquery's filter."""
+
+    field: str
+
+
+def outer(field: str) -> Outer:
+    """The enclosing query's ``field`` inside a subquery: ``F.author == outer("id")``."""
+    return Outer(field)
+
+
+def like_escape(text: str) -> str:
+    """``text`` with ``%``, ``_`` and ``\\`` made literal for ``like`` / ``ilike``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -104,79 +172,154 @@ class Not(Expr):
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    field: str
+    field: Term
     descending: bool = False
 
 
-class FieldRef:
+class _Operand:
+    """Comparison operators on something with a value: a field, a JSON path, an aggregate."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def _term(self) -> Term:
+        raise NotImplementedError
+
+    def __eq__(self, value: Any) -> Expr:  # type: ignore[override]
+        if value is None:
+            return IsNull(self._term())
+        return Compare(self._term(), "=", value)
+
+    def __ne__(self, value: Any) -> Expr:  # type: ignore[override]
+        if value is None:
+            return IsNull(self._term(), negate=True)
+        return Compare(self._term(), "!=", value)
+
+    def __lt__(self, value: Any) -> Expr:
+        return Compare(self._term(), "<", value)
+
+    def __le__(self, value: Any) -> Expr:
+        return Compare(self._term(), "<=", value)
+
+    def __gt__(self, value: Any) -> Expr:
+        return Compare(self._term(), ">", value)
+
+    def __ge__(self, value: Any) -> Expr:
+        return Compare(self._term(), ">=", value)
+
+    def in_(self, values: Iterable[Any]) -> Expr:
+        """``IN`` a list of values, or a query (compiled as a subquery)."""
+        if hasattr(values, "_subquery_sql"):
+            return InQuery(self._term(), values)
+        return In(self._term(), tuple(values))
+
+    def not_in(self, values: Iterable[Any]) -> Expr:
+        if hasattr(values, "_subquery_sql"):
+            return InQuery(self._term(), values, negate=True)
+        return In(self._term(), tuple(values), negate=True)
+
+    def is_null(self) -> Expr:
+        return IsNull(self._term())
+
+    def is_not_null(self) -> Expr:
+        return IsNull(self._term(), negate=True)
+
+    def asc(self) -> Order:
+        return Order(self._term())
+
+    def desc(self) -> Order:
+        return Order(self._term(), descending=True)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Aggregate(_Operand):
+    """``COUNT``/``SUM``/``AVG``/``MIN``/``MAX`` of a field (``None``: ``COUNT(*)``)."""
+
+    func: str
+    field: Term | None
+    distinct: bool = False
+
+    def _term(self) -> Term:
+        return self
+
+    def __repr__(self) -> str:
+        inner = "*" if self.field is None else repr(self.field)
+        return f"{self.func}({'DISTINCT ' if self.distinct else ''}{inner})"
+
+
+class FieldRef(_Operand):
     """A field by name or dotted path; comparison operators build expressions (``F.age > 3``).
 
     An attribute of a ``FieldRef`` extends the path through a relation: ``F.author.name`` is
     the path ``"author.name"`` (``core.paths`` resolves it against the model when the query is
     compiled). The path is kept in ``_path``: entity fields never start with ``_``, so no field
-    name hides it. A field named like a method (``like``, ``desc``...) is reached as
-    ``F("author.desc")``.
+    name hides it. A field named like a method (``like``, ``desc``, ``sum``...) is reached as
+    ``F("author.desc")``. ``F.attrs["a"]["b"]`` is the same field with a JSON path of keys and
+    list indexes (``_json``).
     """
 
-    __slots__ = ("_path",)
-    __hash__ = None  # type: ignore[assignment]
+    __slots__ = ("_json", "_path")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, json: tuple[str | int, ...] = ()) -> None:
         self._path = name
+        self._json = json
 
     def __getattr__(self, name: str) -> FieldRef:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._json:
+            raise AttributeError(f"{self!r} is a JSON path; index it with [{name!r}]")
         return FieldRef(f"{self._path}.{name}")
 
     def __repr__(self) -> str:
-        return f"F.{self._path}"
+        return f"F.{self._path}" + "".join(f"[{k!r}]" for k in self._json)
 
-    def __eq__(self, value: Any) -> Expr:  # type: ignore[override]
-        if value is None:
-            return IsNull(self._path)
-        return Compare(self._path, "=", value)
+    def _term(self) -> Term:
+        return self if self._json else self._path
 
-    def __ne__(self, value: Any) -> Expr:  # type: ignore[override]
-        if value is None:
-            return IsNull(self._path, negate=True)
-        return Compare(self._path, "!=", value)
-
-    def __lt__(self, value: Any) -> Expr:
-        return Compare(self._path, "<", value)
-
-    def __le__(self, value: Any) -> Expr:
-        return Compare(self._path, "<=", value)
-
-    def __gt__(self, value: Any) -> Expr:
-        return Compare(self._path, ">", value)
-
-    def __ge__(self, value: Any) -> Expr:
-        return Compare(self._path, ">=", value)
-
-    def in_(self, values: Iterable[Any]) -> Expr:
-        return In(self._path, tuple(values))
-
-    def not_in(self, values: Iterable[Any]) -> Expr:
-        return In(self._path, tuple(values), negate=True)
+    def __getitem__(self, key: str | int) -> FieldRef:
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise TypeError(f"a JSON path takes text keys and list indexes, got {key!r}")
+        return FieldRef(self._path, (*self._json, key))
 
     def like(self, pattern: str) -> Expr:
-        return Like(self._path, pattern)
+        """Case-sensitive on every backend; ``%`` any text, ``_`` one character."""
+        return Like(self._term(), pattern)
 
     def not_like(self, pattern: str) -> Expr:
-        return Like(self._path, pattern, negate=True)
+        return Like(self._term(), pattern, negate=True)
 
-    def is_null(self) -> Expr:
-        return IsNull(self._path)
+    def ilike(self, pattern: str) -> Expr:
+        """``like`` ignoring case."""
+        return Like(self._term(), pattern, insensitive=True)
 
-    def is_not_null(self) -> Expr:
-        return IsNull(self._path, negate=True)
+    def not_ilike(self, pattern: str) -> Expr:
+        return Like(self._term(), pattern, negate=True, insensitive=True)
 
-    def asc(self) -> Order:
-        return Order(self._path)
+    def matches(self, regex: str) -> Expr:
+        """A regular expression search (anywhere in the text unless anchored)."""
+        return Matches(self._term(), regex)
 
-    def desc(self) -> Order:
-        return Order(self._path, descending=True)
+    # -- aggregates (for select() and having()) ----------------------------------------------
+
+    def count(self, distinct: bool = False) -> Aggregate:
+        return Aggregate("count", self._term(), distinct)
+
+    def sum(self) -> Aggregate:
+        return Aggregate("sum", self._term())
+
+    def avg(self) -> Aggregate:
+        return Aggregate("avg", self._term())
+
+    def min(self) -> Aggregate:
+        return Aggregate("min", self._term())
+
+    def max(self) -> Aggregate:
+        return Aggregate("max", self._term())
+
+
+#: What an expression compares: a field name, a field with a JSON path, or an aggregate.
+Term = str | FieldRef | Aggregate
 
 
 class _FieldNamespace:
@@ -191,6 +334,16 @@ class _FieldNamespace:
 
     def __call__(self, name: str) -> FieldRef:
         return FieldRef(name)
+
+    def count(self) -> Aggregate:
+        """``COUNT(*)``: the rows of a group."""
+        return Aggregate("count", None)
+
+    def exists(self, query: Any) -> Expr:
+        """``EXISTS (query)``; correlate it with ``outer("field")`` in its filter."""
+        if not hasattr(query, "_subquery_sql"):
+            raise TypeError(f"F.exists() takes a query, got {query!r}")
+        return Exists(query)
 
 
 F = _FieldNamespace()
@@ -208,14 +361,28 @@ def not_(item: Expr) -> Expr:
     return Not(_expr(item))
 
 
+def term_name(term: Any) -> str | None:
+    """The field name or path a term reads (None: ``COUNT(*)``)."""
+    if isinstance(term, str):
+        return term
+    if isinstance(term, FieldRef):
+        return term._path
+    if isinstance(term, Aggregate):
+        return None if term.field is None else term_name(term.field)
+    return None
+
+
 def field_names(expr: Expr) -> Iterator[str]:
-    """Every field name or path an expression tests (read off its nodes' ``field`` members)."""
+    """Every field name or path an expression tests (read off its nodes' ``field`` members,
+    JSON paths and aggregates included; subqueries are statements of their own)."""
     if not is_dataclass(expr):
         return
     for member in fields(expr):
         value = getattr(expr, member.name)
-        if member.name == "field" and isinstance(value, str):
-            yield value
+        if member.name == "field":
+            name = term_name(value)
+            if name is not None:
+                yield name
         elif isinstance(value, Expr):
             yield from field_names(value)
         elif isinstance(value, tuple):

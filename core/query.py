@@ -5,26 +5,42 @@ tracked, identity-mapped objects (a re-query never overwrites unsaved changes); 
 (``database.query``) it returns fresh, untracked objects every time. References load lazily
 on first access; ``eager("author")`` loads them up front with one ``IN`` query per field.
 ``delete_many`` and ``patch_many`` are bulk statements that run at once, in their own
-transaction, outside the unit of work. Callers: user code, ``core.session``, ``ormcli``.
+transaction, outside the unit of work. Besides objects, a query can return plain rows:
+``select(*fields, **named)`` with ``group_by`` / ``having`` / ``distinct`` (``core.select``);
+it pages by number (``page``) or by key (``after``), streams (``stream``: chunks of rows,
+optionally untracked), shows its plan (``explain``) and goes into another query as a subquery
+(``F.x.in_(query)``, ``F.exists(query)``). Callers: user code, ``core.session``, ``ormcli``.
 What it leaves out: SQL text (``core.sql``), staging (``core.session``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
 from core.entity import EntityInfo
 from core.errors import NotFoundError, ValidationError
-from core.expressions import And, Compare, Expr, FieldRef, IsNull, Order, field_names
+from core.expressions import (
+    And,
+    Compare,
+    Expr,
+    FieldRef,
+    IsNull,
+    Or,
+    Order,
+    Term,
+    field_names,
+    term_name,
+)
 from core.loaders import JoinedLoader, SelectInLoader
 from core.paths import resolve
-from core.sql import Scope, compile_where, order_sql, select_sql
+from core.sql import Scope, TermCompiler, select_sql
 
 if TYPE_CHECKING:
     from core.database import Database
+    from core.select import SelectQuery
     from core.session import Session
 
 __all__ = ["Query"]
@@ -40,6 +56,9 @@ class _Spec:
     offset: int | None = None
     eager: tuple[str, ...] = ()
     joins: tuple[str, ...] = ()
+    group: tuple[Term, ...] = ()
+    having: tuple[Expr, ...] = ()
+    distinct: bool = False
 
 
 class Query(Generic[T]):
@@ -92,13 +111,17 @@ class Query(Generic[T]):
         )
 
     def order_by(self, *fields: str | Order | FieldRef) -> Query[T]:
-        """Sort by fields: ``"name"``, ``"-age"`` (descending), or ``F.age.desc()``."""
+        """Sort by fields: ``"name"``, ``"-age"`` (descending), ``F.age.desc()``, a path
+        ``"author.name"``, or a JSON path ``F.attrs["rank"]``."""
+        return self._order(fields, {})
+
+    def _order(self, fields: Iterable[Any], aliases: Mapping[str, Term]) -> Query[T]:
         orders = []
         for item in fields:
             if isinstance(item, Order):
                 orders.append(item)
             elif isinstance(item, FieldRef):
-                orders.append(Order(item._path))
+                orders.append(item.asc())
             elif isinstance(item, str) and item.startswith("-"):
                 orders.append(Order(item[1:], descending=True))
             elif isinstance(item, str):
@@ -106,8 +129,98 @@ class Query(Generic[T]):
             else:
                 raise ValidationError(f"order_by() takes field names, got {item!r}")
         for o in orders:
-            resolve(self.info, o.field)
+            self._check_term(o.field, aliases)
         return self._with(orders=self._spec.orders + tuple(orders))
+
+    def _check_term(self, term: Term, aliases: Mapping[str, Term] | None = None) -> None:
+        """Fail now, naming the field, when ``term`` names no field or path of the entity."""
+        if isinstance(term, str) and term in (aliases or {}):
+            return
+        name = term_name(term)
+        if name is not None:
+            resolve(self.info, name)
+
+    def group_by(self, *fields: str | FieldRef) -> Query[T]:
+        """Group rows by fields or paths (a reference groups by its key); then ``select`` what
+        to return per group: ``group_by("author.name").select("author.name", n=F.count())``.
+        """
+        terms = tuple(f._term() if isinstance(f, FieldRef) else f for f in fields)
+        for t in terms:
+            if not isinstance(t, str | FieldRef):
+                raise ValidationError(f"group_by() takes field names, got {t!r}")
+            self._check_term(t)
+        return self._with(group=self._spec.group + terms)
+
+    def having(self, *exprs: Expr) -> Query[T]:
+        """Keep groups matching every expression (``F.views.sum() > 10``, or a selected
+        column by its name: ``F.n > 2``)."""
+        for e in exprs:
+            if not isinstance(e, Expr):
+                raise ValidationError(
+                    f"having() takes expressions such as F.id.count() > 1, got {e!r}"
+                )
+        return self._with(having=self._spec.having + tuple(exprs))
+
+    def distinct(self, on: bool = True) -> Query[T]:
+        """``SELECT DISTINCT``: leave out repeated rows (meaningful with ``select``)."""
+        return self._with(distinct=on)
+
+    def select(self, *fields: str | FieldRef, **named: Term | FieldRef) -> SelectQuery:
+        """Plain rows instead of objects: ``select("title", "author.name", n=F.id.count())``.
+
+        A row reads by name (``row.title``, ``row["author.name"]``, ``row.author_name``) or
+        position; a positional field is named after itself (a JSON path after its field and
+        keys joined with ``_``).
+        """
+        from core.select import SelectQuery  # select builds on Query: imported on use
+
+        return SelectQuery.of(self, fields, named)
+
+    def _keyed_orders(self) -> tuple[Order, ...]:
+        """This query's order with the key appended to break ties (a stable order)."""
+        orders = self._spec.orders
+        names = {o.field for o in orders if isinstance(o.field, str)}
+        return orders + tuple(Order(f.name) for f in self.info.primary_key if f.name not in names)
+
+    def page(self, number: int, size: int) -> Query[T]:
+        """Page ``number`` (from 1) of ``size`` rows, in this query's order with the key
+        breaking ties (so that pages neither overlap nor skip)."""
+        for what, n in (("page number", number), ("page size", size)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValidationError(f"the {what} is a whole number >= 1, got {n!r}")
+        q = self._with(orders=self._keyed_orders())
+        return q.limit(size).offset((number - 1) * size)
+
+    def after(self, last: Any) -> Query[T]:
+        """The rows after ``last`` (an object or row of the previous page; None: the first
+        page) in this query's order with the key breaking ties: keyset paging, as fast on
+        the last page as on the first. Fetch every page, the first too, through ``after``.
+        """
+        orders = list(self._keyed_orders())
+        if last is None:
+            return self._with(orders=tuple(orders))
+        values = []
+        for o in orders:
+            if not isinstance(o.field, str) or "." in o.field:
+                raise ValidationError(f"after() pages by fields of the entity, not by {o.field!r}")
+            try:
+                v = getattr(last, o.field)
+            except AttributeError:
+                raise ValidationError(
+                    f"after() needs the {o.field!r} of the last row, and {last!r} has none"
+                ) from None
+            if v is None:
+                raise ValidationError(
+                    f"after() cannot page past a row whose {o.field!r} is None; "
+                    "order by fields without empty values"
+                )
+            values.append(v)
+        ors: list[Expr] = []
+        for i, o in enumerate(orders):
+            same = [Compare(p.field, "=", v) for p, v in zip(orders[:i], values, strict=False)]
+            beyond = Compare(o.field, "<" if o.descending else ">", values[i])
+            ors.append(And((*same, beyond)) if same else beyond)
+        return self._with(where=(*self._spec.where, Or(tuple(ors))), orders=tuple(orders))
 
     def limit(self, n: int | None) -> Query[T]:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
@@ -133,31 +246,52 @@ class Query(Generic[T]):
 
     # -- SQL ---------------------------------------------------------------------------------
 
-    def _scope(self, *, select: bool) -> Scope:
-        """The statement's scope: a SELECT joins when something names a path or a join."""
+    def _scope(
+        self, *, select: bool, terms: Iterable[Term] = (), alias: str | None = None
+    ) -> Scope:
+        """The statement's scope: a SELECT joins when something names a path or a join
+        (``terms``: a ``select``'s columns); a subquery's root is aliased ``alias``."""
         spec = self._spec
-        joins = select and (
-            bool(spec.joins)
-            or any("." in o.field for o in spec.orders)
-            or any("." in name for e in spec.where for name in field_names(e))
+        names = [
+            *(term_name(o.field) for o in spec.orders),
+            *(term_name(t) for t in (*spec.group, *terms)),
+            *(n for e in (*spec.where, *spec.having) for n in field_names(e)),
+        ]
+        joins = select and (bool(spec.joins) or any(n and "." in n for n in names))
+        return Scope(
+            self.database.dialect, self.info, self.database.codec, joins=joins, alias=alias
         )
-        return Scope(self.database.dialect, self.info, self.database.codec, joins=joins)
 
-    def _where_sql(self, params: list[Any], scope: Scope | None = None) -> str:
+    def _compiler(
+        self,
+        scope: Scope,
+        aliases: Mapping[str, Term] | None = None,
+        outer: Scope | None = None,
+        depth: int = 0,
+    ) -> TermCompiler:
+        return TermCompiler(self.database.codec(self.info), scope, aliases, outer, depth)
+
+    def _where_sql(
+        self, params: list[Any], scope: Scope | None = None, compiler: TermCompiler | None = None
+    ) -> str:
         if not self._spec.where:
             return ""
-        codec = self.database.codec(self.info)
         expr = self._spec.where[0] if len(self._spec.where) == 1 else And(self._spec.where)
-        scope = scope or self._scope(select=False)
-        return " WHERE " + compile_where(expr, codec, params, scope)
+        if compiler is None:
+            compiler = self._compiler(scope or self._scope(select=False))
+        return " WHERE " + compiler.where(expr, params)
 
     def _select_sql(self, params: list[Any], columns: tuple[str, ...] | None = None) -> str:
+        if self._spec.group or self._spec.having:
+            raise ValidationError(
+                "a grouped query returns rows: add select(...) naming what to return per group"
+            )
         self.database._require_columns(self.info)
-        codec = self.database.codec(self.info)
         dialect = self.database.dialect
         scope = self._scope(select=True)
-        where = self._where_sql(params, scope)
-        order = order_sql(self._spec.orders, codec, scope)
+        compiler = self._compiler(scope)
+        where = self._where_sql(params, compiler=compiler)
+        order = compiler.order(self._spec.orders, params)
         if not scope.joins:
             sql = select_sql(dialect, self.info.table, columns or self.info.column_names)
         else:
@@ -167,9 +301,52 @@ class Query(Generic[T]):
             if columns is None and self._spec.joins:
                 names += JoinedLoader(self.info, self._spec.joins).columns(scope)
             sql = f"SELECT {', '.join(names)} FROM {scope.from_sql()}"
+        if self._spec.distinct:
+            sql = "SELECT DISTINCT " + sql[len("SELECT ") :]
         sql += where + order
         sql += dialect.limit_clause(self._spec.limit, self._spec.offset, params)
         return sql
+
+    def _compose(
+        self,
+        params: list[Any],
+        columns: Sequence[tuple[str, Term]],
+        *,
+        outer: Scope | None = None,
+        depth: int = 0,
+    ) -> str:
+        """``SELECT [DISTINCT] term AS name, ... FROM t [AS _sN] [JOIN ...] WHERE ... GROUP BY
+        ... HAVING ... ORDER BY ... LIMIT ...`` (``core.select``, and subqueries). Paths
+        through references (``author.name``) are joined once each, shared by every clause."""
+        self.database._require_columns(self.info)
+        dialect = self.database.dialect
+        q = dialect.quote
+        scope = self._scope(
+            select=True, terms=[t for _, t in columns], alias=f"_s{depth}" if depth else None
+        )
+        plain = self._compiler(scope, None, outer, depth)
+        named = self._compiler(scope, dict(columns), outer, depth)  # HAVING, ORDER BY: names
+        listed = ", ".join(f"{plain.selected(t, params)} AS {q(n)}" for n, t in columns)
+        rest = self._where_sql(params, compiler=plain)
+        rest += plain.group(self._spec.group, params)
+        if self._spec.having:
+            having = self._spec.having
+            rest += " HAVING " + named.where(having[0] if len(having) == 1 else And(having), params)
+        rest += named.order(self._spec.orders, params)
+        rest += dialect.limit_clause(self._spec.limit, self._spec.offset, params)
+        distinct = "DISTINCT " if self._spec.distinct else ""
+        return f"SELECT {distinct}{listed} FROM {scope.from_sql()}{rest}"
+
+    def _subquery_sql(self, params: list[Any], outer: Scope, depth: int) -> str:
+        """This query inside another (``F.x.in_(query)``, ``F.exists(query)``): it selects the
+        key; ``outer("field")`` in its filter names the enclosing query's row."""
+        key = self.info.primary_key
+        if len(key) != 1:
+            raise ValidationError(
+                f"{self.info.cls.__name__} has a composite key; select(...) one field to use "
+                "it as a subquery"
+            )
+        return self._compose(params, [(key[0].name, key[0].name)], outer=outer, depth=depth)
 
     def _select(self, limit_one: bool = False) -> tuple[str, list[Any], str]:
         """The SELECT of this query: its SQL, parameters, and the context for errors."""
@@ -198,6 +375,32 @@ class Query(Generic[T]):
     def find_one_or_none(self) -> T | None:
         objs = self._objects((self._rows(limit_one=True),))
         return objs[0] if objs else None
+
+    def stream(self, batch: int = 1000, *, track: bool = True) -> Iterator[T]:
+        """The matching objects one by one, read ``batch`` rows at a time: the whole result is
+        never held. ``track=False`` (or an untracked query) builds plain objects outside the
+        identity map, so memory stays flat however many rows come.
+
+        On a server the rows come on a connection of their own, unbuffered (MariaDB) or in
+        chunks (PostgreSQL), so other queries may run inside the loop; it sees what was
+        committed when it started. Stop early by breaking out: the query ends there.
+        """
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            raise ValidationError(f"stream() takes a batch size >= 1, got {batch!r}")
+        sql, params, context = self._select()
+        q = self if track else Query(self.database, self.info, None, self._spec)
+        chunks = self.database._stream(sql, params, context, batch)
+        try:
+            for rows in chunks:
+                yield from q._objects((rows,))
+        finally:
+            chunks.close()
+
+    def explain(self) -> list[str]:
+        """The database's plan for this query, one line per row of its EXPLAIN."""
+        params: list[Any] = []
+        sql = self._select_sql(params)
+        return self.database._explain(sql, params, f"cannot explain {self.info.cls.__name__}")
 
     def count(self) -> int:
         self.database._require_columns(self.info)

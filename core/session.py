@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,6 +52,7 @@ from core.errors import (
 )
 from core.expressions import FieldRef
 from core.identity import IdentityMap
+from core.raw import column_order
 from core.types import MISSING
 from core.unitofwork import ChangeSet
 
@@ -1062,6 +1063,20 @@ class Session:
             chunks.close()
 
     # -- used by core.query --------------------------------------------------------------------
+
+    def raw(
+        self, cls: type[T], sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """Objects of ``cls`` from your own SELECT (every column of its table, by name),
+        identity-mapped and tracked like a query's. Mark values with ``?`` (a list) or
+        ``:name`` (a dict): they are bound, never written into the SQL."""
+        info = self.database.entity(cls)
+        names, rows = self.database._run_raw(
+            sql, params, f"cannot run raw SQL for {info.cls.__name__}"
+        )
+        order = column_order(info, names)
+        objs: list[T] = self._merge_rows(info, ([[row[i] for i in order] for row in rows],))
+        return objs
 
     def _merge_rows(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
         """Objects for rows, given as sequences of rows: the identity-mapped one where it

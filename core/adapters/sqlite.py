@@ -1,7 +1,9 @@
 """The SQLite adapter: stdlib ``sqlite3``, foreign keys on, transactions managed by the ORM.
 
 Connections are opened in autocommit mode (``isolation_level=None``) so that the ORM sends its
-own ``BEGIN IMMEDIATE`` / ``COMMIT``; ``PRAGMA foreign_keys = ON`` is set on each. A ``:memory:``
+own ``BEGIN IMMEDIATE`` / ``COMMIT``; ``PRAGMA foreign_keys = ON`` is set on each, and two
+functions are registered: ``ormcli_lower`` (``str.lower``, for ``ilike``) and ``regexp``
+(``re.search``, for ``matches``). A ``:memory:``
 database lives in its one connection, so the adapter asks the database to share it. A writer
 that finds the file locked by another connection's transaction waits up to ``timeout`` seconds
 (``sqlite:///app.db?timeout=2``; 5 by default), then the statement fails with a
@@ -11,6 +13,7 @@ that finds the file locked by another connection's transaction waits up to ``tim
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,16 @@ from core.errors import ConfigurationError, OrmConnectionError
 from core.url import DatabaseURL, parse_url
 
 __all__ = ["SQLiteAdapter"]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _regexp(pattern: Any, value: Any) -> bool | None:
+    if pattern is None or value is None:
+        return None
+    return re.search(pattern, value if isinstance(value, str) else str(value)) is not None
 
 
 class SQLiteAdapter(Adapter):
@@ -67,4 +80,7 @@ class SQLiteAdapter(Adapter):
                 f"cannot open the SQLite database {self.path!r}: {exc}", exc
             ) from None
         raw.execute("PRAGMA foreign_keys = ON")
+        # ``ilike`` and ``matches`` (see SQLiteDialect.ilike_sql / regex_sql).
+        raw.create_function("ormcli_lower", 1, _lower, deterministic=True)
+        raw.create_function("regexp", 2, _regexp, deterministic=True)
         return raw

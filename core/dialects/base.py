@@ -188,6 +188,45 @@ class Dialect:
     #: ``LIMIT`` value meaning "no limit" where OFFSET needs a LIMIT, else None.
     unlimited: ClassVar[int | None] = None
 
+    # -- patterns, JSON paths, EXPLAIN (``core.sql`` fills ``{col}``, ``{p}``, ``{path}``) -------
+
+    #: ``like``: case-sensitive; ``\\`` escapes ``%``, ``_`` and itself (``like_pattern``
+    #: turns the pattern into what the SQL expects). ``{not}`` is "" or "NOT ".
+    like_sql: ClassVar[str] = "{col} {not}LIKE {p}"
+    #: ``ilike``: case-insensitive, every letter folded as ``str.lower`` does.
+    ilike_sql: ClassVar[str] = "LOWER({col}) {not}LIKE LOWER({p})"
+    #: ``matches``: a regular expression search; None where the backend has none.
+    regex_sql: ClassVar[str | None] = None
+    #: One JSON scalar at a path, to compare, and as text (``like``, ``is null``). JSON null
+    #: and a missing key are both NULL.
+    json_scalar_sql: ClassVar[str] = "json_extract({col}, {path})"
+    json_text_sql: ClassVar[str] = "json_extract({col}, {path})"
+    #: Whether a JSON path holds nothing (missing, or JSON null), objects and lists included.
+    json_null_sql: ClassVar[str] = "json_extract({col}, {path})"
+    #: The sort keys of a JSON path: numbers by value, text by text, on every backend.
+    json_order_sql: ClassVar[tuple[str, ...]] = ("json_extract({col}, {path})",)
+    #: The JSON value at a path, selected (``select``): JSON text, or decoded by the driver.
+    json_select_sql: ClassVar[str] = "({col} -> {path})"
+    json_select_decoded: ClassVar[bool] = False
+    #: A compared value's placeholder in a JSON comparison.
+    json_value_sql: ClassVar[str] = "{p}"
+    #: The argument of ``AVG`` over whole numbers, so that it is a float (``{}``: the column).
+    avg_cast: ClassVar[str] = "{}"
+    #: What precedes a query to show its plan.
+    explain_sql: ClassVar[str] = "EXPLAIN "
+
+    def like_pattern(self, pattern: str) -> str:
+        """The bound value of a ``like`` pattern (``\\`` escapes; checked by the caller)."""
+        return pattern
+
+    def json_path(self, path: Sequence[str | int]) -> Any:
+        """The bound value of a JSON path (keys quoted, so ``.`` or ``$`` in a key is text)."""
+        return "$" + "".join(f"[{k}]" if isinstance(k, int) else f'."{k}"' for k in path)
+
+    def json_value(self, value: Any) -> Any:
+        """A scalar compared with a JSON path, as the driver binds it."""
+        return value
+
     # -- identifiers and fragments ---------------------------------------------------------
 
     def quote(self, ident: str) -> str:
@@ -324,6 +363,17 @@ class Dialect:
         Called only outside a transaction or once its BEGIN went out; the caller consumes the
         iterator at once and closes it, also when it stops early."""
         return None
+
+    #: ``Query.stream`` reads on a connection of its own: the server's rows are read while the
+    #: caller's loop runs, and other queries (lazy references) must not wait for them.
+    stream_on_own_connection: ClassVar[bool] = True
+
+    def stream_unbuffered(
+        self, raw: Any, sql: str, params: Sequence[Any], size: int
+    ) -> Generator[Any, None, None] | None:
+        """``stream`` on a connection used for nothing else, where the driver can then read
+        rows as they arrive without buffering the result (default: ``stream``)."""
+        return self.stream(raw, sql, params, size)
 
     def after_fetch(self, raw: Any) -> None:
         """Release what the driver keeps of a result once its rows were read (default: none)."""

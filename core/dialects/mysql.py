@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import pymysql
+import pymysql.cursors
 from pymysql.converters import escape_item
 
 from core.dialects.base import Converter, Dialect, _first_line
@@ -87,6 +88,18 @@ def _decimal_from_db(v: Any) -> Decimal:
     return Decimal((sign, digits[: len(digits) - strip], exponent + strip)) if strip else d
 
 
+def _unbuffered_rows(
+    cur: Any, sql: str, params: Sequence[Any], size: int
+) -> Generator[Any, None, None]:
+    cur.execute(sql, params)
+    while True:
+        chunk = cur.fetchmany(size)
+        if not chunk:
+            cur.close()
+            return
+        yield from chunk
+
+
 class MySQLDialect(Dialect):
     name: ClassVar[str] = "mysql"
     placeholder: ClassVar[str] = "%s"
@@ -133,6 +146,24 @@ class MySQLDialect(Dialect):
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {"int", "str", "bool", "bytes", "uuid", "date", "datetime", "enum"}
     )
+
+    # The tables' collation is binary; COLLATE keeps a pattern case-sensitive on any other.
+    like_sql: ClassVar[str] = "{col} {not}LIKE {p} COLLATE utf8mb4_bin"
+    ilike_sql: ClassVar[str] = "LOWER({col}) {not}LIKE LOWER({p}) COLLATE utf8mb4_bin"
+    regex_sql: ClassVar[str | None] = "{col} {not}REGEXP {p} COLLATE utf8mb4_bin"
+    #: AVG of integers is DECIMAL with 4 decimal places (``div_precision_increment``).
+    avg_cast: ClassVar[str] = "CAST({} AS DOUBLE)"
+    json_scalar_sql: ClassVar[str] = "JSON_VALUE({col}, {path})"
+    json_text_sql: ClassVar[str] = "JSON_VALUE({col}, {path})"
+    # JSON_VALUE is NULL for objects and lists; JSON_EXTRACT gives JSON null as 'null'.
+    json_null_sql: ClassVar[str] = "NULLIF(JSON_EXTRACT({col}, {path}), 'null')"
+    # JSON_VALUE is text: numbers sort by value first (JSON_TYPE tells them), then text.
+    json_order_sql: ClassVar[tuple[str, ...]] = (
+        "CASE WHEN JSON_TYPE(JSON_EXTRACT({col}, {path})) IN ('INTEGER', 'DOUBLE', 'DECIMAL')"
+        " THEN CAST(JSON_VALUE({col}, {path}) AS DOUBLE) END",
+        "JSON_VALUE({col}, {path})",
+    )
+    json_select_sql: ClassVar[str] = "JSON_EXTRACT({col}, {path})"
 
     def __init__(self, returning: bool | None = None) -> None:
         #: True/False once known; None until the server version was seen (``probe`` asks).
@@ -221,6 +252,15 @@ class MySQLDialect(Dialect):
                 cursor.execute("KILL QUERY %s", (int(raw.thread_id()),))
         finally:
             helper.close()
+
+    def stream_unbuffered(
+        self, raw: Any, sql: str, params: Sequence[Any], size: int
+    ) -> Generator[Any, None, None] | None:
+        """PyMySQL's unbuffered cursor: rows are read off the socket as the loop asks. Stopping
+        early leaves the rest unread; the caller then closes the connection (closing the
+        cursor would read every remaining row first)."""
+        cur = raw.cursor(pymysql.cursors.SSCursor)
+        return _unbuffered_rows(cur, sql, params, size)
 
     def is_connection_error(self, exc: BaseException) -> bool:
         if isinstance(exc, pymysql.err.InterfaceError):

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from core.dialects.base import Converter, Dialect, _first_line
+from core.dialects.base import Converter, Dialect, _first_line, json_dumps
 from core.entity import FieldInfo
 from core.errors import DatabaseError
 
@@ -110,6 +110,23 @@ class PostgresDialect(Dialect):
     returning_exact_kinds: ClassVar[frozenset[str]] = frozenset(
         {"int", "str", "bool", "bytes", "uuid", "date", "time", "datetime", "decimal", "enum"}
     )
+
+    ilike_sql: ClassVar[str] = "{col} {not}ILIKE {p}"
+    regex_sql: ClassVar[str | None] = "{col} {not}~ {p}"
+    # JSON null compares as NULL, as on the other backends (jsonb's null is a value).
+    json_scalar_sql: ClassVar[str] = "NULLIF({col} #> {path}::text[], 'null'::jsonb)"
+    json_text_sql: ClassVar[str] = "({col} #>> {path}::text[])"
+    json_null_sql: ClassVar[str] = "({col} #>> {path}::text[])"
+    json_order_sql: ClassVar[tuple[str, ...]] = ("NULLIF({col} #> {path}::text[], 'null'::jsonb)",)
+    json_select_sql: ClassVar[str] = "({col} #> {path}::text[])"
+    json_select_decoded: ClassVar[bool] = True
+    json_value_sql: ClassVar[str] = "{p}::jsonb"
+
+    def json_path(self, path: Sequence[str | int]) -> Any:
+        return [str(k) for k in path]
+
+    def json_value(self, value: Any) -> Any:
+        return json_dumps(value)
 
     def cast_type(self, f: FieldInfo) -> str:
         # A cast to VARCHAR(n) would cut long text silently; TEXT lets the column refuse it.

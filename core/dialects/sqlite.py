@@ -49,6 +49,24 @@ def _date_to_db(v: dt.date) -> str:
     return v.isoformat()
 
 
+def _glob_pattern(pattern: str) -> str:
+    """A ``like`` pattern as a GLOB pattern: ``%`` -> ``*``, ``_`` -> ``?``, ``\\x`` -> ``x``
+    literal; GLOB's own ``*``, ``?`` and ``[`` made literal as ``[*]``, ``[?]``, ``[[]``."""
+    out = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            c = next(chars, "\\")
+        elif c == "%":
+            out.append("*")
+            continue
+        elif c == "_":
+            out.append("?")
+            continue
+        out.append(f"[{c}]" if c in "*?[" else c)
+    return "".join(out)
+
+
 class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     placeholder: ClassVar[str] = "?"
@@ -97,6 +115,19 @@ class SQLiteDialect(Dialect):
     numeric_text_kinds: ClassVar[frozenset[str]] = frozenset({"decimal"})
 
     cancels_lock_waits: ClassVar[bool] = False
+    # SQLite's LIKE ignores ASCII case: ``like`` is GLOB with the pattern translated. Python's
+    # ``str.lower`` (``ormcli_lower``) and ``re.search`` (``regexp``) are registered on
+    # connecting (``core.adapters.sqlite``), so case folds and patterns match as on the servers.
+    like_sql: ClassVar[str] = "{col} {not}GLOB {p}"
+    ilike_sql: ClassVar[str] = "ormcli_lower({col}) {not}GLOB ormcli_lower({p})"
+    regex_sql: ClassVar[str | None] = "{col} {not}REGEXP {p}"
+    explain_sql: ClassVar[str] = "EXPLAIN QUERY PLAN "
+    #: sqlite3 steps a cursor on demand (nothing is buffered), and other cursors of the same
+    #: connection may run meanwhile; ``:memory:`` lives in one connection anyway.
+    stream_on_own_connection: ClassVar[bool] = False
+
+    def like_pattern(self, pattern: str) -> str:
+        return _glob_pattern(pattern)
 
     def to_db_kind(self, f: FieldInfo) -> Converter | None:
         kind = f.kind

@@ -388,11 +388,18 @@ class Query(Generic[T]):
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise ValidationError(f"stream() takes a batch size >= 1, got {batch!r}")
         sql, params, context = self._select()
-        q = self if track else Query(self.database, self.info, None, self._spec)
         chunks = self.database._stream(sql, params, context, batch)
         try:
-            for rows in chunks:
-                yield from q._objects((rows,))
+            if (track and self.session is not None) or self._spec.joins or self._spec.eager:
+                q = self if track else Query(self.database, self.info, None, self._spec)
+                for rows in chunks:
+                    yield from q._objects((rows,))
+            else:  # plain objects, one at a time (no list per chunk, no collector pause)
+                hydrate = self.database.codec(self.info).hydrate
+                resolve = self.database._resolve_untracked
+                for rows in chunks:
+                    for row in rows:
+                        yield hydrate(row, None, resolve)
         finally:
             chunks.close()
 

@@ -2,8 +2,9 @@
 
 Commands: ``repl`` (what a bare ``ormcli`` runs on a terminal), ``run SCRIPT|-``,
 ``migrate [--dry-run]``, ``models [ENTITY]``, ``find ENTITY [--where EXPR] [--order-by FIELD]
-[--limit N] [--json]``. Data goes to stdout, messages and errors to stderr (one line; the
-traceback only with ``--debug``). Exit codes are those of ``errors.py``. :func:`main` is the
+[--limit N] [--json] [--select ITEMS] [--group-by FIELD] [--distinct]
+[--format csv|tsv|json|jsonl]``. Data goes to stdout, messages and errors to stderr (one line;
+the traceback only with ``--debug``). Exit codes are those of ``errors.py``. :func:`main` is the
 console-script entry ``ormcli.app:main``. Callers: the ``ormcli`` script and the CliRunner tests.
 It resolves settings (``config.py``) and builds the workspace (``loader.py``, ``executor.py``);
 everything else is delegated.
@@ -29,6 +30,7 @@ from ormcli import language as cmd
 from ormcli import results as r
 from ormcli.errors import EXIT_ERROR, EXIT_USAGE, CliError, ParseError, exit_code_for, message_for
 from ormcli.executor import Workspace
+from ormcli.formats import FORMATS, write_rows
 from ormcli.render import make_console, render, render_error
 from ormcli.script import run_script
 from ormcli.tokens import TokenStream
@@ -301,6 +303,16 @@ def _parse_where_option(text: str) -> Any:
     return expr
 
 
+def _parse_select_option(text: str) -> tuple[cmd.SelectItem, ...]:
+    try:
+        stream = TokenStream(text)
+        items = cmd.parse_select_list(stream)
+        stream.expect_end("in --select")
+    except ParseError as exc:
+        raise ParseError(f"--select: {exc}") from None
+    return items
+
+
 def _order_term(text: str) -> cmd.OrderBy:
     words = text.split()
     if len(words) == 2 and words[1].lower() in ("asc", "desc"):
@@ -327,19 +339,55 @@ def find_command(
         int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print rows as a JSON array.")] = False,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select", "-s", help="Columns: 'title, author.name, total=sum(views), n=count()'."
+        ),
+    ] = None,
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option("--group-by", "-g", help="Group by FIELD (or path); repeatable."),
+    ] = None,
+    distinct: Annotated[bool, typer.Option("--distinct", help="Leave out repeated rows.")] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="csv, tsv, json or jsonl instead of a table."),
+    ] = None,
 ) -> None:
-    """Query rows of an entity."""
+    """Query rows of an entity, or a select list of it (grouped with --group-by)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
 
     def action(state: AppState) -> int:
+        groups = tuple(name.strip() for name in group_by or [])
+        items = _parse_select_option(select) if select else ()
+        if groups and not items:
+            items = (*(cmd.SelectItem(n) for n in groups), cmd.SelectItem(None, "count"))
         command = cmd.Find(
             entity,
             _parse_where_option(where) if where else None,
             tuple(_order_term(term) for term in order_by or []),
             limit,
+            items,
+            distinct,
+            groups,
         )
+        out_format = "json" if as_json and fmt is None else fmt
         workspace = state.workspace()
         try:
-            if as_json:
+            if items or groups or distinct:
+                if out_format is None:
+                    render(make_console(), workspace.execute(command))
+                else:
+                    _, columns, rows = workspace.find_rows(command)
+                    write_rows(columns, rows, out_format, sys.stdout)
+            elif out_format is not None and out_format != "json":
+                info, objs = workspace.find_objects(command)
+                names = [f.name for f in info.fields]
+                values = ([_json_value(workspace, getattr(o, n)) for n in names] for o in objs)
+                write_rows(names, values, out_format, sys.stdout)
+            elif out_format == "json":
                 info, objs = workspace.find_objects(command)
                 rows = [
                     {f.name: _json_value(workspace, getattr(o, f.name)) for f in info.fields}

@@ -2,8 +2,9 @@
 
 Contexts: the first word → commands; ``help `` → commands; after a command whose first slot is
 an entity (``add``, ``set``, ``find``, ...) → entity names; ``add User `` and ``set User 3 `` →
-``field=`` for fields not given yet; after ``where`` and ``order by`` → the entity's field names
-and the expression keywords; ``status``/``migrate`` → their flags; ``load `` → file paths.
+``field=`` for fields not given yet; after ``where``, ``order by``, ``group by`` and ``count E
+by`` → the entity's field names and the expression keywords; after ``find E select`` → fields
+and aggregates (``sum(``...); ``status``/``migrate`` → their flags; ``load `` → file paths.
 Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks two callables for entity
 and field names, so it needs no database and can be tested with plain lists. It does not
 tokenize strictly (a half-typed string must not break completion).
@@ -17,8 +18,9 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from ormcli.commands import lookup, specs
+from ormcli.language import AGGREGATE_FUNCS
 
-WHERE_WORDS = ("and", "or", "not", "in", "like", "is", "null", "order", "limit")
+WHERE_WORDS = ("and", "or", "not", "in", "like", "is", "null", "group", "order", "limit")
 
 
 class CommandCompleter(Completer):
@@ -65,11 +67,29 @@ class CommandCompleter(Completer):
             return
         entity = words[1]
         lowered = [w.lower() for w in words]
-        if "where" in lowered or lowered[-2:] == ["order", "by"] or lowered[-1:] == [","]:
+        in_select = (
+            spec.name == "find"
+            and "select" in lowered
+            and not {"distinct", "where", "group", "order", "limit"} & set(lowered)
+        )
+        if in_select and (lowered[-1] == "select" or lowered[-1].endswith(",")):
+            names = [*self.fields(entity, False), *(f"{f}(" for f in AGGREGATE_FUNCS)]
+            yield from _matches(prefix, names)
+            return
+        if (
+            "where" in lowered
+            or lowered[-2:] in (["order", "by"], ["group", "by"])
+            or lowered[-1] == ","
+            or lowered[-1] == "by"
+        ):
             yield from _matches(prefix, [*self.fields(entity, False), *WHERE_WORDS])
             return
         if spec.name == "find" or spec.name == "count":
-            keywords = ["where"] if spec.name == "count" else ["where", "order by", "limit"]
+            keywords = (
+                ["by", "where"]
+                if spec.name == "count"
+                else ["select", "distinct", "where", "group by", "order by", "limit"]
+            )
             yield from _matches(prefix, keywords)
             return
         if spec.name == "remove" and len(words) == 2:

@@ -423,8 +423,50 @@ class Workspace:
         return info, rows, staging
 
     def _do_find(self, command: cmd.Find) -> r.Result:
+        if command.select or command.group_by or command.distinct:
+            info, columns, rows = self.find_rows(command)
+            cells = tuple(tuple(self.cell(v) for v in row) for row in rows)
+            return r.Rows(info.cls.__name__, columns, cells)
         info, objs, staging = self._find(command)
         return self._rows(info, objs, staging)
+
+    def find_rows(self, command: cmd.Find) -> tuple[Any, tuple[str, ...], list[Any]]:
+        """``find ... select / group by / distinct``: the EntityInfo, the column names and the
+        plain rows (``core.Row``) of the projection (also for ``ormcli find --select``). They
+        are the database's answer, so staged work on the entity is refused rather than left out
+        (plain ``find`` and ``count`` answer with it)."""
+        info = self.entity(command.entity)
+        if not staged.staging_of(self.session, info).empty:
+            raise CliError(
+                f"a select list or count by reads the database, which does not have the staged "
+                f"work on {info.cls.__name__} yet; commit or rollback first"
+            )
+        query = self._query(info, command.where)
+        if command.group_by:
+            query = query.group_by(*command.group_by)
+        items = command.select or tuple(cmd.SelectItem(f.name) for f in info.fields)
+        named: dict[str, Any] = {}
+        for item in items:
+            if item.label in named:
+                raise CliError(f"the select list names {item.label!r} twice; name one: x=...")
+            if item.func is None:
+                named[item.label] = core.F(item.field or "")
+            elif item.field is None:
+                if item.func != "count":
+                    raise CliError(f"{item.func}() needs a field, such as {item.func}(views)")
+                named[item.label] = core.F.count()
+            else:
+                named[item.label] = getattr(core.F(item.field), item.func)()
+        projection = query.select(**named)
+        if command.distinct:
+            projection = projection.distinct()
+        if command.order_by:
+            projection = projection.order_by(
+                *(("-" if o.descending else "") + o.field for o in command.order_by)
+            )
+        if command.limit is not None:
+            projection = projection.limit(command.limit)
+        return info, tuple(named), projection.find()
 
     def _do_show(self, command: cmd.Show) -> r.Result:
         info, obj = self._entity_and_object(command.entity, command.key)
@@ -432,6 +474,15 @@ class Workspace:
 
     def _do_count(self, command: cmd.Count) -> r.Result:
         info = self.entity(command.entity)
+        if command.by:
+            find = cmd.Find(
+                command.entity,
+                command.where,
+                tuple(cmd.OrderBy(name) for name in command.by),
+                select=(*(cmd.SelectItem(n) for n in command.by), cmd.SelectItem(None, "count")),
+                group_by=command.by,
+            )
+            return self._do_find(find)
         counted = int(self._query(info, command.where).count())
         staging = staged.staging_of(self.session, info)
         if not staging.empty:

@@ -92,13 +92,36 @@ class Remove:
 
 
 @dataclass(frozen=True)
+class SelectItem:
+    """One item of a ``select`` list: ``FIELD``, ``FUNC(FIELD)`` or ``count()``, optionally
+    named (``total=sum(views)``)."""
+
+    field: str | None
+    func: str | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The column's name: given, the field, or ``func_field`` (``count`` for count())."""
+        if self.name:
+            return self.name
+        if self.func is None:
+            return self.field or ""
+        return self.func if self.field is None else f"{self.func}_{self.field}"
+
+
+@dataclass(frozen=True)
 class Find:
-    """``find ENTITY [where EXPR] [order by FIELD [desc], ...] [limit N]``."""
+    """``find ENTITY [select ITEM, ...] [distinct] [where EXPR] [group by FIELD, ...]
+    [order by NAME [desc], ...] [limit N]``."""
 
     entity: str
     where: Expr | None = None
     order_by: tuple[OrderBy, ...] = ()
     limit: int | None = None
+    select: tuple[SelectItem, ...] = ()
+    distinct: bool = False
+    group_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,10 +134,11 @@ class Show:
 
 @dataclass(frozen=True)
 class Count:
-    """``count ENTITY [where EXPR]``."""
+    """``count ENTITY [by FIELD, ...] [where EXPR]``: one count, or one per group."""
 
     entity: str
     where: Expr | None = None
+    by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -368,19 +392,72 @@ def _parse_remove(stream: TokenStream) -> Remove:
     return Remove(entity, tuple(keys))
 
 
+AGGREGATE_FUNCS = ("count", "sum", "avg", "min", "max")
+
+
+def _names(stream: TokenStream, what: str) -> tuple[str, ...]:
+    """``FIELD, FIELD, ...`` (fields or paths such as ``author.name``)."""
+    names = [stream.expect_name(what).text]
+    while stream.accept_op(","):
+        names.append(stream.expect_name(what).text)
+    return tuple(names)
+
+
+def _select_item(stream: TokenStream) -> SelectItem:
+    token = stream.expect_name("a field or an aggregate such as sum(views) after 'select'")
+    name = None
+    if stream.accept_op("="):
+        name = token.text
+        token = stream.expect_name(f"a field or an aggregate after '{name}='")
+    if not stream.accept_op("("):
+        return SelectItem(token.text, None, name)
+    func = token.text.lower()
+    if func not in AGGREGATE_FUNCS:
+        raise ParseError(
+            f"unknown aggregate {token.text!r}; use {', '.join(AGGREGATE_FUNCS)}", token.pos
+        )
+    field = None
+    if not stream.at_op(")"):
+        field = stream.expect_name(f"a field inside {func}(...)").text
+    if not stream.accept_op(")"):
+        raise ParseError(f"expected ')' after {func}({field or ''}", stream.peek().pos)
+    return SelectItem(field, func, name)
+
+
+def parse_select_list(stream: TokenStream) -> tuple[SelectItem, ...]:
+    """``ITEM, ITEM, ...`` (the text of ``ormcli find --select``)."""
+    items = [_select_item(stream)]
+    while stream.accept_op(","):
+        items.append(_select_item(stream))
+    return tuple(items)
+
+
 @command(
     "find",
-    usage="find ENTITY [where EXPR] [order by FIELD [desc]] [limit N]",
-    summary="query rows",
+    usage=(
+        "find ENTITY [select ITEM, ...] [distinct] [where EXPR] [group by FIELD, ...] "
+        "[order by NAME [desc]] [limit N]"
+    ),
+    summary="query rows (or a select list, grouped)",
     details=(
         'EXPR: comparisons (= != < <= > >=), FIELD in (1, 2), FIELD like "A%", '
-        "FIELD is [not] null, combined with and / or / not and parentheses."
+        "FIELD is [not] null, combined with and / or / not and parentheses. ITEM: a field or "
+        "path (author.name), or count() sum(F) avg(F) min(F) max(F) count(F), optionally "
+        "named: total=sum(views). order by takes fields or the names of the select list."
     ),
     slots=("entity", "where"),
 )
 def _parse_find(stream: TokenStream) -> Find:
     entity = _entity(stream, "find")
+    select: list[SelectItem] = []
+    if stream.accept_keyword("select"):
+        select.extend(parse_select_list(stream))
+    distinct = stream.accept_keyword("distinct")
     where = _optional_where(stream)
+    group_by: tuple[str, ...] = ()
+    if stream.accept_keyword("group"):
+        stream.expect_keyword("by", "after 'group'")
+        group_by = _names(stream, "a field name after 'group by'")
     order: list[OrderBy] = []
     if stream.accept_keyword("order"):
         stream.expect_keyword("by", "after 'order'")
@@ -401,12 +478,16 @@ def _parse_find(stream: TokenStream) -> Find:
             )
         stream.next()
         limit = token.value
-    if stream.at_keyword(*STOP_WORDS):
+    if stream.at_keyword(*STOP_WORDS, "select", "distinct", "group"):
         token = stream.peek()
         raise ParseError(
-            f"unexpected {token.text!r}: write where, then order by, then limit", token.pos
+            f"unexpected {token.text!r}: write select, distinct, where, group by, order by, "
+            "then limit",
+            token.pos,
         )
-    return Find(entity, where, tuple(order), limit)
+    if group_by and not select:
+        select = [SelectItem(name) for name in group_by] + [SelectItem(None, "count")]
+    return Find(entity, where, tuple(order), limit, tuple(select), distinct, group_by)
 
 
 @command(
@@ -422,13 +503,19 @@ def _parse_show(stream: TokenStream) -> Show:
 
 @command(
     "count",
-    usage="count ENTITY [where EXPR]",
-    summary="count rows",
+    usage="count ENTITY [by FIELD, ...] [where EXPR]",
+    summary="count rows (per value of FIELD with by)",
     slots=("entity", "where"),
 )
 def _parse_count(stream: TokenStream) -> Count:
     entity = _entity(stream, "count")
-    return Count(entity, _optional_where(stream))
+    by: tuple[str, ...] = ()
+    if stream.accept_keyword("by"):
+        by = _names(stream, "a field name after 'by'")
+    where = _optional_where(stream)
+    if not by and stream.accept_keyword("by"):
+        by = _names(stream, "a field name after 'by'")
+    return Count(entity, where, by)
 
 
 @command(

@@ -151,7 +151,8 @@ def test_the_other_commands_parse() -> None:
         (
             "find User limit 2 where a=1",
             "unexpected 'where' after the find command "
-            "(usage: find ENTITY [where EXPR] [order by FIELD [desc]] [limit N])",
+            "(usage: find ENTITY [select ITEM, ...] [distinct] [where EXPR] "
+            "[group by FIELD, ...] [order by NAME [desc]] [limit N])",
         ),
         ("find User order name", "expected 'by' after 'order', got 'name'"),
         ("status --json", "unknown option '--json' for status (options: --sql)"),

@@ -38,7 +38,14 @@ def test_completion_offers_commands_entities_and_fields_in_context() -> None:
     assert completions("set User ") == []
     assert completions("find User where ")[:3] == ["id", "email", "name"]
     assert completions("find User where na") == ["name"]
-    assert completions("find User ") == ["where", "order by", "limit"]
+    assert completions("find User ") == [
+        "select",
+        "distinct",
+        "where",
+        "group by",
+        "order by",
+        "limit",
+    ]
     assert completions("find User order by ti") == []
     assert completions("find Post order by ti") == ["title"]
     assert completions("status --") == ["--sql"]

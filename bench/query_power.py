@@ -7,9 +7,10 @@
   Target: ormcli <= 1.2x the floor.
 - **S11** — stream the ``n`` rows through a session: raw, the driver's streaming cursor
   (SQLite's cursor, PostgreSQL ``cursor.stream``, PyMySQL ``SSCursor``) in 1,000-row
-  ``fetchmany``; ormcli ``session.query(Event).stream(batch=1000, track=False)`` (and, reported
-  apart, ``track=True``); SQLAlchemy ``session.scalars(select(Event).execution_options(
-  yield_per=1000))``. Target: ormcli untracked <= 1.5x the floor, peak memory <= 50 MiB.
+  ``fetchmany``; ormcli ``session.query(Event).stream(batch=1000, track=False)`` (and with
+  ``--tracked`` also ``track=True``, which holds every object in the identity map);
+  SQLAlchemy ``session.scalars(select(Event).execution_options(yield_per=1000))``.
+  Target: ormcli untracked <= 1.5x the floor, peak memory <= 50 MiB.
 
 Every measurement runs in a fresh subprocess (``--worker``), so that its peak resident memory
 (``ru_maxrss``, whatever allocated it: Python objects, driver buffers, libpq) is its own; the
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--tracked", action="store_true", help="S11 also with track=True (n objects held)"
+    )
     parser.add_argument("--worker", nargs=4, metavar=("IMPL", "SCENARIO", "URL", "MEMORY"))
     args = parser.parse_args(argv)
     if args.worker:
@@ -293,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         lines.append("|---|---|---|---|---|")
         for scenario, impls in (
             ("S10", ("raw", "ormcli", "sqlalchemy")),
-            ("S11", ("raw", "ormcli", "ormcli-tracked", "sqlalchemy")),
+            (
+                "S11",
+                ("raw", "ormcli", *(("ormcli-tracked",) if args.tracked else ()), "sqlalchemy"),
+            ),
         ):
             floor = None
             for impl in impls:

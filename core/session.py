@@ -242,8 +242,7 @@ class Session:
             info = entity_info(obj)
             oid = id(obj)
             if oid in self._new:
-                del self._new[oid]
-                obj.__dict__.pop(SESSION_ATTR, None)
+                self._unstage_new(obj)
                 continue
             owner = obj.__dict__.get(SESSION_ATTR)
             if owner == token:
@@ -266,9 +265,20 @@ class Session:
         """Forget a staged add or cancel a staged removal of ``obj`` (used by undo)."""
         oid = id(obj)
         if oid in self._new:
-            del self._new[oid]
-            obj.__dict__.pop(SESSION_ATTR, None)
+            self._unstage_new(obj)
         self._removed.pop(oid, None)
+
+    def _unstage_new(self, obj: Any) -> None:
+        """Forget a staged new object: it leaves the loaded collections it is in, and staged
+        new rows that cannot exist without it (a pivot row, whose key refers to it) go too."""
+        del self._new[id(obj)]
+        obj.__dict__.pop(SESSION_ATTR, None)
+        self._drop_from_collections([obj])
+        for other in list(self._new.values()):
+            info: EntityInfo = type(other).__orm_entity__
+            d = other.__dict__
+            if any(f.kind == "reference" and d.get(f.name) is obj for f in info.primary_key):
+                self._unstage_new(other)
 
     def _attach(self, info: EntityInfo, key: Any, obj: Any) -> None:
         self._identity.mapping(info)[key] = obj

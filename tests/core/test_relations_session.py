@@ -405,3 +405,50 @@ def test_pivot_objects_are_mapped_by_the_keys_their_rows_hold(db: Database) -> N
     p1.tags.remove(p1.tags[0])
     s.commit()
     assert s.state_of(loaded) == "detached" and s.get(PostTag, (1, 1)) is None
+
+
+def test_removing_a_new_object_takes_it_out_of_collections_with_its_links(
+    db: Database,
+) -> None:
+    """A staged new post, appended to an author and tagged, then removed: it leaves both
+    collections and its staged pivot row goes too; the commit sends nothing for it."""
+    _seed(db)
+    s = db.create_session()
+    bob, db_tag = s.get(Author, 2), s.get(Tag, 1)
+    assert bob is not None and db_tag is not None
+    post = Post(title="gone")
+    bob.posts.append(post)
+    post.tags.append(db_tag)
+    assert len(db_tag.posts) == 2
+    s.remove(post)
+    assert bob.posts == [] and [p.title for p in db_tag.posts] == ["p1"]
+    assert s.changes().counts() == (0, 0, 0)
+    s.commit()
+    assert len(_stored_links(db)) == 2
+
+
+def test_collection_edits_of_many_rows_are_batched(db: Database, statements: StatementLog) -> None:
+    """Moving 50 posts to another author is one UPDATE; linking them all to a tag one INSERT;
+    unlinking them one DELETE (statement counts on every backend)."""
+    s = db.create_session()
+    ann, bob, tag = Author(name="Ann"), Author(name="Bob"), Tag(name="t")
+    ann.posts.extend(Post(title=f"p{i}") for i in range(50))
+    s.add(ann, bob, tag)
+    s.commit()
+    for post in list(ann.posts):
+        bob.posts.append(post)
+    assert ann.posts == [] and len(bob.posts) == 50
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["UPDATE"]
+    tag.posts.extend(bob.posts)
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["INSERT"]
+    tag.posts.clear()
+    assert all(p.tags == [] for p in bob.posts)
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["DELETE"]
+    assert db.query(PostTag).count() == 0
+    assert {p.author.name for p in db.query(Post).find()} == {"Bob"}  # type: ignore[union-attr]

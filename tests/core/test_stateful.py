@@ -8,6 +8,7 @@ own connection must read ``flushed``, and the session's change set must describe
 difference from ``flushed`` to ``pending``. Steps: add, change, remove, flush, commit,
 rollback, enter a savepoint, leave it normally, leave it by an exception (rolled back), and a
 commit made to fail (a duplicate unique email) which must change nothing.
+A second machine does the same for collections (``CollectionMachine``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from core import Database, IntegrityError
 from tests.core.models import ALL, Author
+from tests.core.relation_models import ALL as REL_ALL
+from tests.core.relation_models import Author as RAuthor
+from tests.core.relation_models import Post as RPost
+from tests.core.relation_models import Tag as RTag
 
 NAMES = st.text(alphabet="abcdefgh", min_size=1, max_size=5)
 AGES = st.none() | st.integers(min_value=-5, max_value=120)
@@ -204,3 +209,185 @@ SessionMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSessionAgainstModel = SessionMachine.TestCase
+
+
+class CollectionMachine(RuleBasedStateMachine):
+    """Collections against a reference model: posts appended to and moved between authors'
+    ``posts`` (by the collection or by the reference), taken out, tagged and untagged from
+    either side of the many-to-many, committed, rolled back, and authors removed with their
+    posts (``ON DELETE CASCADE``). After every step the database (read through a raw
+    ``sqlite3`` connection) must equal the committed model, and every collection in memory
+    (loaded lazily by the session when first read) the pending one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = Path(self.dir.name) / "collections.db"
+        self.db = Database(f"sqlite:///{self.path}", REL_ALL)
+        self.db.migrate()
+        seed = self.db.create_session()
+        seed.add(*(RAuthor(name=n) for n in ("ann", "bob", "cy")))
+        seed.add(*(RTag(name=n) for n in ("db", "py", "ui")))
+        seed.commit()
+        self.session = self.db.create_session()
+        self.raw = sqlite3.connect(self.path)
+        self.authors = {a.name: a for a in self.session.query(RAuthor).find()}
+        self.tags = {t.name: t for t in self.session.query(RTag).find()}
+        self.posts: dict[str, RPost] = {}
+        # title -> (author name or None, tag names): the database, and the session's view.
+        self.committed: dict[str, tuple[str | None, frozenset[str]]] = {}
+        self.pending: dict[str, tuple[str | None, frozenset[str]]] = {}
+        self.serial = 0
+
+    def teardown(self) -> None:
+        self.raw.close()
+        self.db.close()
+        self.dir.cleanup()
+
+    def _titles(self) -> list[str]:
+        return sorted(self.pending)
+
+    def _set(
+        self, title: str, author: str | None = None, tags: frozenset[str] | None = None
+    ) -> None:
+        old_author, old_tags = self.pending[title]
+        self.pending[title] = (
+            author if author is not None else old_author,
+            tags if tags is not None else old_tags,
+        )
+
+    @rule(data=st.data())
+    def new_post(self, data: st.DataObject) -> None:
+        author = data.draw(st.sampled_from(sorted(self.authors)) | st.none())
+        self.serial += 1
+        title = f"p{self.serial}"
+        post = RPost(title=title)
+        if author is None:
+            self.session.add(post)
+        else:
+            self.authors[author].posts.append(post)
+        self.posts[title] = post
+        self.pending[title] = (author, frozenset())
+
+    @precondition(lambda self: bool(self.pending))
+    @rule(data=st.data(), by_ref=st.booleans())
+    def move(self, data: st.DataObject, by_ref: bool) -> None:
+        title = data.draw(st.sampled_from(self._titles()))
+        author = data.draw(st.sampled_from(sorted(self.authors)))
+        post = self.posts[title]
+        if by_ref:
+            post.author = self.authors[author]
+        else:
+            self.authors[author].posts.append(post)
+        self._set(title, author=author)
+
+    @precondition(lambda self: any(a is not None for a, _ in self.pending.values()))
+    @rule(data=st.data())
+    def take_out(self, data: st.DataObject) -> None:
+        title = data.draw(st.sampled_from([t for t in self._titles() if self.pending[t][0]]))
+        post = self.posts[title]
+        owner = self.pending[title][0]
+        assert owner is not None
+        self.authors[owner].posts.remove(post)
+        self.pending[title] = (None, self.pending[title][1])
+
+    @precondition(lambda self: bool(self.pending))
+    @rule(data=st.data(), tag=st.sampled_from(["db", "py", "ui"]), from_tag=st.booleans())
+    def tag(self, data: st.DataObject, tag: str, from_tag: bool) -> None:
+        title = data.draw(st.sampled_from(self._titles()))
+        post, t = self.posts[title], self.tags[tag]
+        if from_tag:
+            t.posts.append(post)
+        else:
+            post.tags.append(t)
+        self._set(title, tags=self.pending[title][1] | {tag})
+
+    @precondition(lambda self: any(tags for _, tags in self.pending.values()))
+    @rule(data=st.data(), from_tag=st.booleans())
+    def untag(self, data: st.DataObject, from_tag: bool) -> None:
+        title = data.draw(st.sampled_from([t for t in self._titles() if self.pending[t][1]]))
+        tag = data.draw(st.sampled_from(sorted(self.pending[title][1])))
+        post, t = self.posts[title], self.tags[tag]
+        if from_tag:
+            t.posts.remove(post)
+        else:
+            post.tags.remove(t)
+        self._set(title, tags=self.pending[title][1] - {tag})
+
+    @rule()
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = dict(self.pending)
+
+    @rule()
+    def rollback(self) -> None:
+        self.session.rollback()
+        self.pending = dict(self.committed)
+        for title in list(self.posts):
+            if title not in self.committed:
+                del self.posts[title]
+
+    @precondition(lambda self: bool(self.pending))
+    @rule(data=st.data())
+    def remove_post(self, data: st.DataObject) -> None:
+        """Remove a post and commit: it leaves its author's and its tags' collections (its
+        links go by ``ON DELETE CASCADE``)."""
+        title = data.draw(st.sampled_from(self._titles()))
+        post = self.posts.pop(title)
+        self.session.remove(post)
+        self.session.commit()
+        del self.pending[title]
+        self.committed = dict(self.pending)
+        if title not in self.committed and self.session.state_of(post) != "detached":
+            raise AssertionError(f"{title} is still in the session after its removal")
+
+    @precondition(lambda self: len(self.authors) > 1)
+    @rule(data=st.data())
+    def remove_author(self, data: st.DataObject) -> None:
+        """Remove an author and commit: the database deletes the author's posts (and their
+        tag links); the session must drop them from memory too."""
+        name = data.draw(st.sampled_from(sorted(self.authors)))
+        author = self.authors.pop(name)
+        self.session.remove(author)
+        self.session.commit()
+        gone = [t for t, (a, _) in self.pending.items() if a == name]
+        for title in gone:
+            del self.pending[title]
+            assert self.session.state_of(self.posts.pop(title)) == "detached"
+        self.committed = dict(self.pending)
+
+    @invariant()
+    def database_matches_committed(self) -> None:
+        posts = self.raw.execute(
+            "SELECT p.title, a.name FROM r_post p LEFT JOIN r_author a ON a.id = p.author"
+        ).fetchall()
+        links = self.raw.execute(
+            "SELECT p.title, t.name FROM r_post_tag l JOIN r_post p ON p.id = l.post "
+            "JOIN r_tag t ON t.id = l.tag"
+        ).fetchall()
+        stored = {
+            title: (author, frozenset(t for p, t in links if p == title)) for title, author in posts
+        }
+        assert stored == self.committed
+
+    @invariant()
+    def collections_match_pending(self) -> None:
+        for name, author in self.authors.items():
+            expected = {t for t, (a, _) in self.pending.items() if a == name}
+            assert {p.title for p in author.posts} == expected, name
+        for name, tag in self.tags.items():
+            expected = {t for t, (_, tags) in self.pending.items() if name in tags}
+            assert {p.title for p in tag.posts} == expected, name
+        for title, post in self.posts.items():
+            author, tags = self.pending[title]
+            assert (post.author.name if post.author is not None else None) == author
+            assert {t.name for t in post.tags} == tags
+
+
+CollectionMachine.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestCollectionsAgainstModel = CollectionMachine.TestCase

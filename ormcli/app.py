@@ -12,7 +12,6 @@ everything else is delegated.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -28,13 +27,19 @@ from core import mask_url
 from ormcli import config, loader
 from ormcli import language as cmd
 from ormcli import results as r
-from ormcli.errors import EXIT_ERROR, EXIT_USAGE, CliError, ParseError, exit_code_for, message_for
+from ormcli.errors import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    CliError,
+    ParseError,
+    exit_code_for,
+    message_for,
+)
 from ormcli.executor import Workspace
-from ormcli.formats import FORMATS, write_rows
-from ormcli.render import make_console, render, render_error
+from ormcli.formats import FORMATS
+from ormcli.render import OutputOptions, make_console, render, render_error
 from ormcli.script import run_script
 from ormcli.tokens import TokenStream
-from ormcli.values import plain
 from ormcli.where import parse_where
 
 app = typer.Typer(
@@ -194,6 +199,7 @@ def repl_command(
                 interactive=terminal,
                 debug=state.debug,
                 lines=None if terminal else iter(sys.stdin.readline, ""),
+                err=make_console(stderr=True),
             ).run()
         finally:
             workspace.close()
@@ -338,7 +344,7 @@ def find_command(
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print rows as a JSON array.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     select: Annotated[
         str | None,
         typer.Option(
@@ -352,7 +358,9 @@ def find_command(
     distinct: Annotated[bool, typer.Option("--distinct", help="Leave out repeated rows.")] = False,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="csv, tsv, json or jsonl instead of a table."),
+        typer.Option(
+            "--format", "-f", help="table, vertical, csv, tsv, json or jsonl.", metavar="FORMAT"
+        ),
     ] = None,
 ) -> None:
     """Query rows of an entity, or a select list of it (grouped with --group-by)."""
@@ -373,46 +381,19 @@ def find_command(
             distinct,
             groups,
         )
-        out_format = "json" if as_json and fmt is None else fmt
+        out_format = "json" if as_json and fmt is None else fmt or "table"
         workspace = state.workspace()
+        workspace.json_values = out_format in ("json", "jsonl")
         try:
-            if items or groups or distinct:
-                if out_format is None:
-                    render(make_console(), workspace.execute(command))
-                else:
-                    _, columns, rows = workspace.find_rows(command)
-                    write_rows(columns, rows, out_format, sys.stdout)
-            elif out_format is not None and out_format != "json":
-                info, objs = workspace.find_objects(command)
-                names = [f.name for f in info.fields]
-                values = ([_json_value(workspace, getattr(o, n)) for n in names] for o in objs)
-                write_rows(names, values, out_format, sys.stdout)
-            elif out_format == "json":
-                info, objs = workspace.find_objects(command)
-                rows = [
-                    {f.name: _json_value(workspace, getattr(o, f.name)) for f in info.fields}
-                    for o in objs
-                ]
-                typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-            else:
-                render(make_console(), workspace.execute(command))
+            out = make_console()
+            footer = None if out.is_terminal else make_console(stderr=True)
+            options = OutputOptions(format=out_format, footer=footer)
+            render(out, workspace.execute(command), options)
         finally:
             workspace.close()
         return 0
 
     raise typer.Exit(_guard(ctx, action))
-
-
-def _json_value(workspace: Workspace, value: Any) -> Any:
-    if value is not None and not isinstance(value, str | int | float | bool | list | dict):
-        try:
-            import core
-
-            info = core.entity_info(value)
-        except Exception:
-            return plain(value)
-        return plain(info.pk_of(value))
-    return plain(value)
 
 
 def _hide_urls(text: str, args: list[str]) -> str:

@@ -13,7 +13,7 @@ how to leave).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import core
@@ -23,7 +23,7 @@ from ormcli import results as r
 from ormcli.commands import lookup, specs
 from ormcli.errors import CliError, UsageError, exit_code_for
 from ormcli.literals import Handle, Lit, format_literal
-from ormcli.values import coerce, display, key_value
+from ormcli.values import coerce, display, key_value, plain
 from ormcli.where import Expr, compile_where, fields_of
 
 
@@ -56,6 +56,11 @@ class Workspace:
         self._handle_of: dict[int, int] = {}
         #: The last handle number given (handles are never reused, even after undo).
         self._last_handle = 0
+        #: ``find`` without ``limit`` or ``--all`` shows at most this many rows (the REPL sets
+        #: it; None: every row, as ``ormcli find`` and scripts want).
+        self.row_limit: int | None = None
+        #: Build ``Rows.values`` (typed, JSON-ready) for JSON output.
+        self.json_values = False
         #: name -> (database, EntityInfo) of names already looked up (``load`` replaces db).
         self._entities: dict[str, tuple[Any, Any]] = {}
         self._undo: list[_UndoStep] = []
@@ -375,8 +380,19 @@ class Workspace:
             query = query.filter(self._where(info, where))
         return query
 
+    def json_value(self, value: Any) -> Any:
+        """A field value for JSON: references as their key, the rest through ``plain``."""
+        if value is not None and _is_entity(value):
+            return plain(core.entity_info(value).pk_of(value))
+        return plain(value)
+
     def _rows(
-        self, info: Any, objs: list[Any], staging: staged.Staging, record: bool = False
+        self,
+        info: Any,
+        objs: list[Any],
+        staging: staged.Staging,
+        record: bool = False,
+        total: int | None = None,
     ) -> r.Rows:
         columns = tuple(f.name for f in info.fields)
         marks = tuple(staging.mark(o) for o in objs) if not staging.empty else ()
@@ -393,7 +409,18 @@ class Workspace:
                 )
             else:
                 rows.append(tuple(self.cell(getattr(o, name)) for name in columns))
-        return r.Rows(info.cls.__name__, columns, tuple(rows), record=record, marks=marks)
+        values: tuple[tuple[Any, ...], ...] = ()
+        if self.json_values:
+            values = tuple(tuple(self.json_value(getattr(o, n)) for n in columns) for o in objs)
+        return r.Rows(
+            info.cls.__name__,
+            columns,
+            tuple(rows),
+            record=record,
+            marks=marks,
+            values=values,
+            total=total,
+        )
 
     def find_objects(self, command: cmd.Find) -> tuple[Any, list[Any]]:
         """The EntityInfo and the instances ``find`` matches (also for ``--json``), as the
@@ -426,9 +453,22 @@ class Workspace:
         if command.select or command.group_by or command.distinct:
             info, columns, rows = self.find_rows(command)
             cells = tuple(tuple(self.cell(v) for v in row) for row in rows)
-            return r.Rows(info.cls.__name__, columns, cells)
-        info, objs, staging = self._find(command)
-        return self._rows(info, objs, staging)
+            values: tuple[tuple[Any, ...], ...] = ()
+            if self.json_values:
+                values = tuple(tuple(self.json_value(v) for v in row) for row in rows)
+            return r.Rows(info.cls.__name__, columns, cells, values=values)
+        cap = None if command.limit is not None or command.all else self.row_limit
+        if cap is None:
+            info, objs, staging = self._find(command)
+            return self._rows(info, objs, staging)
+        info, objs, staging = self._find(replace(command, limit=cap + 1))
+        total = None
+        if len(objs) > cap:
+            objs = objs[:cap]
+            counted = self._do_count(cmd.Count(command.entity, command.where))
+            assert isinstance(counted, r.Counted)
+            total = counted.count
+        return self._rows(info, objs, staging, total=total)
 
     def find_rows(self, command: cmd.Find) -> tuple[Any, tuple[str, ...], list[Any]]:
         """``find ... select / group by / distinct``: the EntityInfo, the column names and the
@@ -568,7 +608,7 @@ class Workspace:
         return r.ChangeSetView(added, changed, removed, sql)
 
     def _do_status(self, command: cmd.Status) -> r.Result:
-        return self.change_set(with_sql=command.sql)
+        return replace(self.change_set(with_sql=command.sql), show_all=command.all)
 
     def _do_undo(self, command: cmd.Undo) -> r.Result:
         if not self._undo:
@@ -649,6 +689,9 @@ class Workspace:
             "help COMMAND shows more; Ctrl-C clears the line; quit (or Ctrl-D) leaves",
         )
         return r.HelpView(entries, False, footer)
+
+    def _do_option(self, command: cmd.Option) -> r.Result:
+        raise UsageError("option changes a REPL setting; it has no meaning here")
 
     def _do_quit(self, command: cmd.Quit) -> r.Result:
         return r.Message("quit")

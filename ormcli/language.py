@@ -111,9 +111,17 @@ class SelectItem:
 
 
 @dataclass(frozen=True)
+class Option:
+    """``option [NAME [VALUE]]`` (a REPL setting)."""
+
+    name: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
 class Find:
     """``find ENTITY [select ITEM, ...] [distinct] [where EXPR] [group by FIELD, ...]
-    [order by NAME [desc], ...] [limit N]``."""
+    [order by NAME [desc], ...] [limit N] [--all]``."""
 
     entity: str
     where: Expr | None = None
@@ -122,6 +130,8 @@ class Find:
     select: tuple[SelectItem, ...] = ()
     distinct: bool = False
     group_by: tuple[str, ...] = ()
+    all: bool = False
+    """``--all``: every row, past the REPL's default row limit."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +153,11 @@ class Count:
 
 @dataclass(frozen=True)
 class Status:
-    """``status [--sql]``."""
+    """``status [--sql] [--all]``."""
 
     sql: bool = False
+    all: bool = False
+    """``--all``: every line of a large change set (else counted past a threshold)."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,7 @@ Command = (
     | Migrate
     | Help
     | Quit
+    | Option
 )
 
 
@@ -436,14 +449,15 @@ def parse_select_list(stream: TokenStream) -> tuple[SelectItem, ...]:
     "find",
     usage=(
         "find ENTITY [select ITEM, ...] [distinct] [where EXPR] [group by FIELD, ...] "
-        "[order by NAME [desc]] [limit N]"
+        "[order by NAME [desc]] [limit N] [--all]"
     ),
     summary="query rows (or a select list, grouped)",
     details=(
         'EXPR: comparisons (= != < <= > >=), FIELD in (1, 2), FIELD like "A%", '
         "FIELD is [not] null, combined with and / or / not and parentheses. ITEM: a field or "
         "path (author.name), or count() sum(F) avg(F) min(F) max(F) count(F), optionally "
-        "named: total=sum(views). order by takes fields or the names of the select list."
+        "named: total=sum(views). order by takes fields or the names of the select list. "
+        "The REPL shows at most 200 rows unless limit N or --all says otherwise."
     ),
     slots=("entity", "where"),
 )
@@ -478,6 +492,7 @@ def _parse_find(stream: TokenStream) -> Find:
             )
         stream.next()
         limit = token.value
+    show_all = "--all" in _flags(stream, ("--all",), "find")
     if stream.at_keyword(*STOP_WORDS, "select", "distinct", "group"):
         token = stream.peek()
         raise ParseError(
@@ -487,7 +502,7 @@ def _parse_find(stream: TokenStream) -> Find:
         )
     if group_by and not select:
         select = [SelectItem(name) for name in group_by] + [SelectItem(None, "count")]
-    return Find(entity, where, tuple(order), limit, tuple(select), distinct, group_by)
+    return Find(entity, where, tuple(order), limit, tuple(select), distinct, group_by, all=show_all)
 
 
 @command(
@@ -520,14 +535,18 @@ def _parse_count(stream: TokenStream) -> Count:
 
 @command(
     "status",
-    usage="status [--sql]",
+    usage="status [--sql] [--all]",
     summary="the pending change set: + added, ~ changed (old → new), - removed",
-    details="--sql adds the statements the commit will send, after batching.",
+    details=(
+        "--sql adds the statements the commit will send, after batching; --all lists every "
+        "entry (past 20 of a kind the rest are counted)."
+    ),
     slots=("flags",),
-    flags=("--sql",),
+    flags=("--sql", "--all"),
 )
 def _parse_status(stream: TokenStream) -> Status:
-    return Status("--sql" in _flags(stream, ("--sql",), "status"))
+    flags = _flags(stream, ("--sql", "--all"), "status")
+    return Status("--sql" in flags, "--all" in flags)
 
 
 @command("undo", usage="undo", summary="unstage the last staged operation")
@@ -559,6 +578,27 @@ def _parse_rollback(stream: TokenStream) -> Rollback:
 )
 def _parse_migrate(stream: TokenStream) -> Migrate:
     return Migrate("--dry-run" in _flags(stream, ("--dry-run",), "migrate"))
+
+
+@command(
+    "option",
+    usage="option [NAME [VALUE]]",
+    summary="show or change a REPL setting: format, timing, pager, limit",
+    details=(
+        "format table|vertical|csv|tsv|json|jsonl; timing on|off; pager on|off|COMMAND "
+        "(on: $PAGER, else less -SRXF); limit N|all (rows find shows without limit or --all)."
+    ),
+)
+def _parse_option(stream: TokenStream) -> Option:
+    words: list[str] = []
+    while stream.peek().kind != "EOF":
+        token = stream.next()
+        words.append(str(token.value) if token.kind == "STRING" else token.text)
+    if len(words) > 2 and words[0] == "pager":
+        words = [words[0], " ".join(words[1:])]
+    if len(words) > 2:
+        raise ParseError("option takes NAME and one VALUE (quote a value with spaces)")
+    return Option(*(w.lower() if i == 0 else w for i, w in enumerate(words)))
 
 
 @command("help", usage="help [COMMAND]", summary="this list, or one command", slots=("command",))

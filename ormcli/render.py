@@ -11,6 +11,8 @@ which stream to write to (callers pass the console).
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from typing import IO
 
 from rich import box
@@ -18,7 +20,30 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ormcli import formats
 from ormcli import results as r
+
+#: Echoed values (``+ @1 User name=...``, ``old → new``) longer than this are cut with ``…``.
+ECHO_WIDTH = 80
+#: ``status`` and ``remove`` list at most this many lines per kind; the rest are counted.
+SUMMARY_LINES = 20
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How rows are written: the format, where footers go, the timing to show."""
+
+    format: str = "table"
+    """One of ``formats.FORMATS``."""
+    footer: Console | None = None
+    """Where ``(N rows)`` goes (stderr when stdout is not a terminal); None: with the rows."""
+    elapsed_ms: float | None = None
+    """Shown in the footer: ``(12 rows in 3.1 ms)``."""
+
+
+def cut(text: str, width: int = ECHO_WIDTH) -> str:
+    """``text`` cut to ``width`` characters with ``…`` at the end."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -57,6 +82,22 @@ def commit_line(done: r.Committed) -> str:
     )
 
 
+def render_to_text(like: Console, result: r.Result, options: OutputOptions | None = None) -> str:
+    """What :func:`render` would draw on the terminal ``like``, as text (for a pager)."""
+    buffer = io.StringIO()
+    page = Console(
+        file=buffer,
+        force_terminal=True,
+        color_system=like.color_system,  # type: ignore[arg-type]
+        width=like.width,
+        height=like.height,
+        highlight=False,
+        soft_wrap=False,
+    )
+    render(page, result, options)
+    return buffer.getvalue()
+
+
 def render_error(console: Console, message: str, *, prefix: str = "error: ") -> None:
     """One line: ``error: message`` (or ``file:line: message`` with that prefix)."""
     line = Text()
@@ -65,8 +106,9 @@ def render_error(console: Console, message: str, *, prefix: str = "error: ") -> 
     console.print(line, soft_wrap=True)
 
 
-def render(console: Console, result: r.Result) -> None:
+def render(console: Console, result: r.Result, options: OutputOptions | None = None) -> None:
     """Draw one command result."""
+    options = options or OutputOptions()
     if isinstance(result, r.Message):
         console.print(Text(result.text), soft_wrap=True)
     elif isinstance(result, r.Staged):
@@ -76,9 +118,11 @@ def render(console: Console, result: r.Result) -> None:
     elif isinstance(result, r.RemovedItems):
         _removed(console, result)
     elif isinstance(result, r.Rows):
-        _rows(console, result)
+        _rows(console, result, options)
     elif isinstance(result, r.Counted):
         console.print(Text(str(result.count)))
+        if options.elapsed_ms is not None:
+            _footer(console, options, f"(in {options.elapsed_ms:.1f} ms)")
     elif isinstance(result, r.ChangeSetView):
         render_change_set(console, result)
     elif isinstance(result, r.Committed):
@@ -96,7 +140,7 @@ def _fields_text(text: Text, fields: tuple[tuple[str, str], ...]) -> None:
         text.append("  ")
         text.append(name, style="bold")
         text.append("=")
-        text.append(value)
+        text.append(cut(value))
 
 
 def _staged(console: Console, staged: r.Staged) -> None:
@@ -113,9 +157,9 @@ def _change_lines(changes: tuple[r.FieldChange, ...]) -> list[Text]:
         line = Text("    ")
         line.append(change.name, style="bold")
         line.append(": ")
-        line.append(change.old, style="red")
+        line.append(cut(change.old), style="red")
         line.append(" → ")
-        line.append(change.new, style="green")
+        line.append(cut(change.new), style="green")
         lines.append(line)
     return lines
 
@@ -130,11 +174,17 @@ def _modified(console: Console, modified: r.Modified) -> None:
 
 
 def _removed(console: Console, removed: r.RemovedItems) -> None:
-    for label in removed.labels:
+    for label in removed.labels[:SUMMARY_LINES]:
         text = Text()
         text.append("- ", style="red bold")
         text.append(f"{removed.entity} {label}", style="red")
         console.print(text, soft_wrap=True)
+    rest = len(removed.labels) - SUMMARY_LINES
+    if rest > 0:
+        console.print(
+            Text(f"- … and {rest:,} more {removed.entity} (status --all lists every one)"),
+            soft_wrap=True,
+        )
     if removed.unstaged:
         console.print(
             Text(f"({plural(removed.unstaged, 'new entity')} unstaged, never written)"),
@@ -142,9 +192,17 @@ def _removed(console: Console, removed: r.RemovedItems) -> None:
         )
 
 
-def render_change_set(console: Console, view: r.ChangeSetView) -> None:
-    """``status``: ``+``/``~``/``-`` entries, the summary line, then the SQL if asked for."""
-    for added in view.added:
+def _more(console: Console, sign: str, entries: tuple[object, ...], word: str) -> None:
+    rest = len(entries) - SUMMARY_LINES
+    if rest > 0:
+        console.print(Text(f"{sign} … and {rest:,} more {word} (status --all lists every one)"))
+
+
+def render_change_set(console: Console, view: r.ChangeSetView, *, show_all: bool = False) -> None:
+    """``status``: ``+``/``~``/``-`` entries, the summary line, then the SQL if asked for.
+    Beyond ``SUMMARY_LINES`` entries of a kind the rest are counted (``show_all``: listed)."""
+    limit = None if show_all or view.show_all else SUMMARY_LINES
+    for added in view.added[:limit]:
         head = Text()
         head.append("+ ", style="green bold")
         head.append(f"{added.entity} {added.label}", style="green")
@@ -153,16 +211,22 @@ def render_change_set(console: Console, view: r.ChangeSetView) -> None:
             line = Text("    ")
             line.append(name, style="bold")
             line.append(" = ")
-            line.append(value)
+            line.append(cut(value))
             console.print(line, soft_wrap=True)
-    for changed in view.changed:
+    if limit:
+        _more(console, "+", view.added, "to add")
+    for changed in view.changed[:limit]:
         _modified(console, r.Modified(changed.entity, changed.label, changed.changes))
-    for removed in view.removed:
+    if limit:
+        _more(console, "~", view.changed, "to change")
+    for removed in view.removed[:limit]:
         text = Text()
         text.append("- ", style="red bold")
         text.append(f"{removed.entity} {removed.label}", style="red")
         _fields_text(text, removed.fields)
         console.print(text, soft_wrap=True)
+    if limit:
+        _more(console, "-", view.removed, "to remove")
     console.print(Text(summary_line(view), style="bold"), soft_wrap=True)
     if view.sql is not None:
         render_sql(console, view.sql)
@@ -198,41 +262,89 @@ def staged_note(marks: tuple[str, ...]) -> str:
     return f"{', '.join(parts)} (not committed)" if parts else ""
 
 
-def _rows(console: Console, rows: r.Rows) -> None:
-    if rows.record and len(rows.rows) == 1:
-        grid = Table(
-            box=box.SIMPLE_HEAD, show_header=False, title=rows.entity, title_justify="left"
-        )
-        grid.add_column("field", style="bold")
-        grid.add_column("value", overflow="fold")
-        for name, cell in zip(rows.columns, rows.rows[0], strict=True):
-            grid.add_row(Text(name), _cell(cell))
-        console.print(grid)
+def _footer(console: Console, options: OutputOptions, text: str) -> None:
+    (options.footer or console).print(Text(text, style="dim"), soft_wrap=True)
+
+
+def rows_footer(rows: r.Rows, elapsed_ms: float | None = None) -> str:
+    """``(3 rows; 1 staged add (not committed) in 2.1 ms)``, or ``(showing 200 of 32,000 rows
+    — limit N or --all ...)`` when the default row limit cut the answer."""
+    if rows.total is not None and rows.total > len(rows.rows):
+        text = f"showing {len(rows.rows):,} of {rows.total:,} rows — limit N or --all"
+    else:
+        text = plural(len(rows.rows), "row")
+    note = staged_note(rows.marks)
+    if note:
+        text += f"; {note}"
+    if elapsed_ms is not None:
+        text += f" in {elapsed_ms:.1f} ms"
+    return f"({text})"
+
+
+def _rows(console: Console, rows: r.Rows, options: OutputOptions) -> None:
+    fmt = options.format
+    if rows.record and len(rows.rows) == 1 and fmt == "table":
+        if console.is_terminal:
+            _record(console, rows)
+        else:
+            console.print(Text(rows.entity), soft_wrap=True)
+            formats.write(console.file, formats.record(rows.columns, rows.rows[0]))
         if rows.marks and rows.marks[0]:
             mark = rows.marks[0]
             console.print(Text(f"{mark} {_MARK_WORDS[mark]} (not committed)"), soft_wrap=True)
         return
+    if fmt == "table" and console.is_terminal:
+        if _natural_width(rows) > console.width:
+            fmt = "vertical"  # a row wider than the screen reads better as a record
+        else:
+            _table(console, rows)
+            _footer(console, options, rows_footer(rows, options.elapsed_ms))
+            return
+    console.file.flush()
+    lines = formats.lines_for(fmt, rows.columns, rows.rows, rows.values, rows.marks)
+    formats.write(console.file, lines)
+    console.file.flush()
+    footer = options.footer if options.footer is not None else console
+    _footer(footer, options, rows_footer(rows, options.elapsed_ms))
+
+
+def _natural_width(rows: r.Rows) -> int:
+    """How wide the table would be with no cell cut: the widest cell per column plus gaps."""
+    widths = [len(name) for name in rows.columns]
+    for row in rows.rows[:1000]:
+        for i, cell in enumerate(row):
+            size = 4 if cell is None else len(cell)
+            if size > widths[i]:
+                widths[i] = size
+    return sum(min(w, 40) for w in widths) + 2 * len(widths) + (2 if any(rows.marks) else 0)
+
+
+def _record(console: Console, rows: r.Rows) -> None:
+    grid = Table(box=box.SIMPLE_HEAD, show_header=False, title=rows.entity, title_justify="left")
+    grid.add_column("field", style="bold", no_wrap=True)
+    grid.add_column("value", overflow="fold")
+    for name, cell in zip(rows.columns, rows.rows[0], strict=True):
+        grid.add_row(Text(name), _cell(None if cell is None else cut(cell, 2000)))
+    console.print(grid)
+
+
+def _table(console: Console, rows: r.Rows) -> None:
     table = Table(box=box.SIMPLE_HEAD)
     marked = any(rows.marks)
     if marked:
         table.add_column("", no_wrap=True)
     for name in rows.columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="ellipsis", no_wrap=True)
     for i, row in enumerate(rows.rows):
         cells = [_cell(cell) for cell in row]
         if marked:
             cells.insert(0, Text(rows.marks[i]))
         table.add_row(*cells)
     console.print(table)
-    footer = plural(len(rows.rows), "row")
-    note = staged_note(rows.marks)
-    if note:
-        footer += f"; {note}"
-    console.print(Text(f"({footer})", style="dim"))
 
 
 def _cell(cell: str | None) -> Text:
-    return Text("None", style="dim") if cell is None else Text(cell)
+    return Text(formats.NULL, style="dim") if cell is None else Text(cut(cell, 1000))
 
 
 def _models(console: Console, view: r.ModelsView) -> None:

@@ -11,6 +11,10 @@ completion, history and rendering live in their own modules; this one only wires
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import time
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -26,11 +30,61 @@ from ormcli.completion import CommandCompleter
 from ormcli.config import short_db_label
 from ormcli.errors import ParseError, message_for
 from ormcli.executor import Workspace
+from ormcli.formats import FORMATS
 from ormcli.interrupt import CancelOnInterrupt
-from ormcli.render import render, render_error
+from ormcli.render import OutputOptions, render, render_error, render_to_text
 
 WELCOME = "ormcli — type help for commands, quit to leave"
 INTERRUPTED = "interrupted"
+
+
+class ReplSettings:
+    """What ``option`` changes: output format, timing, pager, default row limit."""
+
+    NAMES = ("format", "timing", "pager", "limit")
+
+    def __init__(self) -> None:
+        self.format = "table"
+        self.timing = True
+        #: "auto" ($PAGER, else less -SRXF), a command, or "" (off).
+        self.pager = "auto"
+        self.row_limit: int | None = 200
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(name, value as typed) of every setting."""
+        return [
+            ("format", self.format),
+            ("timing", "on" if self.timing else "off"),
+            ("pager", self.pager or "off"),
+            ("limit", "all" if self.row_limit is None else str(self.row_limit)),
+        ]
+
+    def change(self, name: str, value: str | None) -> None:
+        """Set ``name`` to ``value``; ValueError with the allowed values."""
+        if name not in self.NAMES:
+            raise ValueError(f"no option {name!r} (options: {', '.join(self.NAMES)})")
+        if value is None:
+            raise ValueError(f"option {name} needs a value (now: {dict(self.describe())[name]})")
+        if name == "format":
+            if value not in FORMATS:
+                raise ValueError(f"format {value!r} is not one of {', '.join(FORMATS)}")
+            self.format = value
+        elif name == "timing":
+            self.timing = _switch(name, value)
+        elif name == "pager":
+            self.pager = "" if value == "off" else "auto" if value == "on" else value
+        elif value == "all":
+            self.row_limit = None
+        elif value.isdigit() and int(value) > 0:
+            self.row_limit = int(value)
+        else:
+            raise ValueError(f"limit takes a number of rows or all, got {value!r}")
+
+
+def _switch(name: str, value: str) -> bool:
+    if value in ("on", "off"):
+        return value == "on"
+    raise ValueError(f"{name} takes on or off, got {value!r}")
 
 
 class Repl:
@@ -47,11 +101,16 @@ class Repl:
         interactive: bool = True,
         debug: bool = False,
         lines: Iterator[str] | None = None,
+        err: Any = None,
     ) -> None:
         """``lines``, when given, replaces prompt-toolkit as the source of lines (stdin that is
         not a terminal); otherwise ``input``/``output`` default to the terminal."""
         self.workspace = workspace
         self.console = console
+        #: Where row footers and timing go when the console is not a terminal.
+        self.err = err if err is not None else console
+        self.settings = ReplSettings()
+        workspace.row_limit = self.settings.row_limit
         self.interactive = interactive
         self.debug = debug
         self.label = short_db_label(workspace.url)
@@ -95,7 +154,8 @@ class Repl:
 
     def run(self) -> int:
         """Loop until the user leaves; return the exit code (0)."""
-        self.console.print(WELCOME, style="dim")
+        if self.console.is_terminal:
+            self.console.print(WELCOME, style="dim")
         while True:
             try:
                 line = self._read(self.prompt_session, self.prompt_text())
@@ -119,8 +179,13 @@ class Repl:
             return False
         if isinstance(command, cmd.Quit):
             return self._leave(end_of_input=False)
+        if isinstance(command, cmd.Option):
+            self._option(command)
+            return False
+        started = time.perf_counter()
         with CancelOnInterrupt(self.workspace.db.cancel) as guard:
             try:
+                self.workspace.json_values = self.settings.format in ("json", "jsonl")
                 result = self.workspace.execute(command)
             except Exception as exc:
                 if self.debug:
@@ -133,11 +198,52 @@ class Repl:
                 else:
                     render_error(self.console, message_for(exc))
                 return False
+        elapsed = (time.perf_counter() - started) * 1000.0
+        terminal = self.console.is_terminal
+        options = OutputOptions(
+            format=self.settings.format,
+            footer=None if terminal else self.err,
+            elapsed_ms=elapsed if self.settings.timing and terminal else None,
+        )
         try:
-            render(self.console, result)
+            self._show(result, options)
         except KeyboardInterrupt:
             render_error(self.console, INTERRUPTED, prefix="")
         return False
+
+    def _show(self, result: Any, options: OutputOptions) -> None:
+        """Render; through the pager when the output is taller than the terminal."""
+        pager = self.settings.pager
+        if not (pager and self.interactive and self.console.is_terminal):
+            render(self.console, result, options)
+            return
+        text = render_to_text(self.console, result, options)
+        if text.count("\n") < self.console.height - 1:
+            self.console.file.write(text)
+            self.console.file.flush()
+            return
+        command = pager if pager != "auto" else os.environ.get("PAGER") or "less -SRXF"
+        try:
+            subprocess.run(shlex.split(command), input=text, text=True, check=False)
+        except OSError as exc:
+            render_error(self.console, f"pager {command!r} failed ({exc}); option pager off")
+            self.console.file.write(text)
+
+    def _option(self, command: cmd.Option) -> None:
+        """``option [NAME [VALUE]]``: show or change a REPL setting."""
+        settings = self.settings
+        if command.name is None:
+            for name, value in settings.describe():
+                self.console.print(f"{name} = {value}", markup=False, highlight=False)
+            return
+        try:
+            settings.change(command.name, command.value)
+        except ValueError as exc:
+            render_error(self.console, str(exc))
+            return
+        self.workspace.row_limit = settings.row_limit
+        value = dict(settings.describe())[command.name]
+        self.console.print(f"{command.name} = {value}", markup=False, highlight=False)
 
     def _leave(self, *, end_of_input: bool) -> bool:
         """May we leave? Asks (commit / discard / stay) when work is staged."""

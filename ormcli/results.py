@@ -66,6 +66,10 @@ class Rows:
     marks: tuple[str, ...] = ()
     """Per row ``+`` staged add, ``~`` staged change, ``-`` staged removal or ``""``; empty
     when nothing of the entity is staged."""
+    values: tuple[tuple[object, ...], ...] = ()
+    """The rows as JSON-ready values (numbers stay numbers), when asked for (JSON output)."""
+    total: int | None = None
+    """How many rows matched, when the default row limit showed fewer."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class ChangeSetView:
     changed: tuple[ChangedEntry, ...] = ()
     removed: tuple[RemovedEntry, ...] = ()
     sql: tuple[SqlStatement, ...] | None = None
+    show_all: bool = False
+    """List every entry (``status --all``); else past a threshold the rest are counted."""
 
     @property
     def empty(self) -> bool:

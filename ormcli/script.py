@@ -29,7 +29,7 @@ from ormcli.errors import (
     message_for,
 )
 from ormcli.executor import Workspace
-from ormcli.render import render, render_change_set, render_error
+from ormcli.render import OutputOptions, render, render_change_set, render_error
 
 _REFUSED = (cmd.Commit, cmd.Rollback, cmd.Quit)
 _ECHOES = (r.Staged, r.Modified, r.RemovedItems, r.Message)
@@ -86,7 +86,7 @@ def run_script(
         if isinstance(result, r.MigrationView):
             _migration_note(err, result, number, name)
         elif not isinstance(result, _ECHOES):
-            render(out, result)
+            render(out, result, OutputOptions(footer=None if out.is_terminal else err))
     if dry_run:
         render_change_set(out, workspace.change_set(with_sql=True))
         workspace.session.rollback()

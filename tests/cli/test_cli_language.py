@@ -152,10 +152,10 @@ def test_the_other_commands_parse() -> None:
             "find User limit 2 where a=1",
             "unexpected 'where' after the find command "
             "(usage: find ENTITY [select ITEM, ...] [distinct] [where EXPR] "
-            "[group by FIELD, ...] [order by NAME [desc]] [limit N])",
+            "[group by FIELD, ...] [order by NAME [desc]] [limit N] [--all])",
         ),
         ("find User order name", "expected 'by' after 'order', got 'name'"),
-        ("status --json", "unknown option '--json' for status (options: --sql)"),
+        ("status --json", "unknown option '--json' for status (options: --sql, --all)"),
         ("commit now", "unexpected 'now' after the commit command (usage: commit)"),
         ("add User x=@", "a handle is @ followed by a number, at column 12"),
         ("add User x=$", "unexpected character '$' at column 12"),

@@ -47,7 +47,7 @@ def test_a_short_session_in_a_terminal(tmp_path: Path, db_url: str, blog_models:
         child.sendline("commit")
         child.expect(r"committed 1 insert in 1 statement")
         child.sendline('find User where name = "Pty"')
-        child.expect(r"\(1 row\)")
+        child.expect(r"\(1 row in [0-9.]+ ms\)")
         child.sendline('add Tag name="left behind"')
         child.expect(r"\[\+1\]>")
         child.sendline("quit")

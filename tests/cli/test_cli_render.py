@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 from rich.console import Console
 
 from ormcli import results as r
-from ormcli.render import commit_line, render, render_error, summary_line
+from ormcli.render import OutputOptions, commit_line, render, render_error, summary_line
 
 
 def draw(result: r.Result, width: int = 80) -> str:
@@ -76,16 +77,102 @@ def test_commit_summary_counts_in_words() -> None:
 
 
 def test_rows_render_as_a_table_with_a_row_count() -> None:
-    """find results are a table; None cells read None."""
+    """On a terminal find results are a table; a null cell reads NULL."""
     rows = r.Rows("User", ("id", "name", "bio"), (("1", "Ann", None), ("2", "Bob", "hi")))
-    lines = [line.strip() for line in draw(rows).splitlines() if line.strip()]
+    out = StringIO()
+    render(Console(file=out, color_system=None, width=80, force_terminal=True), rows)
+    lines = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
     assert lines == [
         "id   name   bio",
         "──────────────────",
-        "1    Ann    None",
+        "1    Ann    NULL",
         "2    Bob    hi",
         "(2 rows)",
     ]
+
+
+def test_rows_to_a_pipe_are_unpadded_and_never_wrapped() -> None:
+    """Not a terminal: plain aligned columns with no trailing blanks and no wrapping, however
+    long a value; the footer goes where the options say (stderr in the app)."""
+    long = "x" * 500
+    rows = r.Rows("User", ("id", "name", "bio"), (("1", "Ann", None), ("2", "Bob", long)))
+    out, err = StringIO(), StringIO()
+    footer = Console(file=err, color_system=None)
+    render(Console(file=out, color_system=None, width=80), rows, OutputOptions(footer=footer))
+    assert out.getvalue().splitlines() == [
+        "id  name  bio",
+        "--  ----  " + "-" * 500,
+        "1   Ann   NULL",
+        "2   Bob   " + long,
+    ]
+    assert err.getvalue() == "(2 rows)\n"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("csv", 'id,name,bio\n1,"A, B",\n2,Bob,hi\n'),
+        ("tsv", "id\tname\tbio\n1\tA, B\t\n2\tBob\thi\n"),
+        (
+            "jsonl",
+            '{"id": 1, "name": "A, B", "bio": null}\n{"id": 2, "name": "Bob", "bio": "hi"}\n',
+        ),
+        (
+            "json",
+            '[{"id": 1, "name": "A, B", "bio": null}\n,{"id": 2, "name": "Bob", "bio": "hi"}\n]\n',
+        ),
+        (
+            "vertical",
+            "-[ RECORD 1 ]----\nid   | 1\nname | A, B\nbio  | NULL\n"
+            "-[ RECORD 2 ]----\nid   | 2\nname | Bob\nbio  | hi\n",
+        ),
+    ],
+)
+def test_rows_in_each_output_format(fmt: str, expected: str) -> None:
+    """csv quotes where needed and leaves nulls empty; tsv too; JSON keeps numbers and null."""
+    rows = r.Rows(
+        "User",
+        ("id", "name", "bio"),
+        (("1", "A, B", None), ("2", "Bob", "hi")),
+        values=((1, "A, B", None), (2, "Bob", "hi")),
+    )
+    out, err = StringIO(), StringIO()
+    options = OutputOptions(format=fmt, footer=Console(file=err, color_system=None))
+    render(Console(file=out, color_system=None, width=80), rows, options)
+    assert out.getvalue() == expected
+    assert err.getvalue() == "(2 rows)\n"
+
+
+def test_a_long_value_is_cut_in_a_terminal_table_and_in_echoes() -> None:
+    """A 50,000-character value: the table cell ends in … within the screen, the add echo
+    shows 80 characters."""
+    long = "y" * 50_000
+    out = StringIO()
+    console = Console(file=out, color_system=None, width=80, force_terminal=True)
+    render(console, r.Rows("Post", ("id", "body"), (("1", long),)))
+    assert all(len(line) <= 80 for line in out.getvalue().splitlines())
+    assert "…" in out.getvalue()
+    echo = draw(r.Staged("@1", "Post", (("body", '"' + long + '"'),)))
+    assert len(echo.strip()) < 120
+    assert echo.rstrip().endswith("…")
+
+
+def test_a_large_change_set_is_summarised_and_all_lists_it() -> None:
+    """Past 20 entries of a kind status counts the rest; show_all (status --all) lists them."""
+    removed = tuple(r.RemovedEntry("Tag", str(i), ()) for i in range(32_000))
+    text = draw(r.ChangeSetView(removed=removed))
+    assert text.count("- Tag ") == 20
+    assert "- … and 31,980 more to remove (status --all lists every one)" in text
+    assert text.rstrip().endswith("0 to add, 0 to change, 32000 to remove")
+    full = draw(r.ChangeSetView(removed=removed[:30], show_all=True))
+    assert full.count("- Tag ") == 30
+
+
+def test_removing_many_rows_echoes_a_summary() -> None:
+    """remove ... where matching 32,000 rows prints 20 lines and a count."""
+    text = draw(r.RemovedItems("Tag", tuple(str(i) for i in range(32_000))))
+    assert len(text.splitlines()) == 21
+    assert "- … and 31,980 more Tag (status --all lists every one)" in text
 
 
 def test_one_row_from_show_renders_as_a_vertical_record() -> None:

@@ -48,7 +48,7 @@ def test_completion_offers_commands_entities_and_fields_in_context() -> None:
     ]
     assert completions("find User order by ti") == []
     assert completions("find Post order by ti") == ["title"]
-    assert completions("status --") == ["--sql"]
+    assert completions("status --") == ["--sql", "--all"]
     assert completions("help fi") == ["find"]
 
 
@@ -209,7 +209,7 @@ def test_help_lists_commands_and_explains_one(db_url: str, blog_models: str) -> 
     """help prints every command; help COMMAND its usage and details."""
     ws = workspace(db_url, blog_models)
     screen, _ = drive(ws, "help\nhelp set\nhelp nope\n")
-    assert "status [--sql]" in screen
+    assert "status [--sql] [--all]" in screen
     assert (
         "set ENTITY PK field=value ...  |  set @N field=value ...\n    change fields of one row\n"
         in screen

@@ -127,7 +127,7 @@ def test_ctrl_c_cancels_a_commit_waiting_on_a_lock(
         child.sendline("commit")
         child.expect("committed 1 update in 1 statement")
         child.sendline('find Tag where name = "mine"')
-        child.expect(r"\(1 row\)")
+        child.expect(r"\(1 row in")
         child.sendline("quit")
         child.expect(pexpect.EOF)
     finally:

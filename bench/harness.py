@@ -368,12 +368,10 @@ def index_run(
         p, f, u = rep.counts()
         met, missed, noisy = met + p, missed + f, noisy + u
     for launch in launches:
-        state = startup.verdict(launch)[0]
-        met, missed, noisy = (
-            met + (state == "pass"),
-            missed + (state == "fail"),
-            noisy + (state == "noise"),
-        )
+        for key in ("times", "cpu"):
+            state = startup.verdict(launch, key)[0]
+            met, missed = met + (state == "pass"), missed + (state == "fail")
+            noisy += state == "noise"
     core = next(
         (
             r["versions"].get("ormcli", "")

@@ -407,12 +407,13 @@ def render(
         passed, failed, noisy = passed + p, failed + f, noisy + u
         misses += rep.misses()
     for launch in launches:
-        state, text = startup.verdict(launch)
-        if state == "pass":
-            passed += 1
-        elif state != "n/a":
-            failed, noisy = failed + (state == "fail"), noisy + (state == "noise")
-            misses.append(f"start-up {launch['command']}: {text.strip('*')}")
+        for key, what in (("times", "wall"), ("cpu", "CPU")):
+            state, text = startup.verdict(launch, key)
+            if state == "pass":
+                passed += 1
+            elif state != "n/a":
+                failed, noisy = failed + (state == "fail"), noisy + (state == "noise")
+                misses.append(f"start-up {launch['command']} ({what}): {text.strip('*')}")
     if passed + failed + noisy == 0:
         out.append("ormcli was not measured (see the notes below).")
     else:
@@ -425,7 +426,7 @@ def render(
         f"- **{MEMORY}** tracemalloc and RSS peak of a session holding {n * 10:,} loaded entities"
     )
     if launches:
-        out += ["", "## Start-up (wall time of a fresh process)", "", *startup.table(launches)]
+        out += ["", "## Start-up (a fresh process each)", "", *startup.table(launches)]
     for rep in reports:
         out += ["", f"## {rep.label}", ""]
         out += rep.table(n)

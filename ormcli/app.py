@@ -17,30 +17,67 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from core import mask_url
-from ormcli import config, loader
-from ormcli import language as cmd
-from ormcli import results as r
-from ormcli.errors import (
-    EXIT_ERROR,
-    EXIT_USAGE,
-    CliError,
-    ParseError,
-    exit_code_for,
-    message_for,
-)
-from ormcli.executor import Workspace
-from ormcli.formats import FORMATS
-from ormcli.render import OutputOptions, make_console, render, render_error
-from ormcli.script import run_script
-from ormcli.tokens import TokenStream
-from ormcli.where import parse_where
+if TYPE_CHECKING:  # the same imports as _import_commands() makes at run time
+    from core import mask_url
+    from ormcli import config, loader
+    from ormcli import language as cmd
+    from ormcli import results as r
+    from ormcli.errors import (
+        EXIT_ERROR,
+        EXIT_USAGE,
+        CliError,
+        ParseError,
+        exit_code_for,
+        message_for,
+    )
+    from ormcli.executor import Workspace
+    from ormcli.formats import FORMATS
+    from ormcli.render import OutputOptions, make_console, render, render_error
+    from ormcli.script import run_script
+    from ormcli.tokens import TokenStream
+    from ormcli.where import parse_where
+
+
+def _import_commands() -> None:
+    """Import what the commands run on (``core``, Rich, the command language) into this
+    module, once; ``ormcli --help`` and ``ormcli --version`` need none of it and start in
+    about a third of the time (bench scenario T). A name a command uses goes here (import and
+    ``globals().update``) and in the ``TYPE_CHECKING`` block above."""
+    if "cmd" in globals():
+        return
+    from core import mask_url
+    from ormcli import config, loader
+    from ormcli import language as cmd
+    from ormcli import results as r
+    from ormcli.errors import (
+        EXIT_ERROR,
+        EXIT_USAGE,
+        CliError,
+        ParseError,
+        exit_code_for,
+        message_for,
+    )
+    from ormcli.executor import Workspace
+    from ormcli.formats import FORMATS
+    from ormcli.render import OutputOptions, make_console, render, render_error
+    from ormcli.script import run_script
+    from ormcli.tokens import TokenStream
+    from ormcli.where import parse_where
+
+    globals().update(
+        mask_url=mask_url, config=config, loader=loader, cmd=cmd, r=r, EXIT_ERROR=EXIT_ERROR,
+        EXIT_USAGE=EXIT_USAGE, CliError=CliError, ParseError=ParseError,
+        exit_code_for=exit_code_for, message_for=message_for, Workspace=Workspace,
+        FORMATS=FORMATS, OutputOptions=OutputOptions, make_console=make_console, render=render,
+        render_error=render_error, run_script=run_script, TokenStream=TokenStream,
+        parse_where=parse_where,
+    )  # fmt: skip
+
 
 app = typer.Typer(
     name="ormcli",
@@ -74,6 +111,8 @@ class AppState:
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("ormcli")
     except PackageNotFoundError:  # running from a source tree without install
@@ -134,6 +173,7 @@ def _main(
     ] = False,
 ) -> None:
     """Load model files, stage changes, see what a commit will do, commit or roll back."""
+    _import_commands()
     if debug:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("core").setLevel(logging.DEBUG)
@@ -400,6 +440,7 @@ def _hide_urls(text: str, args: list[str]) -> str:
     """``text`` (a usage error, which may quote the command line) with every argument that
     may be a URL (it holds ``://`` or ``@``) shown as ``core.mask_url`` prints it: a URL given
     without ``--db`` comes back in Click's "No such command '...'" message."""
+    _import_commands()
     for arg in args:
         for candidate in (arg, arg.partition("=")[2]):
             if "://" in candidate or "@" in candidate:

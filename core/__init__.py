@@ -27,6 +27,7 @@ from core.errors import (
     UnknownEntityError,
     UnknownFieldError,
     ValidationError,
+    shorten,
 )
 from core.expressions import F, and_, like_escape, not_, or_, outer
 from core.migrate import MigrationPlan
@@ -109,4 +110,5 @@ __all__ = [
     "or_",
     "outer",
     "parse_url",
+    "shorten",
 ]

@@ -220,6 +220,9 @@ class EntityCodec:
                 cond += f" and len({var}) <= {f.max_length}"
             if f.kind == "datetime":
                 cond += f" and {var}.tzinfo is {'not ' if f.aware else ''}None"
+            extra = self.dialect.fast_check(f)  # what the backend stores exactly
+            if extra is not None:
+                cond += f" and ({extra.format(var)})"
             inline = self.dialect.to_db_inline(f)
             kind_conv = self.dialect.to_db_kind(f)
             if inline is not None:

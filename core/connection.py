@@ -33,6 +33,17 @@ def _take(rows: Iterator[Any], size: int) -> list[Any]:
     return list(islice(rows, size))
 
 
+def _drop_statement(err: DatabaseError, sql: str) -> None:
+    """Cut ``err``'s message where it starts quoting ``sql`` (a driver that echoes the
+    statement would print every value in it): the last safety net behind the dialects'
+    own cleaning (``Dialect.translate_error``)."""
+    head = sql[:24]
+    text = str(err)
+    if len(head) < 12 or head not in text:
+        return
+    err.args = (text[: text.index(head)].rstrip(" :(") + " (statement not shown)",)
+
+
 class Connection:
     """A DB-API connection plus counting, logging and error translation."""
 
@@ -57,11 +68,14 @@ class Connection:
         self._on_lost = on_lost
         #: BEGIN is owed and goes out with the next statement (dialects that pipeline).
         self._begin_pending = False
+        #: The statement sent last: an error message that quotes it loses the quote.
+        self._last_sql = ""
 
     # -- logging -----------------------------------------------------------------------------
 
     def _log(self, sql: str, nparams: int, rows: int, many: bool) -> None:
         self.statements += 1
+        self._last_sql = sql
         if sql_logger.isEnabledFor(logging.DEBUG):
             extra = {"sql": sql, "params": nparams, "rows": rows, "many": many}
             kind = f"{rows} rows, " if many else ""
@@ -73,6 +87,7 @@ class Connection:
 
     def _fail(self, exc: BaseException, context: str) -> DatabaseError:
         err = self.dialect.translate_error(exc, self.entity_names, context)
+        _drop_statement(err, self._last_sql)
         if isinstance(err, OrmConnectionError) or self.dialect.is_connection_error(exc):
             self.broken = True
             if not isinstance(err, OrmConnectionError):

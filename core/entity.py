@@ -48,6 +48,7 @@ from core.errors import (
     UnknownFieldError,
     ValidationError,
 )
+from core.jsonvalues import json_problem
 from core.relations import RelationInfo
 from core.types import MISSING, BackReferenceSpec, FieldDefault, Marker, MaxLength, ReferenceSpec
 from core.types import AutoIncrement as AutoIncrementMarker
@@ -236,6 +237,17 @@ class FieldInfo:
         )
 
     def coerce(self, value: Any) -> Any:
+        """Convert ``value`` to this field's Python type, or raise a ``ValidationError`` (also
+        for a value of the right type that no backend stores exactly: ``storable_problem``).
+        """
+        result = self._coerce(value)
+        if result is not None and self.kind != "reference":
+            problem = self.storable_problem(result)
+            if problem is not None:
+                raise self._invalid(value, problem)
+        return result
+
+    def _coerce(self, value: Any) -> Any:
         """Convert ``value`` to this field's Python type, or raise a ``ValidationError``.
 
         Lenient where a user types text: ISO text for dates and times, text for UUID, Decimal
@@ -330,6 +342,37 @@ class FieldInfo:
         except (ValueError, TypeError, InvalidOperation) as exc:
             raise self._invalid(value) from exc
         raise self._invalid(value)
+
+    def storable_problem(self, value: Any) -> str | None:
+        """Why no backend can store ``value`` (already of this field's type) exactly, or None.
+
+        An int outside 64 bits; text that is not valid Unicode (a lone surrogate); an aware
+        datetime whose UTC value falls outside the years 1-9999; a time with a UTC offset
+        (PostgreSQL's and MariaDB's TIME drop it); a JSON value that does not fit its declared
+        type element by element, or that JSON cannot hold (``core.jsonvalues``). What one
+        backend cannot hold is ``Dialect.value_problem``'s (docs/backends.md has the table)."""
+        kind = self.kind
+        if kind == "int":
+            if not -(2**63) <= value < 2**63:
+                return "outside the 64-bit range every backend stores"
+        elif kind == "str":
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    return f"not valid Unicode at character {exc.start}: {exc.reason}"
+        elif kind == "datetime":
+            if value.tzinfo is not None and not 1 < value.year < 9999:
+                try:
+                    value.astimezone(dt.UTC)
+                except OverflowError:
+                    return "its UTC value falls outside the years 1-9999"
+        elif kind == "time":
+            if value.tzinfo is not None:
+                return "a time of day with a UTC offset is not stored; use a naive time"
+        elif kind == "json":
+            return json_problem(self.python_type, value)
+        return None
 
     def check_awareness(self, value: dt.datetime) -> None:
         """Aware fields take aware datetimes, naive fields naive ones."""

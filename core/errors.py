@@ -27,6 +27,8 @@ are wrapped (never leaked) and kept on ``.orig``. What it leaves out: formatting
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "CommitOutcomeUnknownError",
     "ConfigurationError",
@@ -44,11 +46,39 @@ __all__ = [
     "UnknownEntityError",
     "UnknownFieldError",
     "ValidationError",
+    "shorten",
 ]
+
+#: A token (a run without spaces) longer than this is cut in a message...
+TOKEN_LIMIT = 200
+#: ...keeping this many characters of it; a whole message is cut at ``LINE_LIMIT``.
+TOKEN_KEEP = 60
+LINE_LIMIT = 2000
+_LONG_TOKEN = re.compile(r"\S{" + str(TOKEN_LIMIT + 1) + ",}")
+
+
+def _cut(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return f"{token[:TOKEN_KEEP]}… ({len(token):,} characters)"
+
+
+def shorten(text: str) -> str:
+    """``text`` fit for one error line: every token longer than ``TOKEN_LIMIT`` characters
+    cut to its start, ``…`` and its length; the whole cut at ``LINE_LIMIT`` the same way."""
+    if len(text) <= TOKEN_LIMIT:
+        return text
+    text = _LONG_TOKEN.sub(_cut, text)
+    if len(text) > LINE_LIMIT:
+        text = f"{text[:LINE_LIMIT]}… ({len(text):,} characters)"
+    return text
 
 
 class OrmError(Exception):
-    """Base of every error raised by ``core``."""
+    """Base of every error raised by ``core``; its message is kept to one readable line
+    (``shorten``: a 1 MB value in it is cut to its start and its length)."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(shorten(message) if isinstance(message, str) else message, *args)
 
 
 class ModelError(OrmError, TypeError):

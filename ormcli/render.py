@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core import shorten
 from ormcli import formats
 from ormcli import results as r
 
@@ -99,10 +100,11 @@ def render_to_text(like: Console, result: r.Result, options: OutputOptions | Non
 
 
 def render_error(console: Console, message: str, *, prefix: str = "error: ") -> None:
-    """One line: ``error: message`` (or ``file:line: message`` with that prefix)."""
+    """One line: ``error: message`` (or ``file:line: message`` with that prefix); a long token
+    in it (a 1 MB line echoed back) is cut to its start, ``…`` and its length."""
     line = Text()
-    line.append(prefix, style="bold red")
-    line.append(message)
+    line.append(shorten(prefix), style="bold red")
+    line.append(shorten(message))
     console.print(line, soft_wrap=True)
 
 

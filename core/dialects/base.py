@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import enum
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable, Generator, Sequence
@@ -28,6 +29,7 @@ from core.errors import (
     IntegrityError,
     OrmConnectionError,
     ValidationError,
+    shorten,
 )
 
 __all__ = ["ColumnSchema", "Dialect", "TableSchema", "json_dumps", "json_dumps_canonical"]
@@ -62,7 +64,8 @@ class TableSchema:
 
 
 def _strict_check(f: FieldInfo, v: Any) -> Any:
-    """The value if it already has the field's type (no lenient parsing at commit time)."""
+    """The value if it already has the field's type (no lenient parsing at commit time) and
+    every backend can store it exactly (``FieldInfo.storable_problem``)."""
     kind = f.kind
     ok: bool
     if kind == "int":
@@ -103,6 +106,9 @@ def _strict_check(f: FieldInfo, v: Any) -> Any:
         ok = True
     if not ok:
         raise f._invalid(v)
+    problem = f.storable_problem(v)
+    if problem is not None:
+        raise f._invalid(v, problem)
     return v
 
 
@@ -110,6 +116,17 @@ class Dialect:
     """Facts and conversions for one backend; subclasses override attributes, not logic."""
 
     name: ClassVar[str] = "base"
+    #: How messages name the backend ("SQLite", "PostgreSQL", "MariaDB/MySQL").
+    display_name: ClassVar[str] = "this database"
+    #: Which float values beyond the finite ones a float column stores exactly.
+    stores_nan: ClassVar[bool] = True
+    stores_infinity: ClassVar[bool] = True
+    #: ``(integer digits, fraction digits)`` a decimal column holds exactly (None: any), and
+    #: whether it holds NaN and infinities.
+    decimal_digits: ClassVar[tuple[int, int] | None] = None
+    decimal_specials: ClassVar[bool] = True
+    #: Whether text may contain NUL characters.
+    text_nul: ClassVar[bool] = True
     #: The driver's placeholder for one bound parameter.
     placeholder: ClassVar[str] = "?"
     quote_char: ClassVar[str] = '"'
@@ -281,6 +298,7 @@ class Dialect:
         """A function: Python value of field ``f`` (validated strictly) -> driver value."""
         convert = self.to_db_kind(f)
         nullable = f.nullable or f.autoincrement
+        check = self.value_problem
 
         def to_db(v: Any) -> Any:
             if v is None:
@@ -288,9 +306,61 @@ class Dialect:
                     return None
                 raise ValidationError(f"{f.entity}.{f.name} is not nullable, got None")
             v = _strict_check(f, v)
+            problem = check(f, v)
+            if problem is not None:
+                raise f._invalid(v, problem)
             return convert(v) if convert is not None else v
 
         return to_db
+
+    def value_problem(self, f: FieldInfo, v: Any) -> str | None:
+        """Why this backend cannot store ``v`` (already of ``f``'s type) exactly, or None.
+
+        Read from the dialect's data (``stores_nan``, ``decimal_digits``, ``text_nul`` ...);
+        what no backend stores is ``FieldInfo.storable_problem``'s job."""
+        kind = f.kind
+        where = self.display_name
+        if kind == "float":
+            if v != v and not self.stores_nan:
+                return f"{where} cannot store NaN in a float column"
+            if v in (math.inf, -math.inf) and not self.stores_infinity:
+                return f"{where} cannot store infinity in a float column"
+        elif kind == "decimal":
+            if not v.is_finite():
+                return None if self.decimal_specials else f"{where} cannot store {v} as a decimal"
+            if self.decimal_digits is not None:
+                whole, fraction = self.decimal_digits
+                _sign, digits, exponent = v.as_tuple()
+                assert isinstance(exponent, int)
+                if -exponent > fraction and any(digits[len(digits) + exponent + fraction :]):
+                    return f"{where} keeps {fraction} decimal places; it would round this value"
+                if len(digits) + exponent > whole and any(digits):
+                    return f"{where} keeps {whole} digits before the decimal point"
+        elif kind == "str" and not self.text_nul and "\x00" in v:
+            return f"{where} cannot store the NUL character in text"
+        return None
+
+    def fast_check(self, f: FieldInfo) -> str | None:
+        """An extra condition (``{}`` is the value) under which a value of exactly ``f``'s
+        type passes without the checking converter; None: no extra condition; ``"False"``:
+        always check. Keeps ``value_problem`` and ``storable_problem`` true on the fast path
+        of a commit (``core.codec``)."""
+        kind = f.kind
+        if kind == "int":
+            return "-9223372036854775808 <= {} <= 9223372036854775807"
+        if kind == "float":
+            if not self.stores_infinity:
+                return "{0} - {0} == 0.0"  # finite (NaN and infinities give NaN)
+            return None if self.stores_nan else "{0} == {0}"
+        if kind == "str":
+            return "{0}.isascii()" + ("" if self.text_nul else " and '\\x00' not in {0}")
+        if kind == "decimal":
+            return None if self.decimal_digits is None and self.decimal_specials else "False"
+        if kind == "time":
+            return "{}.tzinfo is None"
+        if kind == "datetime" and f.aware:
+            return "1 < {}.year < 9999"
+        return None
 
     def to_db_kind(self, f: FieldInfo) -> Converter | None:
         """The conversion of an already valid, non-None value; None when it passes through."""
@@ -474,8 +544,18 @@ def _column_from_constraint(constraint: str, table: str | None) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """One line that describes a driver error without the statement or its values.
+
+    The first line of its message (a server's later lines quote the statement: ``LINE 1:
+    INSERT ...``). An error Python raised while the driver encoded a statement carries that
+    statement, values and all, in its arguments (``UnicodeEncodeError.object``): only its
+    reason is kept. Long tokens are cut (``core.errors.shorten``)."""
+    if isinstance(exc, UnicodeError):
+        reason = getattr(exc, "reason", "") or type(exc).__name__
+        encoding = getattr(exc, "encoding", "") or "the connection's encoding"
+        return f"a value cannot be encoded as {encoding} ({reason})"
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return shorten(text.splitlines()[0])
 
 
 def _enum_to_db(v: enum.Enum) -> Any:

@@ -32,7 +32,7 @@ from pymysql.converters import escape_item
 
 from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
-from core.errors import DatabaseError
+from core.errors import DatabaseError, shorten
 
 __all__ = ["MySQLDialect"]
 
@@ -43,6 +43,7 @@ _DUPLICATE = re.compile(r"Duplicate entry '.*' for key '(?:[^'.]+\.)?([^']+)'", 
 _FK = re.compile(r"foreign key constraint fails \(`[^`]*`\.`([^`]+)`, CONSTRAINT `([^`]+)`")
 _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
 _CHECK = re.compile(r"CONSTRAINT `([^`]+)` failed for `[^`]*`\.`([^`]+)`")
+_NEAR = re.compile(r"near '.*' at line \d+", re.S)
 _INT_WIDTH = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)\(\d+\)")
 
 #: Spellings the server reports for the types ``type_map`` declares.
@@ -100,8 +101,22 @@ def _unbuffered_rows(
         yield from chunk
 
 
+def _server_text(exc: BaseException) -> str:
+    """The server's message of a PyMySQL error, without the statement text a syntax error
+    quotes (``... near 'VALUES (1, 'secret')' at line 1``: values are written into the
+    statement on the client, so the quote holds them)."""
+    text = _NEAR.sub("near (the statement is not shown)", str(exc.args[1]))
+    return shorten(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+
+
 class MySQLDialect(Dialect):
     name: ClassVar[str] = "mysql"
+    display_name: ClassVar[str] = "MariaDB/MySQL"
+    stores_nan: ClassVar[bool] = False
+    stores_infinity: ClassVar[bool] = False
+    #: DECIMAL(65,30): 35 digits before the point, 30 after; no NaN or infinity.
+    decimal_digits: ClassVar[tuple[int, int] | None] = (35, 30)
+    decimal_specials: ClassVar[bool] = False
     placeholder: ClassVar[str] = "%s"
     quote_char: ClassVar[str] = "`"
     #: Composite-key removals as row values: 10,000 took 59 ms, one statement per row 1.5 s.
@@ -273,10 +288,15 @@ class MySQLDialect(Dialect):
     def translate_error(
         self, exc: BaseException, entity_names: dict[str, str], context: str
     ) -> DatabaseError:
-        text = str(exc.args[1]) if len(exc.args) > 1 else _first_line(exc)
-        code = exc.args[0] if exc.args else None
+        # PyMySQL's errors are (code, server text); any other exception's arguments are not
+        # text to show (a UnicodeEncodeError's second one is the whole statement, values and
+        # all).
+        driver = isinstance(exc, pymysql.err.MySQLError) and len(exc.args) > 1
+        code = exc.args[0] if driver else None
         if isinstance(exc, pymysql.err.IntegrityError) or code in (4025, 3819):
-            return self._integrity(exc, code, text, entity_names, context)
+            full = str(exc.args[1]) if driver else _first_line(exc)
+            return self._integrity(exc, code, full, entity_names, context)
+        text = _server_text(exc) if driver else _first_line(exc)
         return self.classified_error(
             exc, text, context, conflict=code in _CONFLICT_CODES, missing_table=code == 1146
         )

@@ -16,6 +16,7 @@ Callers: ``core.adapters.postgres``. What it leaves out: connecting (the adapter
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
@@ -27,6 +28,12 @@ from core.entity import FieldInfo
 from core.errors import DatabaseError
 
 __all__ = ["PostgresDialect"]
+
+# psycopg reports an error it ignores while leaving a pipeline that already failed ("error
+# ignored terminating <psycopg.Pipeline ...>") as a warning on its logger; with no logging set
+# up, Python would print it to stderr after our own one-line error. The error that matters was
+# raised and translated; an application that configures logging still sees the warning.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 #: Spellings PostgreSQL reports (``format_type``) for the types ``type_map`` declares.
 _ALIASES = {
@@ -63,6 +70,8 @@ def _canonical(t: str) -> str:
 
 class PostgresDialect(Dialect):
     name: ClassVar[str] = "postgresql"
+    display_name: ClassVar[str] = "PostgreSQL"
+    text_nul: ClassVar[bool] = False
     placeholder: ClassVar[str] = "%s"
     quote_char: ClassVar[str] = '"'
     #: The protocol counts bound parameters in 16 bits.

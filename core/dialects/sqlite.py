@@ -69,6 +69,9 @@ def _glob_pattern(pattern: str) -> str:
 
 class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
+    display_name: ClassVar[str] = "SQLite"
+    #: SQLite stores a NaN REAL as NULL.
+    stores_nan: ClassVar[bool] = False
     placeholder: ClassVar[str] = "?"
     max_params: ClassVar[int] = 32_766
     # In-process, a statement costs no round trip, and 500-row statements measured faster than

@@ -75,7 +75,8 @@ def _read_string(line: str, start: int) -> tuple[str, int]:
                     i += 6
                     continue
                 raise ParseError(f"bad \\u escape in string at column {i + 1}", i)
-            raise ParseError(f"unknown escape \\{nxt} in string at column {i + 1}", i)
+            shown = nxt if nxt.isprintable() else repr(nxt)  # one line even for a newline
+            raise ParseError(f"unknown escape \\{shown} in string at column {i + 1}", i)
         out.append(char)
         i += 1
     raise ParseError(f"unterminated string starting at column {start + 1}", start)

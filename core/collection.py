@@ -40,11 +40,16 @@ __all__ = [
     "TrackedList",
     "TrackedSet",
     "install",
+    "install_loaded",
     "reference_changed",
 ]
 
 #: The key of a tracked object's session token (the same as ``core.entity.SESSION_ATTR``).
 SESSION_ATTR = "_orm_session"
+
+#: The key under which an object loaded without a session holds a token of the database it
+#: came from (``core.loaders.Source``): its collections load from there on first read.
+UNTRACKED_SOURCE = "_orm_database"
 
 #: Session token -> the session (weakly): how a collection finds its owner's session.
 SESSIONS: dict[int, weakref.ref[Any]] = {}
@@ -380,6 +385,22 @@ def _empty(owner: Any, rel: RelationInfo) -> Any:
     return coll
 
 
+def install_loaded(
+    rel: RelationInfo, loaded: Iterable[tuple[Any, list[Any], list[Any] | None]]
+) -> None:
+    """Put loaded collections on their owners (for ``query.eager``): per owner, its items in
+    order, each once (rows of one load), and for many-to-many their pivot objects (None when
+    the owner is untracked). One call for thousands of owners: nothing is looked for."""
+    kind = TrackedSet if rel.collection_type is set else TrackedList
+    name = rel.name
+    for owner, items, links in loaded:
+        coll = kind(items)
+        coll._owner = owner
+        coll._relation = rel
+        coll._links = dict(zip(map(id, items), links, strict=True)) if links else {}
+        owner.__dict__[name] = coll
+
+
 def install(owner: Any, rel: RelationInfo, items: Iterable[Any], links: Iterable[Any] = ()) -> Any:
     """Put a loaded collection on ``owner`` (for loaders): ``items`` in order, and for a
     many-to-many relation the pivot object of each item in ``links``. Returns it."""
@@ -448,6 +469,11 @@ class CollectionAttribute:
         session = _session(obj)
         if session is not None:
             return session._load_collection(obj, rel)
+        if UNTRACKED_SOURCE in d:  # loaded by database.query: it loads from there, untracked
+            from core.loaders import load_collection
+
+            load_collection(obj, self.name)
+            return d[self.name]
         info = _info(obj)
         if info.autoincrement is not None and info.has_pk(obj):
             raise SessionError(

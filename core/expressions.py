@@ -34,6 +34,7 @@ __all__ = [
     "Or",
     "Order",
     "Outer",
+    "Related",
     "Term",
     "and_",
     "field_names",
@@ -69,6 +70,13 @@ class Expr:
             "an expression has no truth value; combine expressions with &, | and ~ "
             "(not 'and', 'or', 'not')"
         )
+
+
+def _conjunction(items: tuple[Expr, ...]) -> Expr | None:
+    checked = tuple(_expr(i) for i in items)
+    if not checked:
+        return None
+    return checked[0] if len(checked) == 1 else And(checked)
 
 
 def _expr(value: Any) -> Expr:
@@ -136,6 +144,17 @@ class Exists(Expr):
 
     def __invert__(self) -> Expr:
         return Exists(self.query, not self.negate)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Related(Expr):
+    """``F.posts.any(...)`` / ``F.posts.none(...)``: some item of a collection (or none)
+    meets ``where`` (any item at all when ``where`` is None); ``where`` names the items'
+    fields."""
+
+    field: str
+    where: Expr | None
+    negate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +319,17 @@ class FieldRef(_Operand):
         """A regular expression search (anywhere in the text unless anchored)."""
         return Matches(self._term(), regex)
 
+    # -- collections ---------------------------------------------------------------------------
+
+    def any(self, *where: Expr) -> Expr:
+        """A collection with at least one item meeting every condition (``F.posts.any()``:
+        at least one item)."""
+        return Related(self._path, _conjunction(where))
+
+    def none(self, *where: Expr) -> Expr:
+        """A collection with no item meeting every condition (``F.posts.none()``: empty)."""
+        return Related(self._path, _conjunction(where), negate=True)
+
     # -- aggregates (for select() and having()) ----------------------------------------------
 
     def count(self, distinct: bool = False) -> Aggregate:
@@ -374,7 +404,11 @@ def term_name(term: Any) -> str | None:
 
 def field_names(expr: Expr) -> Iterator[str]:
     """Every field name or path an expression tests (read off its nodes' ``field`` members,
-    JSON paths and aggregates included; subqueries are statements of their own)."""
+    JSON paths and aggregates included; subqueries are statements of their own; the
+    conditions inside ``any()`` / ``none()`` name the items' fields and are not listed)."""
+    if isinstance(expr, Related):
+        yield expr.field
+        return
     if not is_dataclass(expr):
         return
     for member in fields(expr):

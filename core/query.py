@@ -34,7 +34,7 @@ from core.expressions import (
     field_names,
     term_name,
 )
-from core.loaders import JoinedLoader, SelectInLoader
+from core.loaders import JoinedLoader, SelectInLoader, Source
 from core.paths import resolve
 from core.sql import Scope, TermCompiler, select_sql
 
@@ -232,11 +232,12 @@ class Query(Generic[T]):
             raise ValidationError(f"offset takes a whole number >= 0, got {n!r}")
         return self._with(offset=n)
 
-    def eager(self, *references: str) -> Query[T]:
-        """Load these reference fields with the results (one extra query per field)."""
-        for name in references:
-            SelectInLoader(self.info, name)
-        return self._with(eager=self._spec.eager + tuple(references))
+    def eager(self, *paths: str) -> Query[T]:
+        """Load these relations with the results: references (``"author"``), collections
+        (``"posts"``) and paths of them (``"posts.tags"``), one ``IN`` query per level."""
+        for path in paths:
+            SelectInLoader(self.info, path)
+        return self._with(eager=self._spec.eager + tuple(paths))
 
     def join(self, *references: str) -> Query[T]:
         """Load these references (``"author"``, or a chain ``"author.org"``) in the same
@@ -492,38 +493,17 @@ class Query(Generic[T]):
 
     def _objects(self, chunks: Iterable[Sequence[Any]]) -> list[T]:
         """Objects for the rows of ``chunks`` (sequences of rows), in order."""
+        source = Source(self.database, self.session)
         if self._spec.joins:
             rows = [row for chunk in chunks for row in chunk]
             width = len(self.info.column_names)
-            objs = self._materialize(self.info, [row[:width] for row in rows])
-            JoinedLoader(self.info, self._spec.joins).load(rows, objs, self._materialize)
+            objs = source.materialize(self.info, ([row[:width] for row in rows],))
+            JoinedLoader(self.info, self._spec.joins).load(rows, objs, source)
         else:
-            objs = self._materialize_chunks(self.info, chunks)
-        for name in self._spec.eager:
-            SelectInLoader(self.info, name).load(objs, self._by_keys)
+            objs = source.materialize(self.info, chunks)
+        for path in self._spec.eager:
+            SelectInLoader(self.info, path).load(objs, source)
         return objs
-
-    def _materialize_chunks(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
-        """Objects of ``info`` for rows of its columns: identity-mapped in a session, else new
-        and untracked."""
-        if self.session is not None:
-            return self.session._merge_rows(info, chunks)
-        hydrate = self.database.codec(info).hydrate
-        resolve = self.database._resolve_untracked
-        with collector_paused():
-            return [hydrate(row, None, resolve) for rows in chunks for row in rows]
-
-    def _materialize(self, info: EntityInfo, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        return self._materialize_chunks(info, (rows,))
-
-    def _by_keys(self, info: EntityInfo, keys: list[Any]) -> list[Any]:
-        """The objects of ``info`` with these keys, one statement per parameter-limited chunk."""
-        out: list[Any] = []
-        size = max(1, self.database.dialect.max_params - 10)
-        for i in range(0, len(keys), size):
-            q: Query[Any] = Query(self.database, info, self.session)
-            out += q.filter(FieldRef(info.primary_key[0].name).in_(keys[i : i + size])).find()
-        return out
 
     def __iter__(self) -> Any:
         return iter(self.find())

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import collection_load, persist, unitofwork
-from core.codec import collector_paused
+from core.codec import Resolver, collector_paused
 from core.collection import SESSIONS, install, restore
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import (
@@ -322,11 +322,19 @@ class Session:
     def _load_collection(self, owner: Any, rel: Any) -> Any:
         """``owner``'s collection ``rel``, put on it: the stored items (one query, for an
         object that has its row) as memory has them now, then staged objects that joined it."""
-        new = self._new
         stored: list[Any] = []
         pivots: list[Any] = []
-        if id(owner) not in new:
+        if id(owner) not in self._new:
             stored, pivots = collection_load.load(self, owner, rel)
+        return self._install_collection(owner, rel, stored, pivots)
+
+    def _install_collection(
+        self, owner: Any, rel: Any, stored: list[Any], pivots: list[Any]
+    ) -> Any:
+        """Put on ``owner`` its collection ``rel`` from the ``stored`` items (and for
+        many-to-many their pivot objects) as memory has them now, with the staged objects that
+        joined it (also for ``query.eager``: ``core.loaders``)."""
+        new = self._new
         items: list[Any] = []
         links: list[Any] = []
         if rel.pivot is None:
@@ -1088,9 +1096,15 @@ class Session:
         objs: list[T] = self._merge_rows(info, ([[row[i] for i in order] for row in rows],))
         return objs
 
-    def _merge_rows(self, info: EntityInfo, chunks: Iterable[Sequence[Any]]) -> list[Any]:
+    def _merge_rows(
+        self,
+        info: EntityInfo,
+        chunks: Iterable[Sequence[Any]],
+        resolve: Resolver | None = None,
+    ) -> list[Any]:
         """Objects for rows, given as sequences of rows: the identity-mapped one where it
-        exists (left as it is)."""
+        exists (left as it is). ``resolve``: a faster ``_resolve`` that a loader knowing the
+        referenced objects passes (``core.loaders``)."""
         identity = self._identity
         mapping = identity.mapping(info)  # (a load deferred earlier enters it now)
 
@@ -1099,7 +1113,7 @@ class Session:
 
         codec = self.database.codec(info)
         with collector_paused():
-            return codec.merge(chunks, self._token, mapping, self._resolve, defer)
+            return codec.merge(chunks, self._token, mapping, resolve or self._resolve, defer)
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache, partial
 from typing import Any
@@ -37,10 +38,12 @@ from core.expressions import (
     Or,
     Order,
     Outer,
+    Related,
     Term,
     term_name,
 )
-from core.paths import Path, resolve
+from core.paths import Path, resolve, resolve_collection, step_target
+from core.relations import RelationInfo
 
 __all__ = [
     "Scope",
@@ -51,6 +54,7 @@ __all__ = [
     "delete_sql",
     "insert_sql",
     "order_sql",
+    "pivot_select_sql",
     "select_sql",
     "update_batches",
     "update_sql",
@@ -292,6 +296,26 @@ def select_sql(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
     return f"SELECT {_cols(dialect, columns)} FROM {dialect.quote(table)}"
 
 
+@lru_cache(maxsize=256)
+def pivot_select_sql(dialect: Dialect, relation: RelationInfo) -> tuple[str, str]:
+    """``SELECT link.*, t.* FROM pivot AS link JOIN target AS t ON t.pk = link.target`` and
+    the owner column ``link.owner`` (the caller adds ``WHERE`` it is among some keys): a
+    many-to-many collection's pivot rows, each with its item."""
+    q = dialect.quote
+    pivot, target = relation.pivot, relation.target
+    assert pivot is not None and relation.pivot_owner is not None
+    assert relation.pivot_target is not None
+    link, item = q("_l"), q("_t")
+    cols = [f"{link}.{q(c)}" for c in pivot.column_names]
+    cols += [f"{item}.{q(c)}" for c in target.column_names]
+    sql = (
+        f"SELECT {', '.join(cols)} FROM {q(pivot.table)} AS {link} JOIN {q(target.table)} "
+        f"AS {item} ON {item}.{q(target.primary_key[0].column)} = "
+        f"{link}.{q(relation.pivot_target.column)}"
+    )
+    return sql, f"{link}.{q(relation.pivot_owner.column)}"
+
+
 # -- filters -------------------------------------------------------------------------------
 
 
@@ -331,7 +355,8 @@ class Scope:
         #: Path of references (field names) -> the alias of the table it reaches.
         self.aliases: dict[tuple[str, ...], str] = {}
         self._join_sql: list[str] = []
-        self._subqueries = 0
+        #: Subquery aliases made so far (shared with nested scopes, so that none repeats).
+        self._subqueries = [0]
 
     def join(self, references: Sequence[FieldInfo]) -> str:
         """The alias of the row reached through ``references`` from the root (joined once)."""
@@ -355,8 +380,16 @@ class Scope:
         return outer
 
     def subquery_alias(self) -> str:
-        self._subqueries += 1
-        return self.dialect.quote(f"_e{self._subqueries}")
+        self._subqueries[0] += 1
+        return self.dialect.quote(f"_e{self._subqueries[0]}")
+
+    def nested(self, root: EntityInfo, qualifier: str) -> Scope:
+        """The scope of an ``EXISTS`` subquery on ``root``, whose table is written
+        ``qualifier`` (an alias made by ``subquery_alias``): no joins, aliases numbered on."""
+        scope = Scope(self.dialect, root, self.codec_of)
+        scope.qualifier = qualifier
+        scope._subqueries = self._subqueries
+        return scope
 
     def column(self, path: Path) -> str:
         """A path's column in this statement (its references joined)."""
@@ -614,6 +647,8 @@ class TermCompiler:
             if isinstance(term, Aggregate):
                 return self._leaf(e, term, self.info, None, self.term(term, params), params)
             return self._on_path(e, term, self.info, self.scope.qualifier, top, params)
+        if isinstance(e, Related):
+            return self._related(e, self.info, self.scope.qualifier, params)
         if isinstance(e, Exists):
             sub = e.query._subquery_sql(params, self.scope, self.depth + 1)
             return f"{'NOT ' if e.negate else ''}EXISTS ({sub})"
@@ -759,6 +794,55 @@ class TermCompiler:
             return dialect.regex_sql.format(col=left, p=p, **{"not": neg})
         assert isinstance(e, IsNull)
         return f"{col(null=True)} IS {neg}NULL"
+
+    def _related(self, e: Related, info: EntityInfo, qual: str, params: list[Any]) -> str:
+        """``any()`` / ``none()`` on a collection of ``info`` (its table written ``qual``),
+        reached through references: an ``EXISTS`` subquery on the items (joined through the
+        pivot for many-to-many), the conditions inside compiled on the items' entity."""
+        q = self.dialect.quote
+        references, relation = resolve_collection(info, e.field)
+        outer = qual or q(info.table)
+        if references:
+            first = references[0]
+            target = step_target(first)
+            alias = self.scope.subquery_alias()
+            rest = replace(e, field=e.field.split(".", 1)[1])
+            inner = self._related(rest, target, alias, params)
+            return (
+                f"EXISTS (SELECT 1 FROM {q(target.table)} AS {alias} WHERE "
+                f"{alias}.{q(target.primary_key[0].column)} = {outer}.{q(first.column)} "
+                f"AND {inner})"
+            )
+        owner_key = f"{outer}.{q(info.primary_key[0].column)}"
+        target = relation.target
+        if relation.pivot is None:
+            assert relation.reference is not None
+            alias = self.scope.subquery_alias()
+            sql = (
+                f"EXISTS (SELECT 1 FROM {q(target.table)} AS {alias} WHERE "
+                f"{alias}.{q(relation.reference.column)} = {owner_key}"
+            )
+        else:
+            assert relation.pivot_owner is not None and relation.pivot_target is not None
+            link = self.scope.subquery_alias()
+            sql = f"EXISTS (SELECT 1 FROM {q(relation.pivot.table)} AS {link}"
+            alias = ""
+            if e.where is not None:
+                alias = self.scope.subquery_alias()
+                sql += (
+                    f" JOIN {q(target.table)} AS {alias} ON {alias}."
+                    f"{q(target.primary_key[0].column)} = {link}.{q(relation.pivot_target.column)}"
+                )
+            sql += f" WHERE {link}.{q(relation.pivot_owner.column)} = {owner_key}"
+        if e.where is not None:
+            items = TermCompiler(
+                self.scope.codec_of(target),
+                self.scope.nested(target, alias),
+                outer=self.outer,
+                depth=self.depth,
+            )
+            sql += f" AND {items._walk(e.where, params, False)}"
+        return ("NOT " if e.negate else "") + sql + ")"
 
     def _outer_column(self, ref: Outer) -> str:
         if self.outer is None:

@@ -14,11 +14,13 @@ and ``ormcli``. What it leaves out: the unit of work (``core.session``) and sche
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 from core.adapters import Adapter, adapter_from_url
+from core.cluster import Router, Server
 from core.codec import EntityCodec
 from core.connection import Connection
 from core.entity import EntityInfo, Unloaded, entity_info, entity_infos
@@ -74,17 +76,45 @@ def _consume(
 
 
 class Database:
-    """Entities on a backend. ``Database("sqlite:///app.db", [User, Post])``."""
+    """Entities on a backend. ``Database("sqlite:///app.db", [User, Post])``.
+
+    Several servers (``core.cluster``): ``Database(primary_url, entities, replicas=[url, ...])``
+    for a primary with read replicas (a replica that is promoted takes the writes when the
+    primary is gone), and ``Database([node_url, ...], entities)`` for equal nodes (a Galera
+    cluster). ``replica_reads=True`` lets sessions that have not written read from replicas
+    (or any node); ``causal_reads`` sets Galera's ``wsrep_sync_wait`` on every connection
+    (default 1 for a node list); ``balance`` is ``"first"`` (one writer at a time, failing over
+    down the list) or ``"round-robin"``; ``max_replica_lag`` and ``retry_after`` are seconds.
+    """
 
     def __init__(
         self,
-        adapter: Adapter | str | DatabaseURL,
+        adapter: Adapter | str | DatabaseURL | Sequence[str | DatabaseURL],
         entities: Iterable[type] = (),
         *,
         log_values: bool = False,
         pool_size: int | None = None,
         pool_timeout: float | None = None,
+        replicas: Sequence[str | DatabaseURL] = (),
+        replica_reads: bool = False,
+        causal_reads: int | None = None,
+        balance: str = "first",
+        max_replica_lag: float = 5.0,
+        retry_after: float = 2.0,
     ) -> None:
+        nodes: list[str | DatabaseURL] = []
+        if isinstance(adapter, list | tuple):
+            nodes = list(adapter)
+            if not nodes:
+                raise ConfigurationError("Database() was given an empty list of server URLs")
+            if replicas:
+                raise ConfigurationError(
+                    "Database() takes either a list of equal nodes or a primary with "
+                    "replicas=[...], not both"
+                )
+            adapter = nodes[0]
+            if causal_reads is None:
+                causal_reads = 1
         url_pool: dict[str, Any] = {}
         if isinstance(adapter, str | DatabaseURL):
             adapter, url_pool = _pool_settings(adapter)
@@ -94,6 +124,8 @@ class Database:
         self.adapter = adapter
         self.dialect = adapter.dialect
         self.log_values = log_values
+        self.replica_reads = replica_reads
+        self.causal_reads = causal_reads
         infos = entity_infos(entities)
         names: dict[str, EntityInfo] = {}
         for info in infos:
@@ -112,15 +144,42 @@ class Database:
         self._missing: dict[EntityInfo, list[str]] = {}
         self._missing_read = False
         #: The connections (see ``core.pool``): ``pool_size`` / ``pool_timeout`` from the
-        #: arguments, else from the URL's query string, else 5 and 30 seconds.
-        self.pool = Pool(
-            self._open,
-            size=pool_size if pool_size is not None else url_pool.get("pool_size", 5),
-            timeout=pool_timeout
-            if pool_timeout is not None
-            else url_pool.get("pool_timeout", 30.0),
-            shared=adapter.shared_connection,
-            name=adapter.url_display,
+        #: arguments, else from the URL's query string, else 5 and 30 seconds. With several
+        #: servers, one pool each behind a ``core.cluster.Router`` (the same interface).
+        size = pool_size if pool_size is not None else url_pool.get("pool_size", 5)
+        timeout = pool_timeout if pool_timeout is not None else url_pool.get("pool_timeout", 30.0)
+        self.pool: Pool | Router
+        if not nodes and not replicas:
+            self.pool = Pool(
+                self._open,
+                size=size,
+                timeout=timeout,
+                shared=adapter.shared_connection,
+                name=adapter.url_display,
+            )
+            return
+        adapters = [adapter] + [
+            adapter_from_url(_pool_settings(u)[0]) for u in (nodes[1:] or replicas)
+        ]
+        for other in adapters[1:]:
+            if type(other.dialect) is not type(self.dialect):
+                raise ConfigurationError(
+                    f"every server of one Database must be of one kind: {other.url_display!r} "
+                    f"is not a {self.dialect.name} URL like {adapter.url_display!r}"
+                )
+        servers = [
+            Server(
+                a.url_display,
+                Pool(partial(self._open, a), size=size, timeout=timeout, name=a.url_display),
+            )
+            for a in adapters
+        ]
+        self.pool = Router(
+            servers,
+            servers if nodes else servers[1:],
+            balance=balance,
+            retry_after=retry_after,
+            max_replica_lag=max_replica_lag,
         )
 
     def __repr__(self) -> str:
@@ -157,16 +216,22 @@ class Database:
 
     # -- connections -------------------------------------------------------------------------
 
-    def _open(self) -> Connection:
-        """A new connection, for the pool (the first one reads which columns tables lack)."""
-        raw = self.adapter.connect()
-        self.adapter.prepare(raw)
+    def _open(self, adapter: Adapter | None = None) -> Connection:
+        """A new connection, for the pool (the first one reads which columns tables lack);
+        ``adapter``: which server of a list (default: the one server)."""
+        adapter = adapter or self.adapter
+        raw = adapter.connect()
+        adapter.prepare(raw)
         conn = Connection(
             raw,
             self.dialect,
             {i.table: i.cls.__name__ for i in self.entities},
             log_values=self.log_values,
         )
+        if self.causal_reads is not None:
+            causal = self.dialect.causal_reads_sql(self.causal_reads)
+            if causal:
+                conn.execute(causal, (), "make reads causal")
         if not self._missing_read:
             self._read_missing(conn)
         return conn
@@ -198,8 +263,26 @@ class Database:
         self._missing = missing
         self._missing_read = True
 
-    def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
-        with self.pool.connection() as conn:
+    @property
+    def servers(self) -> str:
+        """Where writes and reads go, one line with passwords masked (the URL for one server)."""
+        if isinstance(self.pool, Router):
+            return self.pool.describe()
+        return self.url_display
+
+    def _reading(self, replica: bool) -> AbstractContextManager[Connection]:
+        """A connection for a read outside any transaction: a replica's when ``replica`` and
+        the database has replicas (``core.cluster``), else the writer's."""
+        if replica and isinstance(self.pool, Router):
+            return self.pool.read_connection()
+        return self.pool.connection()
+
+    def _fetch(
+        self, sql: str, params: Sequence[Any], context: str, replica: bool | None = None
+    ) -> list[Any]:
+        """Rows of one query on a pooled connection; ``replica`` (default: the database's
+        ``replica_reads``, for untracked queries) lets a replica answer."""
+        with self._reading(self.replica_reads if replica is None else replica) as conn:
             return conn.fetchall(sql, params, context)
 
     def _load(
@@ -208,10 +291,11 @@ class Database:
         params: Sequence[Any],
         context: str,
         consume: Callable[[Iterable[Sequence[Any]]], T],
+        replica: bool | None = None,
     ) -> T:
         """``consume(chunks)`` over the rows of one query, streamed a chunk of rows at a time
-        (see ``Connection.stream``)."""
-        with self.pool.connection() as conn:
+        (see ``Connection.stream``); ``replica`` as for ``_fetch``."""
+        with self._reading(self.replica_reads if replica is None else replica) as conn:
             return _consume(conn, sql, params, context, consume)
 
     def _stream(
@@ -323,9 +407,13 @@ class Database:
 
     # -- sessions, queries, schema -----------------------------------------------------------
 
-    def create_session(self) -> Session:
-        """A new unit of work."""
-        return Session(self)
+    def create_session(self, *, replica_reads: bool | None = None) -> Session:
+        """A new unit of work. ``replica_reads`` (default: the database's setting) lets its
+        reads go to a replica until it first writes (see ``docs/scale-out.md``)."""
+        session = Session(self)
+        if replica_reads is not None:
+            session.replica_reads = replica_reads
+        return session
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

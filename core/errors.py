@@ -149,7 +149,19 @@ class IntegrityError(DatabaseError):
 
 
 class ConflictError(DatabaseError):
-    """A concurrent transaction conflicted with this one (deadlock, serialization failure)."""
+    """A concurrent transaction conflicted with this one (deadlock, serialization failure,
+    a Galera certification failure, a stale ``Version``).
+
+    ``retryable`` is True when the server rolled the transaction back for a transient reason
+    (the same work may succeed if sent again: ``session.commit(retries=N)`` does so), False
+    when retrying the same work cannot succeed (a row changed or removed by someone else:
+    refresh first)."""
+
+    def __init__(
+        self, message: str, orig: BaseException | None = None, *, retryable: bool = False
+    ) -> None:
+        super().__init__(message, orig)
+        self.retryable = retryable
 
 
 class OrmConnectionError(DatabaseError):

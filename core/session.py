@@ -44,6 +44,7 @@ from core.codec import Resolver, collector_paused
 from core.collection import SESSIONS, install, restore
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import (
+    ConflictError,
     IntegrityError,
     NotFoundError,
     OrmError,
@@ -109,6 +110,10 @@ class Session:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        #: Reads outside a transaction may go to a replica (``core.cluster``) until the session
+        #: first flushes or commits; from then on they go to the primary (read-your-writes).
+        self.replica_reads = database.replica_reads
+        self._wrote = False
         self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
@@ -633,6 +638,7 @@ class Session:
         A failed flush changes nothing: the database is back where it was before the call (a
         transaction that had earlier work keeps it), and the session holds its staged work.
         """
+        self._wrote = True
         staged = len(self._new) + len(self._changed) + len(self._removed)
         with collector_paused(staged):
             return self._flush()
@@ -728,10 +734,26 @@ class Session:
 
     # -- commit and rollback -----------------------------------------------------------------
 
-    def commit(self) -> CommitResult:
+    def commit(self, *, retries: int = 0) -> CommitResult:
         """Flush the staged work and COMMIT the session's transaction; on failure nothing
         changes (the session keeps its staged work, and work flushed earlier in the
-        transaction is staged again if the transaction is lost)."""
+        transaction is staged again if the transaction is lost).
+
+        ``retries=N`` sends the work again, up to N more times, after a ``ConflictError`` that
+        the server resolved by rolling the transaction back (deadlock, serialization failure,
+        Galera certification failure: ``ConflictError.retryable``), when no transaction is left
+        open. Nothing else is retried: a stale ``Version`` needs a refresh, and a commit whose
+        outcome is unknown must be checked first."""
+        self._wrote = True
+        for attempt in itertools.count():
+            try:
+                return self._commit_once()
+            except ConflictError as exc:
+                if attempt >= retries or not exc.retryable or self._conn is not None:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _commit_once(self) -> CommitResult:
         if self._conn is None:
             staged = len(self._new) + len(self._changed) + len(self._removed)
             # A commit builds short-lived, acyclic containers only: no need for the cyclic
@@ -1062,8 +1084,12 @@ class Session:
     def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
         """Rows of one query: inside the session's transaction when one is open."""
         if self._conn is None:
-            return self.database._fetch(sql, params, context)
+            return self.database._fetch(sql, params, context, self._replica_ok)
         return self._conn.fetchall(sql, params, context)
+
+    @property
+    def _replica_ok(self) -> bool:
+        return self.replica_reads and not self._wrote
 
     def _load(
         self,
@@ -1073,7 +1099,7 @@ class Session:
         consume: Callable[[Iterable[Sequence[Any]]], T],
     ) -> T:
         if self._conn is None:
-            return self.database._load(sql, params, context, consume)
+            return self.database._load(sql, params, context, consume, self._replica_ok)
         chunks = self._conn.stream(sql, params, context)
         try:
             return consume(chunks)

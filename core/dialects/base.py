@@ -189,6 +189,13 @@ class Dialect:
     #: ``cancel`` also stops a statement waiting on another transaction's lock (SQLite's busy
     #: wait ends only at its timeout).
     cancels_lock_waits: ClassVar[bool] = True
+    #: One row, one value: whether the server takes writes now (a primary, a Galera node of
+    #: the primary component). Asked on each new connection to a server of a list
+    #: (``core.cluster``); None: the dialect cannot tell, every server is taken as writable.
+    writable_sql: ClassVar[str | None] = None
+    #: One row, one value: seconds a read replica is behind (0 when current, NULL when unknown:
+    #: not streaming, not synced). None: replicas are not checked for lag.
+    replica_lag_sql: ClassVar[str | None] = None
     #: Column types by field kind; ``{n}`` is MaxLength.
     type_map: ClassVar[dict[str, str]] = {}
     str_with_length: ClassVar[str] = "VARCHAR({n})"
@@ -415,6 +422,29 @@ class Dialect:
         ``raw`` waits for it (its call then fails with the driver's "cancelled" error and the
         connection stays usable). Default: the DB-API has no way, so nothing happens."""
 
+    def writable(self, conn: Any) -> bool:
+        """Whether the server behind ``conn`` (a ``core.connection.Connection``) takes writes
+        now (``writable_sql``; True where the dialect cannot tell)."""
+        if self.writable_sql is None:
+            return True
+        rows = conn.fetchall(self.writable_sql, (), "check that the server takes writes")
+        return bool(rows and rows[0][0])
+
+    def replica_lag(self, conn: Any) -> float | None:
+        """Seconds the server behind ``conn`` lags as a replica (``replica_lag_sql``); None
+        when unknown, 0.0 where the dialect cannot tell."""
+        if self.replica_lag_sql is None:
+            return 0.0
+        rows = conn.fetchall(self.replica_lag_sql, (), "check a replica's lag")
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    def causal_reads_sql(self, level: int) -> str | None:
+        """SQL run on each new connection to a server of a list so that its reads wait for
+        commits made through other nodes (Galera's ``wsrep_sync_wait``); None where the
+        dialect has no such setting."""
+        return None
+
     def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:
         """A block in which statements sent on ``raw`` are pipelined (``pipelines`` dialects):
         on leaving it every result has arrived, or the first failure is raised."""
@@ -462,11 +492,26 @@ class Dialect:
         *,
         conflict: bool = False,
         missing_table: bool = False,
+        read_only: bool = False,
+        not_ready: bool = False,
     ) -> DatabaseError:
         """The non-integrity errors every dialect maps alike, once it has classified ``exc``."""
         if conflict:
             return ConflictError(
                 f"{context}: a concurrent transaction conflicted with this one ({text}); try again",
+                exc,
+                retryable=True,
+            )
+        if read_only:
+            return OrmConnectionError(
+                f"{context}: the server is read-only (a standby or replica: {text}); writes go "
+                "to the primary, and the next transaction looks for a writable server",
+                exc,
+            )
+        if not_ready:
+            return OrmConnectionError(
+                f"{context}: the cluster node is not ready ({text}): it is not part of the "
+                "primary component; the next transaction goes to another node",
                 exc,
             )
         if self.is_connection_error(exc):

@@ -39,6 +39,11 @@ __all__ = ["MySQLDialect"]
 #: Client and server error codes that mean the connection is gone.
 _LOST_CODES = frozenset({2006, 2013, 2014, 2045, 2055, 1053, 1927, 4031})
 _CONFLICT_CODES = frozenset({1205, 1213})
+#: A write refused by a read-only server (``--read-only``, a read-only transaction).
+_READ_ONLY_CODES = frozenset({1290, 1792})
+#: A Galera node outside the primary component ("WSREP has not yet prepared node for
+#: application use"): nothing it answers can be trusted, so it counts as a lost connection.
+_NOT_READY_CODES = frozenset({1047})
 _DUPLICATE = re.compile(r"Duplicate entry '.*' for key '(?:[^'.]+\.)?([^']+)'", re.S)
 _FK = re.compile(r"foreign key constraint fails \(`[^`]*`\.`([^`]+)`, CONSTRAINT `([^`]+)`")
 _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
@@ -137,6 +142,8 @@ class MySQLDialect(Dialect):
     begin_sql: ClassVar[str | None] = "START TRANSACTION"
     empty_insert_values: ClassVar[str] = "() VALUES ()"
     checks_foreign_keys_per_row: ClassVar[bool] = True
+    #: Writable: not ``read_only`` (and, on a Galera node, ready: see ``writable``).
+    writable_sql: ClassVar[str | None] = "SELECT @@global.read_only = 0"
     autoincrement_pk: ClassVar[str] = "BIGINT AUTO_INCREMENT PRIMARY KEY"
     str_with_length: ClassVar[str] = "VARCHAR({n})"
     table_options: ClassVar[str] = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -277,12 +284,38 @@ class MySQLDialect(Dialect):
         cur = raw.cursor(pymysql.cursors.SSCursor)
         return _unbuffered_rows(cur, sql, params, size)
 
+    def _wsrep_status(self, conn: Any, name: str) -> str | None:
+        # SHOW STATUS, not information_schema.GLOBAL_STATUS: a node outside the primary
+        # component answers the latter with a lock wait timeout.
+        rows = conn.fetchall(f"SHOW GLOBAL STATUS LIKE '{name}'", (), "read the cluster state")
+        return str(rows[0][1]) if rows else None
+
+    def writable(self, conn: Any) -> bool:
+        """Not ``read_only``, and on a Galera node ready (in the primary component)."""
+        if self._wsrep_status(conn, "wsrep_ready") not in (None, "ON"):
+            return False
+        return super().writable(conn)
+
+    def replica_lag(self, conn: Any) -> float | None:
+        """A Galera node is current when Synced (its reads are made causal by
+        ``wsrep_sync_wait``); one in any other state (donor, joining) is of unknown lag.
+        Asynchronous replicas report no lag (``SHOW SLAVE STATUS`` is not read) and count as
+        current."""
+        state = self._wsrep_status(conn, "wsrep_local_state_comment")
+        return 0.0 if state in (None, "Synced") else None
+
+    def causal_reads_sql(self, level: int) -> str | None:
+        # Galera: with 1, a read first waits until this node has applied every write set the
+        # cluster had certified when the read began (reads see commits made through any node).
+        # A server without wsrep ignores the setting.
+        return f"SET SESSION wsrep_sync_wait = {int(level)}"
+
     def is_connection_error(self, exc: BaseException) -> bool:
         if isinstance(exc, pymysql.err.InterfaceError):
             return True
         if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError):
             code = exc.args[0] if exc.args else None
-            return code in _LOST_CODES
+            return code in _LOST_CODES or code in _NOT_READY_CODES or code in _READ_ONLY_CODES
         return isinstance(exc, ConnectionError | TimeoutError)
 
     def translate_error(
@@ -298,7 +331,13 @@ class MySQLDialect(Dialect):
             return self._integrity(exc, code, full, entity_names, context)
         text = _server_text(exc) if driver else _first_line(exc)
         return self.classified_error(
-            exc, text, context, conflict=code in _CONFLICT_CODES, missing_table=code == 1146
+            exc,
+            text,
+            context,
+            conflict=code in _CONFLICT_CODES,
+            missing_table=code == 1146,
+            read_only=code in _READ_ONLY_CODES,
+            not_ready=code in _NOT_READY_CODES,
         )
 
     def _integrity(

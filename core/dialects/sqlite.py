@@ -221,7 +221,9 @@ class SQLiteDialect(Dialect):
             )
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
             return ConflictError(
-                f"{context}: the database is locked by another connection; try again", exc
+                f"{context}: the database is locked by another connection; try again",
+                exc,
+                retryable=True,
             )
         if self.is_connection_error(exc):
             return OrmConnectionError(f"{context}: the connection is closed", exc)

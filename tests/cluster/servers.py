@@ -338,16 +338,22 @@ class PostgresPair:
         )
 
     def kill_primary(self) -> None:
-        """SIGKILL the primary's postmaster (its backends die with it)."""
+        """SIGKILL the primary's postmaster and its backends (a machine that died)."""
         pid = self._pid("primary")
         if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGSTOP)  # no new children while its backends are killed
+            subprocess.run(["pkill", "-9", "-P", str(pid)], check=False)
             os.kill(pid, signal.SIGKILL)
             _wait(lambda: not _alive(pid), 10, "the primary dying")
-            # Its backends notice the postmaster is gone and exit; make sure they do.
-            subprocess.run(["pkill", "-9", "-f", f"-D {self.root / 'primary'}"], check=False)
 
     def promote_standby(self) -> None:
+        """Promote the standby (``pg_ctl promote``, waiting until it takes writes). It has no
+        standby of its own, so a synchronous pair's setting is cleared there, as failover
+        tooling does: otherwise every COMMIT on it would wait for a standby forever."""
         self._pg_ctl("standby", "promote")
+        if self.synchronous:
+            self._psql(self.port + 1, "ALTER SYSTEM SET synchronous_standby_names = ''")
+            self._psql(self.port + 1, "SELECT pg_reload_conf()")
 
     def stop(self) -> None:
         """Stop both servers (immediate mode) by PID and remove their files."""

@@ -183,7 +183,7 @@ def test_a_node_outside_the_primary_component_is_a_connection_error_and_is_skipp
         time.sleep(0.2)
     try:
         alone = Database([galera.urls[2]], [Item])
-        with pytest.raises(OrmConnectionError, match="3323.*primary component"):
+        with pytest.raises(OrmConnectionError, match=r"3323.*primary component"):
             alone.query(Item).count()
         alone.close()
         listed = Database([galera.urls[2], galera.urls[0]], [Item])

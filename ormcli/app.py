@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the same imports as _import_commands() makes at run time
         EXIT_USAGE,
         CliError,
         ParseError,
+        UsageError,
         exit_code_for,
         message_for,
     )
@@ -59,6 +60,7 @@ def _import_commands() -> None:
         EXIT_USAGE,
         CliError,
         ParseError,
+        UsageError,
         exit_code_for,
         message_for,
     )
@@ -72,6 +74,7 @@ def _import_commands() -> None:
     globals().update(
         mask_url=mask_url, config=config, loader=loader, cmd=cmd, r=r, EXIT_ERROR=EXIT_ERROR,
         EXIT_USAGE=EXIT_USAGE, CliError=CliError, ParseError=ParseError,
+        UsageError=UsageError,
         exit_code_for=exit_code_for, message_for=message_for, Workspace=Workspace,
         FORMATS=FORMATS, OutputOptions=OutputOptions, make_console=make_console, render=render,
         render_error=render_error, run_script=run_script, TokenStream=TokenStream,
@@ -99,14 +102,25 @@ class AppState:
     db_flag: str | None
     models_flag: list[str]
     debug: bool
+    #: Several servers (docs/scale-out.md): more ``--db`` nodes after the first (a Galera
+    #: cluster), or ``--replica`` URLs of the primary, and whether reads may use them.
+    more_nodes: list[str] = field(default_factory=list)
+    replicas: list[str] = field(default_factory=list)
+    replica_reads: bool = False
     _workspace: Workspace | None = field(default=None, repr=False)
 
     def workspace(self) -> Workspace:
         """Resolve settings, load the models, open the database (once)."""
         if self._workspace is None:
             settings = config.resolve(self.db_flag, self.models_flag)
+            config.check_urls([*self.more_nodes, *self.replicas])
             classes = loader.load_models(list(settings.models))
-            self._workspace = Workspace(settings.db_url, classes)
+            servers: dict[str, Any] = {"replica_reads": self.replica_reads}
+            if self.more_nodes:
+                servers["nodes"] = [settings.db_url, *self.more_nodes]
+            if self.replicas:
+                servers["replicas"] = list(self.replicas)
+            self._workspace = Workspace(settings.db_url, classes, servers)
         return self._workspace
 
 
@@ -148,13 +162,26 @@ def _guard(ctx: typer.Context, action: Callable[[AppState], T]) -> T:
 def _main(
     ctx: typer.Context,
     db: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--db",
-            help="Database URL (else $ORMCLI_DB, [tool.ormcli] db, sqlite:///ormcli.db).",
+            help="Database URL (else $ORMCLI_DB, [tool.ormcli] db, sqlite:///ormcli.db); "
+            "repeat it for the nodes of a Galera cluster.",
             metavar="URL",
         ),
     ] = None,
+    replica: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replica",
+            help="URL of a read replica of the --db primary; repeatable.",
+            metavar="URL",
+        ),
+    ] = None,
+    replica_reads: Annotated[
+        bool,
+        typer.Option("--replica-reads", help="Let reads go to replicas until the session writes."),
+    ] = False,
     models: Annotated[
         list[str] | None,
         typer.Option(
@@ -177,7 +204,17 @@ def _main(
     if debug:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("core").setLevel(logging.DEBUG)
-    ctx.obj = AppState(db, list(models or []), debug)
+    nodes = list(db or [])
+    if len(nodes) > 1 and replica:
+        _fail(None, UsageError("give either several --db nodes or --replica URLs, not both"))
+    ctx.obj = AppState(
+        nodes[0] if nodes else None,
+        list(models or []),
+        debug,
+        more_nodes=nodes[1:],
+        replicas=list(replica or []),
+        replica_reads=replica_reads,
+    )
     if ctx.invoked_subcommand is None:
         if not sys.stdin.isatty():
             render_error(

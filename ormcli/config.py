@@ -24,7 +24,15 @@ from typing import Any
 from core import ConfigurationError, mask_url, parse_url
 from ormcli.errors import UsageError
 
-__all__ = ["DEFAULT_DB", "Settings", "history_path", "mask_url", "resolve", "short_db_label"]
+__all__ = [
+    "DEFAULT_DB",
+    "Settings",
+    "check_urls",
+    "history_path",
+    "mask_url",
+    "resolve",
+    "short_db_label",
+]
 
 DEFAULT_DB = "sqlite:///ormcli.db"
 DB_ENV = "ORMCLI_DB"
@@ -105,6 +113,16 @@ def resolve(
     else:
         models, models_source = (), "default"
     return Settings(db_url, db_source, models, models_source, _secret_fields(env, table, pyproject))
+
+
+def check_urls(urls: Sequence[str]) -> None:
+    """Refuse a malformed URL among the extra servers (``--db`` repeated, ``--replica``) with
+    a usage error that never shows its password."""
+    for url in urls:
+        try:
+            parse_url(url)
+        except ConfigurationError as exc:
+            raise UsageError(f"--db/--replica: {exc}") from None
 
 
 def _secret_fields(

@@ -47,10 +47,15 @@ class _UndoStep:
 class Workspace:
     """The database, the session and what this REPL or script has staged so far."""
 
-    def __init__(self, url: str, classes: list[type]) -> None:
+    def __init__(
+        self, url: str, classes: list[type], servers: dict[str, Any] | None = None
+    ) -> None:
         self.url = url
         self.classes = list(classes)
-        self.db: Any = core.Database(url, self.classes)
+        #: Several servers (``--db`` repeated, ``--replica``): ``nodes``, ``replicas``,
+        #: ``replica_reads`` for ``core.Database`` (docs/scale-out.md).
+        self.servers = dict(servers or {})
+        self.db: Any = self._open_database(self.classes)
         self.session: Any = self.db.create_session()
         self.handles: dict[int, Any] = {}
         self._handle_of: dict[int, int] = {}
@@ -173,6 +178,11 @@ class Workspace:
                     continue
         return None
 
+    def _open_database(self, classes: list[type]) -> Any:
+        options = dict(self.servers)
+        nodes = options.pop("nodes", None)
+        return core.Database(nodes or self.url, classes, **options)
+
     def reset_handles(self) -> None:
         """Start handle numbers at @1 again (after a seed script, say); staging is unchanged."""
         self.handles.clear()
@@ -249,7 +259,7 @@ class Workspace:
         classes = loader.load_models([command.path], already=self.classes)
         new = [c for c in classes if c not in before]
         if new:
-            db = core.Database(self.url, classes)
+            db = self._open_database(classes)
             self.db.close()
             self.db, self.session, self.classes = db, db.create_session(), classes
             self.reset_handles()

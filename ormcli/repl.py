@@ -156,6 +156,9 @@ class Repl:
         """Loop until the user leaves; return the exit code (0)."""
         if self.console.is_terminal:
             self.console.print(WELCOME, style="dim")
+            db = self.workspace.db
+            if db.servers != db.url_display:  # several servers: say where writes and reads go
+                self.console.print(db.servers, style="dim", markup=False, highlight=False)
         while True:
             try:
                 line = self._read(self.prompt_session, self.prompt_text())

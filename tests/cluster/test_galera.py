@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import pymysql
@@ -24,6 +25,7 @@ from core import (
     PrimaryKey,
     entity,
 )
+from tests.cli.helpers import invoke
 from tests.cluster.load import Ticket, check, count_tokens, write_load
 from tests.cluster.servers import GaleraCluster
 
@@ -200,6 +202,30 @@ def test_a_node_outside_the_primary_component_is_a_connection_error_and_is_skipp
             time.sleep(0.2)
 
 
+def test_the_command_app_takes_the_nodes_as_repeated_db_options(
+    galera: GaleraCluster, nodes: list[Database], tmp_path: Path
+) -> None:
+    """``ormcli --db n1 --db n2 --db n3 run`` commits through the first node; ``find``
+    through another node's list sees the rows at once (causal reads)."""
+    models = tmp_path / "models.py"
+    models.write_text(
+        "from typing import Annotated\n"
+        "from core import AutoIncrement, PrimaryKey, entity\n"
+        "@entity.name('galera_item')\n"
+        "class Item:\n"
+        "    id: Annotated[int, PrimaryKey, AutoIncrement] = 0\n"
+        "    label: str = ''\n"
+        "    qty: int = 0\n"
+    )
+    dbs = [arg for url in galera.urls for arg in ("--db", url)]
+    done = invoke([*dbs, "--models", str(models), "run", "-"], input='add Item label="cli"\n')
+    assert done.exit_code == 0, done.output
+    back = [*dbs[2:], *dbs[:2]]
+    found = invoke([*back, "--models", str(models), "find", "Item", "--format", "csv"])
+    assert found.exit_code == 0, found.output
+    assert "cli" in found.output
+
+
 def test_writes_fail_over_when_a_node_dies_and_no_acknowledged_commit_is_lost_or_doubled(
     galera: GaleraCluster, nodes: list[Database]
 ) -> None:
@@ -218,8 +244,8 @@ def test_writes_fail_over_when_a_node_dies_and_no_acknowledged_commit_is_lost_or
     for t in threads:
         t.start()
     time.sleep(1.5)
-    killed_at = time.monotonic()
     galera.kill(3)
+    killed_at = time.monotonic()
     time.sleep(8)
     stop.set()
     for t in threads:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
@@ -25,6 +26,7 @@ from core import (
     PrimaryKey,
     entity,
 )
+from tests.cli.helpers import invoke
 from tests.cluster.load import Ticket, check, count_tokens, write_load
 from tests.cluster.servers import PostgresPair
 
@@ -196,3 +198,27 @@ def test_reads_filter_and_count_on_the_replica(paused: PostgresPair) -> None:
     _add_on_primary(paused, "old")
     assert db.create_session().query(Note).filter(F.text == "old").count() == 1
     db.close()
+
+
+def test_the_command_app_takes_a_replica_and_reads_from_it_when_asked(
+    paused: PostgresPair, tmp_path: Path
+) -> None:
+    """``ormcli --db PRIMARY --replica STANDBY --replica-reads find`` answers from the
+    standby (replay paused: a row only the primary has is not listed); without
+    ``--replica-reads`` the primary answers."""
+    models = tmp_path / "models.py"
+    models.write_text(
+        "from typing import Annotated\n"
+        "from core import AutoIncrement, PrimaryKey, entity\n"
+        "@entity.name('replica_note')\n"
+        "class Note:\n"
+        "    id: Annotated[int, PrimaryKey, AutoIncrement] = 0\n"
+        "    text: str = ''\n"
+    )
+    _add_on_primary(paused, "primary only")
+    base = ["--db", paused.primary_url, "--replica", paused.standby_url, "--models", str(models)]
+    from_replica = invoke([*base, "--replica-reads", "find", "Note", "--format", "csv"])
+    assert from_replica.exit_code == 0, from_replica.output
+    assert "old" in from_replica.output and "primary only" not in from_replica.output
+    from_primary = invoke([*base, "find", "Note", "--format", "csv"])
+    assert "primary only" in from_primary.output

@@ -101,6 +101,7 @@ class OrmcliImpl(Impl):
         with t:
             self.session = self.db.create_session()
             users: list[Any] = self.session.query(User).find()
+            self.session.get(User, users[-1].id)  # the identity map's first use
         return users
 
     def tracked(self, objs: Sequence[Any]) -> bool | None:

@@ -89,6 +89,7 @@ class PonyImpl(Impl):
         with t:
             self._open()
             users = list(User.select()[:])
+            User[users[-1].id]  # the identity map's first use
         return users
 
     def _open(self) -> None:

@@ -133,7 +133,9 @@ class SQLAlchemyImpl(Impl):
 
     def fetch(self, t: Timer) -> list[Any]:
         with t:
-            users = list(self._load(self._session()))
+            session = self._session()
+            users = list(self._load(session))
+            session.get(User, users[-1].id)  # the identity map's first use
         return users
 
     def load_change(self, step: int, t: Timer) -> None:

@@ -137,7 +137,9 @@ class Impl(abc.ABC):
 
     @abc.abstractmethod
     def fetch(self, t: Timer) -> list[Any]:
-        """S2: fetch every row as entity objects through a session; return them."""
+        """S2: fetch every row as entity objects through a session, then get the last one by
+        key from the session's identity map (a library that builds its map lazily pays for
+        it here; raw and peewee have none); return them."""
 
     @abc.abstractmethod
     def load_change(self, step: int, t: Timer) -> None:

@@ -259,7 +259,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "S2",
-            "fetch {n} through a session",
+            "fetch {n} through a session, get one by key",
             seed=lambda n: n,
             run=lambda impl, t, n: impl.fetch(t),
             check=_check_fetch(1),
@@ -318,7 +318,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "S2x10",
-            "fetch {n10} through a session",
+            "fetch {n10} through a session, get one by key",
             seed=lambda n: n * 10,
             run=lambda impl, t, n: impl.fetch(t),
             check=_check_fetch(10),

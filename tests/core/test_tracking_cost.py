@@ -13,7 +13,7 @@ import pytest
 
 from core import Database, ValidationError
 from tests.conftest import StatementLog
-from tests.core.models import ALL, Article, Author
+from tests.core.models import ALL, Article, Author, Node
 
 
 @pytest.fixture
@@ -117,3 +117,26 @@ def test_get_sends_one_select_per_key_not_in_the_map(
     for _ in range(2):
         with pytest.raises(ValidationError, match="Author"):
             s.get(Author, "not a key")
+
+
+def test_rows_referring_to_one_unloaded_object_resolve_to_the_one_mapped_object(
+    db: Database, statements: StatementLog
+) -> None:
+    """A load of many rows that refer to few objects not in the session keeps one placeholder
+    per key: each resolves, on first access, to the identity-mapped object, with one SELECT
+    per object; a reference to the loaded entity itself (a tree) finds rows of the same load."""
+    s0 = db.create_session()
+    authors = [Author(email=f"r{i}@x", name=f"r{i}") for i in range(2)]
+    s0.add(*[Article(title=f"t{i}", author=authors[i % 2]) for i in range(6)])
+    root = Node(label="root")
+    s0.add(root, *[Node(label=f"n{i}", parent=root) for i in range(3)])
+    s0.commit()
+    s = db.create_session()
+    arts = s.query(Article).order_by("id").find()
+    statements.clear()
+    assert arts[0].author is arts[2].author is arts[4].author is s.get(Author, authors[0].id)
+    assert arts[1].author is arts[5].author and arts[1].author is not arts[0].author
+    assert len([x for x in statements.sql if x.startswith("SELECT")]) == 2
+    nodes = s.query(Node).order_by("id").find()
+    statements.clear()
+    assert all(n.parent is nodes[0] for n in nodes[1:]) and statements.sql == []

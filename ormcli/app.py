@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:  # the same imports as _import_commands() makes at run time
-    from core import mask_url
+    from core import mask_url, parse_url
     from ormcli import config, loader
     from ormcli import language as cmd
     from ormcli import results as r
     from ormcli.errors import (
         EXIT_ERROR,
         EXIT_USAGE,
-        CliError,
         ParseError,
         UsageError,
         exit_code_for,
@@ -51,14 +50,13 @@ def _import_commands() -> None:
     ``globals().update``) and in the ``TYPE_CHECKING`` block above."""
     if "cmd" in globals():
         return
-    from core import mask_url
+    from core import mask_url, parse_url
     from ormcli import config, loader
     from ormcli import language as cmd
     from ormcli import results as r
     from ormcli.errors import (
         EXIT_ERROR,
         EXIT_USAGE,
-        CliError,
         ParseError,
         UsageError,
         exit_code_for,
@@ -72,8 +70,8 @@ def _import_commands() -> None:
     from ormcli.where import parse_where
 
     globals().update(
-        mask_url=mask_url, config=config, loader=loader, cmd=cmd, r=r, EXIT_ERROR=EXIT_ERROR,
-        EXIT_USAGE=EXIT_USAGE, CliError=CliError, ParseError=ParseError,
+        mask_url=mask_url, parse_url=parse_url, config=config, loader=loader, cmd=cmd, r=r,
+        EXIT_ERROR=EXIT_ERROR, EXIT_USAGE=EXIT_USAGE, ParseError=ParseError,
         UsageError=UsageError,
         exit_code_for=exit_code_for, message_for=message_for, Workspace=Workspace,
         FORMATS=FORMATS, OutputOptions=OutputOptions, make_console=make_console, render=render,
@@ -85,7 +83,7 @@ def _import_commands() -> None:
 app = typer.Typer(
     name="ormcli",
     help="Load model files, stage changes, see what a commit will do, commit or roll back.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -109,11 +107,16 @@ class AppState:
     replica_reads: bool = False
     _workspace: Workspace | None = field(default=None, repr=False)
 
-    def workspace(self) -> Workspace:
-        """Resolve settings, load the models, open the database (once)."""
+    def workspace(self, *, read_only: bool = False) -> Workspace:
+        """Resolve settings, load the models, open the database (once). ``read_only``: a
+        SQLite file that does not exist is an error, never created."""
         if self._workspace is None:
             settings = config.resolve(self.db_flag, self.models_flag)
             config.check_urls([*self.more_nodes, *self.replicas])
+            for warning in settings.warnings:
+                render_error(make_console(stderr=True), warning, prefix="warning: ")
+            if read_only:
+                _require_database_file(settings.db_url)
             classes = loader.load_models(list(settings.models))
             servers: dict[str, Any] = {"replica_reads": self.replica_reads}
             if self.more_nodes:
@@ -122,6 +125,17 @@ class AppState:
                 servers["replicas"] = list(self.replicas)
             self._workspace = Workspace(settings.db_url, classes, servers)
         return self._workspace
+
+
+def _require_database_file(url: str) -> None:
+    """A command that only reads must not create a SQLite file as a side effect."""
+    parsed = parse_url(url)
+    name = parsed.database
+    if parsed.scheme == "sqlite" and name not in ("", ":memory:") and not Path(name).exists():
+        raise UsageError(
+            f"no database file {name} (a command that only reads never creates one; pass "
+            "--db, or run ormcli migrate to create it)"
+        )
 
 
 def _version() -> str:
@@ -237,6 +251,13 @@ def repl_command(
             metavar="SCRIPT",
         ),
     ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Commits run inside one transaction that is rolled back when the REPL ends.",
+        ),
+    ] = False,
 ) -> None:
     """Start the interactive REPL (the default on a terminal)."""
     from ormcli.history import DEFAULT_SECRET_FIELDS, PrivateHistory
@@ -247,7 +268,7 @@ def repl_command(
         if seed is not None and _is_new(workspace):
             path = Path(seed)
             if not path.is_file():
-                raise CliError(f"seed script not found: {seed}")
+                raise UsageError(f"seed script not found: {seed}")
             code = run_script(
                 workspace,
                 path.read_text(encoding="utf-8").splitlines(),
@@ -269,6 +290,11 @@ def repl_command(
             history = None
         try:
             terminal = sys.stdin.isatty()
+            user: dict[str, Any] = {}
+            if terminal:
+                user, warnings = config.user_settings()
+                for warning in warnings:
+                    render_error(make_console(stderr=True), warning, prefix="warning: ")
             return Repl(
                 workspace,
                 make_console(),
@@ -277,6 +303,8 @@ def repl_command(
                 debug=state.debug,
                 lines=None if terminal else iter(sys.stdin.readline, ""),
                 err=make_console(stderr=True),
+                sandbox=sandbox,
+                user_settings=user,
             ).run()
         finally:
             workspace.close()
@@ -307,7 +335,7 @@ def run_command(
         else:
             path = Path(script)
             if not path.is_file():
-                raise CliError(f"script not found: {script}")
+                raise UsageError(f"script not found: {script}")
             name, lines = script, path.read_text(encoding="utf-8").splitlines()
         workspace = state.workspace()
         try:
@@ -409,28 +437,40 @@ def _order_term(text: str) -> cmd.OrderBy:
 @app.command("find")
 def find_command(
     ctx: typer.Context,
-    entity: Annotated[str, typer.Argument(help="Entity name.")],
+    entity: Annotated[str, typer.Argument(help="Entity name.", metavar="ENTITY")],
     where: Annotated[
         str | None,
-        typer.Option("--where", "-w", help="Condition, e.g. 'age >= 18 and name like \"A%\"'."),
+        typer.Option(
+            "--where",
+            "-w",
+            help="Condition, e.g. 'age >= 18 and name like \"A%\"'.",
+            metavar="EXPR",
+        ),
     ] = None,
     order_by: Annotated[
         list[str] | None,
-        typer.Option("--order-by", "-o", help="FIELD, -FIELD or 'FIELD desc'; repeatable."),
+        typer.Option(
+            "--order-by", "-o", help="FIELD, -FIELD or 'FIELD desc'; repeatable.", metavar="FIELD"
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.")
+        int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.", metavar="N")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     select: Annotated[
         str | None,
         typer.Option(
-            "--select", "-s", help="Columns: 'title, author.name, total=sum(views), n=count()'."
+            "--select",
+            "-s",
+            help="Columns: 'title, author.name, total=sum(views), n=count()'.",
+            metavar="ITEMS",
         ),
     ] = None,
     group_by: Annotated[
         list[str] | None,
-        typer.Option("--group-by", "-g", help="Group by FIELD (or path); repeatable."),
+        typer.Option(
+            "--group-by", "-g", help="Group by FIELD (or path); repeatable.", metavar="FIELD"
+        ),
     ] = None,
     distinct: Annotated[bool, typer.Option("--distinct", help="Leave out repeated rows.")] = False,
     fmt: Annotated[
@@ -459,7 +499,7 @@ def find_command(
             groups,
         )
         out_format = "json" if as_json and fmt is None else fmt or "table"
-        workspace = state.workspace()
+        workspace = state.workspace(read_only=True)
         workspace.json_values = out_format in ("json", "jsonl")
         try:
             out = make_console()
@@ -495,13 +535,11 @@ def main(args: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("Aborted!", err=True)
         sys.exit(1)
-    except typer.TyperException as exc:  # Click's usage errors
-        exc.message = _hide_urls(exc.message, args)
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            typer.echo(f"Error: {exc.message}", err=True)
+    except typer.TyperException as exc:  # Click's usage errors: one line, as ours
+        message = _hide_urls(exc.message, args)
+        ctx = getattr(exc, "ctx", None)
+        path = ctx.command_path if ctx is not None else "ormcli"
+        render_error(make_console(stderr=True), f"{message} (see {path} --help)")
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from core import ConfigurationError, mask_url, parse_url
 from ormcli.errors import UsageError
+from ormcli.suggest import did_you_mean
 
 __all__ = [
     "DEFAULT_DB",
@@ -50,22 +51,54 @@ class Settings:
     models_source: str
     #: Field-name patterns whose lines the history file never keeps (``history.py``).
     secret_fields: tuple[str, ...] | None = None
+    #: Unknown keys met in ``[tool.ormcli]`` (``app.py`` prints them on stderr).
+    warnings: tuple[str, ...] = ()
+
+
+#: The keys ``[tool.ormcli]`` understands (others get a warning with a suggestion).
+PYPROJECT_KEYS = ("db", "models", "secret_fields")
 
 
 def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path] | None:
-    path = cwd / "pyproject.toml"
-    if not path.is_file():
-        return None
+    """The ``[tool.ormcli]`` table of the nearest ``pyproject.toml`` that has one, looking in
+    ``cwd`` and then each folder above it."""
+    for folder in (cwd, *cwd.parents):
+        path = folder / "pyproject.toml"
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read it as TOML: {exc}") from None
+        table = data.get("tool", {}).get("ormcli")
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: [tool.ormcli] must be a table")
+        return table, path
+    return None
+
+
+def unknown_key_warnings(table: Mapping[str, Any], known: Sequence[str], where: str) -> list[str]:
+    """``where: unknown key 'modles' — did you mean 'models'? (keys: ...)`` per unknown key."""
+    return [
+        f"{where}: unknown key {key!r}{did_you_mean(key, known)} (keys: {', '.join(known)})"
+        for key in table
+        if key not in known
+    ]
+
+
+def _sqlite_relative_to(url: str, base: Path) -> str:
+    """A SQLite URL from pyproject.toml with a relative file path, made relative to ``base``."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it as TOML: {exc}") from None
-    table = data.get("tool", {}).get("ormcli")
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [tool.ormcli] must be a table")
-    return table, path
+        parsed = parse_url(url)
+    except ConfigurationError:
+        return url
+    path = parsed.database
+    if parsed.scheme != "sqlite" or not path or path == ":memory:" or Path(path).is_absolute():
+        return url
+    _, _, query = url.partition("?")
+    return f"sqlite:///{base / path}" + (f"?{query}" if query else "")
 
 
 def resolve(
@@ -80,6 +113,7 @@ def resolve(
     cwd = Path.cwd() if cwd is None else cwd
     found = _pyproject_table(cwd)
     table, pyproject = found if found else ({}, cwd / "pyproject.toml")
+    warnings = unknown_key_warnings(table, PYPROJECT_KEYS, f"{pyproject} [tool.ormcli]")
 
     if db_flag:
         db_url, db_source = db_flag, "--db"
@@ -88,7 +122,7 @@ def resolve(
     elif "db" in table:
         if not isinstance(table["db"], str) or not table["db"]:
             raise UsageError(f"{pyproject}: [tool.ormcli] db must be a URL string")
-        db_url, db_source = table["db"], "pyproject.toml"
+        db_url, db_source = _sqlite_relative_to(table["db"], pyproject.parent), "pyproject.toml"
     else:
         db_url, db_source = DEFAULT_DB, "default"
 
@@ -108,11 +142,18 @@ def resolve(
         items = [raw] if isinstance(raw, str) else raw
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise UsageError(f"{pyproject}: [tool.ormcli] models must be a string or a list")
-        models = tuple(_relative_to(item, cwd) for item in items)
+        models = tuple(_relative_to(item, pyproject.parent) for item in items)
         models_source = "pyproject.toml"
     else:
         models, models_source = (), "default"
-    return Settings(db_url, db_source, models, models_source, _secret_fields(env, table, pyproject))
+    return Settings(
+        db_url,
+        db_source,
+        models,
+        models_source,
+        _secret_fields(env, table, pyproject),
+        tuple(warnings),
+    )
 
 
 def check_urls(urls: Sequence[str]) -> None:
@@ -146,6 +187,43 @@ def _relative_to(spec: str, base: Path) -> str:
         path = Path(spec)
         return str(path if path.is_absolute() else base / path)
     return spec
+
+
+USER_SETTINGS = """\
+# ormcli REPL settings. Written with the defaults on first use; uncomment a line to change it.
+# format = "table"         # table, vertical, csv, tsv, json or jsonl
+# timing = true            # the footer says "(12 rows in 3.1 ms)"
+# pager = "auto"           # "auto" ($PAGER, else less -SRXF), "off", or a command
+# limit = 200              # rows find shows without limit N or --all; 0 shows every row
+# key_bindings = "emacs"   # or "vi"
+# colour = true            # false: no colour (NO_COLOR=1 does the same)
+"""
+USER_KEYS = ("format", "timing", "pager", "limit", "key_bindings", "colour")
+
+
+def user_settings_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/ormcli/config.toml`` (``~/.config`` by default)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ormcli" / "config.toml"
+
+
+def user_settings(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The REPL's user settings and warnings about them; the file is written with commented
+    defaults when it does not exist yet (nothing is written when that fails)."""
+    path = user_settings_path(env)
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(USER_SETTINGS, encoding="utf-8")
+        except OSError:
+            pass
+        return {}, []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        return {}, [f"{path}: cannot read it as TOML ({exc}); using the defaults"]
+    return data, unknown_key_warnings(data, USER_KEYS, str(path))
 
 
 def history_path(env: Mapping[str, str] | None = None) -> Path:

@@ -23,6 +23,7 @@ from ormcli import results as r
 from ormcli.commands import lookup, specs
 from ormcli.errors import CliError, UsageError, exit_code_for
 from ormcli.literals import Handle, Lit, format_literal
+from ormcli.suggest import did_you_mean
 from ormcli.values import coerce, display, key_value, plain
 from ormcli.where import Expr, compile_where, fields_of
 
@@ -66,6 +67,8 @@ class Workspace:
         self.row_limit: int | None = None
         #: Build ``Rows.values`` (typed, JSON-ready) for JSON output.
         self.json_values = False
+        #: ``repl --sandbox``: commits flush into one transaction rolled back at the end.
+        self.sandbox = False
         #: name -> (database, EntityInfo) of names already looked up (``load`` replaces db).
         self._entities: dict[str, tuple[Any, Any]] = {}
         self._undo: list[_UndoStep] = []
@@ -97,16 +100,20 @@ class Workspace:
             for info in infos:
                 if match(info):
                     return info
-        known = ", ".join(sorted(self.entity_names()))
-        raise CliError(f"unknown entity {name!r} (known: {known})")
+        known = sorted(self.entity_names())
+        hint = did_you_mean(name, known)
+        raise UsageError(f"unknown entity {name!r}{hint} (known: {', '.join(known)})")
 
     def field(self, info: Any, name: str) -> Any:
         """The FieldInfo of ``info.name``, or a CliError listing the fields."""
         for f in info.fields:
             if f.name == name:
                 return f
-        names = ", ".join(f.name for f in info.fields)
-        raise CliError(f"{info.cls.__name__} has no field {name!r} (fields: {names})")
+        names = [f.name for f in info.fields]
+        hint = did_you_mean(name, names)
+        raise UsageError(
+            f"{info.cls.__name__} has no field {name!r}{hint} (fields: {', '.join(names)})"
+        )
 
     def counts(self) -> tuple[int, int, int]:
         """(added, changed, removed) staged in the session."""
@@ -631,7 +638,9 @@ class Workspace:
         if not self.dirty:
             return r.Message("nothing to commit")
         try:
-            done = self.session.commit()
+            # In a sandbox a commit sends its statements inside the REPL's one transaction,
+            # which is rolled back when the REPL ends.
+            done = self.session.flush() if self.sandbox else self.session.commit()
         except core.CommitOutcomeUnknownError as exc:
             raise CommitFailed(
                 f"commit outcome unknown: {exc} (check the database before committing again)",
@@ -664,7 +673,11 @@ class Workspace:
 
     def _do_rollback(self, command: cmd.Rollback) -> r.Result:
         added, changed, removed = self.counts()
-        self.session.rollback()
+        if self.sandbox:  # only what was staged since the last commit (the flushed work stays)
+            while self._undo:
+                self._undo.pop().undo()
+        else:
+            self.session.rollback()
         self._undo.clear()
         if not (added or changed or removed):
             return r.Message("nothing to roll back")
@@ -673,6 +686,8 @@ class Workspace:
         )
 
     def _do_migrate(self, command: cmd.Migrate) -> r.Result:
+        if self.sandbox:
+            raise UsageError("migrate is not available in a sandbox (schema changes would stay)")
         plan = self.db.migration_plan()
         statements = tuple(plan.statements)
         refused = tuple(plan.refused)
@@ -707,7 +722,10 @@ class Workspace:
         return r.Message("quit")
 
     def close(self) -> None:
-        """Close the database (staged work is dropped, never committed)."""
+        """Close the database (staged work is dropped, never committed; a sandbox's
+        transaction is rolled back)."""
+        if self.session.in_transaction:
+            self.session.rollback()
         self.db.close()
 
 

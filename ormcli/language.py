@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ormcli.commands import command, lookup
+from ormcli.commands import command, lookup, specs
 from ormcli.errors import ParseError
 from ormcli.literals import Handle, Lit, parse_literal
+from ormcli.suggest import did_you_mean
 from ormcli.tokens import TokenStream, describe
 from ormcli.where import STOP_WORDS, Expr, parse_where
 
@@ -214,6 +215,10 @@ Command = (
 )
 
 
+#: First words of SQL statements: a line starting with one gets a hint, not "unknown command".
+_SQL_WORDS = frozenset({"select", "insert", "update", "delete", "with", "create", "drop", "alter"})
+
+
 def parse(line: str) -> Command | None:
     """Parse one line; ``None`` for a blank line or a ``#`` comment.
 
@@ -222,6 +227,12 @@ def parse(line: str) -> Command | None:
     if not line.strip() or line.lstrip().startswith("#"):
         return None
     words = line.split(None, 1)
+    if words[0].lower() in _SQL_WORDS:
+        raise ParseError(
+            f"{words[0]!r} is SQL; this is ormcli's own language (try 'help'): find ENTITY "
+            "where ..., count, add, set, remove; status --sql shows the SQL a commit sends",
+            line.find(words[0]),
+        )
     if words[0].lower() == "load":
         return _parse_load_line(line, words[1] if len(words) > 1 else "")
     stream = TokenStream(line)
@@ -230,7 +241,8 @@ def parse(line: str) -> Command | None:
         raise ParseError(f"expected a command, got {describe(head)} (try 'help')", head.pos)
     spec = lookup(head.text)
     if spec is None:
-        raise ParseError(f"unknown command {head.text!r} (try 'help')", head.pos)
+        hint = did_you_mean(head.text, (s.name for s in specs()))
+        raise ParseError(f"unknown command {head.text!r}{hint} (try 'help')", head.pos)
     stream.next()
     result: Command = spec.parser(stream)
     stream.expect_end(f"after the {spec.name} command (usage: {spec.usage})")

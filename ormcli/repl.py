@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import DummyInput, Input
 from prompt_toolkit.output import DummyOutput, Output
@@ -31,8 +32,11 @@ from ormcli.config import short_db_label
 from ormcli.errors import ParseError, message_for
 from ormcli.executor import Workspace
 from ormcli.formats import FORMATS
+from ormcli.highlight import CommandLexer
 from ormcli.interrupt import CancelOnInterrupt
+from ormcli.keys import key_bindings
 from ormcli.render import OutputOptions, render, render_error, render_to_text
+from ormcli.statements import is_complete, split_commands
 
 WELCOME = "ormcli — type help for commands, quit to leave"
 INTERRUPTED = "interrupted"
@@ -49,6 +53,31 @@ class ReplSettings:
         #: "auto" ($PAGER, else less -SRXF), a command, or "" (off).
         self.pager = "auto"
         self.row_limit: int | None = 200
+        self.vi = False
+        self.colour = True
+
+    def apply(self, data: dict[str, Any]) -> list[str]:
+        """Take the user settings file's values; a warning for each one that is wrong."""
+        warnings = []
+        for name, value in data.items():
+            try:
+                if name in ("timing", "colour"):
+                    if not isinstance(value, bool):
+                        raise ValueError(f"{name} takes true or false, got {value!r}")
+                    setattr(self, name, value)
+                elif name == "limit":
+                    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                        raise ValueError(f"limit takes a number of rows (0: all), got {value!r}")
+                    self.row_limit = value or None
+                elif name == "key_bindings":
+                    if value not in ("vi", "emacs"):
+                        raise ValueError(f"key_bindings takes vi or emacs, got {value!r}")
+                    self.vi = value == "vi"
+                elif name in ("format", "pager"):
+                    self.change(name, str(value))
+            except ValueError as exc:
+                warnings.append(f"settings file: {exc}")
+        return warnings
 
     def describe(self) -> list[tuple[str, str]]:
         """(name, value as typed) of every setting."""
@@ -102,6 +131,8 @@ class Repl:
         debug: bool = False,
         lines: Iterator[str] | None = None,
         err: Any = None,
+        sandbox: bool = False,
+        user_settings: dict[str, Any] | None = None,
     ) -> None:
         """``lines``, when given, replaces prompt-toolkit as the source of lines (stdin that is
         not a terminal); otherwise ``input``/``output`` default to the terminal."""
@@ -110,10 +141,17 @@ class Repl:
         #: Where row footers and timing go when the console is not a terminal.
         self.err = err if err is not None else console
         self.settings = ReplSettings()
+        for warning in self.settings.apply(user_settings or {}):
+            render_error(self.err, warning, prefix="warning: ")
+        if not self.settings.colour:
+            console.no_color = True
         workspace.row_limit = self.settings.row_limit
         self.interactive = interactive
         self.debug = debug
-        self.label = short_db_label(workspace.url)
+        self.sandbox = workspace.sandbox = sandbox
+        self.label = short_db_label(workspace.url) + (" (sandbox)" if sandbox else "")
+        #: Commands that failed (``ormcli repl < file`` then exits 1).
+        self.failures = 0
         self._lines = lines
         if lines is not None:
             input, output = DummyInput(), DummyOutput()
@@ -123,6 +161,13 @@ class Repl:
             complete_while_typing=False,
             input=input,
             output=output,
+            multiline=True,
+            vi_mode=self.settings.vi,
+            key_bindings=key_bindings(),
+            prompt_continuation=lambda width, line, wrap: "." * (width - 1) + " ",
+            lexer=CommandLexer(),
+            auto_suggest=AutoSuggestFromHistory(),
+            bottom_toolbar=self.toolbar if interactive else None,
         )
         self._ask_session: PromptSession[str] = PromptSession(input=input, output=output)
 
@@ -144,7 +189,24 @@ class Repl:
         line = next(self._lines, None)
         if line is None:
             raise EOFError
-        return line.rstrip("\r\n")
+        text = line.rstrip("\r\n")
+        while not is_complete(text):  # an open quote or bracket, or a trailing \\
+            more = next(self._lines, None)
+            if more is None:
+                break
+            text += "\n" + more.rstrip("\r\n")
+        return text
+
+    def toolbar(self) -> str:
+        """The bottom line: database, staged counts, transaction state, key hints."""
+        added, changed, removed = self.workspace.counts()
+        state = "sandbox: everything is rolled back at exit" if self.sandbox else "no transaction"
+        if not self.sandbox and self.workspace.session.in_transaction:
+            state = "transaction open"
+        return (
+            f" {self.label}  │  staged +{added} ~{changed} -{removed}  │  {state}  │  "
+            "Tab completes · → takes the suggestion · Ctrl-C cancels · Ctrl-D leaves"
+        )
 
     def prompt_text(self) -> str:
         """``blog.db> `` or, with staged work, ``blog.db [+2 ~1 -1]> `` (zero counts left out)."""
@@ -153,9 +215,13 @@ class Repl:
         return f"{self.label} [{' '.join(parts)}]> " if parts else f"{self.label}> "
 
     def run(self) -> int:
-        """Loop until the user leaves; return the exit code (0)."""
+        """Loop until the user leaves; return the exit code: 0, or 1 when input that is not
+        a terminal had a failing command."""
         if self.console.is_terminal:
-            self.console.print(WELCOME, style="dim")
+            welcome = WELCOME
+            if self.sandbox:
+                welcome += " — sandbox: commits run in one transaction, rolled back at exit"
+            self.console.print(welcome, style="dim")
             db = self.workspace.db
             if db.servers != db.url_display:  # several servers: say where writes and reads go
                 self.console.print(db.servers, style="dim", markup=False, highlight=False)
@@ -166,17 +232,36 @@ class Repl:
                 continue
             except EOFError:
                 if self._leave(end_of_input=True):
-                    return 0
+                    return self._exit_code()
                 continue
             if self.handle(line):
-                return 0
+                return self._exit_code()
 
-    def handle(self, line: str) -> bool:
-        """Run one line; return True when the REPL should end."""
+    @property
+    def _errors(self) -> Any:
+        """Where error lines go: the screen on a terminal, else stderr (``self.err``)."""
+        return self.console if self.console.is_terminal else self.err
+
+    def _exit_code(self) -> int:
+        if self.sandbox:
+            self.workspace.session.rollback()
+            render_error(
+                self._errors, "sandbox: every commit of this session was rolled back", prefix=""
+            )
+        return 1 if self.failures and not self.interactive else 0
+
+    def handle(self, text: str) -> bool:
+        """Run the commands in ``text`` (``;`` and newlines separate them; a pasted block runs
+        line by line); return True when the REPL should end."""
+        return any(self.handle_one(line) for line in split_commands(text))
+
+    def handle_one(self, line: str) -> bool:
+        """Run one command; return True when the REPL should end."""
         try:
             command = cmd.parse(line)
         except ParseError as exc:
-            render_error(self.console, str(exc))
+            self.failures += 1
+            render_error(self._errors, str(exc))
             return False
         if command is None:
             return False
@@ -191,15 +276,16 @@ class Repl:
                 self.workspace.json_values = self.settings.format in ("json", "jsonl")
                 result = self.workspace.execute(command)
             except Exception as exc:
+                self.failures += 1
                 if self.debug:
                     self.console.print(traceback.format_exc(), markup=False, highlight=False)
                 if guard.interrupted:
                     note = INTERRUPTED
                     if isinstance(command, cmd.Commit):
                         note += ": nothing was written; the staged work is kept"
-                    render_error(self.console, note, prefix="")
+                    render_error(self._errors, note, prefix="")
                 else:
-                    render_error(self.console, message_for(exc))
+                    render_error(self._errors, message_for(exc))
                 return False
         elapsed = (time.perf_counter() - started) * 1000.0
         terminal = self.console.is_terminal
@@ -211,7 +297,7 @@ class Repl:
         try:
             self._show(result, options)
         except KeyboardInterrupt:
-            render_error(self.console, INTERRUPTED, prefix="")
+            render_error(self._errors, INTERRUPTED, prefix="")
         return False
 
     def _show(self, result: Any, options: OutputOptions) -> None:
@@ -229,7 +315,7 @@ class Repl:
         try:
             subprocess.run(shlex.split(command), input=text, text=True, check=False)
         except OSError as exc:
-            render_error(self.console, f"pager {command!r} failed ({exc}); option pager off")
+            render_error(self._errors, f"pager {command!r} failed ({exc}); option pager off")
             self.console.file.write(text)
 
     def _option(self, command: cmd.Option) -> None:
@@ -242,24 +328,27 @@ class Repl:
         try:
             settings.change(command.name, command.value)
         except ValueError as exc:
-            render_error(self.console, str(exc))
+            render_error(self._errors, str(exc))
             return
         self.workspace.row_limit = settings.row_limit
         value = dict(settings.describe())[command.name]
         self.console.print(f"{command.name} = {value}", markup=False, highlight=False)
 
     def _leave(self, *, end_of_input: bool) -> bool:
-        """May we leave? Asks (commit / discard / stay) when work is staged."""
-        if not self.workspace.dirty:
+        """May we leave? Asks (commit / discard / stay) when work is staged; Ctrl-D at the
+        question asks once more, a second one there discards. A sandbox just leaves (its
+        transaction is rolled back)."""
+        if not self.workspace.dirty or self.sandbox:
             return True
         added, changed, removed = self.workspace.counts()
         staged = f"{added} to add, {changed} to change, {removed} to remove"
         if not self.interactive:
             self.workspace.session.rollback()
             render_error(
-                self.console, f"staged work discarded ({staged}); nothing was committed", prefix=""
+                self._errors, f"staged work discarded ({staged}); nothing was committed", prefix=""
             )
             return True
+        asked_again = False
         while True:
             try:
                 answer = self._ask_session.prompt(
@@ -269,9 +358,17 @@ class Repl:
             except KeyboardInterrupt:
                 return False
             except EOFError:
+                if not asked_again:
+                    asked_again = True
+                    self.console.print(
+                        "Ctrl-D again discards the staged work; or answer c, d or s",
+                        markup=False,
+                        highlight=False,
+                    )
+                    continue
                 self.workspace.session.rollback()
                 render_error(
-                    self.console,
+                    self._errors,
                     f"input ended: staged work discarded ({staged}); nothing was committed",
                     prefix="",
                 )
@@ -281,7 +378,7 @@ class Repl:
                 try:
                     render(self.console, self.workspace.execute(cmd.Commit()))
                 except Exception as exc:
-                    render_error(self.console, message_for(exc))
+                    render_error(self._errors, message_for(exc))
                     return False
                 return True
             if choice in ("d", "discard"):

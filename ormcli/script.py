@@ -80,8 +80,9 @@ def run_script(
             if debug:
                 raise
             workspace.session.rollback()
-            render_error(err, f"{name}:{number}: {message_for(exc)}", prefix="")
-            render_error(err, "nothing was committed", prefix="")
+            render_error(
+                err, f"{name}:{number}: {message_for(exc)} (nothing was committed)", prefix=""
+            )
             return EXIT_ERROR
         if isinstance(result, r.MigrationView):
             _migration_note(err, result, number, name)
@@ -103,10 +104,10 @@ def run_script(
         message = message_for(exc)
         if not message.startswith("commit "):  # (the workspace's own say "commit failed: ...")
             message = f"commit failed: {message}"
-        render_error(err, f"{name}: {message}", prefix="")
         code = exit_code_for(exc)
-        if code != EXIT_OUTCOME_UNKNOWN:
-            render_error(err, "nothing was committed", prefix="")
+        if code != EXIT_OUTCOME_UNKNOWN and "nothing was written" not in message:
+            message += " (nothing was committed)"
+        render_error(err, f"{name}: {message}", prefix="")
         return code
     render(err, result)
     return EXIT_OK

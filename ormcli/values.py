@@ -60,6 +60,9 @@ def coerce(field: Any, lit: Lit, resolve: Resolver, owner: str | None = None) ->
     except core.ValidationError as exc:
         if "aware" in str(exc):
             raise CliError(str(exc)) from None
+        if field.kind == "enum" and field.enum_type is not None:
+            allowed = ", ".join(m.name for m in field.enum_type)
+            raise bad_value(field, lit, f"one of {allowed}", owner) from None
         raise bad_value(field, lit, owner=owner) from None
 
 

@@ -142,11 +142,13 @@ def test_two_entities_with_the_same_name_are_refused(tmp_path: Path, db_url: str
 
 
 def test_an_unknown_entity_is_an_error(db_url: str, blog_models: str) -> None:
-    """find on an entity that is not loaded lists the known ones."""
+    """find on an entity that is not loaded: usage (exit 2), a suggestion and the known ones."""
+    assert invoke(["--db", db_url, "--models", blog_models, "migrate"]).exit_code == 0
     result = invoke(["--db", db_url, "--models", blog_models, "find", "Usr"])
-    assert result.exit_code == 1
-    assert (
-        result.stderr == "error: unknown entity 'Usr' (known: Comment, Post, PostTag, Tag, User)\n"
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: unknown entity 'Usr' — did you mean 'User'? "
+        "(known: Comment, Post, PostTag, Tag, User)\n"
     )
 
 

@@ -26,9 +26,10 @@ def test_the_flag_wins_then_environment_then_pyproject_then_default(tmp_path: Pa
     from_env = resolve(None, [], env=env, cwd=tmp_path)
     assert (from_env.db_url, from_env.models) == ("sqlite:///e.db", ("a.py", "pkg.models"))
     from_file = resolve(None, [], env={}, cwd=tmp_path)
-    assert from_file.db_url == "sqlite:///p.db"
+    assert from_file.db_url == f"sqlite:///{tmp_path / 'p.db'}"  # relative to pyproject.toml
     assert from_file.models == (str(tmp_path / "models/blog.py"),)
-    default = resolve(None, [], env={}, cwd=tmp_path / "nowhere")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"  # no pyproject.toml above it
+    default = resolve(None, [], env={}, cwd=elsewhere)
     assert (default.db_url, default.models, default.db_source) == (DEFAULT_DB, (), "default")
 
 

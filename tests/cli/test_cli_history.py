@@ -96,7 +96,8 @@ def test_the_secret_field_list_is_settable(tmp_path: Path) -> None:
     assert resolve(None, [], env={}, cwd=tmp_path).secret_fields == ("nickname",)
     env = {"ORMCLI_SECRET_FIELDS": "motto, *pet*"}
     assert resolve(None, [], env=env, cwd=tmp_path).secret_fields == ("motto", "*pet*")
-    assert resolve(None, [], env={}, cwd=tmp_path / "none").secret_fields is None
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-none"  # no pyproject.toml above it
+    assert resolve(None, [], env={}, cwd=elsewhere).secret_fields is None
     history = PrivateHistory(tmp_path / "h", ("nickname",))
     history.append_string('find User where nickname == "bob"')
     history.append_string('find User where password == "kept-now"')

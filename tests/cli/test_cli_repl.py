@@ -122,7 +122,8 @@ def test_a_failing_line_prints_one_line_and_keeps_the_staged_work(
     errors = [line for line in screen.splitlines() if line.startswith("error: ")]
     assert errors == [
         "error: expected a value after 'email=', got 'nope' (quote text: \"nope\")",
-        "error: unknown entity 'Usr' (known: Comment, Post, PostTag, Tag, User)",
+        "error: unknown entity 'Usr' — did you mean 'User'? "
+        "(known: Comment, Post, PostTag, Tag, User)",
         'error: User.joined expects date, got "someday"',
         "error: unknown handle @9 (handles name entities added this session)",
     ]

@@ -30,7 +30,7 @@ from core.errors import (
     shorten,
 )
 from core.expressions import F, and_, like_escape, not_, or_, outer
-from core.migrate import MigrationPlan
+from core.migrations import MigrateOptions, MigrationPlan, Questioner
 from core.pool import Pool
 from core.query import Query
 from core.relations import RelationInfo
@@ -40,10 +40,13 @@ from core.types import (
     AutoIncrement,
     Aware,
     BackReference,
+    Check,
     Index,
     MaxLength,
+    NoIndex,
     PrimaryKey,
     Reference,
+    RenamedFrom,
     Unique,
     field,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "Aware",
     "BackReference",
     "ChangeSet",
+    "Check",
     "CommitOutcomeUnknownError",
     "CommitResult",
     "ConfigurationError",
@@ -74,9 +78,11 @@ __all__ = [
     "Insert",
     "IntegrityError",
     "MaxLength",
+    "MigrateOptions",
     "MigrationError",
     "MigrationPlan",
     "ModelError",
+    "NoIndex",
     "NotFoundError",
     "OrmConnectionError",
     "OrmError",
@@ -84,8 +90,10 @@ __all__ = [
     "PoolTimeoutError",
     "PrimaryKey",
     "Query",
+    "Questioner",
     "Reference",
     "RelationInfo",
+    "RenamedFrom",
     "Row",
     "SQLiteAdapter",
     "SelectQuery",

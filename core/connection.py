@@ -7,7 +7,7 @@ driver exceptions into ``core.errors`` via the dialect. ``commit()`` reports a l
 as ``CommitOutcomeUnknownError``: the COMMIT was sent and nobody knows whether it landed. Where
 the dialect can (PostgreSQL), ``begin()`` sends nothing and BEGIN goes out in one round trip with
 the transaction's first statement.
-Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrate``. What it leaves
+Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrations``. What it leaves
 out: opening connections (``core.adapters``) and deciding what to send.
 """
 

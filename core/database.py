@@ -8,7 +8,7 @@ may also be given in the URL's query string), and hands out sessions, scoped tra
 statement runs on a connection checked out of the pool for that statement, or held by a
 session while its transaction is open. Callers: user code
 and ``ormcli``. What it leaves out: the unit of work (``core.session``) and schema diffing
-(``core.migrate``).
+(``core.migrations``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from core.errors import (
     NotFoundError,
     UnknownEntityError,
 )
-from core.migrate import MigrationPlan, migration_plan
+from core.migrations import MigrateOptions, MigrationPlan, Questioner
+from core.migrations import migrate as run_migrate
+from core.migrations.model import check_names
 from core.pool import Pool
 from core.query import Query
 from core.raw import bind, column_order
@@ -135,6 +137,7 @@ class Database:
                     f"and {info.cls.__qualname__}); give one another name with @entity.name"
                 )
             names[info.name] = info
+        check_names(infos, self.dialect.max_identifier_bytes, self.dialect.reserved_prefixes)
         self.entities: tuple[EntityInfo, ...] = tuple(infos)
         self._by_name = names
         self._codecs: dict[EntityInfo, EntityCodec] = {}
@@ -440,26 +443,40 @@ class Database:
             raise NotFoundError(f"{target.cls.__name__} {pk!r} (a reference) does not exist")
         return obj
 
-    def migration_plan(self) -> MigrationPlan:
-        """What ``migrate()`` would do (and what it refuses to do); nothing is run."""
+    def migration_plan(self, *, backfill: dict[str, Any] | None = None) -> MigrationPlan:
+        """What ``migrate()`` would do, with the data checked; nothing is written."""
         with self.pool.connection() as conn:
-            return migration_plan(conn, self.entities)
+            options = MigrateOptions(dry_run=True, allow_data_loss=True, backfill=backfill or {})
+            return run_migrate(conn, self.entities, options)
 
-    def migrate(self) -> MigrationPlan:
-        """Create missing tables, columns that can be added safely, indexes and constraints.
+    def migrate(
+        self,
+        *,
+        allow_data_loss: bool = False,
+        dry_run: bool = False,
+        backfill: dict[str, Any] | None = None,
+        online: bool = False,
+        lock_timeout: float = 10.0,
+        questioner: Questioner | None = None,
+    ) -> MigrationPlan:
+        """Bring the schema to the models, all or nothing; idempotent.
 
-        Idempotent. Differences that could lose data are not applied; they are listed on the
-        returned plan's ``refused``.
+        Safe steps apply without asking. Steps that would lose data need
+        ``allow_data_loss=True`` (or a ``questioner`` that confirms); steps the data blocks
+        (NOT NULL over NULLs without ``backfill``, a unique over duplicates, ...) and
+        suggested renames raise ``MigrationError`` with the counts, and nothing is applied.
         """
+        options = MigrateOptions(
+            allow_data_loss=allow_data_loss,
+            dry_run=dry_run,
+            backfill=backfill or {},
+            online=online,
+            lock_timeout=lock_timeout,
+        )
+        if questioner is not None:
+            options.questioner = questioner
         with self.pool.connection() as conn:
-            plan = migration_plan(conn, self.entities)
-            if plan.statements:
-                try:
-                    conn.begin()
-                    conn.executescript(plan.statements, "cannot migrate")
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
+            plan = run_migrate(conn, self.entities, options)
+            if plan.applied:
                 self._read_missing(conn)
             return plan

@@ -50,10 +50,20 @@ from core.errors import (
 )
 from core.jsonvalues import json_problem
 from core.relations import RelationInfo
-from core.types import MISSING, BackReferenceSpec, FieldDefault, Marker, MaxLength, ReferenceSpec
+from core.types import (
+    MISSING,
+    BackReferenceSpec,
+    Check,
+    FieldDefault,
+    Marker,
+    MaxLength,
+    ReferenceSpec,
+    RenamedFrom,
+)
 from core.types import AutoIncrement as AutoIncrementMarker
 from core.types import Aware as AwareMarker
 from core.types import Index as IndexMarker
+from core.types import NoIndex as NoIndexMarker
 from core.types import PrimaryKey as PrimaryKeyMarker
 from core.types import Unique as UniqueMarker
 
@@ -120,6 +130,7 @@ class FieldInfo:
         "_target_cls",
         "autoincrement",
         "aware",
+        "checks",
         "column",
         "default",
         "default_factory",
@@ -129,6 +140,7 @@ class FieldInfo:
         "kind",
         "max_length",
         "name",
+        "no_index",
         "nullable",
         "on_delete",
         "orphans",
@@ -136,6 +148,7 @@ class FieldInfo:
         "primary_key",
         "python_type",
         "relations",
+        "renamed_from",
         "unique",
     )
 
@@ -187,6 +200,11 @@ class FieldInfo:
         #: The collections this reference field feeds (one-to-many relations mapped by it,
         #: many-to-many relations whose pivot side to the owner it is); filled as they resolve.
         self.relations: tuple[RelationInfo, ...] = ()
+        #: Migration markers: ``RenamedFrom`` (the old column), ``Check`` expressions, and
+        #: ``NoIndex`` (a reference column without the index migrate gives it by default).
+        self.renamed_from: str | None = None
+        self.checks: tuple[str, ...] = ()
+        self.no_index = False
 
     def __repr__(self) -> str:
         return f"<FieldInfo {self.entity}.{self.name}: {self.type_label}>"
@@ -402,10 +420,12 @@ class EntityInfo:
         "field_names",
         "fields",
         "has_json",
+        "indexes",
         "json_fields",
         "name",
         "primary_key",
         "references",
+        "renamed_from",
         "single_pk_name",
     )
 
@@ -433,6 +453,10 @@ class EntityInfo:
         self.has_json = bool(self.json_fields)
         self._relation_specs: dict[str, _CollectionSpec] = {c.name: c for c in collections or ()}
         self._relations: dict[str, RelationInfo] | None = None if collections else {}
+        #: ``@entity.index(...)`` declarations: (field names, unique, index name or None).
+        self.indexes: list[tuple[tuple[str, ...], bool, str | None]] = []
+        #: ``@entity.name("new", renamed_from="old")``: the table's former name.
+        self.renamed_from: str | None = None
 
     @property
     def relations(self) -> dict[str, RelationInfo]:
@@ -622,7 +646,7 @@ def _make_field(
     label = cls.__name__
     where = f"{label}.{name}"
     for m in markers:
-        if not isinstance(m, Marker | MaxLength):
+        if not isinstance(m, Marker | MaxLength | Check | RenamedFrom):
             raise ModelError(f"{where}: unknown marker {m!r} in Annotated[...]")
     if any(isinstance(m, BackReferenceSpec) for m in markers):
         return _make_collection(cls, name, tp, markers, nullable, ns or {})
@@ -689,7 +713,7 @@ def _make_field(
         default = 0
     if nullable and default is MISSING and factory is None:
         default = None
-    return FieldInfo(
+    made = FieldInfo(
         label,
         name,
         kind,
@@ -708,6 +732,10 @@ def _make_field(
         on_delete=reference.on_delete if reference is not None else "restrict",
         orphans=reference.orphans if reference is not None else None,
     )
+    made.renamed_from = next((m.name for m in markers if isinstance(m, RenamedFrom)), None)
+    made.checks = tuple(m.expression for m in markers if isinstance(m, Check))
+    made.no_index = NoIndexMarker in flags
+    return made
 
 
 def _resolve_hints(cls: type, localns: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -756,6 +784,9 @@ def _build_info(cls: type, name: str, localns: dict[str, Any]) -> EntityInfo:
         )
     if sum(1 for f in info.primary_key if f.autoincrement) and len(info.primary_key) > 1:
         raise ModelError(f"entity {name!r}: AutoIncrement cannot be part of a composite key")
+    info.renamed_from = cls.__dict__.get("__orm_renamed_from__")
+    for fields_, unique, index_name in cls.__dict__.get("__orm_indexes__", ()):
+        _add_index(info, fields_, unique, index_name)
     _instrument(cls, info)
     return info
 
@@ -1052,15 +1083,51 @@ class _EntityDecorator:
     def __call__(self, cls: type[T]) -> type[T]:
         return _register(cls, cls.__name__.lower(), sys._getframe(1).f_locals)
 
-    def name(self, name: str) -> Callable[[type[T]], type[T]]:
+    def name(self, name: str, *, renamed_from: str | None = None) -> Callable[[type[T]], type[T]]:
         if not isinstance(name, str) or not name.isidentifier():
             raise ModelError(f"entity name {name!r} must be a valid identifier")
+        if renamed_from is not None and (
+            not isinstance(renamed_from, str) or not renamed_from.isidentifier()
+        ):
+            raise ModelError(f"renamed_from={renamed_from!r} must be the old entity name")
         localns = sys._getframe(1).f_locals
 
         def decorate(cls: type[T]) -> type[T]:
+            if renamed_from is not None:
+                type.__setattr__(cls, "__orm_renamed_from__", renamed_from)
             return _register(cls, name, localns)
 
         return decorate
+
+    def index(
+        self, *fields: str, unique: bool = False, name: str | None = None
+    ) -> Callable[[type[T]], type[T]]:
+        """``@entity.index("a", "b", unique=True)``: an index (or unique) over several fields;
+        above or below ``@entity``."""
+        if not fields or not all(isinstance(f, str) for f in fields):
+            raise ModelError(f"entity.index takes field names, got {fields!r}")
+
+        def decorate(cls: type[T]) -> type[T]:
+            built = cls.__dict__.get(_INFO_ATTR)
+            if type(built) is EntityInfo:
+                _add_index(built, fields, unique, name)
+            else:
+                declared = list(cls.__dict__.get("__orm_indexes__", ()))
+                declared.append((tuple(fields), unique, name))
+                type.__setattr__(cls, "__orm_indexes__", declared)
+            return cls
+
+        return decorate
+
+
+def _add_index(info: EntityInfo, fields: tuple[str, ...], unique: bool, name: str | None) -> None:
+    for f in fields:
+        if not info.has_field(f):
+            known = ", ".join(info.field_names)
+            raise ModelError(
+                f"{info.cls.__name__}: entity.index names no field {f!r}; its fields are: {known}"
+            )
+    info.indexes.append((tuple(fields), unique, name))
 
 
 entity = _EntityDecorator()

@@ -4,7 +4,7 @@ Identifiers come only from the model and go through ``Dialect.quote``; every val
 parameter (the functions here return text with placeholders and append values to a list).
 Statement text depends only on the shape of a batch (entity, columns, row count), so it is
 cached. Callers: ``core.unitofwork`` (planning), ``core.persist``, ``core.query``,
-``core.migrate``. What it leaves out: executing anything.
+``core.migrations`` renders its own DDL. What it leaves out: executing anything.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ __all__ = [
     "Scope",
     "TermCompiler",
     "compile_where",
-    "create_index_sql",
-    "create_table_sql",
     "delete_sql",
     "insert_sql",
     "order_sql",
@@ -63,66 +61,6 @@ __all__ = [
 
 def _cols(dialect: Dialect, names: Sequence[str]) -> str:
     return ", ".join(dialect.quote(n) for n in names)
-
-
-# -- DDL -----------------------------------------------------------------------------------
-
-
-def column_sql(dialect: Dialect, f: FieldInfo, *, single_pk: bool) -> str:
-    if f.autoincrement and single_pk:
-        return f"{dialect.quote(f.column)} {dialect.autoincrement_pk}"
-    sql = f"{dialect.quote(f.column)} {dialect.column_type(f)}"
-    if not f.nullable:
-        sql += " NOT NULL"
-    if f.primary_key and single_pk:
-        sql += " PRIMARY KEY"
-    return sql
-
-
-def create_table_sql(dialect: Dialect, info: EntityInfo) -> str:
-    q = dialect.quote
-    single_pk = len(info.primary_key) == 1
-    parts = [column_sql(dialect, f, single_pk=single_pk) for f in info.fields]
-    if not single_pk:
-        parts.append(f"PRIMARY KEY ({_cols(dialect, [f.column for f in info.primary_key])})")
-    for f in info.fields:
-        if f.unique and not f.primary_key:
-            parts.append(f"CONSTRAINT {q(unique_name(info, f))} UNIQUE ({q(f.column)})")
-    for f in info.references:
-        target = f.target
-        assert target is not None
-        parts.append(
-            f"CONSTRAINT {q(f'fk_{info.table}_{f.column}')} FOREIGN KEY ({q(f.column)}) "
-            f"REFERENCES {q(target.table)} ({q(target.primary_key[0].column)})"
-            + (f" ON DELETE {f.on_delete.upper()}" if f.on_delete != "restrict" else "")
-        )
-    body = ",\n  ".join(parts)
-    return f"CREATE TABLE {q(info.table)} (\n  {body}\n){dialect.table_options}"
-
-
-def index_name(info: EntityInfo, f: FieldInfo) -> str:
-    return f"ix_{info.table}_{f.column}"
-
-
-def create_index_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
-    q = dialect.quote
-    return f"CREATE INDEX {q(index_name(info, f))} ON {q(info.table)} ({q(f.column)})"
-
-
-def unique_name(info: EntityInfo, f: FieldInfo) -> str:
-    """The name of a field's unique constraint or index (errors find the field by it)."""
-    return f"uq_{info.table}_{f.column}"
-
-
-def create_unique_index_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
-    """A unique index on one column of an existing table (new tables get a constraint)."""
-    q = dialect.quote
-    return f"CREATE UNIQUE INDEX {q(unique_name(info, f))} ON {q(info.table)} ({q(f.column)})"
-
-
-def add_column_sql(dialect: Dialect, info: EntityInfo, f: FieldInfo) -> str:
-    q = dialect.quote
-    return f"ALTER TABLE {q(info.table)} ADD COLUMN {column_sql(dialect, f, single_pk=False)}"
 
 
 # -- DML -----------------------------------------------------------------------------------

@@ -17,12 +17,15 @@ __all__ = [
     "Aware",
     "BackReference",
     "BackReferenceSpec",
+    "Check",
     "FieldDefault",
     "Index",
     "MaxLength",
+    "NoIndex",
     "PrimaryKey",
     "Reference",
     "ReferenceSpec",
+    "RenamedFrom",
     "Unique",
     "field",
 ]
@@ -58,6 +61,8 @@ AutoIncrement = Marker("AutoIncrement")
 Unique = Marker("Unique")
 Index = Marker("Index")
 Aware = Marker("Aware")
+#: On a ``Reference`` field: no index on its column (migrate indexes reference columns by default).
+NoIndex = Marker("NoIndex")
 
 #: What ``Reference(on_delete=...)`` accepts: the foreign key's ``ON DELETE`` rule.
 ON_DELETE_RULES = ("restrict", "cascade", "set null")
@@ -153,6 +158,29 @@ class MaxLength:
     def __post_init__(self) -> None:
         if not isinstance(self.length, int) or self.length <= 0:
             raise ValueError(f"MaxLength takes a positive int, not {self.length!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """``Annotated[int, Check("age >= 0")]``: a CHECK constraint (SQL written by the model's
+    author, naming columns as they are; the same text must run on every backend used)."""
+
+    expression: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.expression, str) or not self.expression.strip():
+            raise ValueError(f"Check takes a SQL expression as text, not {self.expression!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenamedFrom:
+    """``Annotated[str, RenamedFrom("old")]``: migrate renames the column ``old`` (data kept)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"RenamedFrom takes the old field name, not {self.name!r}")
 
 
 @dataclass(frozen=True, slots=True)

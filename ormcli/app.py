@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from ormcli.migrate_app import migrate_app
+
 if TYPE_CHECKING:  # the same imports as _import_commands() makes at run time
     from core import mask_url, parse_url
     from ormcli import config, loader
     from ormcli import language as cmd
-    from ormcli import results as r
     from ormcli.errors import (
-        EXIT_ERROR,
         EXIT_USAGE,
         ParseError,
         UsageError,
@@ -354,38 +354,6 @@ def run_command(
     raise typer.Exit(_guard(ctx, action))
 
 
-@app.command("migrate")
-def migrate_command(
-    ctx: typer.Context,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the SQL without running it.")
-    ] = False,
-) -> None:
-    """Create missing tables and indexes; never drops data."""
-
-    def action(state: AppState) -> int:
-        workspace = state.workspace()
-        try:
-            result = workspace.execute(cmd.Migrate(dry_run=dry_run))
-        finally:
-            workspace.close()
-        assert isinstance(result, r.MigrationView)
-        out, err = make_console(), make_console(stderr=True)
-        for statement in result.statements:
-            out.print(statement.rstrip(";") + ";", markup=False, highlight=False, soft_wrap=True)
-        for refused in result.refused:
-            render_error(err, refused, prefix="refused: ")
-        summary = r.MigrationView((), (), result.applied)
-        if result.statements:
-            word = "applied" if result.applied else "dry run: not run"
-            render_error(err, f"{word}: {len(result.statements)} statement(s)", prefix="")
-        elif not result.refused:
-            render(err, summary)
-        return EXIT_ERROR if result.refused else 0
-
-    raise typer.Exit(_guard(ctx, action))
-
-
 @app.command("models")
 def models_command(
     ctx: typer.Context,
@@ -511,6 +479,9 @@ def find_command(
         return 0
 
     raise typer.Exit(_guard(ctx, action))
+
+
+app.add_typer(migrate_app, name="migrate")
 
 
 def _hide_urls(text: str, args: list[str]) -> str:

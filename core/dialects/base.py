@@ -5,7 +5,7 @@ map, the parameter limit, whether ``INSERT ... RETURNING`` exists, the batched-u
 plus the few functions that turn Python values into driver values and back, read the schema for
 ``migrate``, and turn driver errors into ``core.errors``. No module outside ``core.dialects``
 tests a backend's name: it reads these attributes. Callers: ``core.sql``, ``core.codec``,
-``core.connection``, ``core.migrate``. What it leaves out: connecting (``core.adapters``).
+``core.connection``, ``core.migrations``. What it leaves out: connecting (``core.adapters``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -32,7 +31,7 @@ from core.errors import (
     shorten,
 )
 
-__all__ = ["ColumnSchema", "Dialect", "TableSchema", "json_dumps", "json_dumps_canonical"]
+__all__ = ["Dialect", "json_dumps", "json_dumps_canonical"]
 
 Converter = Callable[[Any], Any]
 
@@ -40,27 +39,6 @@ json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 json_dumps_canonical = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True
 ).encode
-
-
-@dataclass
-class ColumnSchema:
-    """A column as the database describes it (for ``migrate``)."""
-
-    name: str
-    type: str
-    nullable: bool
-
-
-@dataclass
-class TableSchema:
-    """A table as the database describes it (for ``migrate``)."""
-
-    name: str
-    columns: dict[str, ColumnSchema] = field(default_factory=dict)
-    indexes: set[str] = field(default_factory=set)
-    #: Columns that a unique index or constraint of that one column covers (whole, no
-    #: predicate), spelled as the database spells them.
-    unique: set[str] = field(default_factory=set)
 
 
 def _strict_check(f: FieldInfo, v: Any) -> Any:
@@ -542,38 +520,135 @@ class Dialect:
             message, exc, entity=entity, field=column, constraint=constraint or kind, kind=kind
         )
 
-    # -- schema ----------------------------------------------------------------------------
+    # -- schema (read by core.migrations.reader, written by core.migrations.render) ---------
 
-    #: Catalog query: one row per column, ``(table, column, declared type, nullable)``.
-    schema_columns_sql: ClassVar[str] = ""
-    #: Catalog query: one row per index, ``(table, index name)``.
-    schema_indexes_sql: ClassVar[str] = ""
-    #: ``(table, column)`` of every single-column unique index or constraint (not the key).
-    schema_unique_sql: ClassVar[str] = ""
+    #: Catalog queries, one row each: columns ``(table, column, declared type, nullable,
+    #: default as SQL text)`` in column order; primary keys ``(table, column, constraint
+    #: name)`` in key order; indexes other than the key ``(table, index, unique, column,
+    #: made as a constraint)`` in index order (a NULL column: an expression, ignored);
+    #: foreign keys ``(table, name, column, referenced table, referenced column, on delete)``;
+    #: checks ``(table, name)``.
+    catalog_columns_sql: ClassVar[str] = ""
+    catalog_pk_sql: ClassVar[str] = ""
+    catalog_indexes_sql: ClassVar[str] = ""
+    catalog_fks_sql: ClassVar[str] = ""
+    catalog_checks_sql: ClassVar[str] = ""
+    #: DDL runs inside a transaction: a failed migrate leaves nothing behind. Where it does
+    #: not (MySQL commits around each DDL statement), progress is recorded per statement.
+    transactional_ddl: ClassVar[bool] = True
+    #: How a column's type, nullability and default change: "separate" (``ALTER COLUMN ...
+    #: TYPE / SET NOT NULL / SET DEFAULT``), "modify" (``MODIFY COLUMN`` with the whole
+    #: definition) or "rebuild" (a new table, rows copied: SQLite).
+    alter_column_form: ClassVar[str] = "separate"
+    drop_index_sql: ClassVar[str] = "DROP INDEX {index}"
+    drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP CONSTRAINT {name}"
+    drop_check_sql: ClassVar[str] = "ALTER TABLE {table} DROP CONSTRAINT {name}"
+    drop_pk_sql: ClassVar[str] = "ALTER TABLE {table} DROP CONSTRAINT {name}"
+    #: Length in characters of a text value (data checks before narrowing a column).
+    char_length_fn: ClassVar[str] = "CHAR_LENGTH"
+    #: A condition true where the value of ``{c}`` would not convert to an integer.
+    not_integer_sql: ClassVar[str] = (
+        "NOT (CAST({c} AS TEXT) ~ '^[[:space:]]*[-+]?[0-9]+[[:space:]]*$')"
+    )
+    #: ``SELECT`` that tries the migration lock once (one parameter: the lock's name), true
+    #: when taken; "" where the write transaction itself is the lock (SQLite).
+    lock_try_sql: ClassVar[str] = ""
+    unlock_sql: ClassVar[str] = ""
+    #: Set how long a statement waits for a lock held by another connection ({ms}).
+    lock_timeout_sql: ClassVar[str] = ""
+    #: Longest table / column name in bytes (0: no limit worth checking).
+    max_identifier_bytes: ClassVar[int] = 0
+    #: Name prefixes the backend keeps for itself.
+    reserved_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: Online variants (``migrate --online``): an index built without blocking writes
+    #: (``{unique}``, ``{name}``, ``{table}``, ``{columns}``), and text appended to ``ADD
+    #: CONSTRAINT`` for foreign keys and checks that are then validated separately.
+    online_index_sql: ClassVar[str] = ""
+    online_index_outside_transaction: ClassVar[bool] = False
+    online_constraint_suffix: ClassVar[str] = ""
+    validate_constraint_sql: ClassVar[str] = ""
+    online_alter_suffix: ClassVar[str] = ""
+    #: Sent before a migration's transaction and after it (SQLite turns foreign keys off
+    #: around table rebuilds, as its documentation prescribes), and the query that lists
+    #: rows breaking a foreign key, run before such a migration commits.
+    migrate_prologue_sql: ClassVar[tuple[str, ...]] = ()
+    migrate_epilogue_sql: ClassVar[tuple[str, ...]] = ()
+    foreign_key_check_sql: ClassVar[str] = ""
+    #: What each operation locks, shown in the plan (by operation kind).
+    lock_levels: ClassVar[dict[str, str]] = {}
 
-    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
-        """The tables, columns and indexes that exist (``conn`` is a ``core.connection``)."""
-        tables: dict[str, TableSchema] = {}
-        ctx = "cannot read the schema"
-        for table_name, column, type_, nullable in conn.fetchall(self.schema_columns_sql, (), ctx):
-            table = tables.setdefault(table_name, TableSchema(table_name))
-            table.columns[column] = ColumnSchema(column, type_, bool(nullable))
-        for table_name, index in conn.fetchall(self.schema_indexes_sql, (), ctx):
-            if table_name in tables:
-                tables[table_name].indexes.add(index)
-        for table_name, column in conn.fetchall(self.schema_unique_sql, (), ctx):
-            if table_name in tables:
-                tables[table_name].unique.add(column)
-        return tables
+    def sql_type(self, spec: str) -> str:
+        """A column type for a neutral type spec (``core.migrations.model.type_spec``), or
+        the declared type of a ``sql:`` spec read from a database."""
+        if spec.startswith("sql:"):
+            return spec[4:]
+        kind, _, arg = spec.partition("(")
+        n = arg.rstrip(")")
+        if kind == "str" and n:
+            return self.str_with_length.format(n=n)
+        if kind == "str_indexed":
+            if "str_indexed" not in self.type_map:
+                return self.type_map["str"]
+            return self.str_with_length.format(n=n) if n else self.type_map["str_indexed"]
+        if kind == "enum_str":
+            return self.type_map["enum_str"].format(n=n or 1)
+        if kind == "datetime_aware":
+            return self.type_map.get("datetime_aware", self.type_map["datetime"])
+        return self.type_map[kind]
+
+    def canonical_type(self, declared: str) -> str:
+        """A declared type spelled the one way the database reports it (for comparing)."""
+        return _norm_type(declared)
+
+    def same_type(self, declared: str, expected: str) -> bool:
+        """Whether a column's declared type is the type the model maps to."""
+        return self.canonical_type(declared) == self.canonical_type(expected)
+
+    def normalize_default(self, text: str | None) -> str | None:
+        """A column default as SQL text, spelled one way whatever the catalog said
+        (``'x'::text`` and ``'x'`` alike, ``true`` as ``1``, ``1.50`` as ``1.5``)."""
+        return _normalize_default(text)
+
+    def read_checks(self, conn: Any) -> list[tuple[str, str]]:
+        """``(table, name)`` of every CHECK constraint (``conn`` is a ``core.connection``)."""
+        if not self.catalog_checks_sql:
+            return []
+        return [(t, n) for t, n in conn.fetchall(self.catalog_checks_sql, (), "read checks")]
 
     def missing_columns(self, conn: Any, table: str, columns: Sequence[str]) -> list[str]:
         """The ``columns`` that ``table`` lacks, where the database would not say so itself
         (``conn`` is a ``core.connection``). Servers refuse an unknown column: nothing to do."""
         return []
 
-    def same_type(self, declared: str, expected: str) -> bool:
-        """Whether a column's declared type is the type the model maps to."""
-        return _norm_type(declared) == _norm_type(expected)
+
+_CAST = re.compile(r"::[a-z_ ]+(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?$", re.I)
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _normalize_default(text: str | None) -> str | None:
+    if text is None:
+        return None
+    t = text.strip()
+    for _ in range(4):
+        if t.startswith("(") and t.endswith(")"):
+            t = t[1:-1].strip()
+        t = _CAST.sub("", t).strip()
+    if t.upper() == "NULL" or t == "":
+        return None
+    if t.lower() in ("true", "false"):
+        return "1" if t.lower() == "true" else "0"
+    if len(t) >= 2 and t[0] == "'" and t[-1] == "'":
+        inner = t[1:-1].replace("''", "'")
+        if _NUMBER.match(inner):
+            t = inner
+        else:
+            return "'" + inner.replace("'", "''") + "'"
+    if _NUMBER.match(t):
+        d = Decimal(t)
+        if d == d.to_integral_value():
+            return str(int(d))
+        return format(d.normalize(), "f")
+    return t
 
 
 def _norm_type(t: str) -> str:

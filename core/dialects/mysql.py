@@ -375,25 +375,73 @@ class MySQLDialect(Dialect):
 
     # -- schema ----------------------------------------------------------------------------
 
-    schema_columns_sql: ClassVar[str] = (
-        "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE = 'YES'"
+    catalog_columns_sql: ClassVar[str] = (
+        "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE = 'YES',"
+        " c.COLUMN_DEFAULT"
         " FROM information_schema.COLUMNS c JOIN information_schema.TABLES t"
         " ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME"
         " WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'"
         " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"
     )
-    schema_indexes_sql: ClassVar[str] = (
-        "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS"
-        " WHERE TABLE_SCHEMA = DATABASE()"
+    catalog_pk_sql: ClassVar[str] = (
+        "SELECT TABLE_NAME, COLUMN_NAME, NULL FROM information_schema.STATISTICS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = 'PRIMARY'"
+        " ORDER BY TABLE_NAME, SEQ_IN_INDEX"
     )
-    schema_unique_sql: ClassVar[str] = (
-        "SELECT TABLE_NAME, MAX(COLUMN_NAME) FROM information_schema.STATISTICS"
-        " WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'"
-        " GROUP BY TABLE_NAME, INDEX_NAME HAVING COUNT(*) = 1 AND MAX(SUB_PART) IS NULL"
+    # InnoDB makes an index for a foreign key that has none, named after the constraint:
+    # it is the server's, not the models', so it is left out.
+    catalog_indexes_sql: ClassVar[str] = (
+        "SELECT s.TABLE_NAME, s.INDEX_NAME, s.NON_UNIQUE = 0, s.COLUMN_NAME, 0"
+        " FROM information_schema.STATISTICS s"
+        " WHERE s.TABLE_SCHEMA = DATABASE() AND s.INDEX_NAME <> 'PRIMARY'"
+        " AND NOT EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS tc"
+        " WHERE tc.TABLE_SCHEMA = s.TABLE_SCHEMA AND tc.TABLE_NAME = s.TABLE_NAME"
+        " AND tc.CONSTRAINT_NAME = s.INDEX_NAME AND tc.CONSTRAINT_TYPE = 'FOREIGN KEY')"
+        " ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
     )
+    catalog_fks_sql: ClassVar[str] = (
+        "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME,"
+        " k.REFERENCED_COLUMN_NAME, LOWER(r.DELETE_RULE)"
+        " FROM information_schema.KEY_COLUMN_USAGE k"
+        " JOIN information_schema.REFERENTIAL_CONSTRAINTS r"
+        " ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME"
+        " AND r.TABLE_NAME = k.TABLE_NAME"
+        " WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL"
+        " ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+    )
+    catalog_checks_sql: ClassVar[str] = (
+        "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_TYPE = 'CHECK'"
+    )
+    #: MySQL commits around every DDL statement: progress is recorded statement by statement.
+    transactional_ddl: ClassVar[bool] = False
+    alter_column_form: ClassVar[str] = "modify"
+    drop_index_sql: ClassVar[str] = "DROP INDEX {index} ON {table}"
+    drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP FOREIGN KEY {name}"
+    drop_pk_sql: ClassVar[str] = "ALTER TABLE {table} DROP PRIMARY KEY"
+    char_length_fn: ClassVar[str] = "CHAR_LENGTH"
+    not_integer_sql: ClassVar[str] = (
+        "CAST({c} AS CHAR) NOT REGEXP '^[[:space:]]*[-+]?[0-9]+[[:space:]]*$'"
+    )
+    lock_try_sql: ClassVar[str] = "SELECT GET_LOCK(CONCAT(%s, DATABASE()), 0)"
+    unlock_sql: ClassVar[str] = "SELECT RELEASE_LOCK(CONCAT(%s, DATABASE()))"
+    max_identifier_bytes: ClassVar[int] = 64
+    online_index_sql: ClassVar[str] = (
+        "CREATE {unique}INDEX {name} ON {table} ({columns}) ALGORITHM=INPLACE LOCK=NONE"
+    )
+    online_alter_suffix: ClassVar[str] = ", ALGORITHM=INSTANT"
+    lock_levels: ClassVar[dict[str, str]] = {
+        "create_table": "none",
+        "add_column": "INSTANT (metadata only)",
+        "create_index": "INPLACE (writes continue)",
+        "create_index_online": "INPLACE, LOCK=NONE",
+        "alter_type": "COPY (writes wait; table rebuilt)",
+        "set_not_null": "COPY (writes wait; rows checked)",
+        "default": "metadata lock, brief",
+    }
 
-    def same_type(self, declared: str, expected: str) -> bool:
-        return _canonical(declared) == _canonical(expected)
+    def canonical_type(self, declared: str) -> str:
+        return _canonical(declared)
 
 
 def _table_of(constraint: str, entity_names: dict[str, str]) -> str | None:

@@ -47,6 +47,8 @@ _ALIASES = {
     "time": "time without time zone",
     "decimal": "numeric",
 }
+#: The current schema's namespace, in the catalog queries.
+_SCHEMA = "(SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
 _VARCHAR = re.compile(r"^varchar\((\d+)\)$")
 
 #: SQLSTATEs that mean the server ended the session (admin shutdown, crash, restart).
@@ -228,25 +230,78 @@ class PostgresDialect(Dialect):
 
     # -- schema ----------------------------------------------------------------------------
 
-    schema_columns_sql: ClassVar[str] = (
-        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull"
+    catalog_columns_sql: ClassVar[str] = (
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,"
+        " pg_get_expr(d.adbin, d.adrelid)"
         " FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
-        " WHERE c.relkind = 'r' AND c.relnamespace ="
-        " (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
-        " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+        " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum"
+        " WHERE c.relkind = 'r' AND c.relnamespace = "
+        + _SCHEMA
+        + " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
     )
-    schema_indexes_sql: ClassVar[str] = (
-        "SELECT tablename, indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema()"
-    )
-    schema_unique_sql: ClassVar[str] = (
-        "SELECT t.relname, a.attname FROM pg_catalog.pg_index i"
+    catalog_pk_sql: ClassVar[str] = (
+        "SELECT t.relname, a.attname, ic.relname FROM pg_catalog.pg_index i"
         " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
-        " JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]"
-        " WHERE i.indisunique AND NOT i.indisprimary AND i.indnatts = 1"
-        " AND i.indpred IS NULL AND i.indexprs IS NULL AND t.relnamespace ="
-        " (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
+        " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+        " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+        " WHERE i.indisprimary AND t.relnamespace = " + _SCHEMA + " ORDER BY t.relname, k.n"
     )
+    catalog_indexes_sql: ClassVar[str] = (
+        "SELECT t.relname, ic.relname, i.indisunique, a.attname,"
+        " EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid"
+        " AND c.conrelid = t.oid AND c.contype IN ('u', 'x'))"
+        " FROM pg_catalog.pg_index i"
+        " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+        " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+        " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+        " WHERE NOT i.indisprimary AND i.indpred IS NULL AND t.relnamespace = "
+        + _SCHEMA
+        + " ORDER BY t.relname, ic.relname, k.n"
+    )
+    catalog_fks_sql: ClassVar[str] = (
+        "SELECT t.relname, c.conname, a.attname, rt.relname, ra.attname,"
+        " CASE c.confdeltype WHEN 'c' THEN 'cascade' WHEN 'n' THEN 'set null'"
+        " WHEN 'd' THEN 'set default' ELSE 'restrict' END"
+        " FROM pg_catalog.pg_constraint c"
+        " JOIN pg_catalog.pg_class t ON t.oid = c.conrelid"
+        " JOIN pg_catalog.pg_class rt ON rt.oid = c.confrelid"
+        " CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(a1, a2, n)"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.a1"
+        " JOIN pg_catalog.pg_attribute ra ON ra.attrelid = rt.oid AND ra.attnum = k.a2"
+        " WHERE c.contype = 'f' AND t.relnamespace = "
+        + _SCHEMA
+        + " ORDER BY t.relname, c.conname, k.n"
+    )
+    catalog_checks_sql: ClassVar[str] = (
+        "SELECT t.relname, c.conname FROM pg_catalog.pg_constraint c"
+        " JOIN pg_catalog.pg_class t ON t.oid = c.conrelid"
+        " WHERE c.contype = 'c' AND t.relnamespace = " + _SCHEMA
+    )
+    char_length_fn: ClassVar[str] = "char_length"
+    not_integer_sql: ClassVar[str] = "NOT ({c}::text ~ '^\\s*[-+]?[0-9]+\\s*$')"
+    lock_try_sql: ClassVar[str] = "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))"
+    unlock_sql: ClassVar[str] = "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))"
+    max_identifier_bytes: ClassVar[int] = 63
+    online_index_sql: ClassVar[str] = (
+        "CREATE {unique}INDEX CONCURRENTLY {name} ON {table} ({columns})"
+    )
+    online_index_outside_transaction: ClassVar[bool] = True
+    online_constraint_suffix: ClassVar[str] = " NOT VALID"
+    validate_constraint_sql: ClassVar[str] = "ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
+    lock_levels: ClassVar[dict[str, str]] = {
+        "create_table": "none",
+        "add_column": "ACCESS EXCLUSIVE, brief (metadata only)",
+        "create_index": "SHARE (writes wait)",
+        "create_index_online": "none (CONCURRENTLY)",
+        "alter_type": "ACCESS EXCLUSIVE (table rewritten)",
+        "default": "ACCESS EXCLUSIVE, brief",
+        "add_foreign_key": "SHARE ROW EXCLUSIVE (rows checked)",
+        "add_foreign_key_online": "SHARE UPDATE EXCLUSIVE (NOT VALID, then VALIDATE)",
+        "set_not_null": "ACCESS EXCLUSIVE (rows checked)",
+    }
 
-    def same_type(self, declared: str, expected: str) -> bool:
-        return _canonical(declared) == _canonical(expected)
+    def canonical_type(self, declared: str) -> str:
+        return _canonical(declared)

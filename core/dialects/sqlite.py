@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from core.dialects.base import ColumnSchema, Converter, Dialect, TableSchema, _first_line
+from core.dialects.base import Converter, Dialect, _first_line
 from core.entity import FieldInfo
 from core.errors import ConflictError, DatabaseError, OrmConnectionError
 
@@ -25,6 +25,7 @@ __all__ = ["SQLiteDialect"]
 _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: ([\w.]+)")
 _CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+_CHECK_NAME = re.compile(r'CONSTRAINT\s+"(ck_[^"]+)"\s+CHECK', re.I)
 
 
 def _decimal_to_db(v: Decimal) -> str:
@@ -240,32 +241,56 @@ class SQLiteDialect(Dialect):
         have = {row[1].lower() for row in rows}
         return [c for c in columns if c.lower() not in have]
 
-    def read_schema(self, conn: Any) -> dict[str, TableSchema]:
-        tables: dict[str, TableSchema] = {}
-        rows = conn.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", ()
-        )
-        for (name,) in rows:
-            table = TableSchema(name)
-            for _cid, cname, ctype, notnull, _default, pk in conn.fetchall(
-                f"PRAGMA table_info({self.quote(name)})", ()
-            ):
-                table.columns[cname] = ColumnSchema(cname, ctype, not notnull and not pk)
-            tables[name] = table
-        for name, tbl in conn.fetchall(
-            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'", ()
+    # -- schema ----------------------------------------------------------------------------
+
+    catalog_columns_sql: ClassVar[str] = (
+        'SELECT m.name, p.name, p.type, p."notnull" = 0 AND p.pk = 0, p.dflt_value'
+        " FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid"
+    )
+    catalog_pk_sql: ClassVar[str] = (
+        "SELECT m.name, p.name, NULL FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk > 0"
+        " ORDER BY m.name, p.pk"
+    )
+    catalog_indexes_sql: ClassVar[str] = (
+        "SELECT m.name, il.name, il.\"unique\", ii.name, il.origin = 'u'"
+        " FROM sqlite_master m JOIN pragma_index_list(m.name) il"
+        " JOIN pragma_index_info(il.name) ii"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND il.origin <> 'pk'"
+        " AND il.partial = 0 ORDER BY m.name, il.name, ii.seqno"
+    )
+    catalog_fks_sql: ClassVar[str] = (
+        'SELECT m.name, \'fk_\' || m.name || \'_\' || f."from", f."from", f."table",'
+        ' f."to", lower(f.on_delete) FROM sqlite_master m'
+        " JOIN pragma_foreign_key_list(m.name) f"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, f.id, f.seq"
+    )
+    transactional_ddl: ClassVar[bool] = True
+    alter_column_form: ClassVar[str] = "rebuild"
+    char_length_fn: ClassVar[str] = "LENGTH"
+    not_integer_sql: ClassVar[str] = "CAST(CAST({c} AS INTEGER) AS TEXT) <> TRIM(CAST({c} AS TEXT))"
+    lock_timeout_sql: ClassVar[str] = "PRAGMA busy_timeout = {ms}"
+    migrate_prologue_sql: ClassVar[tuple[str, ...]] = ("PRAGMA foreign_keys = OFF",)
+    migrate_epilogue_sql: ClassVar[tuple[str, ...]] = ("PRAGMA foreign_keys = ON",)
+    foreign_key_check_sql: ClassVar[str] = "PRAGMA foreign_key_check"
+    reserved_prefixes: ClassVar[tuple[str, ...]] = ("sqlite_",)
+    lock_levels: ClassVar[dict[str, str]] = {
+        "rebuild": "database write lock (table rebuilt)",
+        "default": "database write lock",
+    }
+
+    def read_checks(self, conn: Any) -> list[tuple[str, str]]:
+        """SQLite keeps no catalog of checks: their names are read from each table's SQL."""
+        out = []
+        for name, sql in conn.fetchall(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            (),
+            "read checks",
         ):
-            if tbl in tables:
-                tables[tbl].indexes.add(name)
-        for name, table in tables.items():
-            # UNIQUE constraints show up as automatic indexes (origin 'u'), CREATE UNIQUE
-            # INDEX as origin 'c'; the key's own index (origin 'pk') does not count.
-            for _seq, index, unique, origin, partial in conn.fetchall(
-                f"PRAGMA index_list({self.quote(name)})", ()
-            ):
-                if not unique or origin == "pk" or partial:
-                    continue
-                cols = conn.fetchall(f"PRAGMA index_info({self.quote(index)})", ())
-                if len(cols) == 1 and cols[0][2] is not None:
-                    table.unique.add(cols[0][2])
-        return tables
+            out += [(name, m.group(1)) for m in _CHECK_NAME.finditer(sql or "")]
+        return out
+
+    def canonical_type(self, declared: str) -> str:
+        t = re.sub(r"\s+", " ", declared.strip().lower())
+        return {"integer primary key autoincrement": "integer"}.get(t, t)

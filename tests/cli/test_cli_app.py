@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def test_migrate_dry_run_prints_sql_and_creates_nothing(db_url: str, blog_models
     first = invoke(args)
     assert first.exit_code == 0
     assert "CREATE TABLE" in first.stdout and "user" in first.stdout
-    assert "dry run: not run: 6 statement(s)" in first.stderr
+    assert re.fullmatch(r"dry run: not run: \d+ statement\(s\)\n", first.stderr)
+    assert "+ create table user (" in first.stdout
     assert invoke(args).stdout == first.stdout
 
 
@@ -49,7 +51,8 @@ def test_migrate_creates_tables_once(db_url: str, blog_models: str) -> None:
     args = ["--db", db_url, "--models", blog_models, "migrate"]
     first = invoke(args)
     assert first.exit_code == 0
-    assert first.stderr == "applied: 6 statement(s)\n"
+    assert re.fullmatch(r"applied: \d+ statement\(s\)\n", first.stderr)
+    assert "+ create table user (" in first.stdout
     again = invoke(args)
     assert again.exit_code == 0
     assert again.stdout == ""

@@ -1,0 +1,34 @@
+"""Schema migrations: read the live schema, diff it against the models, check the data,
+render SQL per dialect, run it under a lock with a history, and keep versioned files.
+
+The pipeline, one module each (imports point down the list)::
+
+    schema      Schema / Table / Column ... as plain data, fingerprints
+    model       the schema the models ask for (neutral type specs), name checks
+    reader      the live schema, from the dialect's catalog queries
+    operations  one change each, as data; apply_ops plays them on a Schema; JSON in and out
+    diff        live vs models -> operations (+ suggested renames); pure
+    checks      what each operation does to the rows there are (safe / data loss / blocked)
+    render      operations -> SQL for a dialect (SQLite table rebuilds)
+    plan        the MigrationPlan: operations, findings, SQL, printable lines
+    history     the ormcli_migrations table
+    runner      lock, decide, apply all or nothing (statement by statement on MySQL), record
+    files       versioned files under migrations/: plan, apply, status, undo, squash, check
+
+Callers: ``core.database`` and ``ormcli``. What it leaves out: printing and prompting.
+"""
+
+from __future__ import annotations
+
+from core.migrations.plan import MigrationPlan, PlanLine, make_plan
+from core.migrations.runner import MigrateOptions, NoQuestions, Questioner, migrate
+
+__all__ = [
+    "MigrateOptions",
+    "MigrationPlan",
+    "NoQuestions",
+    "PlanLine",
+    "Questioner",
+    "make_plan",
+    "migrate",
+]

@@ -1,0 +1,357 @@
+"""Run a migration: lock, plan, check, ask, apply all or nothing, record it in the history.
+
+One migrator at a time: the lock (PostgreSQL advisory lock, MySQL ``GET_LOCK``, SQLite's
+``BEGIN IMMEDIATE`` write lock) is taken before the schema is read and held until the run is
+recorded; a second migrator waits up to ``lock_timeout`` seconds, then fails with one line.
+Where DDL is transactional (SQLite, PostgreSQL) the statements and the history row commit
+together or not at all. Where it is not (MySQL/MariaDB), data checks run first, and the
+history row records each statement as it completes: a failure names the statements applied
+and the failing one, and the next run continues from there (a bare ``migrate`` re-reads the
+schema, so what is left is what it plans; ``apply`` resumes a file at its failing statement).
+Questions (data loss, suggested renames) go through a ``Questioner``: ``NoQuestions`` refuses,
+a terminal asks; both paths are the same code. Callers: ``core.database``, ``files``.
+What it leaves out: files (``core.migrations.files``) and printing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.connection import Connection
+from core.entity import EntityInfo
+from core.errors import DatabaseError, MigrationError, OrmError, UnknownFieldError
+from core.migrations.diff import Suggestion
+from core.migrations.history import History
+from core.migrations.operations import Operation
+from core.migrations.plan import MigrationPlan, make_plan, plan_from_ops
+from core.migrations.reader import read_schema
+from core.migrations.render import Statement
+from core.migrations.schema import Schema, fingerprint
+
+__all__ = [
+    "LOCK_NAME",
+    "MigrateOptions",
+    "NoQuestions",
+    "Questioner",
+    "migrate",
+    "migration_lock",
+    "resolve_backfill",
+    "run_plan",
+]
+
+LOCK_NAME = "ormcli_migrate."
+
+
+class Questioner:
+    """Asks the user (Django's questioner): the default answers no to everything."""
+
+    def confirm_data_loss(self, plan: MigrationPlan) -> bool:
+        return False
+
+    def confirm_rename(self, suggestion: Suggestion) -> bool | None:
+        """True: a rename; False: a drop and an add; None: no answer (refuse)."""
+        return None
+
+
+class NoQuestions(Questioner):
+    """Non-interactive runs: nothing is confirmed."""
+
+
+@dataclass
+class MigrateOptions:
+    allow_data_loss: bool = False
+    dry_run: bool = False
+    #: ``"Entity.field"`` (or ``"table.column"``) -> value filling its NULLs.
+    backfill: Mapping[str, Any] = field(default_factory=dict)
+    online: bool = False
+    lock_timeout: float = 10.0
+    questioner: Questioner = field(default_factory=NoQuestions)
+
+
+@contextlib.contextmanager
+def migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
+    """Hold the migration lock of this database (where the dialect has one) while inside."""
+    d = conn.dialect
+    if d.lock_timeout_sql:
+        conn.execute(d.lock_timeout_sql.format(ms=int(timeout * 1000)), (), "set the lock timeout")
+    if not d.lock_try_sql:
+        yield
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        got = conn.fetchall(d.lock_try_sql, (LOCK_NAME,), "take the migration lock")[0][0]
+        if got:
+            break
+        if time.monotonic() >= deadline:
+            raise MigrationError(
+                f"another migrate is running on this database (waited {timeout:g} s for its "
+                "lock); try again when it is done, or raise --lock-timeout"
+            )
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OrmError):
+            conn.fetchall(d.unlock_sql, (LOCK_NAME,), "release the migration lock")
+
+
+def resolve_backfill(
+    entities: Sequence[EntityInfo], conn: Connection, backfill: Mapping[str, Any]
+) -> dict[tuple[str, str], Any]:
+    """``{"Author.age": "30"}`` -> ``{("author", "age"): 30}`` (the value coerced to the
+    field's type, then to what the driver takes)."""
+    out: dict[tuple[str, str], Any] = {}
+    for key, value in backfill.items():
+        entity_name, dot, field_name = key.partition(".")
+        info = next(
+            (
+                i
+                for i in entities
+                if entity_name.lower() in (i.cls.__name__.lower(), i.table.lower())
+            ),
+            None,
+        )
+        if not dot or info is None:
+            known = ", ".join(i.cls.__name__ for i in entities)
+            raise MigrationError(
+                f"--backfill {key!r}: name a field as Entity.field (entities: {known})"
+            )
+        f = next((f for f in info.fields if field_name in (f.name, f.column)), None)
+        if f is None:
+            raise UnknownFieldError(
+                f"--backfill {key!r}: {info.cls.__name__} has no field {field_name!r}"
+            )
+        if f.kind == "reference":
+            target = f.target
+            assert target is not None
+            f = target.primary_key[0]
+        coerced = f.coerce(value)
+        out[(info.table.lower(), f.column.lower())] = conn.dialect.to_db_converter(f)(coerced)
+    return out
+
+
+def _decide(plan: MigrationPlan, options: MigrateOptions) -> None:
+    """Raise ``MigrationError`` unless the plan may run as it is."""
+    if plan.blocked:
+        lines = "; ".join(f"{line.text}: {line.note}" for line in plan.blocked)
+        raise MigrationError(f"nothing was applied: {lines}")
+    if plan.suggestions and not options.allow_data_loss:
+        s = plan.suggestions[0]
+        raise MigrationError(
+            f"nothing was applied: {s.describe()} (a drop and an add would lose its data); "
+            f"if it is a rename, mark it: {s.hint}; if not, run with --allow-data-loss"
+        )
+    if (
+        plan.data_loss
+        and not options.allow_data_loss
+        and not options.questioner.confirm_data_loss(plan)
+    ):
+        notes = "; ".join(line.note for line in plan.data_loss)
+        raise MigrationError(
+            f"nothing was applied: {notes}; rerun with --allow-data-loss to accept"
+        )
+
+
+def migrate(
+    conn: Connection, entities: Sequence[EntityInfo], options: MigrateOptions
+) -> MigrationPlan:
+    """Bring the database to the models (see the module docstring); the plan, run or not."""
+    backfill = resolve_backfill(entities, conn, options.backfill)
+
+    def build(live: Schema) -> MigrationPlan:
+        accepted: set[tuple[str, str, str, str]] = set()
+        plan = make_plan(conn, entities, backfill=backfill, online=options.online, live=live)
+        asked = False
+        for s in plan.suggestions:
+            answer = options.questioner.confirm_rename(s)
+            if answer:
+                accepted.add(s.key)
+            asked = asked or answer is not None
+        if accepted:
+            plan = make_plan(
+                conn,
+                entities,
+                accepted=frozenset(accepted),
+                backfill=backfill,
+                online=options.online,
+                live=live,
+            )
+        if asked:  # answered no: a drop and an add, on the user's word
+            plan.suggestions = [s for s in plan.suggestions if s.key in accepted]
+        return plan
+
+    return run_plan(conn, build, options, name="auto", kind="auto", checksum=None)
+
+
+def run_plan(
+    conn: Connection,
+    build: Any,
+    options: MigrateOptions,
+    *,
+    name: str,
+    kind: str,
+    checksum: str | None,
+    record_empty: bool = False,
+    resume: Any = None,
+) -> MigrationPlan:
+    """Lock, ``build(live_schema)`` the plan, decide, apply and record it as ``name``.
+
+    ``resume`` (a history row) continues a failed run at its failing statement instead."""
+    d = conn.dialect
+    with migration_lock(conn, options.lock_timeout):
+        for sql in d.migrate_prologue_sql:
+            conn.execute(sql, (), "prepare to migrate")
+        transactional = d.transactional_ddl
+        try:
+            if transactional:
+                try:
+                    conn.begin()
+                    live = read_schema(conn)
+                except DatabaseError as exc:
+                    conn.rollback()
+                    raise MigrationError(
+                        f"another migrate or writer holds the database (waited "
+                        f"{options.lock_timeout:g} s): {exc}"
+                    ) from exc
+            else:
+                live = read_schema(conn)
+            try:
+                plan: MigrationPlan = build(live)
+                if not options.dry_run:
+                    _decide(plan, options)
+                if options.dry_run or (plan.empty and not record_empty):
+                    if transactional:
+                        conn.rollback()
+                    return plan
+                _apply(conn, plan, name=name, kind=kind, checksum=checksum, resume=resume)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            return plan
+        finally:
+            for sql in d.migrate_epilogue_sql:
+                with contextlib.suppress(OrmError):
+                    conn.execute(sql, (), "finish migrating")
+
+
+def _schema_json(schema: Schema) -> str:
+    return json.dumps(schema.to_dict(), sort_keys=True)
+
+
+def _apply(
+    conn: Connection,
+    plan: MigrationPlan,
+    *,
+    name: str,
+    kind: str,
+    checksum: str | None,
+    resume: Any,
+) -> None:
+    d = conn.dialect
+    history = History(conn)
+    history.ensure()
+    statements: list[Statement] = plan.sql
+    inside = [s for s in statements if not s.outside_transaction]
+    outside = [s for s in statements if s.outside_transaction]
+    recorded = [(s.sql, list(s.params)) for s in statements]
+    if d.transactional_ddl:
+        for s in inside:
+            conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+        # What the database says now is what later runs compare against (drift).
+        plan.after = read_schema(conn)
+        after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
+        if d.foreign_key_check_sql and any(s.rebuild for s in statements):
+            broken = conn.fetchall(d.foreign_key_check_sql, (), "check foreign keys")
+            if broken:
+                table, _rowid, parent = broken[0][0], broken[0][1], broken[0][2]
+                raise MigrationError(
+                    f"nothing was applied: {len(broken)} rows of {table} refer to {parent} "
+                    "rows that do not exist after the rebuild"
+                )
+        # The run is recorded in the same transaction: both commit, or neither.
+        row_id = history.start(
+            name,
+            kind,
+            checksum=checksum,
+            fingerprint_before=plan.fingerprint_before,
+            statements=recorded,
+            statements_applied=len(inside),
+            finished_at=None,
+            fingerprint_after=after if not outside else None,
+            schema_after=_schema_json(plan.after),
+        )
+        conn.commit()
+        plan.applied = len(inside)
+        for i, s in enumerate(outside):  # CREATE INDEX CONCURRENTLY: one at a time, no tx
+            _one_by_one(conn, history, row_id, s, len(inside) + i, len(statements))
+            plan.applied += 1
+        if outside:
+            plan.after = read_schema(conn)
+            after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
+            history.finish(
+                row_id,
+                applied=len(statements),
+                fingerprint_after=after,
+                schema_after=_schema_json(plan.after),
+            )
+        return
+    start = 0
+    if resume is not None:
+        row_id = resume.id
+        start = resume.statements_applied
+    else:
+        row_id = history.start(
+            name,
+            kind,
+            checksum=checksum,
+            fingerprint_before=plan.fingerprint_before,
+            statements=recorded,
+        )
+    for i in range(start, len(statements)):
+        _one_by_one(conn, history, row_id, statements[i], i, len(statements))
+        plan.applied = i + 1
+    plan.after = read_schema(conn)
+    after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
+    history.finish(
+        row_id,
+        applied=len(statements),
+        fingerprint_after=after,
+        schema_after=_schema_json(plan.after),
+    )
+
+
+def _one_by_one(
+    conn: Connection, history: History, row_id: int, s: Statement, index: int, total: int
+) -> None:
+    """One statement outside a transaction, recorded as applied once it is."""
+    try:
+        conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+    except DatabaseError as exc:
+        history.fail(row_id, applied=index, error=str(exc), statement=s.sql)
+        done = (
+            f"statements 1-{index} of {total} were applied" if index else "no statement was applied"
+        )
+        raise MigrationError(
+            f"migrate stopped at statement {index + 1} of {total} ({s.sql.splitlines()[0]!r}): "
+            f"{exc}; {done} and recorded in ormcli_migrations; fix the cause and run it again "
+            "to continue from there"
+        ) from exc
+    history.update(row_id, statements_applied=index + 1)
+
+
+def pending_resume(conn: Connection, name: str) -> Any:
+    """The history row of a failed run of ``name`` to continue, if the last run failed."""
+    rows = History(conn).rows()
+    if rows and rows[-1].name == name and not rows[-1].complete:
+        return rows[-1]
+    return None
+
+
+def plan_ops(conn: Connection, ops: list[Operation], live: Schema, online: bool) -> MigrationPlan:
+    return plan_from_ops(conn, ops, live, online=online)

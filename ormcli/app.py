@@ -447,6 +447,14 @@ def find_command(
             "--format", "-f", help="table, vertical, csv, tsv, json or jsonl.", metavar="FORMAT"
         ),
     ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            "-i",
+            help="Relations to load and nest in JSON: 'posts', 'posts.tags'; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Query rows of an entity, or a select list of it (grouped with --group-by)."""
     if fmt is not None and fmt not in FORMATS:
@@ -465,6 +473,9 @@ def find_command(
             items,
             distinct,
             groups,
+            include=tuple(
+                path.strip() for item in include or [] for path in item.split(",") if path.strip()
+            ),
         )
         out_format = "json" if as_json and fmt is None else fmt or "table"
         workspace = state.workspace(read_only=True)

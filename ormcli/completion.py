@@ -3,8 +3,10 @@
 Contexts: the first word → commands; ``help `` → commands; after a command whose first slot is
 an entity (``add``, ``set``, ``find``, ...) → entity names; ``add User `` and ``set User 3 `` →
 ``field=`` for fields not given yet; after ``where``, ``order by``, ``group by`` and ``count E
-by`` → the entity's field names and the expression keywords; after ``find E select`` → fields
-and aggregates (``sum(``...); ``status``/``migrate`` → their flags; ``load `` → file paths.
+by`` → the entity's field and collection names and the expression keywords (``any``/``none``
+after a collection), and after ``author.`` the fields of the entity a path reaches; after
+``find E select`` → fields and aggregates (``sum(``...); ``status``/``migrate`` → their flags;
+``load `` → file paths.
 Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks two callables for entity
 and field names, so it needs no database and can be tested with plain lists. It does not
 tokenize strictly (a half-typed string must not break completion).
@@ -20,7 +22,20 @@ from prompt_toolkit.document import Document
 from ormcli.commands import lookup, specs
 from ormcli.language import AGGREGATE_FUNCS
 
-WHERE_WORDS = ("and", "or", "not", "in", "like", "is", "null", "group", "order", "limit")
+WHERE_WORDS = (
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "is",
+    "null",
+    "any",
+    "none",
+    "group",
+    "order",
+    "limit",
+)
 
 
 class CommandCompleter(Completer):
@@ -82,6 +97,13 @@ class CommandCompleter(Completer):
             or lowered[-1] == ","
             or lowered[-1] == "by"
         ):
+            # A path through relations: ``author.`` completes the referenced entity's fields.
+            head, dot, _ = prefix.lstrip("(").rpartition(".")
+            if dot:
+                lead = prefix[: len(prefix) - len(prefix.lstrip("("))]
+                names = self.fields(f"{entity}.{head}", False)
+                yield from _matches(prefix, [f"{lead}{head}.{n}" for n in names])
+                return
             yield from _matches(prefix, [*self.fields(entity, False), *WHERE_WORDS])
             return
         if spec.name == "find" or spec.name == "count":

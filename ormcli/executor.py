@@ -12,6 +12,7 @@ how to leave).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,7 +26,7 @@ from ormcli.errors import CliError, UsageError, exit_code_for
 from ormcli.literals import Handle, Lit, format_literal
 from ormcli.suggest import did_you_mean
 from ormcli.values import coerce, display, key_value, plain
-from ormcli.where import Expr, compile_where, fields_of
+from ormcli.where import Expr, compile_where
 
 
 class CommitFailed(CliError):
@@ -145,6 +146,8 @@ class Workspace:
         """A field value in literal syntax; an entity as its handle or key."""
         if value is not None and _is_entity(value):
             return self.label(value)
+        if isinstance(value, list | set) and value and all(_is_entity(v) for v in value):
+            return "[" + ", ".join(self.label(v) for v in value) + "]"  # a collection
         return format_literal(value)
 
     def cell(self, value: Any) -> str | None:
@@ -227,8 +230,6 @@ class Workspace:
         return obj
 
     def _where(self, info: Any, expr: Expr) -> Any:
-        for name in fields_of(expr):
-            self.field(info, name)
         return compile_where(expr, info, self._converter(info))
 
     def _converter(self, info: Any) -> Callable[[Any, Lit], Any]:
@@ -300,13 +301,19 @@ class Workspace:
                     except Exception:  # a default factory may need context; show none
                         notes.append("default")
                 fields.append(r.FieldView(f.name, f.type_label, tuple(notes)))
+            for rel in info.relations.values():
+                fields.append(r.FieldView(rel.name, _collection_type(rel), _relation_notes(rel)))
             views.append(r.EntityView(info.cls.__name__, info.name, tuple(fields)))
         return r.ModelsView(tuple(views), detailed=command.entity is not None)
 
     def _do_add(self, command: cmd.Add) -> r.Result:
         info = self.entity(command.entity)
         values: dict[str, Any] = {}
+        collections: dict[str, list[Any]] = {}
         for a in command.assignments:
+            if a.field in info.relations:
+                collections[a.field] = self._items(info.relations[a.field], a.value)
+                continue
             values[a.field] = coerce(
                 self.field(info, a.field), a.value, self._resolve, info.cls.__name__
             )
@@ -321,22 +328,37 @@ class Workspace:
             )
         obj = _construct(info, values)
         self.session.add(obj)
+        edits = [
+            self._edit(obj, info.relations[n], "+=", items) for n, items in collections.items()
+        ]
         self._last_handle += 1
         number = self._last_handle
         self.handles[number] = obj
         self._handle_of[id(obj)] = number
 
         def undo() -> None:
+            for undo_edit in reversed(edits):
+                undo_edit()
             self.session.unstage(obj)
 
         self._undo.append(_UndoStep(f"add @{number} {info.cls.__name__}", undo))
-        shown = tuple((a.field, self.literal(values[a.field])) for a in command.assignments)
+        shown = tuple(
+            (a.field, self.literal(values[a.field] if a.field in values else collections[a.field]))
+            for a in command.assignments
+        )
         return r.Staged(f"@{number}", info.cls.__name__, shown)
 
     def _do_set(self, command: cmd.Set) -> r.Result:
         info, obj = self._entity_and_object(command.entity, command.key)
+        if any(a.field in info.relations for a in command.assignments):
+            return self._set_collections(info, obj, command)
         new: dict[str, Any] = {}
         for a in command.assignments:
+            if a.op != "=":
+                raise CliError(
+                    f"{a.op} edits a collection; {info.cls.__name__}.{a.field} is a field: "
+                    f"write {a.field}=value"
+                )
             field = self.field(info, a.field)
             if field.primary_key and self.session.state_of(obj) != "new":
                 raise CliError(f"the primary key {info.cls.__name__}.{field.name} cannot change")
@@ -355,6 +377,88 @@ class Workspace:
             r.FieldChange(name, self.literal(old[name]), self.literal(new[name])) for name in new
         )
         return r.Modified(info.cls.__name__, label, changes)
+
+    # --- collections ----------------------------------------------------------------------
+
+    def _items(self, relation: Any, lit: Lit) -> list[Any]:
+        """The objects a collection literal names: ``[@1, 3]`` (handles or keys of the
+        collection's entity), or one of them alone."""
+        values = lit.value if isinstance(lit.value, list) else [lit.value]
+        items = []
+        for value in values:
+            if isinstance(value, list | dict):
+                raise CliError(
+                    f"{relation.label} takes handles or keys of {relation.target.cls.__name__}, "
+                    f"got {format_literal(value)}"
+                )
+            items.append(self._resolve(relation.target, Lit(value, format_literal(value))))
+        return items
+
+    def _edit(self, obj: Any, relation: Any, op: str, items: list[Any]) -> Callable[[], None]:
+        """Apply ``op`` (``=``, ``+=``, ``-=``) to ``obj``'s collection; return its undo."""
+        coll = getattr(obj, relation.name)
+        before = list(coll)
+        ref = relation.reference
+        old_owner = {id(i): (i, i.__dict__.get(ref.name)) for i in items} if ref else {}
+        if op == "=":
+            setattr(obj, relation.name, items)
+        elif op == "+=":
+            for item in items:
+                coll.append(item)
+        else:
+            for item in items:
+                if item not in coll:
+                    raise CliError(
+                        f"{self.label(item)} is not in {relation.label} of {self.label(obj)}"
+                    )
+                coll.remove(item)
+
+        def undo() -> None:
+            if ref is not None:  # one-to-many: put each item's reference back
+                for item, owner in old_owner.values():
+                    setattr(item, ref.name, owner)
+                for item in before:
+                    if item.__dict__.get(ref.name) is not obj:
+                        setattr(item, ref.name, obj)
+            else:
+                setattr(obj, relation.name, before)
+
+        return undo
+
+    def _set_collections(self, info: Any, obj: Any, command: cmd.Set) -> r.Result:
+        """``set ENTITY PK tags+=[@2] tags-=[3] title="x"``: collection edits (and fields)."""
+        undos: list[Callable[[], None]] = []
+        changes: list[r.FieldChange] = []
+        try:
+            for a in command.assignments:
+                relation = info.relations.get(a.field)
+                if relation is None:
+                    field = self.field(info, a.field)
+                    if a.op != "=":
+                        raise CliError(f"{a.op} edits a collection; {a.field} is a field")
+                    old = getattr(obj, a.field)
+                    value = coerce(field, a.value, self._resolve, info.cls.__name__)
+                    setattr(obj, a.field, value)
+                    undos.append(functools.partial(setattr, obj, a.field, old))
+                    changes.append(r.FieldChange(a.field, self.literal(old), self.literal(value)))
+                    continue
+                items = self._items(relation, a.value)
+                before = self.literal(list(getattr(obj, a.field)))
+                undos.append(self._edit(obj, relation, a.op, items))
+                after = self.literal(list(getattr(obj, a.field)))
+                changes.append(r.FieldChange(a.field, before, after))
+        except BaseException:
+            for undo_one in reversed(undos):
+                undo_one()
+            raise
+
+        def undo() -> None:
+            for undo_one in reversed(undos):
+                undo_one()
+
+        label = self.label(obj)
+        self._undo.append(_UndoStep(f"set {info.cls.__name__} {label}", undo))
+        return r.Modified(info.cls.__name__, label, tuple(changes))
 
     def _do_remove(self, command: cmd.Remove) -> r.Result:
         if not command.entity:  # remove @1 @2 ...
@@ -410,8 +514,11 @@ class Workspace:
         staging: staged.Staging,
         record: bool = False,
         total: int | None = None,
+        include: tuple[str, ...] = (),
     ) -> r.Rows:
         columns = tuple(f.name for f in info.fields)
+        tree = _include_tree(include)
+        extra = tuple(name for name in tree if name not in columns)
         marks = tuple(staging.mark(o) for o in objs) if not staging.empty else ()
         new_key = {f.name for f in info.fields if f.primary_key and f.autoincrement}
         rows = []
@@ -426,18 +533,48 @@ class Workspace:
                 )
             else:
                 rows.append(tuple(self.cell(getattr(o, name)) for name in columns))
+        if extra:  # included collections: their size in a table
+            rows = [
+                row + tuple(self._included_cell(getattr(o, n)) for n in extra)
+                for row, o in zip(rows, objs, strict=True)
+            ]
         values: tuple[tuple[Any, ...], ...] = ()
         if self.json_values:
-            values = tuple(tuple(self.json_value(getattr(o, n)) for n in columns) for o in objs)
+            values = tuple(
+                tuple(self._json_field(o, n, tree.get(n)) for n in (*columns, *extra)) for o in objs
+            )
         return r.Rows(
             info.cls.__name__,
-            columns,
+            columns + extra,
             tuple(rows),
             record=record,
             marks=marks,
             values=values,
             total=total,
         )
+
+    def _included_cell(self, value: Any) -> str | None:
+        if isinstance(value, list | set):
+            return f"[{len(value)}]"
+        return self.cell(value)
+
+    def _json_field(self, obj: Any, name: str, nested: dict[str, Any] | None) -> Any:
+        """A field for JSON; an included relation (``nested`` not None) as nested objects."""
+        value = getattr(obj, name)
+        if nested is None:
+            return self.json_value(value)
+        if isinstance(value, list | set):
+            return [self._json_object(item, nested) for item in value]
+        return None if value is None else self._json_object(value, nested)
+
+    def _json_object(self, obj: Any, tree: dict[str, Any]) -> dict[str, Any]:
+        """An object as a JSON object: its fields, and the relations of ``tree`` nested."""
+        info = core.entity_info(obj)
+        out = {f.name: self._json_field(obj, f.name, tree.get(f.name)) for f in info.fields}
+        for name, nested in tree.items():
+            if name not in out:
+                out[name] = self._json_field(obj, name, nested)
+        return out
 
     def find_objects(self, command: cmd.Find) -> tuple[Any, list[Any]]:
         """The EntityInfo and the instances ``find`` matches (also for ``--json``), as the
@@ -451,6 +588,8 @@ class Workspace:
             self.field(info, order.field)
         staging = staged.staging_of(self.session, info)
         query = self._query(info, command.where)
+        if command.include:
+            query = query.eager(*command.include)
         if command.order_by:
             query = query.order_by(
                 *(("-" if o.descending else "") + o.field for o in command.order_by)
@@ -477,7 +616,7 @@ class Workspace:
         cap = None if command.limit is not None or command.all else self.row_limit
         if cap is None:
             info, objs, staging = self._find(command)
-            return self._rows(info, objs, staging)
+            return self._rows(info, objs, staging, include=command.include)
         info, objs, staging = self._find(replace(command, limit=cap + 1))
         total = None
         if len(objs) > cap:
@@ -485,7 +624,7 @@ class Workspace:
             counted = self._do_count(cmd.Count(command.entity, command.where))
             assert isinstance(counted, r.Counted)
             total = counted.count
-        return self._rows(info, objs, staging, total=total)
+        return self._rows(info, objs, staging, total=total, include=command.include)
 
     def find_rows(self, command: cmd.Find) -> tuple[Any, tuple[str, ...], list[Any]]:
         """``find ... select / group by / distinct``: the EntityInfo, the column names and the
@@ -527,7 +666,27 @@ class Workspace:
 
     def _do_show(self, command: cmd.Show) -> r.Result:
         info, obj = self._entity_and_object(command.entity, command.key)
-        return self._rows(info, [obj], staged.staging_of(self.session, info), record=True)
+        rows = self._rows(info, [obj], staged.staging_of(self.session, info), record=True)
+        if not info.relations:
+            return rows
+        summaries = []
+        for rel in info.relations.values():
+            items = list(getattr(obj, rel.name))  # loaded as memory has it (staged work in)
+            first = tuple(self._item_label(i) for i in items[:SHOW_ITEMS])
+            summaries.append(
+                r.CollectionSummary(rel.name, rel.target.cls.__name__, len(items), first)
+            )
+        return replace(rows, collections=tuple(summaries))
+
+    def _item_label(self, obj: Any) -> str:
+        """An item of a collection in ``show``: its key, and its first text field."""
+        info = core.entity_info(obj)
+        text = next(
+            (getattr(obj, f.name) for f in info.fields if f.kind == "str" and not f.primary_key),
+            None,
+        )
+        label = self.label(obj)
+        return label if text is None else f"{label} {format_literal(cut_text(text))}"
 
     def _do_count(self, command: cmd.Count) -> r.Result:
         info = self.entity(command.entity)
@@ -614,6 +773,20 @@ class Workspace:
             )
             for d in changes.deletes
         )
+        collections: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for edit in changes.collections:
+            owner = edit.owner
+            if hasattr(owner, "__dict__"):
+                key = (type(owner).__name__, self.label(owner))
+            else:  # a bare key (core's Unloaded): the owner is not loaded
+                key = (edit.relation.owner.cls.__name__, format_literal(owner.pk))
+            lines = collections.setdefault(key, [])
+            for mark, items in (("+", edit.added), ("-", edit.removed)):
+                lines.extend((mark, edit.name, self._member_label(i)) for i in items)
+        entries = tuple(
+            r.CollectionEntry(entity, label, tuple(lines))
+            for (entity, label), lines in collections.items()
+        )
         sql = None
         if with_sql:
             sql = tuple(
@@ -622,7 +795,13 @@ class Workspace:
                 )
                 for s in self.session.pending_sql()
             )
-        return r.ChangeSetView(added, changed, removed, sql)
+        return r.ChangeSetView(added, changed, removed, sql, collections=entries)
+
+    def _member_label(self, item: Any) -> str:
+        """A collection member in ``status``: ``Post @3``, ``Tag 2``."""
+        if hasattr(item, "__dict__"):
+            return f"{type(item).__name__} {self.label(item)}"
+        return f"{item.target.cls.__name__} {format_literal(item.pk)}"  # a bare key
 
     def _do_status(self, command: cmd.Status) -> r.Result:
         return replace(self.change_set(with_sql=command.sql), show_all=command.all)
@@ -743,6 +922,35 @@ def _is_entity(value: Any) -> bool:
             known = False
         _ENTITY_TYPES[type(value)] = known
     return known
+
+
+def _include_tree(paths: tuple[str, ...]) -> dict[str, Any]:
+    """``("posts", "posts.tags", "author")`` -> ``{"posts": {"tags": {}}, "author": {}}``."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for name in path.split("."):
+            node = node.setdefault(name, {})
+    return tree
+
+
+#: Items of each collection that ``show`` lists (after its count).
+SHOW_ITEMS = 5
+
+
+def cut_text(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _collection_type(rel: Any) -> str:
+    return f"{rel.collection_type.__name__}[{rel.target.cls.__name__}]"
+
+
+def _relation_notes(rel: Any) -> tuple[str, ...]:
+    """How ``models`` explains a collection."""
+    if rel.pivot is not None:
+        return (f"many-to-many via {rel.pivot.cls.__name__}",)
+    return (f"one-to-many ← {rel.target.cls.__name__}.{rel.reference.name}",)
 
 
 def _construct(info: Any, values: dict[str, Any]) -> Any:

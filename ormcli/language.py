@@ -21,10 +21,11 @@ from ormcli.where import STOP_WORDS, Expr, parse_where
 
 @dataclass(frozen=True)
 class Assignment:
-    """``field=value``."""
+    """``field=value``; for a collection also ``field+=[...]`` / ``field-=[...]`` (``op``)."""
 
     field: str
     value: Lit
+    op: str = "="
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class Find:
     group_by: tuple[str, ...] = ()
     all: bool = False
     """``--all``: every row, past the REPL's default row limit."""
+    include: tuple[str, ...] = ()
+    """Relations to load with the rows and nest in JSON (``ormcli find --include posts``)."""
 
 
 @dataclass(frozen=True)
@@ -282,15 +285,21 @@ def _key(stream: TokenStream, context: str) -> Key:
 
 def _assignments(stream: TokenStream, command_name: str) -> tuple[Assignment, ...]:
     found: list[Assignment] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     while stream.peek().kind != "EOF":
         name = stream.expect_name("field=value")
-        stream.expect_op("=", f"after field name {name.text!r}")
-        value = parse_literal(stream, f"after '{name.text}='")
-        if name.text in seen:
+        op = "="
+        for edit in ("+=", "-="):
+            if command_name == "set" and stream.accept_op(edit):
+                op = edit
+                break
+        else:
+            stream.expect_op("=", f"after field name {name.text!r}")
+        value = parse_literal(stream, f"after '{name.text}{op}'")
+        if (name.text, op) in seen or (op == "=" and any(n == name.text for n, _ in seen)):
             raise ParseError(f"field {name.text!r} is given twice", name.pos)
-        seen.add(name.text)
-        found.append(Assignment(name.text, value))
+        seen.add((name.text, op))
+        found.append(Assignment(name.text, value, op))
     if not found and command_name == "set":
         raise ParseError("expected field=value after the key, got end of line", stream.peek().pos)
     return tuple(found)
@@ -367,7 +376,7 @@ def _parse_models(stream: TokenStream) -> Models:
     details=(
         'Values are literals: "text", 42, 3.5, True, None, [1, 2], {"k": "v"}; dates and times '
         'as ISO text ("2024-05-01"); a reference as a primary key (author=1) or a handle '
-        "(author=@1)."
+        "(author=@1); a collection as a list of them (tags=[@1, 3])."
     ),
     slots=("entity", "fields"),
 )
@@ -382,7 +391,8 @@ def _parse_add(stream: TokenStream) -> Add:
     summary="change fields of one row",
     details=(
         "PK is a value, a tuple (1, 2) for a composite key, or a handle @1; a handle alone "
-        'names its entity too (set @1 name="Ann").'
+        'names its entity too (set @1 name="Ann"). A collection takes coll+=[@2, 3] (add), '
+        "coll-=[3] (take out) or coll=[1, 2] (exactly these)."
     ),
     slots=("entity", "key", "fields"),
 )

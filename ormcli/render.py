@@ -204,6 +204,7 @@ def render_change_set(console: Console, view: r.ChangeSetView, *, show_all: bool
     """``status``: ``+``/``~``/``-`` entries, the summary line, then the SQL if asked for.
     Beyond ``SUMMARY_LINES`` entries of a kind the rest are counted (``show_all``: listed)."""
     limit = None if show_all or view.show_all else SUMMARY_LINES
+    edits = {(c.entity, c.label): c for c in view.collections}
     for added in view.added[:limit]:
         head = Text()
         head.append("+ ", style="green bold")
@@ -215,12 +216,17 @@ def render_change_set(console: Console, view: r.ChangeSetView, *, show_all: bool
             line.append(" = ")
             line.append(cut(value))
             console.print(line, soft_wrap=True)
+        _collection_lines(console, edits.pop((added.entity, added.label), None))
     if limit:
         _more(console, "+", view.added, "to add")
     for changed in view.changed[:limit]:
         _modified(console, r.Modified(changed.entity, changed.label, changed.changes))
+        _collection_lines(console, edits.pop((changed.entity, changed.label), None))
     if limit:
         _more(console, "~", view.changed, "to change")
+    for entry in edits.values():  # owners whose own fields did not change
+        console.print(Text(f"  {entry.entity} {entry.label}"), soft_wrap=True)
+        _collection_lines(console, entry)
     for removed in view.removed[:limit]:
         text = Text()
         text.append("- ", style="red bold")
@@ -232,6 +238,16 @@ def render_change_set(console: Console, view: r.ChangeSetView, *, show_all: bool
     console.print(Text(summary_line(view), style="bold"), soft_wrap=True)
     if view.sql is not None:
         render_sql(console, view.sql)
+
+
+def _collection_lines(console: Console, entry: r.CollectionEntry | None) -> None:
+    """An owner's collection edits under it: ``    + tags Tag 2``, ``    - posts Post 3``."""
+    for mark, name, member in entry.lines if entry is not None else ():
+        line = Text("    ")
+        line.append(f"{mark} ", style="green bold" if mark == "+" else "red bold")
+        line.append(name, style="bold")
+        line.append(f" {member}")
+        console.print(line, soft_wrap=True)
 
 
 def render_sql(console: Console, statements: tuple[r.SqlStatement, ...]) -> None:
@@ -294,6 +310,7 @@ def _rows(console: Console, rows: r.Rows, options: OutputOptions) -> None:
         if rows.marks and rows.marks[0]:
             mark = rows.marks[0]
             console.print(Text(f"{mark} {_MARK_WORDS[mark]} (not committed)"), soft_wrap=True)
+        _collections(console, rows.collections)
         return
     if fmt == "table" and console.is_terminal:
         if _natural_width(rows) > console.width:
@@ -319,6 +336,19 @@ def _natural_width(rows: r.Rows) -> int:
             if size > widths[i]:
                 widths[i] = size
     return sum(min(w, 40) for w in widths) + 2 * len(widths) + (2 if any(rows.marks) else 0)
+
+
+def _collections(console: Console, collections: tuple[r.CollectionSummary, ...]) -> None:
+    """``show``: one line per collection, ``posts: 3 Post — 1 "a", 2 "b", ...``."""
+    for c in collections:
+        line = Text()
+        line.append(c.name, style="bold")
+        line.append(f": {plural(c.count, c.entity)}")
+        if c.first:
+            line.append(" — " + ", ".join(c.first))
+            if c.count > len(c.first):
+                line.append(", …")
+        console.print(line, soft_wrap=True)
 
 
 def _record(console: Console, rows: r.Rows) -> None:

@@ -172,16 +172,27 @@ class Repl:
         self._ask_session: PromptSession[str] = PromptSession(input=input, output=output)
 
     def _fields(self, entity: str, writable: bool) -> list[str]:
-        """Field names of ``entity``, or of the entity of a handle such as ``@1``."""
+        """Field and collection names of ``entity``, of the entity of a handle such as ``@1``,
+        or of the entity a path reaches (``Post.author``: User's)."""
+        name, *path = entity.split(".")
         try:
-            if entity.startswith("@"):
-                obj = self.workspace.handles.get(int(entity[1:]))
+            if name.startswith("@"):
+                obj = self.workspace.handles.get(int(name[1:]))
                 info = core.entity_info(obj)
             else:
-                info = self.workspace.entity(entity)
+                info = self.workspace.entity(name)
+            for step in path:
+                if info.has_field(step):
+                    target = info.field(step).target
+                    if target is None:
+                        return []
+                    info = target
+                else:
+                    info = info.relations[step].target
         except Exception:
             return []
-        return [f.name for f in info.fields if not (writable and f.autoincrement)]
+        names = [f.name for f in info.fields if not (writable and f.autoincrement)]
+        return names + list(info.relations)
 
     def _read(self, session: PromptSession[str], prompt: str) -> str:
         if self._lines is None:

@@ -70,6 +70,18 @@ class Rows:
     """The rows as JSON-ready values (numbers stay numbers), when asked for (JSON output)."""
     total: int | None = None
     """How many rows matched, when the default row limit showed fewer."""
+    collections: tuple[CollectionSummary, ...] = ()
+    """``show``: each collection of the row, its count and first items."""
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """A collection in ``show``: its name, its items' entity, how many, the first few."""
+
+    name: str
+    entity: str
+    count: int
+    first: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,15 @@ class RemovedEntry:
 
 
 @dataclass(frozen=True)
+class CollectionEntry:
+    """An owner's collection edits in ``status``: ``(mark, collection, member)`` lines."""
+
+    entity: str
+    label: str
+    lines: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
 class SqlStatement:
     """A statement the commit will send: SQL text, bound parameters as literals, rows."""
 
@@ -126,6 +147,8 @@ class ChangeSetView:
     sql: tuple[SqlStatement, ...] | None = None
     show_all: bool = False
     """List every entry (``status --all``); else past a threshold the rest are counted."""
+    collections: tuple[CollectionEntry, ...] = ()
+    """Collection edits, per owner (shown as ``+``/``-`` lines under it)."""
 
     @property
     def empty(self) -> bool:

@@ -27,7 +27,19 @@ from typing import Any
 
 import core
 from ormcli.literals import Lit
-from ormcli.where import And, Compare, Expr, In, IsNull, Like, Not, Or
+from ormcli.where import (
+    And,
+    Compare,
+    Expr,
+    In,
+    IsNull,
+    Like,
+    Not,
+    Or,
+    Related,
+    resolve_collection,
+    resolve_field,
+)
 
 ADDED, CHANGED, REMOVED = "+", "~", "-"
 
@@ -133,8 +145,19 @@ def matches(expr: Expr, info: Any, convert: Convert, value_of: Callable[[str], A
         return any(matches(item, info, convert, value_of) for item in expr.items)
     if isinstance(expr, Not):
         return not matches(expr.item, info, convert, value_of)
-    f = info.field(expr.field)
-    value = _norm(value_of(f.name))
+    reached, raw = _follow(value_of, expr.field)
+    if not reached:
+        return False  # through a reference that is null: as in SQL, no referenced row to meet
+    if isinstance(expr, Related):
+        relation = resolve_collection(info, expr.field)
+        inner = expr.where
+        found = any(
+            inner is None or matches(inner, relation.target, convert, current(item))
+            for item in raw or ()
+        )
+        return found != expr.negated
+    f = resolve_field(info, expr.field)
+    value = _norm(raw)
     if isinstance(expr, IsNull):
         return (value is not None) if expr.negated else (value is None)
     if isinstance(expr, Like):
@@ -166,6 +189,18 @@ def matches(expr: Expr, info: Any, convert: Convert, value_of: Callable[[str], A
     if expr.op == ">":
         return _less(other, value)
     return not _less(value, other)
+
+
+def _follow(value_of: Callable[[str], Any], path: str) -> tuple[bool, Any]:
+    """``(reached, value)`` of a field or path (``author.name``): the first name through
+    ``value_of``, the rest through the referenced objects; not reached through a null."""
+    first, *rest = path.split(".")
+    value = value_of(first)
+    for name in rest:
+        if value is None:
+            return False, None
+        value = getattr(value, name, None)
+    return True, value
 
 
 def current(obj: Any) -> Callable[[str], Any]:

@@ -8,7 +8,7 @@ It never evaluates anything: literals are decoded by hand (no ``eval``, no
 Tokens: ``NAME`` (identifiers, keywords and ``True``/``False``/``None``), ``NUMBER``
 (``42``, ``-3.5``, ``1e3``), ``STRING`` (``"..."`` or ``'...'`` with ``\\n \\t \\\\ \\" \\'
 \\uXXXX`` escapes), ``HANDLE`` (``@1``), ``FLAG`` (``--sql``), ``OP`` (``= == != < <= > >=
-( ) [ ] { } , :``) and one ``EOF``.
++= -= ( ) [ ] { } , :``) and one ``EOF``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,26 @@ from ormcli.errors import ParseError
 
 TokenKind = Literal["NAME", "NUMBER", "STRING", "HANDLE", "FLAG", "OP", "EOF"]
 
-_OPERATORS = ("==", "!=", "<=", ">=", "<>", "=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ":")
+_OPERATORS = (
+    "+=",
+    "-=",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "<>",
+    "=",
+    "<",
+    ">",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
 
 

@@ -10,6 +10,13 @@ Grammar (keywords are case-insensitive)::
               | FIELD ["not"] "in" "(" VALUE ("," VALUE)* ")"
               | FIELD ["not"] "like" STRING
               | FIELD "is" ["not"] "null"
+              | COLLECTION ("any" | "none") ["(" expr ")"]
+
+A FIELD may be a path through references, ``author.name`` or ``author.org.name`` (the
+condition holds when the referenced row exists and meets it). A COLLECTION (a ``BackReference``
+field, possibly after references: ``author.posts``) is tested with ``any`` (some item meets
+the condition in parentheses, or there is an item at all) or ``none`` (no item does); the
+condition inside names the items' fields: ``posts any (title like "x%")``, ``posts none``.
 
 Callers: ``language.py`` parses the clause of ``find``/``count``/``remove ... where``;
 ``executor.py`` compiles it with :func:`compile_where`, passing the value converter from
@@ -24,11 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import core
-from ormcli.errors import ParseError
+from ormcli.errors import CliError, ParseError
 from ormcli.literals import Lit, parse_literal
 from ormcli.tokens import TokenStream, describe
 
 STOP_WORDS = ("order", "limit")
+#: The words after a collection: ``posts any (...)``, ``posts none``.
+COLLECTION_WORDS = ("any", "none")
 _COMPARISONS = {
     "=": "==",
     "==": "==",
@@ -77,6 +86,15 @@ class IsNull:
 
 
 @dataclass(frozen=True)
+class Related:
+    """``collection any [(expr)]`` / ``collection none [(expr)]`` (``negated``)."""
+
+    field: str
+    where: Expr | None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
 class And:
     """All of ``items``."""
 
@@ -97,7 +115,7 @@ class Not:
     item: Expr
 
 
-Expr = Compare | In | Like | IsNull | And | Or | Not
+Expr = Compare | In | Like | IsNull | Related | And | Or | Not
 
 
 def parse_where(stream: TokenStream) -> Expr:
@@ -138,6 +156,13 @@ def _parse_test(stream: TokenStream) -> Expr:
         stream.next()
         value = parse_literal(stream, f"after '{name} {token.text}'")
         return Compare(name, _COMPARISONS[token.text], value)
+    for word in COLLECTION_WORDS:
+        if stream.accept_keyword(word):
+            inner = None
+            if stream.accept_op("("):
+                inner = _parse_or(stream)
+                stream.expect_op(")", f"to close '{name} {word} ('")
+            return Related(name, inner, negated=word == "none")
     negated = stream.accept_keyword("not")
     if stream.accept_keyword("in"):
         stream.expect_op("(", f"after '{name} in'")
@@ -163,18 +188,68 @@ def _parse_test(stream: TokenStream) -> Expr:
         return IsNull(name, is_not)
     found = stream.peek()
     raise ParseError(
-        f"expected an operator (= != < <= > >= in like is) after {name!r}, got {describe(found)}",
+        f"expected an operator (= != < <= > >= in like is any none) after {name!r}, "
+        f"got {describe(found)}",
         found.pos,
     )
 
 
 def fields_of(expr: Expr) -> list[str]:
-    """The field names an expression mentions, in order (for validation and completion)."""
+    """The field names and paths an expression mentions, in order (for validation and
+    completion); a collection condition gives the collection, not the items' fields."""
     if isinstance(expr, And | Or):
         return [name for item in expr.items for name in fields_of(item)]
     if isinstance(expr, Not):
         return fields_of(expr.item)
     return [expr.field]
+
+
+def resolve_field(info: Any, path: str) -> Any:
+    """The FieldInfo a field name or path through references (``author.name``) ends on."""
+    names = path.split(".")
+    for i, name in enumerate(names):
+        f = _step(info, path, names, i)
+        if i == len(names) - 1:
+            return f
+        if f.kind != "reference":
+            raise CliError(
+                f"{info.cls.__name__}.{name} is not a reference, so {path!r} cannot go through it"
+            )
+        info = f.target
+    raise CliError(f"empty field path {path!r}")  # pragma: no cover - split gives a name
+
+
+def resolve_collection(info: Any, path: str) -> Any:
+    """The RelationInfo a collection path (``posts``, ``author.posts``) ends on."""
+    *head, last = path.split(".")
+    if head:
+        ref = resolve_field(info, ".".join(head))
+        if ref.kind != "reference":
+            raise CliError(f"{'.'.join(head)!r} is not a reference, so {path!r} names nothing")
+        info = ref.target
+    relation = info.relations.get(last)
+    if relation is None:
+        known = ", ".join(info.relations) or "none"
+        raise CliError(
+            f"{info.cls.__name__} has no collection {last!r} to test with any/none "
+            f"(collections: {known})"
+        )
+    return relation
+
+
+def _step(info: Any, path: str, names: list[str], i: int) -> Any:
+    name = names[i]
+    if info.has_field(name):
+        return info.field(name)
+    if name in info.relations:
+        where = ".".join(names[: i + 1])
+        raise CliError(
+            f"{info.cls.__name__}.{name} is a collection; test its items with "
+            f"'{where} any (...)' or '{where} none (...)'"
+        )
+    fields = ", ".join([f.name for f in info.fields] + list(info.relations))
+    within = f" in {path!r}" if len(names) > 1 else ""
+    raise CliError(f"{info.cls.__name__} has no field {name!r}{within} (fields: {fields})")
 
 
 Converter = Callable[[Any, Lit], Any]
@@ -184,7 +259,7 @@ Converter = Callable[[Any, Lit], Any]
 def compile_where(expr: Expr, info: Any, convert: Converter) -> Any:
     """Compile ``expr`` for the entity ``info`` (core.EntityInfo) to a core expression.
 
-    Unknown fields raise core's ``UnknownFieldError``; bad values whatever ``convert`` raises.
+    Unknown fields and paths raise ``CliError``; bad values whatever ``convert`` raises.
     """
     if isinstance(expr, And):
         return core.and_(*(compile_where(item, info, convert) for item in expr.items))
@@ -192,8 +267,13 @@ def compile_where(expr: Expr, info: Any, convert: Converter) -> Any:
         return core.or_(*(compile_where(item, info, convert) for item in expr.items))
     if isinstance(expr, Not):
         return core.not_(compile_where(expr.item, info, convert))
-    field = info.field(expr.field)
-    column = core.F(field.name)
+    if isinstance(expr, Related):
+        relation = resolve_collection(info, expr.field)
+        inner = () if expr.where is None else (compile_where(expr.where, relation.target, convert),)
+        collection = core.F(expr.field)
+        return collection.none(*inner) if expr.negated else collection.any(*inner)
+    field = resolve_field(info, expr.field)
+    column = core.F(expr.field)
     if isinstance(expr, IsNull):
         return column.is_not_null() if expr.negated else column.is_null()
     if isinstance(expr, Like):

@@ -60,10 +60,10 @@ def test_the_repl_completes_from_the_loaded_models(db_url: str, blog_models: str
     assert completer is not None
     event = CompleteEvent(completion_requested=True)
     found = [c.text for c in completer.get_completions(Document("add Tag "), event)]
-    assert found == ["name="]
+    assert found == ["name=", "posts="]
     drive(ws, 'add Tag name="t"\nquit\nd\n')
     found = [c.text for c in completer.get_completions(Document("set @1 "), event)]
-    assert found == ["name="]  # the handle names the entity
+    assert found == ["name=", "posts="]  # the handle names the entity
     assert list(completer.get_completions(Document("set @9 "), event)) == []
     ws.close()
 

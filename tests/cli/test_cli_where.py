@@ -69,7 +69,10 @@ def test_fields_of_lists_every_field_mentioned() -> None:
     ("text", "message"),
     [
         ("", "expected a condition after 'where', got end of line"),
-        ("a", "expected an operator (= != < <= > >= in like is) after 'a', got end of line"),
+        (
+            "a",
+            "expected an operator (= != < <= > >= in like is any none) after 'a', got end of line",
+        ),
         ("a = ", "expected a value after 'a =', got end of line"),
         ("a like 3", "expected a quoted pattern after 'a like', got '3'"),
         ("a is 3", "expected 'null' after 'is', got '3'"),

@@ -151,6 +151,10 @@ class PeeweeImpl(Impl):
         with t, self.db.atomic():
             User.bulk_update(changed, fields=[User.name, User.age], batch_size=UPDATE_BATCH)
 
+    def remove_after(self, key: int, t: Timer) -> None:
+        with t, self.db.atomic():
+            self._delete(list(User.select().where(User.id > key)))
+
     def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
         # No session to preload into: peewee resolves a reference with a query of its own.
         with t:

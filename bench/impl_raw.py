@@ -219,11 +219,18 @@ class _Raw(Impl):
     def _cursor(self) -> Any:
         return self.conn.cursor()
 
-    def _select(self, sql: str) -> list[Any]:
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of a query (as ``_rows`` reads ``bench_user``)."""
         cur = self._cursor()
-        cur.execute(sql)
+        cur.execute(sql, params)
         return list(cur.fetchall())
+
+    def remove_after(self, key: int, t: Timer) -> None:
+        with t:
+            with gc_paused():
+                rows = self._select(f"{self.select_sql} WHERE id > {self.p}", (key,))
+            with self._write(len(rows)):
+                self._delete(rows)
 
     def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
         # Raw rows carry the author's key; there is nothing to preload.

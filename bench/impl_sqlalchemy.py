@@ -179,6 +179,13 @@ class SQLAlchemyImpl(Impl):
             posts = session.scalars(select(Post)).all()
         return [(p.id, p.title, p.author_id) for p in posts]
 
+    def remove_after(self, key: int, t: Timer) -> None:
+        with t:
+            session = self._session()
+            for user in session.scalars(select(User).where(User.id > key)).all():
+                session.delete(user)
+            session.commit()
+
     def commit_docs(self, count: int, t: Timer) -> None:
         session = self._session()
         for doc in spread(session.scalars(select(Doc)).all(), count):
@@ -257,6 +264,12 @@ class SQLAlchemyFast(SQLAlchemyImpl):
         with t:
             session = self._session()
             self._delete(session, self._load(session))
+            session.commit()
+
+    def remove_after(self, key: int, t: Timer) -> None:
+        with t:
+            session = self._session()
+            self._delete(session, session.scalars(select(User).where(User.id > key)).all())
             session.commit()
 
     def mixed(self, new_rows: Sequence[SourceRow], t: Timer) -> None:

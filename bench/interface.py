@@ -171,6 +171,11 @@ class Impl(abc.ABC):
         per post, read after the timer without loading anything."""
         raise NotImplementedError
 
+    def remove_after(self, key: int, t: Timer) -> None:
+        """S5p: load the users whose id is above ``key`` (none of them has a post; the users
+        up to ``key`` have many), remove them, commit."""
+        raise NotImplementedError
+
     def commit_docs(self, count: int, t: Timer) -> None:
         """S7j: load every document (``bench_doc``: id, name, a JSON ``data``), not timed;
         append ``"*"`` to the name of ``spread(docs, count)``; time the commit."""

@@ -108,7 +108,7 @@ class Scenario:
     extra: Callable[[int], dict[str, list[tuple[Any, ...]]]] | None = None
 
     def describe(self, n: int) -> str:
-        return self.title.format(n=_k(n), n10=_k(n * 10), k=_k(max(1, n // 10)))
+        return self.title.format(n=_k(n), n10=_k(n * 10), k=_k(max(1, n // 10)), p=_k(_parents(n)))
 
 
 def _k(n: int) -> str:
@@ -222,6 +222,26 @@ def make_docs(count: int) -> list[tuple[str, str]]:
         (f"doc {i}", json.dumps({"i": i, "tags": ["a", str(i % 7)], "meta": {"k": i % 11}}))
         for i in range(count)
     ]
+
+
+def _parents(n: int) -> int:
+    """S5p: users with posts, and as many without (ids above)."""
+    return max(1, n // 20)
+
+
+def make_parent_posts(count: int, parents: int) -> list[tuple[str, int]]:
+    """``count`` posts spread over the users ``1..parents``."""
+    return [(f"post {i}", 1 + i % parents) for i in range(count)]
+
+
+def _check_childless_removed(posts: Callable[[int], int]) -> Callable[[Admin, Any, int], None]:
+    def check(admin: Admin, _: Any, n: int) -> None:
+        k = _parents(n)
+        _check_rows(admin, 2 * k, changed=0, removed=k)
+        _expect(admin.count(f"id <= {k}"), k, "users with posts left")
+        _expect(admin.count(table=POST_TABLE), posts(n), "posts left")
+
+    return check
 
 
 def _check_posts(admin: Admin, found: Any, n: int) -> None:
@@ -342,6 +362,23 @@ SCENARIOS: dict[str, Scenario] = {
             extra=lambda n: {POST_TABLE: make_posts(n)},
         ),
         Scenario(
+            "S5ps",
+            "{p} users without posts removed, {k} posts (of {p} others)",
+            seed=lambda n: 2 * _parents(n),
+            run=lambda impl, t, n: impl.remove_after(_parents(n), t),
+            check=_check_childless_removed(_s7s),
+            extra=lambda n: {POST_TABLE: make_parent_posts(_s7s(n), _parents(n))},
+        ),
+        Scenario(
+            "S5p",
+            "{p} users without posts removed, {n10} posts (of {p} others)",
+            seed=lambda n: 2 * _parents(n),
+            run=lambda impl, t, n: impl.remove_after(_parents(n), t),
+            check=_check_childless_removed(_s7),
+            base="S5ps",
+            extra=lambda n: {POST_TABLE: make_parent_posts(_s7(n), _parents(n))},
+        ),
+        Scenario(
             "S7j",
             "{n10} with a JSON field loaded, change 10: commit",
             seed=lambda n: 0,
@@ -368,13 +405,14 @@ ALL_IDS = (*SCENARIOS, MEMORY, STARTUP)
 
 
 def expand(selection: str) -> list[str]:
-    """``--scenarios`` text to ids in canonical order; ``S7`` and ``S7j`` bring ``S7s``."""
+    """``--scenarios`` text to ids in canonical order; ``S7`` and ``S7j`` bring ``S7s``,
+    ``S5p`` brings ``S5ps``."""
     wanted = {s.strip() for s in selection.split(",") if s.strip()} if selection else set(ALL_IDS)
     unknown = wanted - set(ALL_IDS)
     if unknown:
         raise ValueError(f"unknown scenario(s) {sorted(unknown)}; known: {', '.join(ALL_IDS)}")
     for sid in list(wanted):  # a scaling scenario brings its yardstick (S7, S7j: S7s)
         base = SCENARIOS[sid].base if sid in SCENARIOS else ""
-        if base == "S7s":
+        if base in ("S7s", "S5ps"):
             wanted.add(base)
     return [s for s in ALL_IDS if s in wanted]

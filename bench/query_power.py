@@ -12,10 +12,11 @@
   SQLAlchemy ``session.scalars(select(Event).execution_options(yield_per=1000))``.
   Target: ormcli untracked <= 1.5x the floor, peak memory <= 50 MiB.
 
-Every measurement runs in a fresh subprocess (``--worker``), so that its peak resident memory
-(``ru_maxrss``, whatever allocated it: Python objects, driver buffers, libpq) is its own; the
-memory run of S11 is separate from its timed runs and reports both the peak RSS growth over
-the process's state just before streaming and ``tracemalloc``'s peak of Python allocations.
+Every measurement runs in a fresh subprocess (``--worker``). The memory run of S11 is separate
+from its timed runs: it samples the resident memory (``/proc/self/statm``: whatever allocated
+it — Python objects, driver buffers, libpq) every 10,000 rows and reports its peak growth over
+the process's state just before streaming (connected, imports done), then streams again under
+``tracemalloc`` for the peak of Python allocations.
 Times are the median of ``--repeat`` runs. The table ``bench_event`` is made and filled once per
 database (kept when it already holds ``n`` rows). This module stands apart from the S1..S7
 harness (``bench.harness``) and shares only ``bench.backends``' URL parsing.
@@ -228,7 +229,25 @@ def _consume(items: Iterator[Any]) -> tuple[int, int]:
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's resident memory now (``/proc/self/statm``; else its peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * resource.getpagesize() / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _consume_sampling(items: Iterator[Any], every: int = 10_000) -> tuple[int, int, float]:
+    """``_consume`` that also samples resident memory every ``every`` items: its peak."""
+    count = total = 0
+    peak = _rss_mib()
+    for item in items:
+        total += item[2] if isinstance(item, tuple) else item.v
+        count += 1
+        if count % every == 0:
+            peak = max(peak, _rss_mib())
+    return count, total, max(peak, _rss_mib())
 
 
 def worker(impl: str, scenario: str, spec: str, repeat: int, memory: bool) -> dict[str, Any]:
@@ -247,11 +266,13 @@ def worker(impl: str, scenario: str, spec: str, repeat: int, memory: bool) -> di
     make = s11(impl, backend)
     if memory:
         before = _rss_mib()
-        tracemalloc.start()
-        count, total = _consume(make())
+        count, total, rss_peak = _consume_sampling(make())
+        out["rss_before_mib"] = before
+        out["rss_growth_mib"] = rss_peak - before
+        tracemalloc.start()  # a second pass: tracemalloc slows the loop and holds memory too
+        _consume(make())
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        out["rss_growth_mib"] = _rss_mib() - before
         out["tracemalloc_peak_mib"] = peak / 2**20
         out["rows"], out["checksum"] = count, total
         return out
@@ -279,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scenarios", default="S10,S11", help="S10, S11 or both")
     parser.add_argument(
         "--tracked", action="store_true", help="S11 also with track=True (n objects held)"
     )
@@ -304,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         ):
             floor = None
             for impl in impls:
+                if scenario not in args.scenarios.split(","):
+                    continue
                 r = _run_worker(impl, scenario, backend.url, "0")
                 med = statistics.median(r["seconds"])
                 floor = floor or med
@@ -311,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                 if scenario == "S11":
                     m = _run_worker(impl, scenario, backend.url, "1")
                     mem = (
-                        f"RSS +{m['rss_growth_mib']:.1f} MiB, "
+                        f"RSS {m['rss_before_mib']:.0f} -> +{m['rss_growth_mib']:.1f} MiB, "
                         f"tracemalloc peak {m['tracemalloc_peak_mib']:.1f} MiB"
                     )
                 lines.append(f"| {scenario} | {impl} | {med:.3f} | {med / floor:.2f}x | {mem} |")

@@ -391,7 +391,8 @@ class Query(Generic[T]):
         sql, params, context = self._select()
         chunks = self.database._stream(sql, params, context, batch)
         try:
-            if (track and self.session is not None) or self._spec.joins or self._spec.eager:
+            slow = self._spec.joins or self._spec.eager or self.info.relations
+            if (track and self.session is not None) or slow:
                 q = self if track else Query(self.database, self.info, None, self._spec)
                 for rows in chunks:
                     yield from q._objects((rows,))

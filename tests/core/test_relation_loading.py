@@ -352,3 +352,12 @@ def test_collection_condition_values_are_bound(db: Database, statements: Stateme
     statements.clear()
     assert db.query(Post).filter(F.tags.any(F.name == evil)).find() == []
     assert all(evil not in sql for sql in statements.sql)
+
+
+def test_streamed_objects_load_their_collections(db: Database) -> None:
+    """Objects of a stream, tracked or not, read their collections lazily like find()'s."""
+    for q in (db.query(Author), db.create_session().query(Author)):
+        titles = {a.name: sorted(p.title for p in a.posts) for a in q.stream(batch=1, track=False)}
+        assert titles["a0"] == ["a0-p0", "a0-p1", "x-first"]
+        tracked = {a.name: len(a.posts) for a in q.stream(batch=2)}
+        assert tracked["a0"] == 3

@@ -556,6 +556,18 @@ class Dialect:
     unlock_sql: ClassVar[str] = ""
     #: Set how long a statement waits for a lock held by another connection ({ms}).
     lock_timeout_sql: ClassVar[str] = ""
+
+    def try_migration_lock(self, conn: Any, name: str) -> bool:
+        """Try once to take the migration lock ``name`` on ``conn`` (``lock_try_sql``); True
+        when taken (or where the write transaction itself is the lock)."""
+        if not self.lock_try_sql:
+            return True
+        return bool(conn.fetchall(self.lock_try_sql, (name,), "take the migration lock")[0][0])
+
+    def release_migration_lock(self, conn: Any, name: str) -> None:
+        if self.unlock_sql:
+            conn.fetchall(self.unlock_sql, (name,), "release the migration lock")
+
     #: Longest table / column name in bytes (0: no limit worth checking).
     max_identifier_bytes: ClassVar[int] = 0
     #: Name prefixes the backend keeps for itself.

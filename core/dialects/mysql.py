@@ -425,6 +425,49 @@ class MySQLDialect(Dialect):
     )
     lock_try_sql: ClassVar[str] = "SELECT GET_LOCK(CONCAT(%s, DATABASE()), 0)"
     unlock_sql: ClassVar[str] = "SELECT RELEASE_LOCK(CONCAT(%s, DATABASE()))"
+    #: On a Galera node ``GET_LOCK`` holds on that node only, so the migration lock is a row
+    #: of this table instead: inserting it is replicated and certified cluster-wide (a second
+    #: migrator through any node gets a duplicate key). A migrator killed while holding it
+    #: leaves the row: ``DELETE FROM ormcli_migrate_lock`` once no migrate runs.
+    cluster_lock_table: ClassVar[str] = "ormcli_migrate_lock"
+
+    def try_migration_lock(self, conn: Any, name: str) -> bool:
+        if self._wsrep_status(conn, "wsrep_ready") is None:  # not a Galera node
+            return super().try_migration_lock(conn, name)
+        # DDL replicated in total order isolation: every node runs it at the same point.
+        conn.execute("SET SESSION wsrep_OSU_method = 'TOI'", (), "choose the DDL mode")
+        table = self.quote(self.cluster_lock_table)
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR(100) PRIMARY KEY,"
+            " holder VARCHAR(200) NOT NULL, taken DATETIME(6) NOT NULL) ENGINE=InnoDB",
+            (),
+            "create the migration lock table",
+        )
+        try:
+            conn.execute(
+                f"INSERT INTO {table} (name, holder, taken) VALUES (CONCAT(%s, DATABASE()),"
+                " CONCAT(@@hostname, ':', CONNECTION_ID()), NOW(6))",
+                (name,),
+                "take the migration lock",
+            )
+            conn.raw.commit()
+        except DatabaseError:  # the row is there (duplicate key), or certification lost
+            conn.raw.rollback()
+            return False
+        return True
+
+    def release_migration_lock(self, conn: Any, name: str) -> None:
+        if self._wsrep_status(conn, "wsrep_ready") is None:
+            super().release_migration_lock(conn, name)
+            return
+        table = self.quote(self.cluster_lock_table)
+        conn.execute(
+            f"DELETE FROM {table} WHERE name = CONCAT(%s, DATABASE())",
+            (name,),
+            "release the migration lock",
+        )
+        conn.raw.commit()
+
     max_identifier_bytes: ClassVar[int] = 64
     online_index_sql: ClassVar[str] = (
         "CREATE {unique}INDEX {name} ON {table} ({columns}) ALGORITHM=INPLACE LOCK=NONE"

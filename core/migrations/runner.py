@@ -1,6 +1,7 @@
 """Run a migration: lock, plan, check, ask, apply all or nothing, record it in the history.
 
-One migrator at a time: the lock (PostgreSQL advisory lock, MySQL ``GET_LOCK``, SQLite's
+One migrator at a time: the lock (PostgreSQL advisory lock, MySQL ``GET_LOCK`` — on a Galera
+node a row of ``ormcli_migrate_lock``, since ``GET_LOCK`` holds on one node only —, SQLite's
 ``BEGIN IMMEDIATE`` write lock) is taken before the schema is read and held until the run is
 recorded; a second migrator waits up to ``lock_timeout`` seconds, then fails with one line.
 Where DDL is transactional (SQLite, PostgreSQL) the statements and the history row commit
@@ -84,8 +85,7 @@ def migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
         return
     deadline = time.monotonic() + timeout
     while True:
-        got = conn.fetchall(d.lock_try_sql, (LOCK_NAME,), "take the migration lock")[0][0]
-        if got:
+        if d.try_migration_lock(conn, LOCK_NAME):
             break
         if time.monotonic() >= deadline:
             raise MigrationError(
@@ -97,7 +97,7 @@ def migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(OrmError):
-            conn.fetchall(d.unlock_sql, (LOCK_NAME,), "release the migration lock")
+            d.release_migration_lock(conn, LOCK_NAME)
 
 
 def resolve_backfill(

@@ -21,10 +21,12 @@ from core import (
     ConflictError,
     Database,
     F,
+    MigrationError,
     OrmConnectionError,
     PrimaryKey,
     entity,
 )
+from core.migrations.runner import migration_lock
 from tests.cli.helpers import invoke
 from tests.cluster.load import Ticket, check, count_tokens, write_load
 from tests.cluster.servers import GaleraCluster
@@ -224,6 +226,22 @@ def test_the_command_app_takes_the_nodes_as_repeated_db_options(
     found = invoke([*back, "--models", str(models), "find", "Item", "--format", "csv"])
     assert found.exit_code == 0, found.output
     assert "cli" in found.output
+
+
+def test_migrators_through_two_nodes_are_kept_apart_by_a_cluster_wide_lock(
+    galera: GaleraCluster, nodes: list[Database]
+) -> None:
+    """GET_LOCK holds on one node only; on Galera the migration lock is a replicated row: a
+    migrate through node 2 while node 1 holds the lock waits, then fails naming the other
+    migrate; once released, it runs (and leaves no lock row behind)."""
+    with (
+        nodes[0].pool.connection() as conn,
+        migration_lock(conn, 1.0),
+        pytest.raises(MigrationError, match="another migrate is running"),
+    ):
+        nodes[1].migrate(lock_timeout=0.5)
+    nodes[1].migrate(lock_timeout=2)
+    assert _raw(galera, 3, "SELECT COUNT(*) FROM ormcli_migrate_lock") == [(0,)]
 
 
 def test_writes_fail_over_when_a_node_dies_and_no_acknowledged_commit_is_lost_or_doubled(

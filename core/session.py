@@ -1091,6 +1091,12 @@ class Session:
     def _replica_ok(self) -> bool:
         return self.replica_reads and not self._wrote
 
+    @property
+    def reads_from_replicas(self) -> bool:
+        """Whether this session's next read outside a transaction may go to a replica (it
+        allows it and has not flushed or committed yet; ``docs/scale-out.md``)."""
+        return self._replica_ok
+
     def _load(
         self,
         sql: str,

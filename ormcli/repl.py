@@ -214,6 +214,10 @@ class Repl:
         state = "sandbox: everything is rolled back at exit" if self.sandbox else "no transaction"
         if not self.sandbox and self.workspace.session.in_transaction:
             state = "transaction open"
+        db = self.workspace.db
+        if db.servers != db.url_display:  # several servers: where this session's reads go
+            where = "replicas" if self.workspace.session.reads_from_replicas else "primary"
+            state += f"  │  reads: {where}"
         return (
             f" {self.label}  │  staged +{added} ~{changed} -{removed}  │  {state}  │  "
             "Tab completes · → takes the suggestion · Ctrl-C cancels · Ctrl-D leaves"

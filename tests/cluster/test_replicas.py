@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
 import pytest
+from rich.console import Console
 
 from core import (
     AutoIncrement,
@@ -26,6 +28,9 @@ from core import (
     PrimaryKey,
     entity,
 )
+from ormcli.executor import Workspace
+from ormcli.loader import load_models
+from ormcli.repl import Repl
 from tests.cli.helpers import invoke
 from tests.cluster.load import Ticket, check, count_tokens, write_load
 from tests.cluster.servers import PostgresPair
@@ -222,3 +227,28 @@ def test_the_command_app_takes_a_replica_and_reads_from_it_when_asked(
     assert "old" in from_replica.output and "primary only" not in from_replica.output
     from_primary = invoke([*base, "find", "Note", "--format", "csv"])
     assert "primary only" in from_primary.output
+
+
+def test_the_repl_toolbar_says_where_the_sessions_reads_go(
+    paused: PostgresPair, tmp_path: Path
+) -> None:
+    """With a replica and --replica-reads the toolbar says "reads: replicas" until the
+    session commits, then "reads: primary"."""
+    models = tmp_path / "models.py"
+    models.write_text(
+        "from typing import Annotated\n"
+        "from core import AutoIncrement, PrimaryKey, entity\n"
+        "@entity.name('replica_note')\n"
+        "class Note:\n"
+        "    id: Annotated[int, PrimaryKey, AutoIncrement] = 0\n"
+        "    text: str = ''\n"
+    )
+    servers = {"replicas": [paused.standby_url], "replica_reads": True}
+    ws = Workspace(paused.primary_url, load_models([str(models)]), servers)
+    repl = Repl(ws, Console(file=StringIO(), color_system=None), interactive=False, lines=iter([]))
+    assert "reads: replicas" in repl.toolbar()
+    note = ws.db.entity("Note").cls
+    ws.session.add(note(text="mine"))
+    ws.session.commit()
+    assert "reads: primary" in repl.toolbar()
+    ws.db.close()

@@ -33,6 +33,7 @@ from typing import Any
 import core
 from ormcli.errors import CliError, ParseError
 from ormcli.literals import Lit, parse_literal
+from ormcli.suggest import did_you_mean
 from ormcli.tokens import TokenStream, describe
 
 STOP_WORDS = ("order", "limit")
@@ -247,9 +248,12 @@ def _step(info: Any, path: str, names: list[str], i: int) -> Any:
             f"{info.cls.__name__}.{name} is a collection; test its items with "
             f"'{where} any (...)' or '{where} none (...)'"
         )
-    fields = ", ".join([f.name for f in info.fields] + list(info.relations))
+    known = [f.name for f in info.fields] + list(info.relations)
     within = f" in {path!r}" if len(names) > 1 else ""
-    raise CliError(f"{info.cls.__name__} has no field {name!r}{within} (fields: {fields})")
+    hint = did_you_mean(name, known)
+    raise CliError(
+        f"{info.cls.__name__} has no field {name!r}{within}{hint} (fields: {', '.join(known)})"
+    )
 
 
 Converter = Callable[[Any, Lit], Any]

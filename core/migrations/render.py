@@ -155,8 +155,9 @@ def render(
             full = after.table(op.table) or op.definition
             inline = d.alter_column_form == "rebuild"
             definition = op.definition.copy()
-            if inline:
+            if inline:  # SQLite cannot add constraints later: the table is made with them
                 definition.foreign_keys = dict(full.foreign_keys)
+                definition.checks = dict(full.checks)
             stmts.append(Statement(create_table_sql(d, definition, with_fks=inline)))
         elif isinstance(op, DropTable):
             stmts.append(Statement(f"DROP TABLE {t}"))
@@ -200,6 +201,8 @@ def render(
         elif isinstance(op, DropForeignKey):
             stmts.append(Statement(d.drop_fk_sql.format(table=t, name=q(op.fk.name))))
         elif isinstance(op, AddCheck):
+            if op.table in created and d.alter_column_form == "rebuild":
+                continue  # made inline with its table
             clause = f"CONSTRAINT {q(op.check.name)} CHECK ({op.check.expression})"
             stmts += _add_constraint(d, t, clause, op.check.name, online)
         elif isinstance(op, DropCheck):

@@ -261,8 +261,14 @@ def _apply(
     outside = [s for s in statements if s.outside_transaction]
     recorded = [(s.sql, list(s.params)) for s in statements]
     if d.transactional_ddl:
-        for s in inside:
-            conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+        for i, s in enumerate(inside):
+            try:
+                conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+            except DatabaseError as exc:
+                raise MigrationError(
+                    f"migrate failed at statement {i + 1} of {len(statements)} "
+                    f"({s.sql.splitlines()[0]!r}): {exc}; nothing was applied (rolled back)"
+                ) from exc
         # What the database says now is what later runs compare against (drift).
         plan.after = read_schema(conn)
         after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)

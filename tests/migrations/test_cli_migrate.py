@@ -121,3 +121,25 @@ def test_an_edited_applied_file_and_an_outside_change_are_drift(db_url: str, pro
     check = _run(db_url, models, "check", "--json")
     assert check.exit_code == 1
     assert "0001_init was edited after it was applied" in json.loads(check.stdout)["drift"]
+
+
+def test_a_change_made_outside_migrate_is_drift_named_by_check(db_url: str, project: Path) -> None:
+    """A column added by hand after the last migrate: check exits 1 and names it; nothing is
+    reset or changed."""
+    from core import Database
+
+    models = _models(project, V1)
+    assert _run(db_url, models).exit_code == 0
+    db = Database(db_url, [])
+    q = db.dialect.quote
+    with db.pool.connection() as conn:
+        conn.execute(f"ALTER TABLE {q('book')} ADD COLUMN {q('note')} {db.dialect.sql_type('int')}")
+    db.close()
+    check = _run(db_url, models, "check", "--json")
+    assert check.exit_code == 1
+    result = json.loads(check.stdout)
+    assert len(result["drift"]) == 1
+    assert result["drift"][0].startswith(
+        "the schema was changed outside migrate: add column book.note "
+    )
+    assert "- drop column book.note" in "\n".join(result["unapplied_changes"])

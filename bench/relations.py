@@ -125,7 +125,7 @@ def prepare(backend: Backend) -> None:
     conn.commit()
     if backend.kind == "postgresql":
         conn.autocommit = True
-        conn.cursor().execute("VACUUM ANALYZE")
+        conn.cursor().execute("VACUUM ANALYZE rel_author, rel_post, rel_tag, rel_post_tag")
     conn.close()
 
 
@@ -133,8 +133,7 @@ def reset(backend: Backend) -> None:
     """Put S9's posts back with their authors (before every S9 run, not timed)."""
     conn = backend.connect()
     cur = conn.cursor()
-    p = backend.placeholder
-    cur.execute(f"UPDATE rel_post SET author = (id - 1) % {p} + 1", [AUTHORS])
+    cur.execute(f"UPDATE rel_post SET author = (id - 1) % {AUTHORS} + 1")  # (no parameters)
     conn.commit()
     conn.close()
 

@@ -48,7 +48,7 @@ _ALIASES = {
     "decimal": "numeric",
 }
 #: The current schema's namespace, in the catalog queries.
-_SCHEMA = "(SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = current_schema())"
+_SCHEMA = "current_schema()::regnamespace"
 _VARCHAR = re.compile(r"^varchar\((\d+)\)$")
 
 #: SQLSTATEs that mean the server ended the session (admin shutdown, crash, restart).

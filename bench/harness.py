@@ -84,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--timeout", type=float, default=600, help="seconds allowed per scenario run (600)"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when ormcli misses a target")
+    parser.add_argument(
+        "--skip-sqlite",
+        action="store_true",
+        help="run only the server backends given (to split a long run into parts)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.repeat, args.max_repeat, args.backends = 1000, 1, 1, "sqlite"
@@ -406,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         print("== start-up", file=sys.stderr, flush=True)
         launches = startup.measure(3 if args.quick else 15, ROOT, _worker_env())
     try:
-        for spec in backend_specs(args.backends):
+        specs = backend_specs(args.backends)
+        for spec in specs[1:] if args.skip_sqlite and len(specs) > 1 else specs:
             first = parse_backend(spec, sqlite_path=os.path.join(tmpdir, "probe.db"))
             label = first.label
             if any(label == seen for seen, _ in backends):

@@ -393,6 +393,53 @@ def index_run(
         )
 
 
+def save(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    first_start: datetime,
+    started: float,
+    results: list[dict[str, Any]],
+    backends: list[tuple[str, str]],
+    launches: list[dict[str, Any]],
+    final: bool,
+) -> tuple[str, Path | None]:
+    """The report of what has run so far, written under ``--out-dir`` (unless ``--no-save``);
+    the final save also lists the run in ``INDEX.md``. Returns the text and the file stem."""
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    meta = {
+        "date": first_start.strftime("%Y-%m-%d %H:%M %Z"),
+        "header": {
+            "command": f"`{command.strip()}`",
+            "rows": (
+                f"n = {args.rows:,} (S7, S7j, S1x10, S2x10, S5p and M: {args.rows * 10:,}); "
+                f"{args.repeat}-{args.max_repeat} timed rounds after 1 warm-up (more while a "
+                "verdict is within noise); times in ms"
+            ),
+            "machine": machine(),
+            "versions": versions(results),
+            "took": f"{time.perf_counter() - started:.0f} s" + ("" if final else " (so far)"),
+        },
+    }
+    text = render(results, meta, backends, args.rows, launches)
+    if args.no_save:
+        return text, None
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    tag = "quick" if args.quick else f"n{args.rows}"
+    stem = args.out_dir / f"{first_start.strftime('%Y-%m-%d_%H%M%S')}_{tag}"
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    raw = {
+        "meta": meta,
+        "backends": backends,
+        "rows": args.rows,
+        "results": results,
+        "startup": launches,
+    }
+    stem.with_suffix(".json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    if final:
+        index_run(args.out_dir, stem.name, meta, results, backends, launches)
+    return text, stem
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -404,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     timed = [s for s in ids if s not in (MEMORY, STARTUP)]
     tmpdir = tempfile.mkdtemp(prefix="ormcli-bench-")
     started = time.perf_counter()
+    first_start = datetime.now().astimezone()
     results: list[dict[str, Any]] = []
     backends: list[tuple[str, str]] = []
     launches: list[dict[str, Any]] = []
@@ -441,42 +489,14 @@ def main(argv: list[str] | None = None) -> int:
                         data.setdefault("notes", []).append(f"M: {data['memory_error']}")
                 data["backend_label"] = label
                 results.append(data)
+            # Each backend's part is saved as soon as it is done: a run stopped later keeps it.
+            save(args, argv, first_start, started, results, backends, launches, final=False)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
-    elapsed = time.perf_counter() - started
-    now = datetime.now().astimezone()
-    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    meta = {
-        "date": now.strftime("%Y-%m-%d %H:%M %Z"),
-        "header": {
-            "command": f"`{command.strip()}`",
-            "rows": (
-                f"n = {args.rows:,} (S7, S1x10, S2x10 and M: {args.rows * 10:,}); "
-                f"{args.repeat}-{args.max_repeat} timed rounds after 1 warm-up (more while a "
-                "verdict is within noise); times in ms"
-            ),
-            "machine": machine(),
-            "versions": versions(results),
-            "took": f"{elapsed:.0f} s",
-        },
-    }
-    text = render(results, meta, backends, args.rows, launches)
+    text, stem = save(args, argv, first_start, started, results, backends, launches, final=True)
     print(text)
-    if not args.no_save:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        tag = "quick" if args.quick else f"n{args.rows}"
-        stem = args.out_dir / f"{now.strftime('%Y-%m-%d_%H%M%S')}_{tag}"
-        stem.with_suffix(".md").write_text(text, encoding="utf-8")
-        raw = {
-            "meta": meta,
-            "backends": backends,
-            "rows": args.rows,
-            "results": results,
-            "startup": launches,
-        }
-        stem.with_suffix(".json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-        index_run(args.out_dir, stem.name, meta, results, backends, launches)
+    if stem is not None:
         print(f"saved {stem}.md and .json, listed in INDEX.md", file=sys.stderr)
 
     errors = [r for r in results if r.get("status") == "error" or r.get("memory_error")] + [

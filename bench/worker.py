@@ -90,6 +90,8 @@ def run_once(
     except Exception as exc:
         _log(f"  {impl.backend.label:<10} {impl.name:<10} {sid:<6} ERROR {exc!r}")
         _log(traceback.format_exc(limit=6))
+        with contextlib.suppress(Exception):  # a failed reset must not poison the next run
+            admin.conn.rollback()
         _reopen(impl)
         return {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -453,6 +453,7 @@ def find_command(
             "--include",
             "-i",
             help="Relations to load and nest in JSON: 'posts', 'posts.tags'; repeatable.",
+            metavar="PATH",
         ),
     ] = None,
 ) -> None:

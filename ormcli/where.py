@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import core
-from ormcli.errors import CliError, ParseError
+from ormcli.errors import ParseError, UsageError
 from ormcli.literals import Lit, parse_literal
 from ormcli.suggest import did_you_mean
 from ormcli.tokens import TokenStream, describe
@@ -213,11 +213,11 @@ def resolve_field(info: Any, path: str) -> Any:
         if i == len(names) - 1:
             return f
         if f.kind != "reference":
-            raise CliError(
+            raise UsageError(
                 f"{info.cls.__name__}.{name} is not a reference, so {path!r} cannot go through it"
             )
         info = f.target
-    raise CliError(f"empty field path {path!r}")  # pragma: no cover - split gives a name
+    raise UsageError(f"empty field path {path!r}")  # pragma: no cover - split gives a name
 
 
 def resolve_collection(info: Any, path: str) -> Any:
@@ -226,12 +226,12 @@ def resolve_collection(info: Any, path: str) -> Any:
     if head:
         ref = resolve_field(info, ".".join(head))
         if ref.kind != "reference":
-            raise CliError(f"{'.'.join(head)!r} is not a reference, so {path!r} names nothing")
+            raise UsageError(f"{'.'.join(head)!r} is not a reference, so {path!r} names nothing")
         info = ref.target
     relation = info.relations.get(last)
     if relation is None:
         known = ", ".join(info.relations) or "none"
-        raise CliError(
+        raise UsageError(
             f"{info.cls.__name__} has no collection {last!r} to test with any/none "
             f"(collections: {known})"
         )
@@ -244,14 +244,14 @@ def _step(info: Any, path: str, names: list[str], i: int) -> Any:
         return info.field(name)
     if name in info.relations:
         where = ".".join(names[: i + 1])
-        raise CliError(
+        raise UsageError(
             f"{info.cls.__name__}.{name} is a collection; test its items with "
             f"'{where} any (...)' or '{where} none (...)'"
         )
     known = [f.name for f in info.fields] + list(info.relations)
     within = f" in {path!r}" if len(names) > 1 else ""
     hint = did_you_mean(name, known)
-    raise CliError(
+    raise UsageError(
         f"{info.cls.__name__} has no field {name!r}{within}{hint} (fields: {', '.join(known)})"
     )
 

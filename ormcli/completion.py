@@ -7,6 +7,12 @@ by`` → the entity's field and collection names and the expression keywords (``
 after a collection), and after ``author.`` the fields of the entity a path reaches; after
 ``find E select`` → fields and aggregates (``sum(``...); ``status``/``migrate`` → their flags;
 ``load `` → file paths.
+Inside a condition it follows the last word: after a field → the operators (``=``, ``like``,
+``in (``, ``is null``...); after an operator → the field's values (enum members, ``True``/
+``False``, ``None`` where nullable, handles of the referenced entity, from the ``values``
+callable); after a value → ``and``, ``or``, ``order by``, ``limit``; after ``order by FIELD`` →
+``desc``, ``asc``, ``,`` and ``limit``. ``add``/``set`` complete ``field=VALUE`` the same way.
+
 Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks two callables for entity
 and field names, so it needs no database and can be tested with plain lists. It does not
 tokenize strictly (a half-typed string must not break completion).
@@ -45,11 +51,14 @@ class CommandCompleter(Completer):
         self,
         entities: Callable[[], list[str]],
         fields: Callable[[str, bool], list[str]],
+        values: Callable[[str, str], list[str]] | None = None,
     ) -> None:
         """``entities()`` lists entity names; ``fields(entity, writable)`` its field names
-        (``writable`` leaves out auto-assigned keys), ``[]`` for an unknown entity."""
+        (``writable`` leaves out auto-assigned keys), ``[]`` for an unknown entity;
+        ``values(entity, field)`` the literals worth offering for a field (may be ``[]``)."""
         self.entities = entities
         self.fields = fields
+        self.values = values or (lambda entity, field: [])
         self._paths = PathCompleter(expanduser=True)
 
     def get_completions(
@@ -91,6 +100,19 @@ class CommandCompleter(Completer):
             names = [*self.fields(entity, False), *(f"{f}(" for f in AGGREGATE_FUNCS)]
             yield from _matches(prefix, names)
             return
+        fields = self.fields(entity, False)
+        context = _after(lowered, fields)
+        if context is not None:
+            kind, field = context
+            if kind == "operators":  # (any/none: the field may be a collection)
+                yield from _matches(prefix, [*OPERATORS, "any", "none"])
+            elif kind == "values":
+                yield from _matches(prefix, self.values(entity, field))
+            elif kind == "after_value":
+                yield from _matches(prefix, ["and", "or", "order by", "limit"])
+            else:
+                yield from _matches(prefix, ["desc", "asc", ",", "limit"])
+            return
         if (
             "where" in lowered
             or lowered[-2:] in (["order", "by"], ["group", "by"])
@@ -122,9 +144,43 @@ class CommandCompleter(Completer):
             needs_key = "key" in spec.slots and not entity.startswith("@")
             if needs_key and len(words) < 3:
                 return
+            if "=" in prefix:  # field=VALUE
+                name = prefix.split("=", 1)[0]
+                yield from _matches(prefix, [f"{name}={v}" for v in self.values(entity, name)])
+                return
             given = {w.split("=", 1)[0] for w in words[2:] if "=" in w}
             names = [f"{n}=" for n in self.fields(entity, True) if n not in given]
             yield from _matches(prefix, names)
+
+
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in (", "not in (", "like", "is null", "is not null")
+_COMPARE = frozenset({"=", "==", "!=", "<>", "<", "<=", ">", ">="})
+_JOINERS = frozenset({"where", "and", "or", "not", "("})
+
+
+def _after(words: list[str], fields: list[str]) -> tuple[str, str] | None:
+    """What may follow the complete ``words`` of a condition or an ``order by``:
+    ``("operators", field)``, ``("values", field)``, ``("after_value", field)``,
+    ``("order", field)``, or None when the other rules apply."""
+    known = {f.lower(): f for f in fields}
+    if len(words) < 3 or ("where" not in words and "order" not in words):
+        return None
+    last = words[-1]
+    if len(words) >= 4 and words[-3:-1] == ["order", "by"] and last in known:
+        return "order", known[last]
+    if words[-2] in ("by", ",") and "order" in words and last in known:
+        return "order", known[last]
+    if "order" in words[words.index("where") if "where" in words else 0 :]:
+        return None
+    if last in known and words[-2] in _JOINERS:
+        return "operators", known[last]
+    if last in _COMPARE and words[-2] in known:
+        return "values", known[words[-2]]
+    if words[-2] in _COMPARE and words[-3] in known:
+        return "after_value", known[words[-3]]
+    if last in ("null",) or last.endswith(")"):
+        return "after_value", ""
+    return None
 
 
 def _matches(prefix: str, candidates: Iterable[str]) -> Iterable[Completion]:

@@ -157,7 +157,7 @@ class Repl:
             input, output = DummyInput(), DummyOutput()
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history or InMemoryHistory(),
-            completer=CommandCompleter(workspace.entity_names, self._fields),
+            completer=CommandCompleter(workspace.entity_names, self._fields, self._values),
             complete_while_typing=False,
             input=input,
             output=output,
@@ -194,6 +194,33 @@ class Repl:
         names = [f.name for f in info.fields if not (writable and f.autoincrement)]
         return names + list(info.relations)
 
+    def _values(self, entity: str, name: str) -> list[str]:
+        """Literals worth offering for a field: enum members, booleans, None where nullable,
+        handles of staged entities a reference may name."""
+        try:
+            if entity.startswith("@"):
+                info = core.entity_info(self.workspace.handles.get(int(entity[1:])))
+            else:
+                info = self.workspace.entity(entity)
+            field = info.field(name)
+        except Exception:
+            return []
+        found: list[str] = []
+        if field.kind == "enum" and field.enum_type is not None:
+            found = [f'"{member.name}"' for member in field.enum_type]
+        elif field.kind == "bool":
+            found = ["True", "False"]
+        elif field.kind == "reference" and field.target is not None:
+            found = [
+                f"@{number}"
+                for number, obj in self.workspace.handles.items()
+                if isinstance(obj, field.target.cls)
+                and self.workspace.session.state_of(obj) == "new"
+            ]
+        if field.nullable:
+            found.append("None")
+        return found
+
     def _read(self, session: PromptSession[str], prompt: str) -> str:
         if self._lines is None:
             return session.prompt(prompt)
@@ -211,7 +238,7 @@ class Repl:
     def toolbar(self) -> str:
         """The bottom line: database, staged counts, transaction state, key hints."""
         added, changed, removed = self.workspace.counts()
-        state = "sandbox: everything is rolled back at exit" if self.sandbox else "no transaction"
+        state = "sandbox: rolled back at exit" if self.sandbox else "no transaction"
         if not self.sandbox and self.workspace.session.in_transaction:
             state = "transaction open"
         db = self.workspace.db
@@ -219,8 +246,8 @@ class Repl:
             where = "replicas" if self.workspace.session.reads_from_replicas else "primary"
             state += f"  │  reads: {where}"
         return (
-            f" {self.label}  │  staged +{added} ~{changed} -{removed}  │  {state}  │  "
-            "Tab completes · → takes the suggestion · Ctrl-C cancels · Ctrl-D leaves"
+            f" {self.label} │ +{added} ~{changed} -{removed} │ {state} │ "
+            "Tab complete · → suggestion · Ctrl-C cancels · Ctrl-D quit"
         )
 
     def prompt_text(self) -> str:

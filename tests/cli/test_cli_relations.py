@@ -232,6 +232,6 @@ def test_tab_completes_paths_and_collection_words(ws: Workspace) -> None:
 
     assert complete("find Post where author.na") == ["author.name"]
     assert "author.posts" in complete("find Post where author.")
-    assert complete("find User where posts an") == ["and", "any"]
-    assert complete("find User where posts no") == ["not", "none"]
+    assert complete("find User where posts an") == ["any"]
+    assert complete("find User where posts no") == ["not in (", "none"]
     assert "posts=" in complete("add User ")

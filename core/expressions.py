@@ -20,6 +20,7 @@ __all__ = [
     "AGGREGATES",
     "Aggregate",
     "And",
+    "Arith",
     "Compare",
     "Exists",
     "Expr",
@@ -195,6 +196,25 @@ class Order:
     descending: bool = False
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Arith:
+    """An arithmetic value over fields of the row: ``F.views + 1``, ``F.price * 2`` (a value
+    for ``patch_many``; the operands are ``FieldRef``, ``Arith`` or plain values)."""
+
+    left: Any
+    op: str
+    right: Any
+
+    def __add__(self, value: Any) -> Arith:
+        return Arith(self, "+", value)
+
+    def __sub__(self, value: Any) -> Arith:
+        return Arith(self, "-", value)
+
+    def __mul__(self, value: Any) -> Arith:
+        return Arith(self, "*", value)
+
+
 class _Operand:
     """Comparison operators on something with a value: a field, a JSON path, an aggregate."""
 
@@ -300,6 +320,25 @@ class FieldRef(_Operand):
         if isinstance(key, bool) or not isinstance(key, str | int):
             raise TypeError(f"a JSON path takes text keys and list indexes, got {key!r}")
         return FieldRef(self._path, (*self._json, key))
+
+    # Arithmetic builds values for ``patch_many`` (``views=F.views + 1``), not filters.
+    def __add__(self, value: Any) -> Arith:
+        return Arith(self, "+", value)
+
+    def __radd__(self, value: Any) -> Arith:
+        return Arith(value, "+", self)
+
+    def __sub__(self, value: Any) -> Arith:
+        return Arith(self, "-", value)
+
+    def __rsub__(self, value: Any) -> Arith:
+        return Arith(value, "-", self)
+
+    def __mul__(self, value: Any) -> Arith:
+        return Arith(self, "*", value)
+
+    def __rmul__(self, value: Any) -> Arith:
+        return Arith(value, "*", self)
 
     def like(self, pattern: str) -> Expr:
         """Case-sensitive on every backend; ``%`` any text, ``_`` one character."""

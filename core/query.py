@@ -4,8 +4,9 @@ A ``Query`` is immutable: each builder method returns a new one. Bound to a sess
 tracked, identity-mapped objects (a re-query never overwrites unsaved changes); bound to none
 (``database.query``) it returns fresh, untracked objects every time. References load lazily
 on first access; ``eager("author")`` loads them up front with one ``IN`` query per field.
-``delete_many`` and ``patch_many`` are bulk statements that run at once, in their own
-transaction, outside the unit of work. Besides objects, a query can return plain rows:
+``delete_many`` and ``patch_many`` are bulk statements that run at once: on a session query in
+the session's transaction (``Session._bulk_delete`` / ``_bulk_patch`` keep its objects true),
+on ``database.query`` in a transaction of their own. Besides objects, a query can return plain rows:
 ``select(*fields, **named)`` with ``group_by`` / ``having`` / ``distinct`` (``core.select``);
 it pages by number (``page``) or by key (``after``), streams (``stream``: chunks of rows,
 optionally untracked), shows its plan (``explain``) and goes into another query as a subquery
@@ -20,10 +21,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
-from core.entity import EntityInfo
+from core.entity import EntityInfo, FieldInfo
 from core.errors import NotFoundError, ValidationError
 from core.expressions import (
     And,
+    Arith,
     Compare,
     Expr,
     FieldRef,
@@ -427,46 +429,77 @@ class Query(Generic[T]):
         return bool(self._io._fetch(sql, params, f"cannot query {self.info.cls.__name__}"))
 
     def delete_many(self) -> int:
-        """Delete every matching row now (not staged); returns the number deleted."""
+        """Delete every matching row now; returns the number deleted.
+
+        On a session query it runs in the session's transaction (flushing staged work first),
+        so it commits and rolls back with it; the session's objects of the deleted rows are
+        detached (and mapped again by a rollback). On ``database.query`` it runs in a
+        transaction of its own."""
         self.database._require_columns(self.info)
         dialect = self.database.dialect
+        context = f"cannot delete {self.info.cls.__name__}"
+        if self.session is not None:
+            self.session.flush()
         params: list[Any] = []
         where = self._where_sql(params)
-        keys = self._matching_keys() if self.session is not None else []
         sql = f"DELETE FROM {dialect.quote(self.info.table)}{where}"
-        count = self.database._write(sql, params, f"cannot delete {self.info.cls.__name__}")
-        if self.session is not None:
-            self.session._forget(self.info, keys)
-        return count
+        if self.session is None:
+            return self.database._write(sql, params, context)
+        return self.session._bulk_delete(self.info, sql, params, context, self._matching_keys)
 
     def patch_many(self, **values: Any) -> int:
-        """Set fields on every matching row now (not staged); returns the number changed."""
+        """Set fields on every matching row now; returns the number changed. A value may be an
+        expression over the row's fields: ``patch_many(views=F.views + 1)``.
+
+        On a session query it runs in the session's transaction (flushing staged work first)
+        and the session's objects of the changed rows get the new values, without a pending
+        change (a rollback puts the old ones back). On ``database.query`` it runs in a
+        transaction of its own."""
         self.database._require_columns(self.info)
         if not values:
             raise ValidationError("patch_many() needs at least one field=value")
         codec = self.database.codec(self.info)
         dialect = self.database.dialect
         q = dialect.quote
+        if self.session is not None:
+            self.session.flush()
         params: list[Any] = []
         sets = []
         coerced = {}
+        computed = []
         for name, value in values.items():
             f = self.info.field(name)
             if f.primary_key:
                 raise ValidationError(f"patch_many() cannot change the key {name!r}")
+            if isinstance(value, Arith | FieldRef):
+                sets.append(f"{q(f.column)} = {self._value_sql(f, value, params)}")
+                computed.append(f)
+                continue
             coerced[name] = value if f.kind == "reference" else f.coerce(value)
             params.append(codec.value_to_db(f, coerced[name]))
             sets.append(f"{q(f.column)} = {dialect.placeholder}")
-        keys = self._matching_keys() if self.session is not None else []
         sql = f"UPDATE {q(self.info.table)} SET {', '.join(sets)}" + self._where_sql(params)
-        count = self.database._write(sql, params, f"cannot update {self.info.cls.__name__}")
-        if self.session is not None:
-            mapping = self.session._identity.get(self.info) or {}
-            for key in keys:
-                obj = mapping.get(key)
-                if obj is not None:
-                    obj.__dict__.update(coerced)
-        return count
+        context = f"cannot update {self.info.cls.__name__}"
+        if self.session is None:
+            return self.database._write(sql, params, context)
+        return self.session._bulk_patch(
+            self.info, sql, params, context, self._matching_keys, coerced, computed
+        )
+
+    def _value_sql(self, f: FieldInfo, value: Any, params: list[Any]) -> str:
+        """SQL for a ``patch_many`` value expression: fields of this entity quoted, every other
+        value a bound parameter (converted as ``f``'s values are)."""
+        if isinstance(value, FieldRef):
+            ref = self.info.field(value._path)
+            return self.database.dialect.quote(ref.column)
+        if isinstance(value, Arith):
+            if value.op not in ("+", "-", "*"):
+                raise ValidationError(f"patch_many() cannot compute {value!r}")
+            left = self._value_sql(f, value.left, params)
+            right = self._value_sql(f, value.right, params)
+            return f"({left} {value.op} {right})"
+        params.append(self.database.codec(self.info).value_to_db(f, f.coerce(value)))
+        return self.database.dialect.placeholder
 
     def _matching_keys(self) -> list[Any]:
         params: list[Any] = []

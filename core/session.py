@@ -87,7 +87,8 @@ class _Flushed:
     ``insert``: objects of ``info`` and their key values before keys were assigned (``data``,
     None when they carried their keys); ``update``: objects and their old values (JSON fields
     included: a read of one records a copy, see ``core.entity``); ``delete``: objects of
-    ``info`` and their keys.
+    ``info`` and their keys. ``bulk_update`` / ``bulk_delete`` (``patch_many`` /
+    ``delete_many``): the same, but undone by putting memory back, never staged again.
     """
 
     kind: str
@@ -128,6 +129,7 @@ class Session:
         self._conn: Connection | None = None
         self._journal: list[_Flushed] = []
         self._savepoints: list[str] = []
+        self._tx_work = False  # whether the open transaction has sent any work
         #: Loaded collections before their first edit since the last commit or savepoint:
         #: ``(collection, items, links)``, oldest first; ``_coll_logged``: the ids of those
         #: logged since; ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
@@ -629,6 +631,7 @@ class Session:
                 conn.rollback()
             self.database.pool.release(conn)
         self._journal.clear()  # (kept when COMMIT failed: the caller stages it again)
+        self._tx_work = False
 
     def flush(self) -> CommitResult:
         """Send the staged work inside the session's transaction (opened if needed), without
@@ -655,7 +658,7 @@ class Session:
         steps = unitofwork.plan(cs, db.dialect, db.codec)
         # A transaction with earlier work guards this flush with a savepoint, so that a
         # failure undoes this flush only; a fresh one is rolled back whole.
-        guard = self._conn is not None and bool(self._journal or self._savepoints)
+        guard = self._conn is not None and (self._tx_work or bool(self._savepoints))
         conn = self._begin()
         name = f"orm_flush_{len(self._savepoints) + 1}"
         try:
@@ -670,6 +673,7 @@ class Session:
             raise
         if guard:
             conn.release(name)
+        self._tx_work = True
         self._journal_flush(cs, result)
         self._finalize(cs, result)
         return CommitResult(
@@ -691,6 +695,95 @@ class Session:
         # flushed is staged again (memory keeps agreeing with the database).
         self._unflush(0)
         self._end(commit=False)
+
+    def _bulk_statement(
+        self, sql: str, params: Sequence[Any], context: str, keys_of: Callable[[], list[Any]]
+    ) -> tuple[int, list[Any]]:
+        """Run a bulk statement in the session's transaction: the keys of the rows it will
+        touch (read first, in the transaction), and its row count. A failure changes nothing
+        (a savepoint guards it when the transaction has earlier work)."""
+        guard = self._conn is not None and (self._tx_work or bool(self._savepoints))
+        conn = self._begin()
+        name = f"orm_bulk_{len(self._savepoints) + 1}"
+        try:
+            if guard:
+                conn.savepoint(name)
+            keys = keys_of()
+            count: int = conn.execute(sql, params, context).rowcount
+        except BaseException:
+            self._undo_failed_flush(conn, guard, name)
+            raise
+        if guard:
+            conn.release(name)
+        self._tx_work = True
+        return count, keys
+
+    def _bulk_delete(
+        self,
+        info: EntityInfo,
+        sql: str,
+        params: Sequence[Any],
+        context: str,
+        keys_of: Callable[[], list[Any]],
+    ) -> int:
+        """``delete_many`` on a session query: the objects of the deleted rows are detached
+        (a rollback maps them again)."""
+        count, keys = self._bulk_statement(sql, params, context, keys_of)
+        mapping = self._identity.get(info) or {}
+        gone = [(key, mapping[key]) for key in keys if key in mapping]
+        if gone:
+            objs = [obj for _, obj in gone]
+            self._journal.append(_Flushed("bulk_delete", info, objs, [key for key, _ in gone]))
+            self._forget(info, [key for key, _ in gone])
+        return count
+
+    def _bulk_patch(
+        self,
+        info: EntityInfo,
+        sql: str,
+        params: Sequence[Any],
+        context: str,
+        keys_of: Callable[[], list[Any]],
+        values: dict[str, Any],
+        computed: list[Any],
+    ) -> int:
+        """``patch_many`` on a session query: the objects of the changed rows get the new
+        values (computed ones read back) with no pending change; a rollback restores them."""
+        count, keys = self._bulk_statement(sql, params, context, keys_of)
+        mapping = self._identity.get(info) or {}
+        objs = [mapping[key] for key in keys if key in mapping]
+        if not objs:
+            return count
+        names = [*values, *(f.name for f in computed)]
+        olds = [{n: obj.__dict__.get(n, MISSING) for n in names} for obj in objs]
+        self._journal.append(_Flushed("bulk_update", info, objs, olds))
+        for obj in objs:
+            obj.__dict__.update(values)
+        if computed:
+            from core.query import Query
+
+            fresh: Query[Any] = Query(self.database, info, None, via=self)
+            by_key: dict[Any, Any] = {}
+            mapped = [info.pk_of(o) for o in objs]
+            if len(info.primary_key) == 1:
+                pk = FieldRef(info.primary_key[0].name)
+                for start in range(0, len(mapped), 500):
+                    rows = fresh.filter(pk.in_(mapped[start : start + 500])).find()
+                    by_key.update((info.pk_of(r), r) for r in rows)
+            else:
+                for key in mapped:
+                    row = fresh.by_pk(key).find_one_or_none()
+                    if row is not None:
+                        by_key[key] = row
+            for obj in objs:
+                row = by_key.get(info.pk_of(obj))
+                if row is not None:
+                    for f in computed:
+                        obj.__dict__[f.name] = row.__dict__[f.name]
+        for obj in objs:  # no pending change: what they hold now is what the row holds
+            self._changed.pop(id(obj), None)
+            self._touched.pop(id(obj), None)
+        return count
 
     @contextmanager
     def savepoint(self) -> Iterator[Session]:
@@ -982,6 +1075,22 @@ class Session:
                     mapping[pk] = obj
                     obj.__dict__[SESSION_ATTR] = self._token
                     self._removed[id(obj)] = obj
+            elif kind == "bulk_delete":
+                # A bulk operation is not staged work: memory goes back to before it.
+                assert info is not None
+                mapping = identity.mapping(info)
+                for obj, key in zip(objs, entry.data or (), strict=True):
+                    mapping[key] = obj
+                    obj.__dict__[SESSION_ATTR] = self._token
+            elif kind == "bulk_update":
+                for obj, old in zip(objs, entry.data or (), strict=True):
+                    for name, value in old.items():
+                        if value is MISSING:
+                            obj.__dict__.pop(name, None)
+                        else:
+                            obj.__dict__[name] = value
+                    self._changed.pop(id(obj), None)
+                    self._touched.pop(id(obj), None)
             elif kind == "update":
                 for obj, old in zip(objs, entry.data or (), strict=True):
                     oid = id(obj)

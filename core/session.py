@@ -1046,13 +1046,8 @@ class Session:
             if keys is not None and auto is not None:
                 olds = [obj.__dict__.get(auto.name, MISSING) for obj in objs]
             journal.append(_Flushed("insert", info, objs, olds))
-        if self._changed:
-            removed = self._removed
-            olds = [
-                (self._touched[oid], dict(old))
-                for oid, old in self._changed.items()
-                if oid not in removed
-            ]
+        if self._changed:  # (removed objects too: a rollback puts their fields back)
+            olds = [(self._touched[oid], dict(old)) for oid, old in self._changed.items()]
             journal.append(_Flushed("update", None, [o for o, _ in olds], [d for _, d in olds]))
         for info, (objs, pks) in cs.delete_groups.items():
             journal.append(_Flushed("delete", info, list(objs), list(pks)))

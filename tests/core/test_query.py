@@ -101,6 +101,8 @@ def test_session_query_delete_many_detaches_objects(db: Database) -> None:
     bob = s.query(Author).filter(name="bob").find_one()
     assert s.query(Author).filter(age=25).delete_many() == 2
     assert s.state_of(bob) == "detached"
+    assert db.query(Author).count() == 5  # in the session's transaction until commit
+    s.commit()
     assert db.query(Author).count() == 3
 
 
@@ -109,6 +111,7 @@ def test_patch_many_updates_rows_and_loaded_objects(db: Database) -> None:
     bob = s.query(Author).filter(name="bob").find_one()
     assert s.query(Author).filter(age=25).patch_many(age=26) == 2
     assert bob.age == 26 and s.changes().empty
+    s.commit()
     assert db.query(Author).filter(age=26).count() == 2
 
 

@@ -48,6 +48,7 @@ from core.types import (
     Reference,
     RenamedFrom,
     Unique,
+    Version,
     field,
 )
 from core.unitofwork import ChangeSet, Delete, Insert, Update
@@ -105,6 +106,7 @@ __all__ = [
     "UnknownFieldError",
     "Update",
     "ValidationError",
+    "Version",
     "__version__",
     "adapter_from_url",
     "and_",

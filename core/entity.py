@@ -66,6 +66,7 @@ from core.types import Index as IndexMarker
 from core.types import NoIndex as NoIndexMarker
 from core.types import PrimaryKey as PrimaryKeyMarker
 from core.types import Unique as UniqueMarker
+from core.types import Version as VersionMarker
 
 __all__ = [
     "SESSION_ATTR",
@@ -150,6 +151,7 @@ class FieldInfo:
         "relations",
         "renamed_from",
         "unique",
+        "version",
     )
 
     def __init__(
@@ -163,6 +165,7 @@ class FieldInfo:
         primary_key: bool = False,
         autoincrement: bool = False,
         unique: bool = False,
+        version: bool = False,
         index: bool = False,
         max_length: int | None = None,
         aware: bool = False,
@@ -183,6 +186,8 @@ class FieldInfo:
         self.primary_key = primary_key
         self.autoincrement = autoincrement
         self.unique = unique
+        #: The entity's optimistic-locking counter (``Version``).
+        self.version = version
         self.index = index
         self.max_length = max_length
         self.aware = aware
@@ -427,6 +432,7 @@ class EntityInfo:
         "references",
         "renamed_from",
         "single_pk_name",
+        "version_field",
     )
 
     def __init__(
@@ -448,6 +454,8 @@ class EntityInfo:
         self.primary_key = tuple(f for f in self.fields if f.primary_key)
         #: The name of the one primary-key field (``None`` for a composite key).
         self.single_pk_name = self.primary_key[0].name if len(self.primary_key) == 1 else None
+        #: The ``Version`` field, if any: every UPDATE and DELETE checks and bumps it.
+        self.version_field = next((f for f in self.fields if f.version), None)
         self.references = tuple(f for f in self.fields if f.kind == "reference")
         self.json_fields = tuple(f for f in self.fields if f.kind == "json")
         self.has_json = bool(self.json_fields)
@@ -709,6 +717,10 @@ def _make_field(
             f"{where}: Reference(on_delete='set null') needs a nullable reference: "
             f"Annotated[{tp.__name__}, Reference(on_delete='set null')] | None"
         )
+    if VersionMarker in flags and (kind != "int" or PrimaryKeyMarker in flags or nullable):
+        raise ModelError(f"{where}: Version goes on a non-key, non-nullable int field")
+    if VersionMarker in flags and default is MISSING and factory is None:
+        default = 1
     if AutoIncrementMarker in flags and default is MISSING and factory is None:
         default = 0
     if nullable and default is MISSING and factory is None:
@@ -722,6 +734,7 @@ def _make_field(
         primary_key=PrimaryKeyMarker in flags,
         autoincrement=AutoIncrementMarker in flags,
         unique=UniqueMarker in flags,
+        version=VersionMarker in flags,
         index=IndexMarker in flags,
         max_length=max_length,
         aware=AwareMarker in flags,

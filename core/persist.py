@@ -26,9 +26,16 @@ from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import ConflictError, DatabaseError
 from core.sql import update_batches
-from core.unitofwork import DeleteStep, InsertStep, PostUpdateStep, Step, UpdateStep
+from core.unitofwork import (
+    DeleteStep,
+    InsertStep,
+    PostUpdateStep,
+    Step,
+    UpdateStep,
+    VersionedStep,
+)
 
-__all__ = ["PersistResult", "preview", "run"]
+__all__ = ["PersistResult", "VersionConflict", "preview", "run"]
 
 
 @dataclass
@@ -134,7 +141,7 @@ def _simple(step: Step, dialect: Dialect) -> bool:
         return not step.row_by_row
     if isinstance(step, UpdateStep):
         return len(step.objs) == 1 or dialect.update_form != "executemany"
-    if isinstance(step, PostUpdateStep):
+    if isinstance(step, PostUpdateStep | VersionedStep):
         return False
     return step.one_statement(dialect)
 
@@ -254,7 +261,9 @@ def _run_many(
     """A step that is not plain statements: row-by-row generated ids, or an executemany."""
     dialect = conn.dialect
     info = step.entity
-    if isinstance(step, InsertStep):  # row by row
+    if isinstance(step, VersionedStep):
+        _run_versioned(step, conn, c, pending, result)
+    elif isinstance(step, InsertStep):  # row by row
         rows = c.rows(step.columns)(step.objs, pending)
         ctx = _context(info, "insert")
         sql = step.sql(dialect)
@@ -279,6 +288,69 @@ def _run_many(
         pks = _composite_keys_to_db(c, step)
         conn.executemany(step.sql(dialect), pks, _context(info, "delete"))
         result.deletes += len(step.pks)
+
+
+def _versioned_rows(
+    step: VersionedStep, c: EntityCodec, pending: dict[int, Any] | None
+) -> list[tuple[Any, ...]]:
+    """Per object: the changed columns and the next version (UPDATE only), then the key and
+    the version loaded."""
+    info = step.entity
+    version = info.version_field
+    assert version is not None
+    names = (*step.columns, *(f.name for f in info.primary_key), version.name)
+    rows = c.rows(names)(step.objs, pending)
+    if not step.columns:
+        return [tuple(r) for r in rows]
+    n = len(step.columns)
+    return [(*r[:n], r[-1] + 1, *r[n:]) for r in rows]
+
+
+def _run_versioned(
+    step: VersionedStep,
+    conn: Connection,
+    c: EntityCodec,
+    pending: dict[int, Any] | None,
+    result: PersistResult,
+) -> None:
+    """A versioned UPDATE or DELETE batch; a row whose version moved fails the commit."""
+    info = step.entity
+    rows = _versioned_rows(step, c, pending)
+    verb = "update" if step.columns else "remove"
+    ctx = _context(info, "update" if step.columns else "delete")
+    count = conn.executemany(step.sql(conn.dialect), rows, ctx)
+    if count is not None and 0 <= count < len(rows):
+        raise _version_conflict(step, verb)
+    if step.columns:
+        result.updates += len(step.objs)
+    else:
+        result.deletes += len(step.objs)
+
+
+class VersionConflict(ConflictError):
+    """A versioned batch matched fewer rows than it sent. ``core.session`` names the object
+    after the rollback (``objs`` / ``pks``: the batch; ``verb``: update or remove)."""
+
+    def __init__(
+        self, message: str, info: EntityInfo, objs: list[Any], pks: list[Any], verb: str
+    ) -> None:
+        super().__init__(message)
+        self.info = info
+        self.objs = objs
+        self.pks = pks
+        self.verb = verb
+
+
+def _version_conflict(step: VersionedStep, verb: str) -> VersionConflict:
+    name = step.entity.cls.__name__
+    return VersionConflict(
+        f"cannot {verb} {name}: a row was changed or removed by someone else since it was "
+        "loaded; refresh the objects (session.refresh) and commit again",
+        step.entity,
+        step.objs,
+        step.pks,
+        verb,
+    )
 
 
 def _record_inserted(
@@ -442,6 +514,10 @@ def _preview(
         if isinstance(step, PostUpdateStep):
             restore()
             out.extend((sql, list(r), 1) for r in _post_update_rows(step, c, pending))
+            continue
+        if isinstance(step, VersionedStep):
+            vrows = _versioned_rows(step, c, pending)
+            out.append((sql, list(chain.from_iterable(vrows)), len(step.objs)))
             continue
         if isinstance(step, InsertStep):
             rows = c.rows(step.columns)(step.objs, pending)

@@ -670,6 +670,8 @@ class Session:
             if isinstance(exc, IntegrityError):
                 self._name_culprit(cs, exc)
                 self._name_referrer(cs, exc)
+            if isinstance(exc, persist.VersionConflict):
+                self._name_version_conflict(exc)
             raise
         if guard:
             conn.release(name)
@@ -887,6 +889,8 @@ class Session:
             if isinstance(exc, IntegrityError):
                 self._name_culprit(cs, exc)
                 self._name_referrer(cs, exc)
+            if isinstance(exc, persist.VersionConflict):
+                self._name_version_conflict(exc)
             raise
         db.pool.release(conn)
         self._finalize(cs, result)
@@ -966,6 +970,30 @@ class Session:
         err.obj = culprit
         err.args = (f"{err.args[0]}: {info.describe(culprit)}{position} has {f.name}={value!r}",)
 
+    def _name_version_conflict(self, err: persist.VersionConflict) -> None:
+        """Name the first object of a failed versioned batch whose stored row has another
+        version than the one loaded, or is gone (read through a connection of the pool, which
+        sees what other transactions committed)."""
+        from core.query import Query
+
+        info = err.info
+        version = info.version_field
+        assert version is not None
+        at = info.column_names.index(version.column)
+        for obj, pk in zip(err.objs, err.pks, strict=True):
+            loaded = obj.__dict__.get(version.name)
+            try:
+                rows = Query(self.database, info, None).by_pk(pk)._rows(limit_one=True)
+            except OrmError:
+                return
+            if not rows or rows[0][at] != loaded:
+                err.args = (
+                    f"cannot {err.verb} {info.cls.__name__} {pk!r}: it was changed or removed "
+                    f"by someone else since it was loaded (version {loaded!r}); refresh it "
+                    "(session.refresh) and commit again",
+                )
+                return
+
     def _name_referrer(self, cs: ChangeSet, err: IntegrityError) -> None:
         """Add to a foreign-key error that names no field (SQLite's) which removed object a
         stored row still refers to, and through which field."""
@@ -1013,6 +1041,12 @@ class Session:
                     mapping[info.pk_of(obj)] = obj
             else:
                 mapping.update(zip(keys, objs, strict=True))
+        for (info, _cols), group in cs.update_groups.items():
+            version = info.version_field
+            if version is not None:
+                name = version.name
+                for obj in group.objs:
+                    obj.__dict__[name] = obj.__dict__[name] + 1
         self._new.clear()
         self._changed.clear()
         self._touched.clear()
@@ -1049,6 +1083,11 @@ class Session:
         if self._changed:  # (removed objects too: a rollback puts their fields back)
             olds = [(self._touched[oid], dict(old)) for oid, old in self._changed.items()]
             journal.append(_Flushed("update", None, [o for o, _ in olds], [d for _, d in olds]))
+        for (info, _cols), group in cs.update_groups.items():
+            version = info.version_field
+            if version is not None:  # bumped by _finalize; put back directly on rollback
+                olds = [{version.name: o.__dict__[version.name]} for o in group.objs]
+                journal.append(_Flushed("bulk_update", info, list(group.objs), olds))
         for info, (objs, pks) in cs.delete_groups.items():
             journal.append(_Flushed("delete", info, list(objs), list(pks)))
 

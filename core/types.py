@@ -27,6 +27,7 @@ __all__ = [
     "ReferenceSpec",
     "RenamedFrom",
     "Unique",
+    "Version",
     "field",
 ]
 
@@ -59,6 +60,8 @@ class Marker:
 PrimaryKey = Marker("PrimaryKey")
 AutoIncrement = Marker("AutoIncrement")
 Unique = Marker("Unique")
+#: Optimistic locking: ``version: Annotated[int, Version] = 1`` (see ``docs/session.md``).
+Version = Marker("Version")
 Index = Marker("Index")
 Aware = Marker("Aware")
 #: On a ``Reference`` field: no index on its column (migrate indexes reference columns by default).

@@ -49,6 +49,7 @@ __all__ = [
     "Update",
     "UpdateGroup",
     "UpdateStep",
+    "VersionedStep",
     "collect",
     "plan",
 ]
@@ -438,6 +439,28 @@ class DeleteStep:
 
 
 @dataclass
+class VersionedStep:
+    """UPDATEs (``columns``) or, with no columns, DELETEs of an entity with a ``Version`` field,
+    sent as one executemany: each row says ``AND version = ?`` (the version loaded) and an
+    UPDATE sets it one higher; fewer rows matched than sent is a conflict."""
+
+    entity: EntityInfo
+    columns: tuple[str, ...]
+    objs: list[Any]
+    pks: list[Any]
+
+    def sql(self, dialect: Dialect) -> str:
+        info = self.entity
+        version = info.version_field
+        assert version is not None
+        where = (*(f.column for f in info.primary_key), version.column)
+        if self.columns:
+            return update_sql(dialect, info.table, (*self.columns, version.column), where)
+        q, p = dialect.quote, dialect.placeholder
+        return f"DELETE FROM {q(info.table)} WHERE " + " AND ".join(f"{q(c)} = {p}" for c in where)
+
+
+@dataclass
 class PostUpdateStep:
     """Sets one reference of new rows that were inserted with NULL there (a cycle among new
     rows): one UPDATE sent for all of them (an executemany), right after the inserts."""
@@ -451,7 +474,7 @@ class PostUpdateStep:
         return update_sql(dialect, self.entity.table, (self.field.column,), pk_cols)
 
 
-Step = InsertStep | UpdateStep | DeleteStep | PostUpdateStep
+Step = InsertStep | UpdateStep | DeleteStep | PostUpdateStep | VersionedStep
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -605,6 +628,11 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
         step.objs.append(obj)
     steps.extend(later.values())
     for (info, cols), group in cs.update_groups.items():
+        version = info.version_field
+        if version is not None:
+            kept = tuple(c for c in cols if c != version.name)
+            steps.append(VersionedStep(info, kept, group.objs, group.pks))
+            continue
         steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
     early = _reused_by_new(cs) if groups and (cs.new or cs.update_groups) else {}
@@ -630,6 +658,10 @@ def _delete_steps(
     for info in _children_first(list(groups)):
         pks = groups[info][1]
         if not pks:
+            continue
+        if info.version_field is not None:
+            by_key = dict(zip(cs.delete_groups[info][1], cs.delete_groups[info][0], strict=True))
+            steps.append(VersionedStep(info, (), [by_key[pk] for pk in pks], list(pks)))
             continue
         size = _batch_rows(dialect, len(info.primary_key), delete=True)
         if dialect.max_statement_bytes is not None:

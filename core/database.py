@@ -31,6 +31,7 @@ from core.errors import (
     NotFoundError,
     UnknownEntityError,
 )
+from core.events import Events, has_entity_methods
 from core.migrations import MigrateOptions, MigrationPlan, Questioner
 from core.migrations import migrate as run_migrate
 from core.migrations.model import check_names
@@ -146,6 +147,9 @@ class Database:
         #: ``migrate``.
         self._missing: dict[EntityInfo, list[str]] = {}
         self._missing_read = False
+        #: Hooks for every session (``on``); whether an entity has hook methods (cached).
+        self.events = Events()
+        self._hooks_cache: bool | None = None
         #: The connections (see ``core.pool``): ``pool_size`` / ``pool_timeout`` from the
         #: arguments, else from the URL's query string, else 5 and 30 seconds. With several
         #: servers, one pool each behind a ``core.cluster.Router`` (the same interface).
@@ -409,6 +413,19 @@ class Database:
         self.close()
 
     # -- sessions, queries, schema -----------------------------------------------------------
+
+    def on(self, target: str | type, event: Any = None, fn: Any = None) -> Any:
+        """Register a hook for every session of this database (``core.events``):
+        ``database.on("after_commit", fn)``, ``database.on(Post, "before_update", fn)``, or
+        as a decorator without ``fn``."""
+        self._hooks_cache = None
+        return self.events.on(target, event, fn)
+
+    def _has_hooks(self) -> bool:
+        """Whether any hook is registered here or any entity has a hook method."""
+        if self._hooks_cache is None:
+            self._hooks_cache = any(has_entity_methods(i) for i in self.entities)
+        return self._hooks_cache or bool(self.events)
 
     def create_session(self, *, replica_reads: bool | None = None) -> Session:
         """A new unit of work. ``replica_reads`` (default: the database's setting) lets its

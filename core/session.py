@@ -51,6 +51,7 @@ from core.errors import (
     SessionError,
     ValidationError,
 )
+from core.events import Events, entity_hooks
 from core.expressions import FieldRef
 from core.identity import IdentityMap
 from core.raw import column_order
@@ -115,6 +116,10 @@ class Session:
         #: first flushes or commits; from then on they go to the primary (read-your-writes).
         self.replica_reads = database.replica_reads
         self._wrote = False
+        #: Hooks of this session only (``on``), and whether a commit already ran the
+        #: before-hooks for the flush it makes.
+        self.events = Events()
+        self._hooks_done = False
         self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
@@ -642,9 +647,91 @@ class Session:
         transaction that had earlier work keeps it), and the session holds its staged work.
         """
         self._wrote = True
+        if not self._hooks_done and self._hooked():
+            self._before_hooks(commit=False)
         staged = len(self._new) + len(self._changed) + len(self._removed)
         with collector_paused(staged):
             return self._flush()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on(self, target: str | type, event: Any = None, fn: Any = None) -> Any:
+        """Register a hook for this session only (see ``core.events``; ``database.on`` for
+        every session): ``session.on("after_commit", fn)``,
+        ``session.on(Post, "before_update", fn)``."""
+        return self.events.on(target, event, fn)
+
+    def _hooked(self) -> bool:
+        return bool(self.events) or self.database._has_hooks()
+
+    def _fire(self, name: str) -> None:
+        for registry in (self.database.events, self.events):
+            for fn in registry.by_name.get(name, ()):
+                fn(self)
+
+    def _before_hooks(self, commit: bool) -> None:
+        """``before_commit`` (for a commit), then the entity before-hooks of every staged
+        object, again for objects the hooks staged, until none is left. A hook that raises
+        leaves the session exactly as it was before (objects' fields included)."""
+        saved = self._save_staged()
+        try:
+            if commit:
+                self._fire("before_commit")
+            done: set[tuple[int, str]] = set()
+            registries = (self.database.events, self.events)
+            while True:
+                work = [(o, "before_insert") for o in self._new.values()]
+                work += [
+                    (o, "before_update")
+                    for oid, o in self._touched.items()
+                    if oid not in self._removed and oid not in self._new
+                ]
+                work += [(o, "before_delete") for o in self._removed.values()]
+                work = [(o, e) for o, e in work if (id(o), e) not in done]
+                if not work:
+                    break
+                for obj, event in work:
+                    done.add((id(obj), event))
+                    for fn in entity_hooks(type(obj).__orm_entity__, event, *registries):
+                        fn(obj, self)
+        except BaseException:
+            self._restore_staged(saved)
+            raise
+
+    def _save_staged(self) -> tuple[Any, ...]:
+        objs = {**self._new, **self._touched, **self._removed}
+        return (
+            dict(self._new),
+            {oid: dict(old) for oid, old in self._changed.items()},
+            dict(self._touched),
+            dict(self._removed),
+            {oid: (obj, dict(obj.__dict__)) for oid, obj in objs.items()},
+        )
+
+    def _restore_staged(self, saved: tuple[Any, ...]) -> None:
+        new, changed, touched, removed, fields = saved
+        for oid, obj in self._new.items():
+            if oid not in new:
+                obj.__dict__.pop(SESSION_ATTR, None)
+        for oid, old in self._changed.items():
+            if oid not in changed and oid in self._touched:
+                d = self._touched[oid].__dict__
+                for name, value in old.items():
+                    if value is MISSING:
+                        d.pop(name, None)
+                    else:
+                        d[name] = value
+        for obj, d in fields.values():
+            obj.__dict__.clear()
+            obj.__dict__.update(d)
+        for mine, theirs in (
+            (self._new, new),
+            (self._changed, changed),
+            (self._touched, touched),
+            (self._removed, removed),
+        ):
+            mine.clear()
+            mine.update(theirs)
 
     def _flush(self) -> CommitResult:
         started = time.perf_counter()
@@ -840,13 +927,23 @@ class Session:
         open. Nothing else is retried: a stale ``Version`` needs a refresh, and a commit whose
         outcome is unknown must be checked first."""
         self._wrote = True
-        for attempt in itertools.count():
-            try:
-                return self._commit_once()
-            except ConflictError as exc:
-                if attempt >= retries or not exc.retryable or self._conn is not None:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        hooked = self._hooked()
+        if hooked:
+            self._before_hooks(commit=True)
+        self._hooks_done = hooked
+        try:
+            for attempt in itertools.count():
+                try:
+                    result = self._commit_once()
+                    break
+                except ConflictError as exc:
+                    if attempt >= retries or not exc.retryable or self._conn is not None:
+                        raise
+        finally:
+            self._hooks_done = False
+        if hooked:
+            self._fire("after_commit")
+        return result
 
     def _commit_once(self) -> CommitResult:
         if self._conn is None:
@@ -1188,6 +1285,8 @@ class Session:
         self._orphans.clear()
         if self._conn is not None:
             self._end(commit=False)
+        if self._hooked():
+            self._fire("after_rollback")
 
     def close(self) -> None:
         """Forget everything (staged work and an open transaction are rolled back, objects

@@ -52,8 +52,14 @@ class Post:
     body: str = ""
     published: Annotated[datetime, Index] | None = None
     meta: dict[str, str] = field(default_factory=dict)  # free-form JSON
+    #: Set by the hook below whenever a commit (or flush) writes a change of the post.
+    updated_at: datetime | None = None
     tags: Annotated[list[Tag], BackReference(via="PostTag")]
     comments: Annotated[list[Comment], BackReference]
+
+    def before_update(self, session: object) -> None:
+        """An entity hook (docs/session.md, Events): stamps every saved change."""
+        self.updated_at = datetime.now()
 
 
 @entity

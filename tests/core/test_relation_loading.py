@@ -331,6 +331,7 @@ def test_bulk_methods_accept_collection_conditions(db: Database) -> None:
     s = db.create_session()
     assert s.query(Author).filter(F.posts.none()).delete_many() == 1
     assert s.query(Post).filter(F.tags.any(F.name == "db")).patch_many(title="tagged") == 1
+    s.commit()  # a session's bulk operations belong to its transaction
     assert [p.title for p in db.query(Post).filter(F.tags.any(F.name == "db")).find()] == ["tagged"]
     assert db.query(Author).filter(F.posts.any(F.title == "tagged")).patch_many(name="A") == 1
     assert names(db.query(Author).find()) == ["A", "a1", "a2"]

@@ -399,7 +399,11 @@ class Database:
         (one that is idle inside a session's transaction ignores it)."""
         for conn in self.pool.busy():
             if not conn.broken:
-                self.dialect.cancel(conn.raw)
+                try:
+                    self.dialect.cancel(conn.raw)
+                except Exception as exc:  # the driver's own error, into the error tree
+                    context = "cannot cancel the running statement"
+                    raise self.dialect.translate_error(exc, {}, context) from None
 
     def close(self) -> None:
         """Close the pool's idle connections (the database stays usable: a later statement

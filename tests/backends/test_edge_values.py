@@ -187,3 +187,23 @@ def test_a_failed_commit_leaves_nothing_on_stderr(
     assert capfd.readouterr().err == ""
     assert db.query(EdgeUnique).count() == 3
     db.close()
+
+
+def test_a_cancel_that_cannot_reach_the_server_is_a_database_error(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's own exception from a cancel request is translated, not raised raw."""
+    db = Database(db_url, [EdgeUnique])
+    db.migrate()
+
+    def refuse(raw: Any) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(db.dialect, "cancel", refuse)
+    s = db.create_session()
+    s.add(EdgeUnique(name="held"))
+    s.flush()  # a connection is now checked out, inside the session's transaction
+    with pytest.raises(DatabaseError, match=r"^cannot cancel the running statement"):
+        db.cancel()
+    s.rollback()
+    db.close()

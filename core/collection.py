@@ -40,6 +40,7 @@ __all__ = [
     "TrackedList",
     "TrackedSet",
     "install",
+    "install_item",
     "install_loaded",
     "reference_changed",
 ]
@@ -153,10 +154,12 @@ def _add(coll: Any, item: Any) -> None:
     session = _session(owner)
     if rel.pivot is None:
         assert rel.reference is not None
-        # Through the reference's descriptor: it moves the item between loaded collections
-        # (this one included) and stages it when it is new.
+        # Through the reference's descriptor: it takes the item out of its old owner's loaded
+        # collection; a new item is staged with the owner (and so joins this collection).
         setattr(item, rel.reference.name, owner)
-        if not _has(coll, item):  # (an owner whose collection is not the loaded one)
+        if session is not None and _session(item) is None:
+            session.add(item)
+        if not _has(coll, item):
             _log(coll)
             _raw_add(coll, item)
         return
@@ -209,8 +212,9 @@ def _discard(coll: Any, item: Any) -> None:
 
 def reference_changed(obj: Any, f: Any, old: Any, new: Any) -> None:
     """``obj.<f> = new`` (it was ``old``): move ``obj`` between the loaded collections that
-    ``f`` feeds (one-to-many), and stage ``new`` / ``obj`` where a tracked side makes them part
-    of a session. Called by the reference descriptor and the generated ``__init__``."""
+    ``f`` feeds (one-to-many) when ``obj`` and ``new`` belong to the same session (or to none);
+    on an object a session tracks, a new object assigned is staged. Called by the reference
+    descriptor and the generated ``__init__``."""
     session = _session(obj)
     if session is not None and hasattr(new, "__dict__") and _session(new) is None:
         session.add(new)  # a new object assigned to a tracked object's reference
@@ -227,16 +231,18 @@ def reference_changed(obj: Any, f: Any, old: Any, new: Any) -> None:
             _raw_remove(coll, obj)
         if new is None or not hasattr(new, "__dict__"):
             continue
+        owner_session = _session(new)
+        if owner_session is not session:
+            # An object no session has, given a tracked owner: it joins the owner's loaded
+            # collection when it is added to that session (``Session.add``), not before.
+            continue
         coll = _loaded(new, name)
-        if coll is None and _session(new) is None:
+        if coll is None and owner_session is None:
             # A new owner: every item it has is in memory, so its collection starts here.
             coll = new.__dict__[name] = _empty(new, rel)
         if coll is not None and not _has(coll, obj):
             _log(coll)
             _raw_add(coll, obj)
-            owner_session = _session(new)
-            if owner_session is not None and _session(obj) is None:
-                owner_session.add(obj)
 
 
 # -- the collection types ------------------------------------------------------------------
@@ -411,6 +417,12 @@ def install(owner: Any, rel: RelationInfo, items: Iterable[Any], links: Iterable
             _raw_add(coll, item, links[i] if links else None)
     owner.__dict__[rel.name] = coll
     return coll
+
+
+def install_item(coll: Any, item: Any, link: Any = None) -> None:
+    """Put ``item`` (with its pivot object ``link``) at the end of a loaded collection, as
+    the stored state has it (no relation semantics: for the session and loaders)."""
+    _raw_add(coll, item, link)
 
 
 def _replace(coll: Any, content: list[Any]) -> None:

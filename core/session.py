@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import collection_load, persist, unitofwork
 from core.codec import Resolver, collector_paused
-from core.collection import SESSIONS, install, restore
+from core.collection import SESSIONS, install, install_item, restore
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import (
     ConflictError,
@@ -214,7 +214,8 @@ class Session:
     def _cascade_add(self, info: EntityInfo, obj: Any) -> None:
         """Stage what comes with a new object: the objects it references that no session
         has (new ones, with a key or without; one already loaded here under that key is
-        left alone), and the items and pivot links of its collections."""
+        left alone), and the items and pivot links of its collections; then it joins the
+        loaded collections of its owners (as a child, or as a pivot row its target)."""
         d = obj.__dict__
         for f in info.references:
             ref = d.get(f.name)
@@ -237,6 +238,19 @@ class Session:
                 for pivot in list(coll._links.values()):
                     if SESSION_ATTR not in pivot.__dict__:
                         self._add_one(pivot)
+        for f in info.references:
+            for rel in f.relations:
+                owner = d.get(f.name)
+                coll = owner.__dict__.get(rel.name) if hasattr(owner, "__dict__") else None
+                if coll is None:
+                    continue
+                target_field = rel.pivot_target
+                member = obj if target_field is None else d.get(target_field.name)
+                if type(member) is Unloaded:
+                    member = self._load_reference(member.target, member.pk)
+                if member is not None and not any(x is member for x in coll):
+                    self._log_collection(coll)
+                    install_item(coll, member, obj if rel.pivot is not None else None)
 
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""

@@ -452,3 +452,21 @@ def test_collection_edits_of_many_rows_are_batched(db: Database, statements: Sta
     assert [x.split()[0] for x in statements.dml()] == ["DELETE"]
     assert db.query(PostTag).count() == 0
     assert {p.author.name for p in db.query(Post).find()} == {"Bob"}  # type: ignore[union-attr]
+
+
+def test_a_new_child_joins_a_loaded_collection_when_it_is_added(db: Database) -> None:
+    """`Post(author=ann)` is not part of the session until added: ann.posts (loaded) shows
+    it from `session.add` on; a pivot row added directly joins both loaded collections."""
+    _seed(db)
+    s = db.create_session()
+    ann, py_tag = s.get(Author, 1), s.get(Tag, 2)
+    assert ann is not None and py_tag is not None
+    assert len(ann.posts) == 2 and len(py_tag.posts) == 1
+    post = Post(title="later", author=ann)
+    assert len(ann.posts) == 2 and s.state_of(post) == "detached"
+    s.add(post)
+    assert ann.posts[-1] is post
+    s.add(PostTag(post=post, tag=py_tag))
+    assert post.tags == [py_tag] and py_tag.posts[-1] is post
+    s.commit()
+    assert ("later", "py") in _stored_links(db)

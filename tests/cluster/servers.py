@@ -157,6 +157,11 @@ class GaleraCluster:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
+    def ready(self, node: _Node) -> bool:
+        """Whether the node itself says it is ready (``wsrep_ready``: in the primary component)."""
+        out = self._query(node, "SHOW STATUS LIKE 'wsrep_ready'")
+        return bool(out) and out.split("\t")[-1] == "ON"
+
     def state(self, node: _Node) -> str | None:
         """The node's ``wsrep_local_state_comment`` (Synced, Donor/Desynced, ...), or None."""
         out = self._query(node, "SHOW STATUS LIKE 'wsrep_local_state_comment'")

@@ -183,6 +183,8 @@ def test_a_node_outside_the_primary_component_is_a_connection_error_and_is_skipp
     Database listing it first sees it is not ready and commits through the next node."""
     _raw(galera, 3, "SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 1'")
     deadline = time.monotonic() + 20
+    while galera.ready(galera.nodes[2]) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until node 3 itself knows it lost quorum (not only the others)
     while galera.cluster_size(1) != 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     try:

@@ -290,9 +290,15 @@ class MySQLDialect(Dialect):
         rows = conn.fetchall(f"SHOW GLOBAL STATUS LIKE '{name}'", (), "read the cluster state")
         return str(rows[0][1]) if rows else None
 
+    def _galera(self, conn: Any) -> bool:
+        """Whether the server is a Galera node (``wsrep_on``; a plain MariaDB reports
+        ``wsrep_ready`` OFF, so that alone does not tell)."""
+        rows = conn.fetchall("SHOW VARIABLES LIKE 'wsrep_on'", (), "read the cluster state")
+        return bool(rows) and str(rows[0][1]).upper() == "ON"
+
     def writable(self, conn: Any) -> bool:
         """Not ``read_only``, and on a Galera node ready (in the primary component)."""
-        if self._wsrep_status(conn, "wsrep_ready") not in (None, "ON"):
+        if self._galera(conn) and self._wsrep_status(conn, "wsrep_ready") != "ON":
             return False
         return super().writable(conn)
 
@@ -301,8 +307,10 @@ class MySQLDialect(Dialect):
         ``wsrep_sync_wait``); one in any other state (donor, joining) is of unknown lag.
         Asynchronous replicas report no lag (``SHOW SLAVE STATUS`` is not read) and count as
         current."""
+        if not self._galera(conn):
+            return 0.0
         state = self._wsrep_status(conn, "wsrep_local_state_comment")
-        return 0.0 if state in (None, "Synced") else None
+        return 0.0 if state == "Synced" else None
 
     def causal_reads_sql(self, level: int) -> str | None:
         # Galera: with 1, a read first waits until this node has applied every write set the
@@ -432,7 +440,7 @@ class MySQLDialect(Dialect):
     cluster_lock_table: ClassVar[str] = "ormcli_migrate_lock"
 
     def try_migration_lock(self, conn: Any, name: str) -> bool:
-        if self._wsrep_status(conn, "wsrep_ready") is None:  # not a Galera node
+        if not self._galera(conn):
             return super().try_migration_lock(conn, name)
         # DDL replicated in total order isolation: every node runs it at the same point.
         conn.execute("SET SESSION wsrep_OSU_method = 'TOI'", (), "choose the DDL mode")
@@ -457,7 +465,7 @@ class MySQLDialect(Dialect):
         return True
 
     def release_migration_lock(self, conn: Any, name: str) -> None:
-        if self._wsrep_status(conn, "wsrep_ready") is None:
+        if not self._galera(conn):
             super().release_migration_lock(conn, name)
             return
         table = self.quote(self.cluster_lock_table)

@@ -128,7 +128,7 @@ class Router:
 
     def acquire(self, timeout: float | None = None) -> Connection:
         """A connection to a writable server (failing over down the list)."""
-        return self._acquire(self._writer_order(), timeout, "write to")
+        return self._acquire(self._writer_order(), timeout, write=True)
 
     def release(self, conn: Connection) -> None:
         with self._lock:
@@ -149,7 +149,7 @@ class Router:
     def read_connection(self) -> Iterator[Connection]:
         """A connection for a read that may be answered by a replica (else by a writer)."""
         order = [s for s in self._reader_order() if self._fresh_enough(s)]
-        conn = self._acquire([*order, *self._writer_order()], None, "read from")
+        conn = self._acquire([*order, *self._writer_order()], None, write=False)
         try:
             yield conn
         finally:
@@ -195,7 +195,7 @@ class Router:
             live = live[k:] + live[:k]
         return live
 
-    def _acquire(self, order: list[Server], timeout: float | None, verb: str) -> Connection:
+    def _acquire(self, order: list[Server], timeout: float | None, write: bool) -> Connection:
         failures: list[str] = []
         last: OrmConnectionError | None = None
         for server in order:
@@ -208,16 +208,17 @@ class Router:
                 failures.append(f"{server.display}: {exc}")
                 last = exc
                 continue
-            if verb == "write to" and not self._takes_writes(server, conn):
+            if write and not self._takes_writes(server, conn):
                 failures.append(f"{server.display}: {server.reason}")
                 continue
             with self._lock:
                 self._owner[conn] = server
-            if verb == "write to":
+            if write:
                 self.current = server
             return conn
         raise OrmConnectionError(
-            f"cannot {verb} any server of the list: " + "; ".join(failures[-3:]),
+            f"cannot {'write to' if write else 'read from'} any server of the list: "
+            + "; ".join(failures[-3:]),
             last.orig if last is not None else None,
         )
 
@@ -245,10 +246,6 @@ class Router:
         server.down_until = time.monotonic() + self.retry_after
         server.reason = reason.splitlines()[0] if reason else "down"
         server.pool.close()
-
-    def lost(self, server: Server) -> None:
-        """A connection to ``server`` was lost in use (``Connection``'s ``on_lost``)."""
-        self.mark_down(server, "a connection to it was lost")
 
     def _fresh_enough(self, server: Server) -> bool:
         """Whether a reader is within ``max_replica_lag`` (measured at most every

@@ -40,19 +40,28 @@ class Item:
 
 
 def _raw(cluster: GaleraCluster, node: int, sql: str, params: Any = ()) -> list[Any]:
-    conn = pymysql.connect(
-        host="127.0.0.1",
-        port=cluster.nodes[node - 1].port,
-        user="root",
-        database="test",
-        autocommit=True,
-    )
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
+    """Run one statement on a node through a raw connection. A node that is in the middle
+    of a view change (a peer was just killed) answers 1047 "not yet prepared" for a moment:
+    that is waited out for up to 20 s, since the check is of data, not of availability."""
+    deadline = time.monotonic() + 20
+    while True:
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=cluster.nodes[node - 1].port,
+            user="root",
+            database="test",
+            autocommit=True,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != 1047 or time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -574,10 +574,16 @@ class Dialect:
     reserved_prefixes: ClassVar[tuple[str, ...]] = ()
     #: Online variants (``migrate --online``): an index built without blocking writes
     #: (``{unique}``, ``{name}``, ``{table}``, ``{columns}``), and text appended to ``ADD
-    #: CONSTRAINT`` for foreign keys and checks that are then validated separately.
+    #: CONSTRAINT`` for foreign keys and checks that are then validated separately. Where
+    #: these run outside the migration's transaction, a failed one can leave a half-made
+    #: object behind (PostgreSQL: an INVALID index, a NOT VALID constraint): the cleanup
+    #: statements remove it, so a later run can make it again.
     online_index_sql: ClassVar[str] = ""
     online_index_outside_transaction: ClassVar[bool] = False
+    online_index_cleanup_sql: ClassVar[str] = ""
     online_constraint_suffix: ClassVar[str] = ""
+    online_constraint_outside_transaction: ClassVar[bool] = False
+    online_constraint_cleanup_sql: ClassVar[str] = ""
     validate_constraint_sql: ClassVar[str] = ""
     online_alter_suffix: ClassVar[str] = ""
     #: Sent before a migration's transaction and after it (SQLite turns foreign keys off

@@ -289,7 +289,14 @@ class PostgresDialect(Dialect):
         "CREATE {unique}INDEX CONCURRENTLY {name} ON {table} ({columns})"
     )
     online_index_outside_transaction: ClassVar[bool] = True
+    online_index_cleanup_sql: ClassVar[str] = "DROP INDEX IF EXISTS {index}"
     online_constraint_suffix: ClassVar[str] = " NOT VALID"
+    #: NOT VALID is committed before VALIDATE runs: VALIDATE then holds only SHARE UPDATE
+    #: EXCLUSIVE (writes go on) instead of the ADD's lock for the whole scan.
+    online_constraint_outside_transaction: ClassVar[bool] = True
+    online_constraint_cleanup_sql: ClassVar[str] = (
+        "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"
+    )
     validate_constraint_sql: ClassVar[str] = "ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
     lock_levels: ClassVar[dict[str, str]] = {
         "create_table": "none",
@@ -300,6 +307,7 @@ class PostgresDialect(Dialect):
         "default": "ACCESS EXCLUSIVE, brief",
         "add_foreign_key": "SHARE ROW EXCLUSIVE (rows checked)",
         "add_foreign_key_online": "SHARE UPDATE EXCLUSIVE (NOT VALID, then VALIDATE)",
+        "add_check_online": "SHARE UPDATE EXCLUSIVE (NOT VALID, then VALIDATE)",
         "set_not_null": "ACCESS EXCLUSIVE (rows checked)",
     }
 

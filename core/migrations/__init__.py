@@ -9,6 +9,7 @@ The pipeline, one module each (imports point down the list)::
     operations  one change each, as data; apply_ops plays them on a Schema; JSON in and out
     diff        live vs models -> operations (+ suggested renames); pure
     checks      what each operation does to the rows there are (safe / data loss / blocked)
+    order       where DDL cannot roll back: the steps rows can break first
     render      operations -> SQL for a dialect (SQLite table rebuilds)
     plan        the MigrationPlan: operations, findings, SQL, printable lines
     history     the ormcli_migrations table

@@ -37,7 +37,7 @@ from core.migrations.operations import (
 )
 from core.migrations.plan import MigrationPlan, make_plan, plan_from_ops
 from core.migrations.reader import read_schema
-from core.migrations.render import Statement, render
+from core.migrations.render import render
 from core.migrations.runner import MigrateOptions, run_plan
 from core.migrations.schema import Schema, fingerprint
 
@@ -222,7 +222,7 @@ def _run_file(
     def build(live: Schema) -> MigrationPlan:
         if resume is not None:
             plan = MigrationPlan(ops=ops, before=live)
-            plan.sql = [Statement(s, tuple(p)) for s, p in resume.sql()]
+            plan.sql = resume.sql()
             plan.after = live  # read again once the rest has run (see ``apply``)
             plan.fingerprint_before = resume.fingerprint_before or ""
             return plan

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.connection import Connection
 from core.migrations.reader import HISTORY_TABLE
-from core.migrations.render import create_table_sql
+from core.migrations.render import Statement, create_table_sql
 from core.migrations.schema import Column, Table
 
 __all__ = ["HISTORY_TABLE", "History", "HistoryRow"]
@@ -77,8 +77,13 @@ class HistoryRow:
     def complete(self) -> bool:
         return self.finished_at is not None and self.error is None
 
-    def sql(self) -> list[tuple[str, list[Any]]]:
-        return [(s, p) for s, p in json.loads(self.statements or "[]")]
+    def sql(self) -> list[Statement]:
+        """The statements the run was made of (with what a resumed run needs to know)."""
+        out = []
+        for item in json.loads(self.statements or "[]"):
+            sql, params, *flags = item
+            out.append(Statement(sql, tuple(params), **(flags[0] if flags else {})))
+        return out
 
 
 class History:
@@ -116,7 +121,7 @@ class History:
         *,
         checksum: str | None,
         fingerprint_before: str,
-        statements: list[tuple[str, list[Any]]],
+        statements: list[list[Any]],
         **done: Any,
     ) -> int:
         """A new row (``done`` fills the finished columns of a run recorded in one go)."""

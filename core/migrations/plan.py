@@ -18,6 +18,7 @@ from core.migrations.checks import BLOCKED, LOSS, Finding, assess
 from core.migrations.diff import Suggestion, compare
 from core.migrations.model import desired_schema
 from core.migrations.operations import (
+    AddCheck,
     AddColumn,
     AddForeignKey,
     AlterColumn,
@@ -25,6 +26,7 @@ from core.migrations.operations import (
     Operation,
     apply_ops,
 )
+from core.migrations.order import fail_first
 from core.migrations.reader import read_schema
 from core.migrations.render import Statement, render
 from core.migrations.schema import Schema, fingerprint
@@ -124,7 +126,7 @@ def _lock(conn: Connection, op: Operation, online: bool, created: set[str]) -> s
             key = "alter_type"
         elif "nullable" in op.changes and not op.new.nullable:
             key = "set_not_null"
-    elif isinstance(op, CreateIndex | AddForeignKey) and online:
+    elif isinstance(op, CreateIndex | AddForeignKey | AddCheck) and online:
         key = f"{op.kind}_online"
     return levels.get(key) or levels.get("default", "")
 
@@ -132,7 +134,12 @@ def _lock(conn: Connection, op: Operation, online: bool, created: set[str]) -> s
 def plan_from_ops(
     conn: Connection, ops: list[Operation], live: Schema, *, online: bool = False
 ) -> MigrationPlan:
-    """Check and render given operations (a versioned file's) against the live schema."""
+    """Check and render given operations (a versioned file's) against the live schema.
+
+    Where DDL is not transactional, the steps most likely to fail run first
+    (``core.migrations.order``): a failure then leaves as little applied as it can."""
+    if not conn.dialect.transactional_ddl:
+        ops = fail_first(ops, conn.dialect)
     plan = MigrationPlan(ops=ops, before=live)
     plan.findings = assess(conn, ops, live) if ops else []
     plan.sql = render(ops, conn.dialect, live, online=online)

@@ -11,7 +11,7 @@ Values (backfills) stay bound parameters; defaults are literals from the models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.dialects.base import Dialect
@@ -48,6 +48,23 @@ class Statement:
     #: Part of a SQLite rebuild (the runner checks foreign keys afterwards).
     rebuild: bool = False
     ops: tuple[int, ...] = field(default=())
+    #: Run when this statement fails outside a transaction: removes what it left half-made
+    #: (an INVALID index, a NOT VALID constraint).
+    cleanup: str = ""
+    #: After that cleanup, how many statements before this one a resumed run starts (1 for
+    #: a VALIDATE whose constraint the cleanup dropped: the ADD runs again).
+    rewind: int = 0
+
+    def flags(self) -> dict[str, Any]:
+        """What the history keeps besides the SQL and parameters (for a resumed run)."""
+        out: dict[str, Any] = {}
+        if self.outside_transaction:
+            out["outside_transaction"] = True
+        if self.cleanup:
+            out["cleanup"] = self.cleanup
+        if self.rewind:
+            out["rewind"] = self.rewind
+        return out
 
 
 def column_sql(d: Dialect, c: Column, *, inline_pk: bool = False) -> str:
@@ -99,7 +116,9 @@ def _create_index(d: Dialect, table: str, idx: Any, online: bool) -> Statement:
             table=d.quote(table),
             columns=_cols(d, idx.columns),
         )
-        return Statement(sql, outside_transaction=d.online_index_outside_transaction)
+        outside = d.online_index_outside_transaction
+        cleanup = d.online_index_cleanup_sql.format(index=d.quote(idx.name), table=d.quote(table))
+        return Statement(sql, outside_transaction=outside, cleanup=cleanup if outside else "")
     return Statement(
         f"CREATE {unique}INDEX {d.quote(idx.name)} ON {d.quote(table)} ({_cols(d, idx.columns)})"
     )
@@ -209,15 +228,26 @@ def render(
             stmts.append(Statement(d.drop_check_sql.format(table=t, name=q(op.check.name))))
         else:  # pragma: no cover - every operation kind is rendered above
             raise TypeError(f"cannot render {op!r}")
-        out += [Statement(s.sql, s.params, s.outside_transaction, s.rebuild, (i,)) for s in stmts]
+        out += [replace(s, ops=(i,)) for s in stmts]
     return out
 
 
 def _add_constraint(d: Dialect, t: str, clause: str, name: str, online: bool) -> list[Statement]:
     if online and d.online_constraint_suffix:
+        outside = d.online_constraint_outside_transaction
+        cleanup = d.online_constraint_cleanup_sql.format(table=t, name=d.quote(name))
         return [
-            Statement(f"ALTER TABLE {t} ADD {clause}{d.online_constraint_suffix}"),
-            Statement(d.validate_constraint_sql.format(table=t, name=d.quote(name))),
+            Statement(
+                f"ALTER TABLE {t} ADD {clause}{d.online_constraint_suffix}",
+                outside_transaction=outside,
+                cleanup=cleanup if outside else "",
+            ),
+            Statement(
+                d.validate_constraint_sql.format(table=t, name=d.quote(name)),
+                outside_transaction=outside,
+                cleanup=cleanup if outside else "",
+                rewind=1 if outside else 0,
+            ),
         ]
     return [Statement(f"ALTER TABLE {t} ADD {clause}")]
 
@@ -299,4 +329,4 @@ def _rebuild(
         for idx in new.indexes.values()
     ]
     touched = tuple(i for i, op in enumerate(ops) if op.table == table)
-    return [Statement(s.sql, s.params, False, True, touched) for s in out]
+    return [replace(s, outside_transaction=False, rebuild=True, ops=touched) for s in out]

@@ -256,14 +256,21 @@ def _apply(
     d = conn.dialect
     history = History(conn)
     history.ensure()
-    statements: list[Statement] = plan.sql
-    inside = [s for s in statements if not s.outside_transaction]
-    outside = [s for s in statements if s.outside_transaction]
-    recorded = [(s.sql, list(s.params)) for s in statements]
-    if d.transactional_ddl:
+    inside = [s for s in plan.sql if not s.outside_transaction]
+    outside = [s for s in plan.sql if s.outside_transaction]
+    # In the order they run (and are counted): the transaction's part, then the rest.
+    statements: list[Statement] = [*inside, *outside]
+    recorded = [[s.sql, list(s.params), *([s.flags()] if s.flags() else [])] for s in statements]
+    start = 0
+    if resume is not None:  # the statements of a failed run that committed part of its work
+        row_id = resume.id
+        start = resume.statements_applied
+        if conn.in_transaction:
+            conn.commit()  # nothing written yet: only the schema was read
+    elif d.transactional_ddl:
         for i, s in enumerate(inside):
             try:
-                conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+                conn.execute(s.sql, s.params, "migrate")
             except DatabaseError as exc:
                 raise MigrationError(
                     f"migrate failed at statement {i + 1} of {len(statements)} "
@@ -294,23 +301,10 @@ def _apply(
         )
         conn.commit()
         plan.applied = len(inside)
-        for i, s in enumerate(outside):  # CREATE INDEX CONCURRENTLY: one at a time, no tx
-            _one_by_one(conn, history, row_id, s, len(inside) + i, len(statements))
-            plan.applied += 1
-        if outside:
-            plan.after = read_schema(conn)
-            after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
-            history.finish(
-                row_id,
-                applied=len(statements),
-                fingerprint_after=after,
-                schema_after=_schema_json(plan.after),
-            )
-        return
-    start = 0
-    if resume is not None:
-        row_id = resume.id
-        start = resume.statements_applied
+        if not outside:
+            return
+        # CREATE INDEX CONCURRENTLY, NOT VALID + VALIDATE: one at a time, each committed.
+        start = len(inside)
     else:
         row_id = history.start(
             name,
@@ -320,7 +314,7 @@ def _apply(
             statements=recorded,
         )
     for i in range(start, len(statements)):
-        _one_by_one(conn, history, row_id, statements[i], i, len(statements))
+        _one_by_one(conn, history, row_id, statements, i)
         plan.applied = i + 1
     plan.after = read_schema(conn)
     after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
@@ -333,20 +327,34 @@ def _apply(
 
 
 def _one_by_one(
-    conn: Connection, history: History, row_id: int, s: Statement, index: int, total: int
+    conn: Connection, history: History, row_id: int, statements: list[Statement], index: int
 ) -> None:
-    """One statement outside a transaction, recorded as applied once it is."""
+    """One statement outside a transaction, recorded as applied once it is. On failure, what
+    it left half-made is removed (``Statement.cleanup``) and the error says what stays."""
+    s, total = statements[index], len(statements)
     try:
-        conn.execute(s.sql, s.params, f"migrate: {s.sql.splitlines()[0][:120]}")
+        conn.execute(s.sql, s.params, "migrate")
     except DatabaseError as exc:
-        history.fail(row_id, applied=index, error=str(exc), statement=s.sql)
+        applied = index
+        removed = ""
+        if s.cleanup:
+            try:
+                conn.execute(s.cleanup, (), "clean up after a failed online step")
+            except DatabaseError as cleanup_exc:
+                removed = f"; removing what it left half-made failed too ({cleanup_exc})"
+            else:
+                applied = index - s.rewind
+                removed = f"; what it left half-made was removed ({s.cleanup!r})"
+        history.fail(row_id, applied=applied, error=str(exc), statement=s.sql)
         done = (
-            f"statements 1-{index} of {total} were applied" if index else "no statement was applied"
+            f"statements 1-{applied} of {total} are applied"
+            if applied
+            else "no statement of it is applied"
         )
         raise MigrationError(
             f"migrate stopped at statement {index + 1} of {total} ({s.sql.splitlines()[0]!r}): "
-            f"{exc}; {done} and recorded in ormcli_migrations; fix the cause and run it again "
-            "to continue from there"
+            f"{exc}{removed}; {done} and recorded in ormcli_migrations; fix the cause and run "
+            f"it again to continue from statement {applied + 1}"
         ) from exc
     history.update(row_id, statements_applied=index + 1)
 

@@ -318,18 +318,41 @@ def status_command(
 @migrate_app.command("undo")
 def undo_command(
     ctx: typer.Context,
-    name: Annotated[str | None, typer.Argument(help="The file to revert (default: last).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Revert this file and every file applied after it (default: last)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Undo several files without asking.")] = False,
     allow_data_loss: _ALLOW = False,
     lock_timeout: _TIMEOUT = 10.0,
 ) -> None:
-    """Revert the last applied file (or the one named, if it is the last) with its down steps."""
+    """Revert the last applied file, or NAME and every file applied after it (newest first)."""
 
     def action(workspace: Any) -> int:
-        from core.migrations.files import undo
+        from core.migrations.files import undo, undo_chain
 
-        plan = undo(workspace.db, _directory(), name, _options(allow_data_loss, lock_timeout))
-        print_plan(plan, sql=False)
-        _err(f"undone: {len(plan.sql)} statement(s)")
+        directory = _directory()
+        chain = undo_chain(workspace.db, directory, name)
+        if len(chain) > 1:
+            _err(f"undo reverts {len(chain)} files, newest first:")
+            for f in chain:
+                steps = "; ".join(op.describe() for op in f.down) or "nothing to run"
+                _err(f"  {f.name}: {steps}")
+            if not yes:
+                later = ", ".join(f.name for f in reversed(chain[:-1]))
+                reason = f"undoing {chain[-1].name} also undoes {later}, applied after it"
+                if not sys.stdin.isatty():
+                    _err(f"error: nothing was undone: {reason}; rerun with --yes to undo them all")
+                    return EXIT_ERROR
+                if not typer.confirm(f"Undo these {len(chain)} files?", default=False, err=True):
+                    _err("nothing was undone")
+                    return EXIT_ERROR
+        plans = undo(workspace.db, directory, name, _options(allow_data_loss, lock_timeout))
+        for f, plan in zip(chain, plans, strict=False):
+            _out(f"# {f.name}")
+            print_plan(plan, sql=False)
+        total = sum(len(p.sql) for p in plans)
+        _err(f"undone: {', '.join(f.name for f in chain)} ({total} statement(s))")
         return 0
 
     _guard(ctx, action)

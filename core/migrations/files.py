@@ -266,27 +266,72 @@ def apply(db: Any, directory: Directory, options: MigrateOptions) -> list[Migrat
     return done
 
 
-def undo(db: Any, directory: Directory, name: str | None, options: MigrateOptions) -> MigrationPlan:
-    """Run the ``down`` of the last applied file (or of ``name``, which must be the last)."""
+def undo_chain(db: Any, directory: Directory, name: str | None) -> list[MigrationFile]:
+    """The files ``undo`` would revert, newest first: the last applied one, or ``name`` and
+    every file applied after it. Raises ``MigrationError`` (nothing done) when one of them
+    cannot be reverted as it was applied: its file is missing or was edited since, or the
+    last run stopped half-way."""
     with db.pool.connection() as conn:
-        applied = _applied(History(conn).rows())
-        files = {f.name: f for f in directory.files()}
-        order = [n for n in applied if n in files]
-        if not order:
-            raise MigrationError("no applied migration file to undo")
-        target = name or order[-1]
+        rows = History(conn).rows()
+    applied = _applied(rows)
+    files = {f.name: f for f in directory.files()}
+    if rows and not rows[-1].complete:
+        raise MigrationError(
+            f"the last run ({rows[-1].name}) stopped half-way; finish it first "
+            "(migrate apply, or migrate), then undo"
+        )
+    squashed = {old: f.name for f in files.values() for old in f.squashes}
+    # In the order they were applied (a re-applied file moves last); squashed ones are gone.
+    order = [n for n in applied if n not in squashed]
+    if not order:
+        raise MigrationError("no applied migration file to undo")
+    target = name or order[-1]
+    if target in squashed:
+        raise MigrationError(
+            f"{target} was squashed into {squashed[target]}; undo that one (or a later file)"
+        )
+    if target not in applied:
         if target not in files:
             raise MigrationError(f"no migration file named {target!r} under {directory.path}")
-        if target not in applied:
-            raise MigrationError(f"{target} is not applied; nothing to undo")
-        if target != order[-1]:
+        raise MigrationError(f"{target} is not applied; nothing to undo")
+    chain = list(reversed(order[order.index(target) :]))
+    for n in chain:
+        f = files.get(n)
+        if f is None:
             raise MigrationError(
-                f"{target} is not the last applied file ({order[-1]}); undo that one first"
+                f"{n} is applied but its file is missing from {directory.path}; restore it "
+                f"to undo {target}"
             )
-        f = files[target]
-        plan = _run_file(conn, f, f.down, options, "undo")
-        db._read_missing(conn)
-        return plan
+        if applied[n].checksum and applied[n].checksum != f.checksum:
+            raise MigrationError(
+                f"{n} was edited after it was applied, so its down steps may not undo what "
+                "ran; restore it to undo it"
+            )
+    return [files[n] for n in chain]
+
+
+def undo(
+    db: Any, directory: Directory, name: str | None, options: MigrateOptions
+) -> list[MigrationPlan]:
+    """Run the ``down`` of each file of ``undo_chain``, newest first, each as a run of its
+    own (recorded as ``undo``). A file whose down would lose data asks (``options``) like any
+    run; a refusal or failure stops there, and the files already undone stay undone."""
+    chain = undo_chain(db, directory, name)
+    plans: list[MigrationPlan] = []
+    with db.pool.connection() as conn:
+        try:
+            for f in chain:
+                plans.append(_run_file(conn, f, f.down, options, "undo"))
+        except MigrationError as exc:
+            if not plans:
+                raise
+            done = ", ".join(f.name for f in chain[: len(plans)])
+            raise MigrationError(
+                f"undone: {done}; stopped at {chain[len(plans)].name}: {exc}"
+            ) from exc
+        finally:
+            db._read_missing(conn)
+    return plans
 
 
 def mark_applied(db: Any, directory: Directory, name: str) -> None:
@@ -387,4 +432,4 @@ def check(db: Any, directory: Directory) -> dict[str, Any]:
     return status(db, directory)
 
 
-__all__ += ["apply", "mark_applied", "plan_file", "squash", "undo"]
+__all__ += ["apply", "mark_applied", "plan_file", "squash", "undo", "undo_chain"]

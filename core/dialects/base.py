@@ -579,6 +579,9 @@ class Dialect:
     #: object behind (PostgreSQL: an INVALID index, a NOT VALID constraint): the cleanup
     #: statements remove it, so a later run can make it again.
     online_index_sql: ClassVar[str] = ""
+    #: The server keeps an index under every foreign key and refuses to drop the last one
+    #: (InnoDB): dropping it means dropping the key, then adding it back.
+    foreign_key_needs_index: ClassVar[bool] = False
     online_index_outside_transaction: ClassVar[bool] = False
     online_index_cleanup_sql: ClassVar[str] = ""
     online_constraint_suffix: ClassVar[str] = ""

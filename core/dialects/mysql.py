@@ -426,6 +426,7 @@ class MySQLDialect(Dialect):
     alter_column_form: ClassVar[str] = "modify"
     drop_index_sql: ClassVar[str] = "DROP INDEX {index} ON {table}"
     drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP FOREIGN KEY {name}"
+    foreign_key_needs_index: ClassVar[bool] = True
     drop_pk_sql: ClassVar[str] = "ALTER TABLE {table} DROP PRIMARY KEY"
     char_length_fn: ClassVar[str] = "CHAR_LENGTH"
     not_integer_sql: ClassVar[str] = (

@@ -340,6 +340,8 @@ def mark_applied(db: Any, directory: Directory, name: str) -> None:
         files = {f.name: f for f in directory.files()}
         if name not in files:
             raise MigrationError(f"no migration file named {name!r} under {directory.path}")
+        if name in _applied(History(conn).rows()):
+            raise MigrationError(f"{name} is already applied; nothing to mark")
         _run_file(conn, files[name], [], MigrateOptions(), "mark")
 
 

@@ -212,7 +212,10 @@ def render(
                 sql = d.drop_check_sql.format(table=t, name=q(op.index.name))
             else:
                 sql = d.drop_index_sql.format(index=q(op.index.name), table=t)
+            held = _held_by_foreign_keys(d, op, before, after)
+            stmts += [Statement(d.drop_fk_sql.format(table=t, name=q(fk.name))) for fk in held]
             stmts.append(Statement(sql))
+            stmts += [Statement(f"ALTER TABLE {t} ADD {_fk_clause(d, fk)}") for fk in held]
         elif isinstance(op, AddForeignKey):
             if op.table in created and d.alter_column_form == "rebuild":
                 continue  # made inline with its table
@@ -229,6 +232,29 @@ def render(
         else:  # pragma: no cover - every operation kind is rendered above
             raise TypeError(f"cannot render {op!r}")
         out += [replace(s, ops=(i,)) for s in stmts]
+    return out
+
+
+def _held_by_foreign_keys(
+    d: Dialect, op: DropIndex, before: Schema, after: Schema
+) -> list[ForeignKey]:
+    """Foreign keys (kept by the plan) for which the server needs the index ``op`` drops:
+    dropped first and added back after it (the server then makes an index of its own)."""
+    old, new = before.table(op.table), after.table(op.table)
+    if not d.foreign_key_needs_index or old is None or new is None:
+        return []
+    out = []
+    for name, fk in old.foreign_keys.items():
+        cols = [c.lower() for c in fk.columns]
+        if (
+            name not in new.foreign_keys
+            or [c.lower() for c in op.index.columns][: len(cols)] != cols
+        ):
+            continue
+        others = [i.columns for i in new.indexes.values() if i.name != op.index.name]
+        others.append(new.primary_key)
+        if not any([c.lower() for c in o][: len(cols)] == cols for o in others):
+            out.append(fk)
     return out
 
 

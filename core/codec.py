@@ -56,6 +56,12 @@ def same_reference(f: FieldInfo, old: Any, new: Any) -> bool:
         return False
     target = f.target
     assert target is not None
+    name = target.single_pk_name
+    if name is not None and target.primary_key[0].autoincrement:
+        # (the common case: one generated key, read straight from the objects)
+        a = old.pk if type(old) is Unloaded else old.__dict__.get(name)
+        b = new.pk if type(new) is Unloaded else new.__dict__.get(name)
+        return bool(a) and a == b
     old_pk = (
         old.pk if type(old) is Unloaded else (target.pk_of(old) if target.has_pk(old) else None)
     )
@@ -204,6 +210,26 @@ class EntityCodec:
                 ns[f"dflt{i}"] = f.default
                 body.append(f"{var} = d.get({name!r}, dflt{i})")
                 body.append(f"if {var} is MISSING: _missing({name!r}, o)")
+                target = f.target
+                assert target is not None
+                tpk = target.primary_key[0]
+                if (
+                    len(target.primary_key) == 1
+                    and tpk.kind == "int"
+                    and tpk.autoincrement
+                    and self.dialect.to_db_kind(tpk) is None
+                    and self.dialect.to_db_inline(tpk) is None
+                ):
+                    # A loaded object of exactly the target's class holding its generated
+                    # key (a valid int, not 0): the key as it is, no call.
+                    ns[f"TC{i}"] = target.cls
+                    body.append(
+                        f"if {var}.__class__ is TC{i} and "
+                        f"(k := {var}.__dict__.get({tpk.name!r})).__class__ is int and k: "
+                        f"{var} = k"
+                    )
+                    body.append(f"else: {var} = {conv}({var}, pending)")
+                    continue
                 body.append(f"{var} = {conv}({var}, pending)")
                 continue
             # Values live in __dict__; a class attribute (a default) or nothing at all is
@@ -500,6 +526,21 @@ class EntityCodec:
             if f.kind == "reference":
                 ns[f"F{i}"] = f
                 ns["same"] = same_reference
+                target = f.target
+                assert target is not None
+                if target.single_pk_name is not None and target.primary_key[0].autoincrement:
+                    # Inline for the common case (both loaded objects of the target's class,
+                    # holding their generated keys); anything else asks ``same_reference``.
+                    ns[f"TC{i}"] = target.cls
+                    pk = target.single_pk_name
+                    lines.append(
+                        f"    if o.__class__ is TC{i} and n.__class__ is TC{i}: "
+                        f"ok = o.__dict__.get({pk!r}); s = o is n or (bool(ok) and "
+                        f"ok == n.__dict__.get({pk!r}))"
+                    )
+                    lines.append(f"    else: s = same(F{i}, o, n)")
+                    lines.append(f"    if not s: {mark}")
+                    continue
                 lines.append(f"    if not same(F{i}, o, n): {mark}")
             elif f.kind == "json":  # the old value is a copy (``core.entity._JsonAttribute``)
                 ns["canon"] = json_dumps_canonical

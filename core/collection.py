@@ -30,12 +30,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from core.errors import SessionError, ValidationError
+from core.types import MISSING
 
 if TYPE_CHECKING:
     from core.relations import RelationInfo
 
 __all__ = [
     "SESSIONS",
+    "UNTRACKED",
     "CollectionAttribute",
     "TrackedList",
     "TrackedSet",
@@ -43,6 +45,9 @@ __all__ = [
     "install_item",
     "install_loaded",
     "reference_changed",
+    "remove_item",
+    "replace_item",
+    "stands_for_row",
 ]
 
 #: The key of a tracked object's session token (the same as ``core.entity.SESSION_ATTR``).
@@ -52,8 +57,23 @@ SESSION_ATTR = "_orm_session"
 #: came from (``core.loaders.Source``): its collections load from there on first read.
 UNTRACKED_SOURCE = "_orm_database"
 
+#: The session token of an object that stands for a stored row but belongs to no session:
+#: loaded untracked (``database.query``), or left by a session that was closed. No session
+#: has it (session tokens start at 1), so such an object is detached everywhere.
+UNTRACKED = 0
+
 #: Session token -> the session (weakly): how a collection finds its owner's session.
 SESSIONS: dict[int, weakref.ref[Any]] = {}
+
+
+def stands_for_row(obj: Any) -> bool:
+    """Whether ``obj``, which this session does not track, stands for a stored row: it was
+    loaded untracked (``database.query``), or it belonged to a session that has since been
+    closed or collected (its staged new objects excepted: they lose the token). Such an
+    object assigned to a reference or put in a collection is a reference to that row, never
+    a new one (``Session._as_stored``)."""
+    token = obj.__dict__.get(SESSION_ATTR)
+    return token is not None and token not in SESSIONS
 
 
 def _session(obj: Any) -> Any:
@@ -72,9 +92,26 @@ def _info(obj: Any) -> Any:
 
 
 def _has(coll: Any, item: Any) -> bool:
+    """Whether ``item`` itself is in ``coll`` (by identity: entities may define ``__eq__``)."""
     if isinstance(coll, set):
         return set.__contains__(coll, item)
-    return any(x is item for x in list.__iter__(coll))
+    for x in list.__iter__(coll):  # noqa: SIM110 (a plain loop: twice as fast as any())
+        if x is item:
+            return True
+    return False
+
+
+def _index(coll: Any, item: Any) -> int:
+    """The position of ``item`` itself in a list collection; -1 when it is not there."""
+    for i, x in enumerate(list.__iter__(coll)):
+        if x is item:
+            return i
+    return -1
+
+
+def _last_is(coll: Any, item: Any) -> bool:
+    """Whether ``item`` is a list collection's last item (just appended: no scan needed)."""
+    return not isinstance(coll, set) and bool(coll) and list.__getitem__(coll, -1) is item
 
 
 def _raw_add(coll: Any, item: Any, link: Any = None) -> None:
@@ -90,11 +127,11 @@ def _raw_remove(coll: Any, item: Any) -> None:
     if isinstance(coll, set):
         set.discard(coll, item)
     else:
-        for i, x in enumerate(list.__iter__(coll)):
-            if x is item:
-                list.__delitem__(coll, i)
-                break
-    coll._links.pop(id(item), None)
+        i = _index(coll, item)
+        if i >= 0:
+            list.__delitem__(coll, i)
+    if coll._links:
+        coll._links.pop(id(item), None)
 
 
 def _log(coll: Any) -> None:
@@ -149,19 +186,35 @@ def _add(coll: Any, item: Any) -> None:
     owner = coll._owner
     if not isinstance(item, rel.target.cls):
         raise ValidationError(f"{rel.label} holds {rel.target.cls.__name__} objects, got {item!r}")
-    if _has(coll, item):
-        return
     session = _session(owner)
+    if session is not None and item.__dict__.get(SESSION_ATTR) != session._token:
+        # An object of a stored row that this session does not track: the session's object
+        # for that row (attached if it has none); a new one is staged below.
+        item = session._as_stored(item, load=True) or item
     if rel.pivot is None:
         assert rel.reference is not None
-        # Through the reference's descriptor: it takes the item out of its old owner's loaded
-        # collection; a new item is staged with the owner (and so joins this collection).
-        setattr(item, rel.reference.name, owner)
-        if session is not None and _session(item) is None:
+        current = item.__dict__.get(rel.reference.name)
+        # (An item whose reference names another owner is not in this collection: no scan.)
+        bare = current is not None and not hasattr(current, "__dict__")  # (an Unloaded key)
+        if (current is owner or bare) and _has(coll, item):
+            return
+        if session is not None and _plain_move(session, item, rel.reference, current, owner):
+            pass
+        else:
+            # Through the reference's descriptor: it takes the item out of its old owner's
+            # loaded collection; a new item is staged with the owner (and joins this one).
+            setattr(item, rel.reference.name, owner)
+        if (
+            session is not None
+            and item.__dict__.get(SESSION_ATTR) != session._token
+            and _session(item) is None
+        ):
             session.add(item)
-        if not _has(coll, item):
+        if not _last_is(coll, item) and not _has(coll, item):
             _log(coll)
             _raw_add(coll, item)
+        return
+    if _has(coll, item):
         return
     pivot = _pivot_for(rel, owner, item)
     _log(coll)
@@ -174,6 +227,41 @@ def _add(coll: Any, item: Any) -> None:
             _raw_add(back, owner, pivot)
     if session is not None:
         session.add(pivot)
+
+
+#: Entity class -> whether an assignment to it is the session's ``__setattr__`` hook over
+#: ``object.__setattr__`` (no ``__setattr__`` of the class's own), for ``_plain_move``.
+_PLAIN_SETATTR: dict[type, bool] = {}
+
+
+def _plain_move(session: Any, item: Any, ref: Any, old: Any, owner: Any) -> bool:
+    """``item.<ref> = owner`` for a persistent ``item`` of ``owner``'s session, done here
+    without the attribute machinery (the common move through a collection): the old value
+    recorded as the session's ``__setattr__`` hook records it, the value stored, the item
+    moved between the loaded collections as ``reference_changed`` moves it. False (nothing
+    done) where that does not apply: a new item, a key field, a class with its own
+    ``__setattr__``."""
+    cls = type(item)
+    plain = _PLAIN_SETATTR.get(cls)
+    if plain is None:
+        hook = cls.__setattr__
+        plain = _PLAIN_SETATTR[cls] = getattr(hook, "_orm_base", None) is object.__setattr__
+    d = item.__dict__
+    oid = id(item)
+    token = session._token
+    if not plain or ref.primary_key or d.get(SESSION_ATTR) != token or oid in session._new:
+        return False
+    name = ref.name
+    changed = session._changed
+    record = changed.get(oid)
+    if record is None:
+        changed[oid] = {name: d.get(name, MISSING)}
+        session._touched[oid] = item
+    elif name not in record:
+        record[name] = d.get(name, MISSING)
+    d[name] = owner
+    _move(session, token, item, ref, old, owner, True)
+    return True
 
 
 def _discard(coll: Any, item: Any) -> None:
@@ -216,8 +304,27 @@ def reference_changed(obj: Any, f: Any, old: Any, new: Any) -> None:
     on an object a session tracks, a new object assigned is staged. Called by the reference
     descriptor and the generated ``__init__``."""
     session = _session(obj)
-    if session is not None and hasattr(new, "__dict__") and _session(new) is None:
-        session.add(new)  # a new object assigned to a tracked object's reference
+    token = session._token if session is not None else None
+    new_d = getattr(new, "__dict__", None)  # (None for None and a bare key)
+    if session is not None and new_d is not None and new_d.get(SESSION_ATTR) != token:
+        # A stored row's object this session does not track is a reference to that row (the
+        # session's object for it); a new object is staged with ``obj``.
+        stored = session._as_stored(new)
+        if stored is None:
+            session.add(new)
+        elif stored is not new:
+            obj.__dict__[f.name] = new = stored
+            new_d = getattr(new, "__dict__", None)
+    same = new_d is not None and (
+        new_d.get(SESSION_ATTR) == token if token is not None else _session(new) is None
+    )
+    _move(session, token, obj, f, old, new, same)
+
+
+def _move(session: Any, token: Any, obj: Any, f: Any, old: Any, new: Any, same: bool) -> None:
+    """``obj`` leaves ``old``'s loaded collections fed by ``f`` and, with ``same`` (``new``
+    belongs to ``obj``'s session, or both to none), joins ``new``'s."""
+    new_d = getattr(new, "__dict__", None)
     for rel in f.relations:
         if rel.pivot is not None:
             continue
@@ -226,22 +333,30 @@ def reference_changed(obj: Any, f: Any, old: Any, new: Any) -> None:
         if old is not None and not hasattr(old, "__dict__"):  # a bare key (core.entity.Unloaded)
             old_owner = session._identity.lookup(old.target, old.pk) if session else None
         coll = _loaded(old_owner, name)
-        if coll is not None and _has(coll, obj):
-            _log(coll)
-            _raw_remove(coll, obj)
-        if new is None or not hasattr(new, "__dict__"):
-            continue
-        owner_session = _session(new)
-        if owner_session is not session:
+        if coll is not None:
+            is_set = isinstance(coll, set)
+            i = -1 if is_set else _index(coll, obj)
+            if i >= 0 or (is_set and set.__contains__(coll, obj)):
+                if session is not None and old_owner.__dict__.get(SESSION_ATTR) == token:
+                    session._log_collection(coll)
+                else:
+                    _log(coll)
+                if is_set:
+                    set.discard(coll, obj)
+                else:
+                    list.__delitem__(coll, i)
+        if not same:
             # An object no session has, given a tracked owner: it joins the owner's loaded
             # collection when it is added to that session (``Session.add``), not before.
             continue
-        coll = _loaded(new, name)
-        if coll is None and owner_session is None:
+        assert new_d is not None
+        coll = new_d.get(name)
+        if coll is None and token is None:
             # A new owner: every item it has is in memory, so its collection starts here.
-            coll = new.__dict__[name] = _empty(new, rel)
+            coll = new_d[name] = _empty(new, rel)
         if coll is not None and not _has(coll, obj):
-            _log(coll)
+            if session is not None:
+                session._log_collection(coll)
             _raw_add(coll, obj)
 
 
@@ -417,6 +532,33 @@ def install(owner: Any, rel: RelationInfo, items: Iterable[Any], links: Iterable
             _raw_add(coll, item, links[i] if links else None)
     owner.__dict__[rel.name] = coll
     return coll
+
+
+def replace_item(coll: Any, old: Any, new: Any) -> None:
+    """Put ``new`` where ``old`` is, with its pivot object (no relation semantics: for the
+    session, which takes a stored row's object for another one standing for the same row)."""
+    if old is new:
+        return
+    link = coll._links.pop(id(old), None)
+    if isinstance(coll, set):
+        set.discard(coll, old)
+        set.add(coll, new)
+    else:
+        for i, x in enumerate(list.__iter__(coll)):
+            if x is old:
+                if _has(coll, new):
+                    list.__delitem__(coll, i)
+                else:
+                    list.__setitem__(coll, i, new)
+                break
+    if link is not None:
+        coll._links[id(new)] = link
+
+
+def remove_item(coll: Any, item: Any) -> None:
+    """Take ``item`` (with its pivot object) out of a loaded collection, as the stored state
+    has it (no relation semantics: for the session)."""
+    _raw_remove(coll, item)
 
 
 def install_item(coll: Any, item: Any, link: Any = None) -> None:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from core.adapters import Adapter, adapter_from_url
 from core.cluster import Router, Server
 from core.codec import EntityCodec
+from core.collection import UNTRACKED
 from core.connection import Connection
 from core.entity import EntityInfo, Unloaded, entity_info, entity_infos
 from core.errors import (
@@ -361,7 +362,7 @@ class Database:
         order = column_order(info, names)
         hydrate = self.codec(info).hydrate
         resolve = self._resolve_untracked
-        return [hydrate([row[i] for i in order], None, resolve) for row in rows]
+        return [hydrate([row[i] for i in order], UNTRACKED, resolve) for row in rows]
 
     def raw_rows(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None

@@ -1034,7 +1034,11 @@ class _ReferenceAttribute:
         old = d.get(self.name)
         d[self.name] = value
         if old is not value and (self.field.relations or SESSION_ATTR in d):
-            reference_changed(obj, self.field, old, value)
+            try:
+                reference_changed(obj, self.field, old, value)
+            except BaseException:
+                d[self.name] = old  # (refused: the reference keeps its value)
+                raise
 
 
 _IMMUTABLE_JSON = (str, int, float, bool, type(None))

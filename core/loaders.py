@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.codec import collector_paused
-from core.collection import SESSIONS, UNTRACKED_SOURCE, install_loaded
+from core.collection import SESSIONS, UNTRACKED, UNTRACKED_SOURCE, install_loaded
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, entity_info
 from core.errors import SessionError, ValidationError
 from core.paths import Step, resolve, resolve_relations, step_target
@@ -96,7 +96,8 @@ class Source:
         hydrate = db.codec(info).hydrate
         resolve_key = db._resolve_untracked
         with collector_paused():
-            objs = [hydrate(row, None, resolve_key) for rows in chunks for row in rows]
+            # (``UNTRACKED``: they stand for stored rows, and belong to no session.)
+            objs = [hydrate(row, UNTRACKED, resolve_key) for rows in chunks for row in rows]
         if info.relations:
             token = _database_token(db)
             for o in objs:
@@ -373,7 +374,9 @@ def load_collections(
                 todo[key] = o
     if todo:
         session = source.session
-        staged = session is not None and bool(session._new or session._touched or session._removed)
+        staged = session is not None and bool(
+            session._new or session._touched or session._removed or session._conn is not None
+        )
         none: list[Any] = []
         loaded: list[tuple[Any, list[Any], list[Any] | None]]
         if relation.pivot is None:

@@ -80,7 +80,7 @@ def _inserted_as_null(steps: list[Step]) -> Iterator[Callable[[], None]]:
     function yielded (called before the first post-update, and on the way out) puts them back."""
     saved: list[tuple[dict[str, Any], str, Any]] = []
     for step in steps:
-        if isinstance(step, PostUpdateStep):
+        if isinstance(step, PostUpdateStep) and not step.clear:
             name = step.field.name
             for o in step.objs:
                 d = o.__dict__
@@ -471,6 +471,9 @@ def _post_update_rows(
     """The reference's value, then the key (one generated in this transaction from
     ``pending``)."""
     info = step.entity
+    if step.clear:  # NULL, then the key (rows about to be deleted: loaded, keys known)
+        keys = c.rows(tuple(f.name for f in info.primary_key))(step.objs, pending)
+        return [(None, *key) for key in keys]
     auto = info.autoincrement
     rows = c.rows((step.field.name, *(f.name for f in info.primary_key)))(step.objs, pending)
     if auto is None or not pending:

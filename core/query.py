@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
-from core.entity import EntityInfo, FieldInfo
+from core.collection import UNTRACKED
+from core.entity import SESSION_ATTR, EntityInfo, FieldInfo
 from core.errors import NotFoundError, ValidationError
 from core.expressions import (
     And,
@@ -402,7 +403,10 @@ class Query(Generic[T]):
                 hydrate_rows = self.database.codec(self.info).hydrate_rows
                 resolve = self.database._resolve_untracked
                 for rows in chunks:
-                    yield from hydrate_rows(rows, resolve)
+                    objs = hydrate_rows(rows, resolve)
+                    for o in objs:  # (they stand for stored rows: core.collection.UNTRACKED)
+                        o.__dict__[SESSION_ATTR] = UNTRACKED
+                    yield from objs
         finally:
             chunks.close()
 

@@ -14,6 +14,11 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
   the last commit (or savepoint), for ``rollback`` to put back; ``_orphans``: children taken
   out of a collection whose reference cannot be None (checked at commit).
 
+An object of a stored row that the session does not track, reached by cascade (assigned to
+a reference, put in a collection, referred to by a new object), is a reference to that row,
+never inserted: ``_as_stored`` gives the session's object for it (attaching it when the
+session maps none).
+
 Collections (``core.collection``) turn their edits into reference changes and pivot objects
 staged here; after a commit, removed objects leave the loaded collections, and the rows the
 database deleted or cleared through ``ON DELETE CASCADE`` / ``SET NULL`` are deleted or cleared
@@ -40,8 +45,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import collection_load, persist, unitofwork
-from core.codec import Resolver, collector_paused
-from core.collection import SESSIONS, install, install_item, restore
+from core.codec import Resolver, collector_paused, same_reference
+from core.collection import (
+    SESSIONS,
+    UNTRACKED,
+    UNTRACKED_SOURCE,
+    install,
+    install_item,
+    remove_item,
+    replace_item,
+    restore,
+    stands_for_row,
+)
 from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
 from core.errors import (
     ConflictError,
@@ -68,6 +83,11 @@ __all__ = ["CommitResult", "Session", "Statement"]
 T = TypeVar("T")
 
 _tokens = itertools.count(1)
+
+
+def _release_new(new: dict[int, Any]) -> None:
+    for obj in new.values():
+        obj.__dict__.pop(SESSION_ATTR, None)
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,9 @@ class Session:
         #: ``(collection, items, links)``, oldest first; ``_coll_logged``: the ids of those
         #: logged since; ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
         #: taken out of a collection whose reference is not nullable.
-        self._coll_log: list[tuple[Any, list[Any], dict[int, Any]]] = []
+        #: An entry ``(collection, None, None)``: a collection loaded while the session had
+        #: uncommitted work (which its items reflect), unloaded by a rollback past it.
+        self._coll_log: list[tuple[Any, list[Any] | None, dict[int, Any] | None]] = []
         self._coll_logged: set[int] = set()
         self._orphans: dict[int, tuple[Any, Any, Any]] = {}
         # What objects hold instead of the session (see core.entity.TRACKERS).
@@ -148,6 +170,9 @@ class Session:
         weakref.finalize(self, TRACKERS.pop, self._token, None)
         SESSIONS[self._token] = weakref.ref(self)
         weakref.finalize(self, SESSIONS.pop, self._token, None)
+        # Staged new objects of a session that is collected lose its token: they stand for
+        # no row (``core.collection.stands_for_row``).
+        weakref.finalize(self, _release_new, self._new)
 
     def __repr__(self) -> str:
         added, changed, removed = self.counts()
@@ -217,26 +242,41 @@ class Session:
         left alone), and the items and pivot links of its collections; then it joins the
         loaded collections of its owners (as a child, or as a pivot row its target)."""
         d = obj.__dict__
+        token = self._token
         for f in info.references:
             ref = d.get(f.name)
-            if ref is not None and type(ref) is not Unloaded and SESSION_ATTR not in ref.__dict__:
+            if ref is None or type(ref) is Unloaded or ref.__dict__.get(SESSION_ATTR) == token:
+                continue
+            stored = self._as_stored(ref)
+            if stored is None:
                 target = f.target
                 assert target is not None
-                if (
-                    not target.has_pk(ref)
-                    or self._identity.lookup(target, target.pk_of(ref)) is None
-                ):
+                mapped = (
+                    self._identity.lookup(target, target.pk_of(ref)) if target.has_pk(ref) else None
+                )
+                if mapped is None or id(mapped) in self._removed:
                     self._add_one(ref)
+                    continue
+                stored = mapped  # a new object with the key of a row the session holds
+            d[f.name] = stored
         if info._relation_specs:
             for name in info._relation_specs:
                 coll = d.get(name)
                 if coll is None:
                     continue
+                rel = info.relations[name]
                 for item in list(coll):
-                    if SESSION_ATTR not in item.__dict__:
+                    if item.__dict__.get(SESSION_ATTR) == token:
+                        continue
+                    stored = self._as_stored(item, load=True)
+                    if stored is None:
                         self._add_one(item)
+                    else:
+                        replace_item(coll, item, stored)
+                        if rel.pivot is None:
+                            self._join_new_owner(rel, obj, item, stored)
                 for pivot in list(coll._links.values()):
-                    if SESSION_ATTR not in pivot.__dict__:
+                    if pivot.__dict__.get(SESSION_ATTR) != token:
                         self._add_one(pivot)
         for f in info.references:
             for rel in f.relations:
@@ -251,6 +291,19 @@ class Session:
                 if member is not None and not any(x is member for x in coll):
                     self._log_collection(coll)
                     install_item(coll, member, obj if rel.pivot is not None else None)
+
+    def _join_new_owner(self, rel: Any, owner: Any, item: Any, stored: Any) -> None:
+        """``stored`` (the session's object for ``item``'s row) belongs to the new ``owner``'s
+        collection: its reference to the owner is a change to write."""
+        name = rel.reference.name
+        if stored is not item:
+            setattr(stored, name, owner)  # (recorded, and moved between loaded collections)
+            return
+        # ``item`` itself was attached: it joined the collection while it belonged to no
+        # session, so the stored value is not known here; the change is recorded as from None.
+        stored.__dict__[name] = owner
+        self._changed.setdefault(id(stored), {}).setdefault(name, None)
+        self._touched[id(stored)] = stored
 
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""
@@ -310,6 +363,65 @@ class Session:
         self._identity.mapping(info)[key] = obj
         obj.__dict__[SESSION_ATTR] = self._token
 
+    def _as_stored(self, obj: Any, *, load: bool = False) -> Any:
+        """For an object this session does not track, reached by cascade (assigned to a
+        reference, put in a collection, referenced by a new object): if it stands for a stored
+        row, the object this session uses for that row; None when it is new (to be staged).
+
+        - loaded untracked (``database.query``) or left by a closed (or collected) session:
+          the object the session already maps under its key, else the object itself, attached
+          (``_adopt``: persistent here, never inserted);
+        - tracked by another open session: the session's own object for the row (mapped, or
+          a key loaded on first read; with ``load``, loaded now); not the other session's.
+        """
+        d = obj.__dict__
+        token = d.get(SESSION_ATTR)
+        if token == self._token:
+            return obj
+        info: EntityInfo = type(obj).__orm_entity__
+        tracker = TRACKERS.get(token) if token is not None else None
+        if tracker is not None:  # another open session's object
+            if id(obj) in tracker[2] or not info.has_pk(obj):
+                raise SessionError(
+                    f"{info.describe(obj)} is new in another session; commit it there first, "
+                    "or add it to one session only"
+                )
+        elif not stands_for_row(obj) or not info.has_pk(obj):
+            return None
+        key = info.pk_of(obj)
+        mapped = self._identity.lookup(info, key)
+        if mapped is not None:
+            return mapped
+        if tracker is not None:
+            return self._load_reference(info, key) if load else self._resolve(info, key)
+        self._adopt(info, key, obj)
+        return obj
+
+    def _adopt(self, info: EntityInfo, key: Any, obj: Any) -> None:
+        """Attach ``obj`` (an object of a stored row that belongs to no session) under ``key``:
+        it is persistent here from now on, its fields as it holds them taken for the stored
+        ones. Its references are rebound to this session (bare keys load through it, objects
+        of stored rows are taken as in ``_as_stored``, new ones staged) and its collections,
+        loaded elsewhere, are unloaded: their next read loads them through this session."""
+        d = obj.__dict__
+        d.pop(UNTRACKED_SOURCE, None)
+        self._attach(info, key, obj)
+        for f in info.references:
+            ref = d.get(f.name)
+            if ref is None:
+                continue
+            if type(ref) is Unloaded:
+                if ref.loader != self._load_reference:
+                    d[f.name] = self._resolve(ref.target, ref.pk)
+            elif ref.__dict__.get(SESSION_ATTR) != self._token:
+                stored = self._as_stored(ref)
+                if stored is None:
+                    self._add_one(ref)
+                else:
+                    d[f.name] = stored
+        for name in info._relation_specs:
+            d.pop(name, None)
+
     def _key_of(self, obj: Any) -> Any:
         info: EntityInfo = type(obj).__orm_entity__
         old = self._changed.get(id(obj))
@@ -336,7 +448,12 @@ class Session:
     def _restore_collections(self, mark: int) -> None:
         """Put the collections logged after position ``mark`` back, newest edit first."""
         for coll, items, links in reversed(self._coll_log[mark:]):
-            restore(coll, items, links)
+            if items is None or links is None:
+                d = coll._owner.__dict__
+                if d.get(coll._relation.name) is coll:
+                    del d[coll._relation.name]  # (the next read loads it again)
+            else:
+                restore(coll, items, links)
         del self._coll_log[mark:]
         self._coll_logged.clear()
 
@@ -394,7 +511,11 @@ class Session:
                         target = self._load_reference(target.target, target.pk)
                     items.append(target)
                     links.append(obj)
-        return install(owner, rel, items, links)
+        coll = install(owner, rel, items, links)
+        if new or self._touched or self._removed or self._conn is not None:
+            # Its items reflect uncommitted work: a rollback unloads it.
+            self._coll_log.append((coll, None, None))
+        return coll
 
     def _check_orphans(self) -> None:
         """Before a flush: a child taken out of a collection whose reference cannot be None
@@ -562,7 +683,47 @@ class Session:
         fresh = self.database.codec(info).hydrate(row[0], None, self._resolve)
         self._changed.pop(id(obj), None)
         self._touched.pop(id(obj), None)
-        obj.__dict__.update(fresh.__dict__)
+        d = obj.__dict__
+        moved = [
+            (f, d.get(f.name), fresh.__dict__.get(f.name))
+            for f in info.references
+            if f.relations and not same_reference(f, d.get(f.name), fresh.__dict__.get(f.name))
+        ]
+        d.update(fresh.__dict__)
+        for f, old, new in moved:
+            self._move_loaded(obj, f, old, new)
+        for name in info._relation_specs:
+            d.pop(name, None)  # unloaded: the next read loads it from the database
+
+    def _move_loaded(self, obj: Any, f: Any, old: Any, new: Any) -> None:
+        """``refresh`` changed ``obj``'s reference ``f`` from ``old`` to ``new``: ``obj`` leaves
+        the old owner's loaded one-to-many collections and joins the new owner's, as the rows
+        now are (and so do their logged states, which a rollback puts back)."""
+        identity = self._identity
+        owners = []
+        for value in (old, new):
+            if type(value) is Unloaded:
+                value = identity.lookup(value.target, value.pk)
+            owners.append(value)
+        for rel in f.relations:
+            if rel.pivot is not None:
+                continue
+            for owner, joins in zip(owners, (False, True), strict=True):
+                coll = owner.__dict__.get(rel.name) if owner is not None else None
+                if coll is None:
+                    continue
+                logged = [e[1] for e in self._coll_log if e[0] is coll and e[1] is not None]
+                present = any(x is obj for x in coll)
+                if joins and not present:
+                    install_item(coll, obj)
+                elif not joins and present:
+                    remove_item(coll, obj)
+                for items in logged:
+                    there = any(x is obj for x in items)
+                    if joins and not there:
+                        items.append(obj)
+                    elif not joins and there:
+                        items[:] = [x for x in items if x is not obj]
 
     def state_of(self, obj: Any) -> str:
         """``"new"``, ``"persistent"``, ``"removed"`` or ``"detached"``."""
@@ -1307,7 +1468,8 @@ class Session:
         are detached)."""
         self.rollback()
         for obj in self._identity.objects():
-            obj.__dict__.pop(SESSION_ATTR, None)
+            # (It still stands for its row: see core.collection.stands_for_row.)
+            obj.__dict__[SESSION_ATTR] = UNTRACKED
         self._identity.clear()
 
     def __enter__(self) -> Session:

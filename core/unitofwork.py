@@ -13,9 +13,10 @@ Two stages, neither of which touches a database:
    reference is broken: those references are inserted as NULL and set by one UPDATE per
    entity and field right after the inserts, a "post-update"; a cycle through non-nullable
    references only is a ``CycleError``), then updates grouped by the set of changed columns,
-   then deletes children-first, each chunked under the dialect's parameter limit and, where
-   the driver puts the values into the statement's text (MySQL), under the server's
-   statement size.
+   then deletes children-first (removed rows of entities that reference each other: the
+   cycle's nullable references set to NULL first), each chunked under the dialect's
+   parameter limit and, where the driver puts the values into the statement's text (MySQL),
+   under the server's statement size.
 
 Callers: ``core.session`` (``changes``, ``pending_sql``, ``commit``) and ``core.persist``, which
 runs a plan. What it leaves out: executing statements and changing objects after a commit.
@@ -463,11 +464,14 @@ class VersionedStep:
 @dataclass
 class PostUpdateStep:
     """Sets one reference of new rows that were inserted with NULL there (a cycle among new
-    rows): one UPDATE sent for all of them (an executemany), right after the inserts."""
+    rows): one UPDATE sent for all of them (an executemany), right after the inserts. With
+    ``clear``, sets it to NULL instead, on rows about to be deleted (a cycle among removed
+    rows of entities that reference each other), right before the deletes."""
 
     entity: EntityInfo
     field: FieldInfo
     objs: list[Any]
+    clear: bool = False
 
     def sql(self, dialect: Dialect) -> str:
         pk_cols = tuple(f.column for f in self.entity.primary_key)
@@ -635,6 +639,7 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
             continue
         steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
+    clears, cleared = _delete_cycle_clears(groups) if len(groups) > 1 else ([], set())
     early = _reused_by_new(cs) if groups and (cs.new or cs.update_groups) else {}
     if early:  # removed rows whose key or unique value new work takes: deleted first
         first: dict[EntityInfo, tuple[list[Any], list[Any]]] = {
@@ -644,18 +649,81 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
             info: ([], [pk for pk in pks if pk not in early.get(info, ())])
             for info, (_objs, pks) in groups.items()
         }
-        return _delete_steps(first, cs, dialect) + steps + _delete_steps(rest, cs, dialect)
-    return steps + _delete_steps(groups, cs, dialect)
+        return (
+            clears
+            + _delete_steps(first, cs, dialect, cleared)
+            + steps
+            + _delete_steps(rest, cs, dialect, cleared)
+        )
+    return steps + clears + _delete_steps(groups, cs, dialect, cleared)
+
+
+def _delete_cycle_clears(
+    groups: dict[EntityInfo, tuple[list[Any], list[Any]]],
+) -> tuple[list[Step], set[FieldInfo]]:
+    """Where removed rows of entities that reference each other (a team and its captain) form
+    a cycle, the cycle's nullable references among them are set to NULL first (one UPDATE per
+    entity and field, SQLAlchemy's post-update on delete), so that the deletes can go children
+    first; returns those steps and the fields they clear (left out of the delete order)."""
+    present = set(groups)
+    edges = {
+        info: [f for f in info.references if f.target in present and f.target is not info]
+        for info in groups
+    }
+
+    def reaches(start: EntityInfo, goal: EntityInfo) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for f in edges[todo.pop()]:
+                target = f.target
+                assert target is not None
+                if target is goal:
+                    return True
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return False
+
+    steps: list[Step] = []
+    cleared: set[FieldInfo] = set()
+    for info in groups:
+        for f in edges[info]:
+            target = f.target
+            assert target is not None
+            if not f.nullable or not reaches(target, info):
+                continue
+            cleared.add(f)
+            t_objs, t_pks = groups[target]
+            ids, keys = {id(o) for o in t_objs}, set(t_pks)
+            objs = [
+                o for o in groups[info][0] if _refers_to(o.__dict__.get(f.name), target, ids, keys)
+            ]
+            if objs:
+                steps.append(PostUpdateStep(info, f, objs, clear=True))
+    return steps, cleared
+
+
+def _refers_to(v: Any, target: EntityInfo, ids: set[int], keys: set[Any]) -> bool:
+    """Whether a reference's value ``v`` is one of the objects ``ids`` or keys ``keys``."""
+    if v is None:
+        return False
+    if type(v) is Unloaded:
+        return v.pk in keys
+    return id(v) in ids or (target.has_pk(v) and target.pk_of(v) in keys)
 
 
 def _delete_steps(
-    groups: dict[EntityInfo, tuple[list[Any], list[Any]]], cs: ChangeSet, dialect: Dialect
+    groups: dict[EntityInfo, tuple[list[Any], list[Any]]],
+    cs: ChangeSet,
+    dialect: Dialect,
+    cleared: set[FieldInfo] = frozenset(),  # type: ignore[assignment]
 ) -> list[Step]:
-    """DELETE steps for keys by entity, children first, chunked under the dialect's limits;
-    where foreign keys are checked row by row (InnoDB), rows of a self-referencing entity go
-    level by level, the rows that others among them refer to last."""
+    """DELETE steps for keys by entity, children first (references in ``cleared`` set to
+    NULL before: not counted), chunked under the dialect's limits; where foreign keys are
+    checked row by row (InnoDB), rows of a self-referencing entity go level by level, the
+    rows that others among them refer to last."""
     steps: list[Step] = []
-    for info in _children_first(list(groups)):
+    for info in _children_first(list(groups), cleared):
         pks = groups[info][1]
         if not pks:
             continue
@@ -1003,8 +1071,12 @@ def _group(items: list[tuple[int, EntityInfo, Any]]) -> list[tuple[EntityInfo, l
     return [(info, batches[(level, info)]) for level, info in order]
 
 
-def _children_first(infos: list[EntityInfo]) -> list[EntityInfo]:
-    """Entities ordered so that one referencing another comes before it (cycles: as given)."""
+def _children_first(
+    infos: list[EntityInfo],
+    cleared: set[FieldInfo] = frozenset(),  # type: ignore[assignment]
+) -> list[EntityInfo]:
+    """Entities ordered so that one referencing another comes before it (cycles: as given;
+    references in ``cleared`` do not count)."""
     present = set(infos)
     out: list[EntityInfo] = []
     done: set[EntityInfo] = set()
@@ -1018,7 +1090,7 @@ def _children_first(infos: list[EntityInfo]) -> list[EntityInfo]:
             if (
                 other is not info
                 and other in present
-                and any(f.target is info for f in other.references)
+                and any(f.target is info and f not in cleared for f in other.references)
             ):
                 visit(other)
         active.discard(info)

@@ -364,6 +364,43 @@ def test_a_cycle_between_two_entities_is_broken_by_one_update(db_url: str) -> No
     assert team.captain is captain  # (NULL only while the rows are built)
 
 
+def test_a_team_and_its_captain_are_inserted_loaded_and_deleted_together(
+    db_url: str, statements: StatementLog
+) -> None:
+    """The team <-> captain cycle end to end: one commit inserts both (team with a NULL
+    captain, the players, then one UPDATE), a fresh session loads them back, and one commit
+    deletes both (the captain cleared first, then players, then the team)."""
+    db = Database(db_url, [Team, Player])
+    db.migrate()
+    s = db.create_session()
+    team = Team(name="t")
+    captain = Player(name="c", team=team)
+    other = Player(name="o", team=team)
+    team.captain = captain
+    s.add(team)
+    statements.clear()
+    s.commit()
+    assert [x.split()[0] for x in statements.dml()] == ["INSERT", "INSERT", "UPDATE"]
+    assert team.id and captain.id and other.id and team.captain is captain
+
+    s2 = db.create_session()
+    loaded = s2.get(Team, team.id)
+    assert loaded is not None and loaded is not team
+    assert loaded.captain.name == "c" and loaded.captain.team is loaded
+    assert [p.name for p in loaded.players] == ["c", "o"] and loaded.players[0] is loaded.captain
+
+    s2.remove(loaded, *loaded.players)
+    q = db.dialect.quote
+    statements.clear()
+    s2.commit()
+    sent = statements.dml()
+    assert [x.split()[0] for x in sent] == ["UPDATE", "DELETE", "DELETE"]
+    assert sent[0].startswith(f"UPDATE {q('r_team')} SET {q('captain')} = ")
+    assert sent[1].startswith(f"DELETE FROM {q('r_player')}")
+    assert db.query(Team).count() == 0 and db.query(Player).count() == 0
+    assert s2.state_of(loaded) == "detached" and s2.get(Team, team.id) is None
+
+
 def test_a_cycle_through_non_nullable_references_is_a_cycle_error() -> None:
     """No insert order and no NULL can satisfy it: planning refuses, naming the entities."""
 
@@ -470,3 +507,106 @@ def test_a_new_child_joins_a_loaded_collection_when_it_is_added(db: Database) ->
     assert post.tags == [py_tag] and py_tag.posts[-1] is post
     s.commit()
     assert ("later", "py") in _stored_links(db)
+
+
+def test_refresh_unloads_collections_so_the_next_read_matches_the_database(
+    db: Database, statements: StatementLog
+) -> None:
+    """Another session adds a post to Ann, deletes one and tags p1 again: after
+    ``refresh(ann)`` / ``refresh(p1)`` the next read of their collections is one SELECT each
+    and holds what the database holds."""
+    _seed(db)
+    s = db.create_session()
+    ann = s.get(Author, 1)
+    assert ann is not None
+    p1 = ann.posts[0]
+    assert [p.title for p in ann.posts] == ["p1", "p2"] and [t.name for t in p1.tags] == [
+        "db",
+        "py",
+    ]
+    other = db.create_session()
+    o_ann, o_p1 = other.get(Author, 1), other.get(Post, 1)
+    assert o_ann is not None and o_p1 is not None
+    other.remove(o_ann.posts[1])
+    o_ann.posts.append(Post(title="p3"))
+    o_p1.tags.remove(o_p1.tags[0])
+    o_p1.tags.append(Tag(name="sql"))
+    other.commit()
+    assert [p.title for p in ann.posts] == ["p1", "p2"]  # (the session's view until refreshed)
+    s.refresh(ann)
+    s.refresh(p1)
+    statements.clear()
+    assert [p.title for p in ann.posts] == ["p1", "p3"] and ann.posts[0] is p1
+    assert [t.name for t in p1.tags] == ["py", "sql"]
+    assert len(statements.dml()) == 2
+
+
+def test_refresh_keeps_staged_collection_edits_of_other_objects(db: Database) -> None:
+    """A new post appended to Ann's posts and a tag link added to p1 are staged work of
+    other objects (the post, the pivot row): a refresh of Ann or p1 keeps them, and the
+    reloaded collections show them; the commit writes them."""
+    _seed(db)
+    s = db.create_session()
+    ann = s.get(Author, 1)
+    assert ann is not None
+    p1 = ann.posts[0]
+    fresh = Post(title="fresh")
+    ann.posts.append(fresh)
+    sql_tag = Tag(name="sql")
+    p1.tags.append(sql_tag)
+    ann.name = "Anna"
+    s.refresh(ann)
+    s.refresh(p1)
+    assert ann.name == "Ann" and s.state_of(fresh) == "new"
+    assert [p.title for p in ann.posts] == ["p1", "p2", "fresh"]
+    assert [t.name for t in p1.tags] == ["db", "py", "sql"]
+    s.commit()
+    assert _stored_posts(db)["fresh"] == "Ann"
+    assert ("p1", "sql") in _stored_links(db)
+
+
+def test_refresh_of_a_moved_child_puts_it_back_in_its_stored_owners_collection(
+    db: Database,
+) -> None:
+    """``p1.author = bob`` moved p1 from ann.posts to bob.posts; ``refresh(p1)`` drops that
+    change, so p1 goes back to ann.posts (and rollback keeps it there)."""
+    _seed(db)
+    s = db.create_session()
+    ann, bob = s.get(Author, 1), s.get(Author, 2)
+    assert ann is not None and bob is not None
+    p1 = ann.posts[0]
+    assert bob.posts == []
+    p1.author = bob
+    assert bob.posts == [p1] and p1 not in ann.posts
+    s.refresh(p1)
+    assert p1.author is ann and bob.posts == [] and [p.title for p in ann.posts] == ["p2", "p1"]
+    assert s.changes().counts() == (0, 0, 0)
+    s.rollback()
+    assert p1.author is ann and bob.posts == [] and [p.title for p in ann.posts] == ["p1", "p2"]
+
+
+def test_rollback_unloads_a_collection_loaded_while_work_was_staged(db: Database) -> None:
+    """bob.posts first read after ``p1.author = bob`` holds p1 (memory wins); the rollback
+    puts p1 back with Ann, and bob.posts no longer holds it."""
+    _seed(db)
+    s = db.create_session()
+    p1 = s.get(Post, 1)
+    bob = s.get(Author, 2)
+    assert p1 is not None and bob is not None
+    p1.author = bob
+    assert bob.posts == [p1]
+    s.rollback()
+    assert p1.author.name == "Ann" and bob.posts == []
+    with s.savepoint():
+        pass
+    try:
+        with s.savepoint():
+            p1.author = bob
+            assert bob.posts == [p1]
+            s.flush()
+            assert bob.posts == [p1]
+            raise RuntimeError("undo")
+    except RuntimeError:
+        pass
+    assert p1.author.name == "Ann" and bob.posts == []
+    s.rollback()

@@ -253,7 +253,8 @@ def plan_command(
     def action(workspace: Any) -> int:
         from core.migrations.files import MigrationFile, plan_file
 
-        path = plan_file(workspace.db, _directory(), name, _backfills(backfill))
+        planned = plan_file(workspace.db, _directory(), name, _backfills(backfill))
+        path = planned.path
         if path is None:
             _err("the schema is up to date; no file written")
             return 0
@@ -263,6 +264,11 @@ def plan_command(
         for note in f.irreversible:
             _out(f"! irreversible: {note}")
         _err(f"wrote {path.relative_to(Path.cwd())}")
+        if planned.already_here:
+            _err(
+                "this database already has these changes (made outside the files): record "
+                f"them with 'ormcli migrate mark-applied {path.stem}'"
+            )
         return 0
 
     _guard(ctx, action)

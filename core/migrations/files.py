@@ -32,13 +32,14 @@ from core.migrations.operations import (
     DropColumn,
     DropTable,
     Operation,
+    apply_ops,
     op_from_dict,
     op_to_dict,
 )
 from core.migrations.plan import MigrationPlan, make_plan, plan_from_ops
 from core.migrations.reader import read_schema
 from core.migrations.render import render
-from core.migrations.runner import MigrateOptions, run_plan
+from core.migrations.runner import MigrateOptions, resolve_backfill, run_plan
 from core.migrations.schema import Schema, fingerprint
 
 __all__ = ["Directory", "MigrationFile", "check", "status"]
@@ -190,25 +191,75 @@ def _irreversible(up: list[Operation]) -> list[str]:
 # -- commands -------------------------------------------------------------------------------
 
 
-def plan_file(db: Any, directory: Directory, name: str, backfill: dict[str, Any]) -> Path | None:
-    """Write the next file with what the models need beyond the database; None if nothing."""
+@dataclass
+class Planned:
+    """What ``plan_file`` did: the file written (None: nothing to plan), and whether this
+    database already holds its changes (made outside the files: mark it applied)."""
+
+    path: Path | None
+    already_here: bool = False
+
+
+def files_schema(files: list[MigrationFile]) -> Schema:
+    """The schema the files make, played from nothing (a squash baseline included)."""
+    return apply_ops(Schema(), [op for f in files for op in f.up])
+
+
+def plan_file(db: Any, directory: Directory, name: str, backfill: dict[str, Any]) -> Planned:
+    """Write the next file: what the models need beyond the schema the files make.
+
+    Refused while files are pending (the plan would repeat what they hold). The files' schema
+    is played from the files themselves, so changes made outside them (a bare ``migrate``, a
+    hand-made ``ALTER``) are not taken as done: when this database already matches the models
+    that way, the file still holds those changes (for everyone else) and ``already_here``
+    says to mark it applied here; when it matches neither, it is refused, naming what
+    differs."""
+    files = directory.files()
     with db.pool.connection() as conn:
         pending = directory.pending(conn)
-    if pending:
-        raise MigrationError(
-            f"migration files are pending ({', '.join(f.name for f in pending)}); apply them "
-            "before planning the next one"
-        )
+        if pending:
+            raise MigrationError(
+                f"migration files are pending ({', '.join(f.name for f in pending)}); apply "
+                "them before planning the next one (a plan now would repeat their changes)"
+            )
+        live = read_schema(conn)
+        made = files_schema(files)
+        outside = compare(made, live, conn.dialect).ops if files else []
+        if outside:
+            fills = resolve_backfill(db.entities, conn, backfill)
+            if not make_plan(conn, db.entities, live=live).empty:
+                what = "; ".join(op.describe() for op in outside[:5])
+                raise MigrationError(
+                    "this database differs from the schema the migration files make "
+                    f"({what}) and from the models; bring it to the models (migrate) or back "
+                    "to the files, then plan"
+                )
+            diff = compare(
+                made,
+                desired_schema(db.entities),
+                conn.dialect,
+                entities=db.entities,
+                backfill=fills,
+            )
+            if diff.suggestions:
+                _refuse_suggestion(diff.suggestions[0])
+            if not diff.ops:
+                return Planned(None)
+            plan = plan_from_ops(conn, diff.ops, made, check_data=False)
+            return Planned(directory.write(name, plan, db.dialect.name, db.dialect), True)
     plan = db.migrate(dry_run=True, backfill=backfill)
     if plan.empty:
-        return None
+        return Planned(None)
     if plan.suggestions:
-        s = plan.suggestions[0]
-        raise MigrationError(
-            f"{s.describe()}: mark it ({s.hint}) or, if it is not a rename, plan the drop and "
-            "the add in two files"
-        )
-    return directory.write(name, plan, db.dialect.name, db.dialect)
+        _refuse_suggestion(plan.suggestions[0])
+    return Planned(directory.write(name, plan, db.dialect.name, db.dialect))
+
+
+def _refuse_suggestion(s: Any) -> None:
+    raise MigrationError(
+        f"{s.describe()}: mark it ({s.hint}) or, if it is not a rename, plan the drop and "
+        "the add in two files"
+    )
 
 
 def _run_file(

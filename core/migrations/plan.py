@@ -132,16 +132,23 @@ def _lock(conn: Connection, op: Operation, online: bool, created: set[str]) -> s
 
 
 def plan_from_ops(
-    conn: Connection, ops: list[Operation], live: Schema, *, online: bool = False
+    conn: Connection,
+    ops: list[Operation],
+    live: Schema,
+    *,
+    online: bool = False,
+    check_data: bool = True,
 ) -> MigrationPlan:
     """Check and render given operations (a versioned file's) against the live schema.
 
-    Where DDL is not transactional, the steps most likely to fail run first
-    (``core.migrations.order``): a failure then leaves as little applied as it can."""
+    ``check_data=False``: ``live`` is not this database's schema (a file planned against
+    the schema the files make), so the rows are not counted. Where DDL is not
+    transactional, the steps most likely to fail run first (``core.migrations.order``): a
+    failure then leaves as little applied as it can."""
     if not conn.dialect.transactional_ddl:
         ops = fail_first(ops, conn.dialect)
     plan = MigrationPlan(ops=ops, before=live)
-    plan.findings = assess(conn, ops, live) if ops else []
+    plan.findings = assess(conn, ops, live) if ops and check_data else [Finding()] * len(ops)
     plan.sql = render(ops, conn.dialect, live, online=online)
     plan.after = apply_ops(live, ops)
     plan.fingerprint_before = fingerprint(live, conn.dialect.canonical_type)

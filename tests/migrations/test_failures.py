@@ -189,7 +189,7 @@ def test_a_file_failing_at_run_time_resumes_after_the_fix(
     statement 1, nothing applied); after the fix, apply continues that row to the end."""
     db = _seeded(db_url)
     directory = Directory(tmp_path)
-    assert plan_file(db, directory, "unique_title", {}) is not None
+    assert plan_file(db, directory, "unique_title", {}).path is not None
     arriving_rows(monkeypatch, [_insert(db, "a")])
     with pytest.raises(MigrationError, match="uq_item_title"):
         apply(db, directory, MigrateOptions())
@@ -323,7 +323,7 @@ def test_an_online_step_the_rows_break_is_cleaned_up_and_runs_again_after_the_fi
     db.close()
     db = Database(db_url, models())
     directory = Directory(tmp_path)
-    assert plan_file(db, directory, "tighten", {}) is not None
+    assert plan_file(db, directory, "tighten", {}).path is not None
     row = _insert(db, "a", 5) if bad == "a" else _insert(db, "c", -1)
     arriving_rows(monkeypatch, [row])
     with pytest.raises(MigrationError) as caught:

@@ -174,3 +174,43 @@ def test_undo_stops_at_the_first_file_that_needs_a_yes_and_says_what_was_undone(
     ]
     assert _run(db_url, models, "undo", "0002_add_rating", "--allow-data-loss").exit_code == 0
     assert _columns(db_url) == ["id", "title"]
+
+
+def test_on_a_terminal_undo_asks_before_reverting_several_files(db_url: str, project: Path) -> None:
+    """In a real terminal: the files are listed and a no undoes nothing (exit 1); a yes,
+    then a yes to each down step that drops data, undoes both (exit 0)."""
+    import os
+    import shutil
+    import sys
+
+    pexpect = pytest.importorskip("pexpect")
+    ormcli = shutil.which("ormcli", path=str(Path(sys.executable).parent))
+    if ormcli is None:
+        pytest.skip("the ormcli console script is not installed")
+    models = _three_files(db_url, project)
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("ORMCLI_DB", None)
+    args = ["--db", db_url, "--models", models, "migrate", "undo", "0002_add_rating"]
+
+    child = pexpect.spawn(ormcli, args, env=env, cwd=str(project), encoding="utf-8", timeout=30)
+    child.expect("undo reverts 2 files, newest first:")
+    child.expect(r"Undo these 2 files\? \[y/N\]: ")
+    child.sendline("n")
+    child.expect("nothing was undone")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert _columns(db_url) == ["id", "pages", "rating", "title"]
+
+    child = pexpect.spawn(ormcli, args, env=env, cwd=str(project), encoding="utf-8", timeout=30)
+    child.expect(r"Undo these 2 files\? \[y/N\]: ")
+    child.sendline("y")
+    for column in ("pages", "rating"):
+        child.expect(f"1 rows of book hold a value in {column} that will be lost")
+        child.expect(r"Apply these steps, which lose data\? \[y/N\]: ")
+        child.sendline("y")
+    child.expect("undone: 0003_add_pages, 0002_add_rating")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert _columns(db_url) == ["id", "title"]

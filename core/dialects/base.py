@@ -630,8 +630,9 @@ class Dialect:
         (``'x'::text`` and ``'x'`` alike, ``true`` as ``1``, ``1.50`` as ``1.5``)."""
         return _normalize_default(text)
 
-    def read_checks(self, conn: Any) -> list[tuple[str, str]]:
-        """``(table, name)`` of every CHECK constraint (``conn`` is a ``core.connection``)."""
+    def read_checks(self, conn: Any) -> list[tuple[str, ...]]:
+        """``(table, name)`` of every CHECK constraint, or ``(table, name, expression)`` where
+        a table rebuild needs the expression (``conn`` is a ``core.connection``)."""
         if not self.catalog_checks_sql:
             return []
         return [(t, n) for t, n in conn.fetchall(self.catalog_checks_sql, (), "read checks")]

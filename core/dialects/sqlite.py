@@ -25,7 +25,28 @@ __all__ = ["SQLiteDialect"]
 _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: ([\w.]+)")
 _CHECK = re.compile(r"CHECK constraint failed: (\w+)")
-_CHECK_NAME = re.compile(r'CONSTRAINT\s+"(ck_[^"]+)"\s+CHECK', re.I)
+_CHECK_NAME = re.compile(r'CONSTRAINT\s+"(ck_[^"]+)"\s+CHECK\s*\(', re.I)
+
+
+def _parenthesised(sql: str, start: int) -> str:
+    """The text from ``start`` (just after an opening parenthesis) to its closing one,
+    skipping parentheses inside quoted strings and names."""
+    depth, i, quote = 1, start, ""
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return sql[start:i].strip()
+        i += 1
+    return ""
 
 
 def _decimal_to_db(v: Decimal) -> str:
@@ -280,15 +301,20 @@ class SQLiteDialect(Dialect):
         "default": "database write lock",
     }
 
-    def read_checks(self, conn: Any) -> list[tuple[str, str]]:
-        """SQLite keeps no catalog of checks: their names are read from each table's SQL."""
-        out = []
+    def read_checks(self, conn: Any) -> list[tuple[str, ...]]:
+        """SQLite keeps no catalog of checks: names and expressions are read from each
+        table's SQL (a table rebuild writes the expressions again)."""
+        out: list[tuple[str, ...]] = []
         for name, sql in conn.fetchall(
             "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
             (),
             "read checks",
         ):
-            out += [(name, m.group(1)) for m in _CHECK_NAME.finditer(sql or "")]
+            text = sql or ""
+            out += [
+                (name, m.group(1), _parenthesised(text, m.end()))
+                for m in _CHECK_NAME.finditer(text)
+            ]
         return out
 
     def canonical_type(self, declared: str) -> str:

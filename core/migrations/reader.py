@@ -68,7 +68,7 @@ def read_schema(conn: Any) -> Schema:
         schema.tables[table].foreign_keys[name] = ForeignKey(
             name, tuple(cols), ref, tuple(ref_cols), rule
         )
-    for table, name in d.read_checks(conn):
+    for table, name, *expression in d.read_checks(conn):
         if table in schema.tables and name.lower().startswith("ck_"):
-            schema.tables[table].checks[name] = Check(name, "")
+            schema.tables[table].checks[name] = Check(name, expression[0] if expression else "")
     return schema

@@ -155,8 +155,11 @@ def render(
     for op in ops:
         if isinstance(op, RenameTable):
             final_name[op.table] = op.new_name
+    # Tables the plan drops: what it changes on them first needs no rebuild (a down part
+    # dropping a table drops its foreign keys and indexes before it).
+    doomed = {op.table for op in ops if isinstance(op, DropTable) and after.table(op.table) is None}
     for i, op in enumerate(ops):
-        if _needs_rebuild(d, op, created):
+        if _needs_rebuild(d, op, created) and op.table not in doomed:
             rebuilt[op.table] = i
     for i, op in enumerate(ops):
         if op.table in rebuilt and not isinstance(op, RenameTable | DropTable | CreateTable):
@@ -168,6 +171,8 @@ def render(
             if rebuilt[op.table] == i:
                 out += _rebuild(d, op.table, before, after, ops, i)
             continue
+        if op.table in doomed and _needs_rebuild(d, op, created):
+            continue  # the table is dropped later in the plan
         stmts: list[Statement] = []
         t = q(op.table)
         if isinstance(op, CreateTable):

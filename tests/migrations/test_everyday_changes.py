@@ -323,6 +323,22 @@ CASES = [
         expect=["a", "b"],
     ),
     Case(
+        "column widened in a table with a check",
+        base(
+            code=(Annotated[str, MaxLength(5)], ""),
+            rating=(Annotated[int, Check("rating >= 0")], 0),
+        ),
+        base(
+            code=(Annotated[str, MaxLength(20)], ""),
+            rating=(Annotated[int, Check("rating >= 0")], 0),
+        ),
+        "~ alter column item.code: type",
+        "safe",
+        rows=[{"title": "a", "code": "abcde", "rating": 2}],
+        after=lambda o: [(x.code, x.rating) for x in o],
+        expect=[("abcde", 2)],
+    ),
+    Case(
         "check the rows fail",
         base(rating=(int, 0)),
         base(rating=(Annotated[int, Check("rating > 5")], 0)),

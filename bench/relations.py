@@ -16,7 +16,8 @@ tables ``rel_author``, ``rel_post`` (indexed on ``author``), ``rel_tag`` and ``r
 - **S9** — move 1,000 posts (every tenth) each to the next author through the collections and
   commit; the collections are loaded before the timer starts. Raw: one batched UPDATE of
   ``author`` by id (``unnest`` arrays on PostgreSQL, ``CASE`` in 500-row statements on MariaDB,
-  ``executemany`` on SQLite); ormcli and SQLAlchemy ``new_author.posts.append(post)`` then
+  ``UPDATE ... FROM (VALUES ...)`` on SQLite: the fastest of the forms in ``FLOOR_FORMS``,
+  which ``--floors`` times); ormcli and SQLAlchemy ``new_author.posts.append(post)`` then
   commit; Django ``new_author.posts.add(post)`` in one transaction; peewee has no collections:
   ``post.author = new_author`` and ``bulk_update``. Target: ormcli <= 1.5x the floor.
 
@@ -30,7 +31,9 @@ checked: S8 must have loaded 10,000 posts and 20,000 tags into the collections, 
 the 1,000 posts with their new authors in the database. This module stands apart from the S1..S7
 harness (``bench.harness``) and shares only ``bench.backends``' URL parsing.
 
-Run: ``python -m bench.relations --backends sqlite,postgresql://...,mysql://... [--repeat 5]``.
+Reports give the wall time (median, best) and the worker's CPU time (median), each also as a
+multiple of the floor's. Run: ``python -m bench.relations --backends
+sqlite,postgresql://...,mysql://... [--repeat 5]``; ``--floors`` times the raw forms instead.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -197,27 +201,9 @@ class Raw:
         pass
 
     def s9(self) -> None:
-        cur = self.conn.cursor()
         moves = [(new_home(post), post) for post in moved_posts()]
-        kind = self.backend.kind
-        if kind == "postgresql":
-            cur.execute(
-                "UPDATE rel_post AS p SET author = v.a FROM unnest(%s::bigint[], %s::bigint[])"
-                " AS v(a, id) WHERE p.id = v.id",
-                [[a for a, _ in moves], [i for _, i in moves]],
-            )
-        elif kind == "mysql":
-            for start in range(0, len(moves), 500):
-                chunk = moves[start : start + 500]
-                cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
-                params = [v for a, i in chunk for v in (i, a)] + [i for _, i in chunk]
-                cur.execute(
-                    f"UPDATE rel_post SET author = CASE id {cases} END WHERE id IN "
-                    f"({', '.join(['%s'] * len(chunk))})",
-                    params,
-                )
-        else:
-            cur.executemany("UPDATE rel_post SET author = ? WHERE id = ?", moves)
+        form = next(iter(FLOOR_FORMS[self.backend.kind].values()))
+        form(self.conn.cursor(), moves, self.backend.placeholder)
         self.conn.commit()
 
     def close(self) -> None:
@@ -586,6 +572,107 @@ def _django_models() -> dict[str, Any]:
     return {"Author": DAuthor, "Post": DPost, "Tag": DTag}
 
 
+# -- the S9 floor, checked -----------------------------------------------------------------------
+
+
+def _case_update(chunk: int) -> Callable[[Any, list[tuple[int, int]], str], None]:
+    def run(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+        for start in range(0, len(moves), chunk):
+            part = moves[start : start + chunk]
+            cases = " ".join([f"WHEN {p} THEN {p}"] * len(part))
+            cur.execute(
+                f"UPDATE rel_post SET author = CASE id {cases} END WHERE id IN "
+                f"({', '.join([p] * len(part))})",
+                [v for a, i in part for v in (i, a)] + [i for _, i in part],
+            )
+
+    return run
+
+
+def _executemany(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+    cur.executemany(f"UPDATE rel_post SET author = {p} WHERE id = {p}", moves)
+
+
+def _sqlite_update_from(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+    values = ", ".join(["(?, ?)"] * len(moves))
+    cur.execute(
+        f"UPDATE rel_post SET author = v.column2 FROM (VALUES {values}) AS v"
+        " WHERE rel_post.id = v.column1",
+        [v for a, i in moves for v in (i, a)],
+    )
+
+
+def _pg_unnest(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+    cur.execute(
+        "UPDATE rel_post AS p SET author = v.a FROM unnest(%s::bigint[], %s::bigint[])"
+        " AS v(a, id) WHERE p.id = v.id",
+        [[a for a, _ in moves], [i for _, i in moves]],
+    )
+
+
+def _mysql_join(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+    for start in range(0, len(moves), 500):
+        part = moves[start : start + 500]
+        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS a"] * len(part))
+        cur.execute(
+            f"UPDATE rel_post p JOIN ({rows}) v ON p.id = v.id SET p.author = v.a",
+            [v for a, i in part for v in (i, a)],
+        )
+
+
+#: The raw forms of S9's batched UPDATE tried per backend; ``Raw.s9`` sends the first (the
+#: fastest measured: ``--floors`` measures them all).
+FLOOR_FORMS: dict[str, dict[str, Callable[[Any, list[tuple[int, int]], str], None]]] = {
+    "sqlite": {
+        "UPDATE FROM (VALUES ...)": _sqlite_update_from,
+        "executemany": _executemany,
+        "CASE, 500 rows a statement": _case_update(500),
+    },
+    "postgresql": {"unnest arrays": _pg_unnest, "executemany (pipelined)": _executemany},
+    "mysql": {
+        "CASE, 500 rows a statement": _case_update(500),
+        "CASE, 1,000 rows": _case_update(1000),
+        "JOIN (SELECT ... UNION ALL ...), 500 rows": _mysql_join,
+        "executemany": _executemany,
+    },
+}
+
+
+def _send(
+    conn: Any, form: Callable[[Any, list[tuple[int, int]], str], None], moves: Any, p: str
+) -> None:
+    form(conn.cursor(), moves, p)
+    conn.commit()
+
+
+def floors(backend: Backend, repeat: int) -> str:
+    """Median wall and CPU milliseconds of each raw form of S9's UPDATE (committed; the
+    posts put back before each run), to check the floor is the fastest honest one."""
+    prepare(backend)
+    moves = [(new_home(post), post) for post in moved_posts()]
+    conn = backend.connect()
+    lines = [f"### S9 floor forms: {backend.display}", "", "| form | wall ms | CPU ms |"]
+    lines.append("|---|---:|---:|")
+    try:
+        for label, form in FLOOR_FORMS[backend.kind].items():
+            walls, cpus = [], []
+            for run in range(repeat + 1):
+                reset(backend)
+                wall, cpu, _ = timed(partial(_send, conn, form, moves, backend.placeholder))
+                check_moved(backend)
+                if run:  # (the first one a warm-up)
+                    walls.append(wall)
+                    cpus.append(cpu)
+            lines.append(
+                f"| {label} | {statistics.median(walls) * 1000:.2f} | "
+                f"{statistics.median(cpus) * 1000:.2f} |"
+            )
+    finally:
+        reset(backend)
+        conn.close()
+    return "\n".join(lines)
+
+
 # -- running ------------------------------------------------------------------------------------
 
 FACTORIES: dict[str, Callable[[Backend], Any]] = {
@@ -597,39 +684,43 @@ FACTORIES: dict[str, Callable[[Backend], Any]] = {
 }
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of this process (what the library itself spent, apart from
+    waiting for the server and for other processes on a loaded machine), and the result."""
     gc.collect()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - start, out
+    return time.perf_counter() - start, time.process_time() - cpu, out
 
 
-def worker(name: str, backend: Backend) -> dict[str, float]:
+def worker(name: str, backend: Backend) -> dict[str, Any]:
     """One run of S8 and S9 by one implementation, in a process of its own (so that no other
-    library's objects are alive in it: a full collection would scan them too)."""
+    library's objects are alive in it: a full collection would scan them too): wall seconds
+    per scenario, and under ``"cpu"`` the CPU seconds."""
     if name == "django":
         django_setup([backend])
     impl = FACTORIES[name](backend)
     try:
         impl.s8()  # a warm-up run: connections opened, mappers and statement caches made
-        s8, (posts, tags) = timed(impl.s8)
+        s8, s8_cpu, (posts, tags) = timed(impl.s8)
         check_loaded(posts, tags)
         for _ in range(2):  # (the first one a warm-up)
             reset(backend)
             impl.s9_load()
-            s9, _ = timed(impl.s9)
+            s9, s9_cpu, _ = timed(impl.s9)
             check_moved(backend)
     finally:
         reset(backend)
         impl.close()
-    return {"S8": s8, "S9": s9}
+    return {"S8": s8, "S9": s9, "cpu": {"S8": s8_cpu, "S9": s9_cpu}}
 
 
 def run_backend(backend: Backend, impls: list[str], repeat: int) -> dict[str, dict[str, Any]]:
-    """``{scenario: {impl: [seconds, ...]}}`` for one backend: ``repeat`` rounds, each running
-    every implementation once (the first rotating), each run in a fresh worker process."""
+    """``{scenario: {impl: [seconds, ...]}}`` for one backend (wall; ``"S8 cpu"``, ``"S9 cpu"``:
+    CPU): ``repeat`` rounds, each running every implementation once (the first rotating),
+    each run in a fresh worker process."""
     prepare(backend)
-    times: dict[str, dict[str, list[float]]] = {"S8": {}, "S9": {}}
+    times: dict[str, dict[str, list[float]]] = {"S8": {}, "S9": {}, "S8 cpu": {}, "S9 cpu": {}}
     for round_no in range(repeat):
         order = impls[round_no % len(impls) :] + impls[: round_no % len(impls)]
         for name in order:
@@ -642,28 +733,42 @@ def run_backend(backend: Backend, impls: list[str], repeat: int) -> dict[str, di
             )
             if done.returncode != 0:
                 raise RuntimeError(f"{name} on {backend.label} failed:\n{done.stderr}")
-            for scenario, seconds in json.loads(done.stdout.splitlines()[-1]).items():
-                times[scenario].setdefault(name, []).append(seconds)
+            found = json.loads(done.stdout.splitlines()[-1])
+            for scenario in ("S8", "S9"):
+                times[scenario].setdefault(name, []).append(found[scenario])
+                times[f"{scenario} cpu"].setdefault(name, []).append(found["cpu"][scenario])
     return times
 
 
 def report(label: str, times: dict[str, dict[str, list[float]]]) -> str:
-    lines = [f"### {label}", "", "| scenario | impl | median ms | best ms | x floor (median) |"]
-    lines.append("|---|---|---:|---:|---:|")
-    for scenario, by_impl in times.items():
+    """A table per backend: per scenario and implementation the median and best wall time,
+    the median CPU time of the worker process, and both medians as multiples of the floor's."""
+    lines = [
+        f"### {label}",
+        "",
+        "| scenario | impl | median ms | best ms | CPU ms | x floor (median) | x floor (CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in ("S8", "S9"):
+        by_impl = times[scenario]
+        cpu = times.get(f"{scenario} cpu", {})
         floor = statistics.median(by_impl["raw"]) if "raw" in by_impl else None
+        cpu_floor = statistics.median(cpu["raw"]) if "raw" in cpu else None
         for name, values in by_impl.items():
             median = statistics.median(values)
             ratio = f"{median / floor:.2f}x" if floor else "-"
+            cpu_ms = statistics.median(cpu[name]) if name in cpu else None
+            cpu_text = f"{cpu_ms * 1000:.1f}" if cpu_ms is not None else "-"
+            cpu_ratio = f"{cpu_ms / cpu_floor:.2f}x" if cpu_ms is not None and cpu_floor else "-"
             lines.append(
                 f"| {scenario} | {name} | {median * 1000:.1f} | {min(values) * 1000:.1f} | "
-                f"{ratio} |"
+                f"{cpu_text} | {ratio} | {cpu_ratio} |"
             )
         if "ormcli" in by_impl and "sqlalchemy" in by_impl:
             speedup = statistics.median(by_impl["sqlalchemy"]) / statistics.median(
                 by_impl["ormcli"]
             )
-            lines.append(f"| {scenario} | ormcli vs SQLAlchemy | | | {speedup:.2f}x faster |")
+            lines.append(f"| {scenario} | ormcli vs SQLAlchemy | | | | {speedup:.2f}x faster | |")
     return "\n".join(lines)
 
 
@@ -674,9 +779,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impls", default=",".join(IMPLS), help=",".join(IMPLS))
     parser.add_argument("--out", default="", help="also write the report to this file")
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--floors", action="store_true", help="time each raw form of S9's UPDATE, then stop"
+    )
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, parse_backend(args.backends))))
+        return 0
+    if args.floors:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "relations.db")
+            for spec in (s for s in args.backends.split(",") if s.strip()):
+                print(floors(parse_backend(spec, path), args.repeat), flush=True)
         return 0
     impls = [name.strip() for name in args.impls.split(",") if name.strip()]
     unknown = set(impls) - set(IMPLS)

@@ -13,9 +13,13 @@ of columns that the unit of work already knows how to write:
   creates one (staged with the owner), taking out stages its removal; the mirror collection
   (``Tag.posts``), when loaded, follows.
 
-A collection holds each item once. An item that enters a collection of an object tracked by
-a session is added to that session when it is new. Edits are logged on the session
-(``Session._log_collection``) so that ``rollback()`` puts collections back.
+A collection holds each item once (by identity). An item that enters a collection of an
+object tracked by a session is added to that session when it is new; one that stands for a
+stored row the session does not track is taken as that row (``Session._as_stored``). The
+common move of a persistent child to another owner's collection is done without the
+attribute machinery (``_plain_move``: the same change record and collection moves). Edits
+are logged on the session (``Session._log_collection``) so that ``rollback()`` puts
+collections back.
 
 Callers: ``core.entity`` (``CollectionAttribute`` on the class, ``reference_changed`` from the
 reference descriptor and the generated ``__init__``), ``core.session`` (loading, staging,
@@ -198,9 +202,7 @@ def _add(coll: Any, item: Any) -> None:
         bare = current is not None and not hasattr(current, "__dict__")  # (an Unloaded key)
         if (current is owner or bare) and _has(coll, item):
             return
-        if session is not None and _plain_move(session, item, rel.reference, current, owner):
-            pass
-        else:
+        if session is None or not _plain_move(session, item, rel.reference, current, owner):
             # Through the reference's descriptor: it takes the item out of its old owner's
             # loaded collection; a new item is staged with the owner (and joins this one).
             setattr(item, rel.reference.name, owner)

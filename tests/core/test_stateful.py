@@ -314,6 +314,48 @@ class CollectionMachine(RuleBasedStateMachine):
             post.tags.remove(t)
         self._set(title, tags=self.pending[title][1] - {tag})
 
+    @precondition(lambda self: bool(self.pending))
+    @rule(data=st.data(), tag=st.sampled_from(["db", "py", "ui"]))
+    def by_untracked_copies(self, data: st.DataObject, tag: str) -> None:
+        """An author and a tag loaded untracked (``database.query``) stand for their rows:
+        given to a post, the session's own objects take their place (nothing is inserted)."""
+        title = data.draw(st.sampled_from(self._titles()))
+        name = data.draw(st.sampled_from(sorted(self.authors)))
+        post = self.posts[title]
+        post.author = self.db.query(RAuthor).filter(name=name).find_one()
+        post.tags.append(self.db.query(RTag).filter(name=tag).find_one())
+        assert post.author is self.authors[name]
+        self._set(title, author=name, tags=self.pending[title][1] | {tag})
+
+    @rule(data=st.data(), post_side=st.booleans())
+    def refresh(self, data: st.DataObject, post_side: bool) -> None:
+        """``refresh`` of a stored post drops its own unsaved change (its author) and unloads
+        its collections; of an author, only unloads them: the staged work of other objects
+        (moves of other posts, links) stays, and every reloaded collection shows it."""
+        stored = [t for t in self._titles() if t in self.committed]
+        if post_side and stored:
+            title = data.draw(st.sampled_from(stored))
+            self.session.refresh(self.posts[title])
+            self.pending[title] = (self.committed[title][0], self.pending[title][1])
+        else:
+            self.session.refresh(self.authors[data.draw(st.sampled_from(sorted(self.authors)))])
+
+    @rule(data=st.data())
+    def added_elsewhere(self, data: st.DataObject) -> None:
+        """Another session commits a new post of an author: after ``refresh(author)`` the
+        author's collection (reloaded) holds it, with the session's staged work still there."""
+        name = data.draw(st.sampled_from(sorted(self.authors)))
+        self.serial += 1
+        title = f"p{self.serial}"
+        other = self.db.create_session()
+        other.add(RPost(title=title, author=other.query(RAuthor).filter(name=name).find_one()))
+        other.commit()
+        other.close()
+        author = self.authors[name]
+        self.session.refresh(author)
+        self.posts[title] = next(p for p in author.posts if p.title == title)
+        self.committed[title] = self.pending[title] = (name, frozenset())
+
     @rule()
     def commit(self) -> None:
         self.session.commit()

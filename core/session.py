@@ -300,9 +300,20 @@ class Session:
             setattr(stored, name, owner)  # (recorded, and moved between loaded collections)
             return
         # ``item`` itself was attached: it joined the collection while it belonged to no
-        # session, so the stored value is not known here; the change is recorded as from None.
+        # session, so the value its row holds is read (one query), for a rollback to put back.
+        from core.query import Query
+
+        info: EntityInfo = rel.target
+        rows = (
+            Query(self.database, info, None, via=self)
+            .by_pk(info.pk_of(stored))
+            ._rows(limit_one=True)
+        )
+        old = None
+        if rows:
+            old = self.database.codec(info).hydrate(rows[0], None, self._resolve).__dict__[name]
         stored.__dict__[name] = owner
-        self._changed.setdefault(id(stored), {}).setdefault(name, None)
+        self._changed.setdefault(id(stored), {}).setdefault(name, old)
         self._touched[id(stored)] = stored
 
     def remove(self, *objs: Any) -> None:

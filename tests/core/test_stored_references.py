@@ -158,6 +158,18 @@ def test_a_new_owner_made_with_stored_children_takes_them(db: Database) -> None:
     assert _owners(db) == {"p1": "Carol", "p2": "Ann"} and db.query(Post).count() == 2
 
 
+def test_a_rollback_puts_an_attached_childs_stored_reference_back(db: Database) -> None:
+    """p1 joined the new Carol while it belonged to no session: the session reads the author
+    its row holds, so a rollback gives p1 back to Ann, as the database has it."""
+    p1 = db.query(Post).filter(title="p1").find_one()
+    s = db.create_session()
+    s.add(Author(name="Carol", posts=[p1]))
+    s.rollback()
+    assert s.state_of(p1) == "persistent" and p1.author.name == "Ann"
+    assert [p.title for p in p1.author.posts] == ["p1", "p2"]
+    assert s.changes().counts() == (0, 0, 0) and _owners(db)["p1"] == "Ann"
+
+
 def test_an_object_of_another_open_session_is_a_reference_by_key(db: Database) -> None:
     """It stays the other session's: this session's reference holds the row's key and
     reads as this session's object; a new object of another session is refused."""

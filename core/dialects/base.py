@@ -533,6 +533,10 @@ class Dialect:
     catalog_indexes_sql: ClassVar[str] = ""
     catalog_fks_sql: ClassVar[str] = ""
     catalog_checks_sql: ClassVar[str] = ""
+    #: ``(table, column)`` of columns the server numbers itself (SQLite ``AUTOINCREMENT``,
+    #: MySQL ``AUTO_INCREMENT``), so a table rebuild or a column change keeps it ("": the
+    #: backend keeps it on its own, as PostgreSQL's sequences do).
+    catalog_autoincrement_sql: ClassVar[str] = ""
     #: DDL runs inside a transaction: a failed migrate leaves nothing behind. Where it does
     #: not (MySQL commits around each DDL statement), progress is recorded per statement.
     transactional_ddl: ClassVar[bool] = True
@@ -629,6 +633,11 @@ class Dialect:
         """A column default as SQL text, spelled one way whatever the catalog said
         (``'x'::text`` and ``'x'`` alike, ``true`` as ``1``, ``1.50`` as ``1.5``)."""
         return _normalize_default(text)
+
+    def rebuild_counter_statements(self, new: str, old: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """Statements (with parameters) that give a rebuilt table ``new`` the id counter of
+        ``old`` before ``old`` is dropped (table rebuilds only)."""
+        return []
 
     def read_checks(self, conn: Any) -> list[tuple[str, ...]]:
         """``(table, name)`` of every CHECK constraint, or ``(table, name, expression)`` where

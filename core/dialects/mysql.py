@@ -391,6 +391,10 @@ class MySQLDialect(Dialect):
         " WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'"
         " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"
     )
+    catalog_autoincrement_sql: ClassVar[str] = (
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND LOCATE('auto_increment', EXTRA) > 0"
+    )
     catalog_pk_sql: ClassVar[str] = (
         "SELECT TABLE_NAME, COLUMN_NAME, NULL FROM information_schema.STATISTICS"
         " WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = 'PRIMARY'"

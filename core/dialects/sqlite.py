@@ -269,6 +269,11 @@ class SQLiteDialect(Dialect):
         " FROM sqlite_master m JOIN pragma_table_info(m.name) p"
         " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid"
     )
+    catalog_autoincrement_sql: ClassVar[str] = (
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+        " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk = 1"
+        " AND instr(upper(m.sql), 'AUTOINCREMENT') > 0"
+    )
     catalog_pk_sql: ClassVar[str] = (
         "SELECT m.name, p.name, NULL FROM sqlite_master m JOIN pragma_table_info(m.name) p"
         " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk > 0"
@@ -300,6 +305,18 @@ class SQLiteDialect(Dialect):
         "rebuild": "database write lock (table rebuilt)",
         "default": "database write lock",
     }
+
+    def rebuild_counter_statements(self, new: str, old: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """The AUTOINCREMENT counter of ``old`` given to its rebuilt copy ``new`` (else an
+        id deleted before the rebuild could be handed out again)."""
+        return [
+            ("DELETE FROM sqlite_sequence WHERE name = ?", (new,)),
+            (
+                "INSERT INTO sqlite_sequence (name, seq) "
+                "SELECT ?, seq FROM sqlite_sequence WHERE name = ?",
+                (new, old),
+            ),
+        ]
 
     def read_checks(self, conn: Any) -> list[tuple[str, ...]]:
         """SQLite keeps no catalog of checks: names and expressions are read from each

@@ -35,6 +35,11 @@ def read_schema(conn: Any) -> Schema:
         t.columns[column] = Column(
             column, "sql:" + str(type_), bool(nullable), d.normalize_default(default)
         )
+    if d.catalog_autoincrement_sql:
+        for table, column in conn.fetchall(d.catalog_autoincrement_sql, (), _CTX):
+            found = schema.tables.get(table)
+            if found is not None and column in found.columns:
+                found.columns[column] = found.columns[column].but(autoincrement=True)
     pks: dict[str, list[str]] = {}
     for table, column, pk_name in conn.fetchall(d.catalog_pk_sql, (), _CTX):
         if table in schema.tables:

@@ -352,6 +352,13 @@ def _rebuild(
             tuple(params),
             rebuild=True,
         ),
+    ]
+    if any(c.autoincrement for c in new.columns.values()):
+        out += [
+            Statement(sql, values, rebuild=True)
+            for sql, values in d.rebuild_counter_statements(tmp, table)
+        ]
+    out += [
         Statement(f"DROP TABLE {q(table)}", rebuild=True),
         Statement(f"ALTER TABLE {q(tmp)} RENAME TO {q(table)}", rebuild=True),
     ]

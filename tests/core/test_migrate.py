@@ -139,11 +139,14 @@ def test_a_field_marked_unique_later_gets_a_unique_index(db_url: str) -> None:
     q = db.dialect.quote
     plan = db.migration_plan()
     assert plan.refused == []
-    assert plan.statements[1:] == [
-        f"CREATE UNIQUE INDEX {q('uq_person_email')} ON {q('person')} ({q('email')})",
-        f"CREATE UNIQUE INDEX {q('uq_person_nick')} ON {q('person')} ({q('nick')})",
-    ]
-    assert plan.statements[0].startswith(f"ALTER TABLE {q('person')} ADD COLUMN {q('nick')}")
+    uq_email = f"CREATE UNIQUE INDEX {q('uq_person_email')} ON {q('person')} ({q('email')})"
+    uq_nick = f"CREATE UNIQUE INDEX {q('uq_person_nick')} ON {q('person')} ({q('nick')})"
+    stmts = plan.statements
+    assert len(stmts) == 3 and uq_email in stmts and uq_nick in stmts
+    add = next(i for i, s in enumerate(stmts) if s.startswith(f"ALTER TABLE {q('person')} ADD"))
+    assert f"ADD COLUMN {q('nick')}" in stmts[add]
+    assert add < stmts.index(uq_nick)  # the column before its index (MariaDB runs the
+    # unique indexes, which rows can break, before the safe add: docs/migrate.md)
     db.migrate()
     assert db.migration_plan().empty
     s = db.create_session()

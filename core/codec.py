@@ -122,6 +122,9 @@ class EntityCodec:
         self.hydrate_rows = self._compile_hydrate_rows()
         self.pk_positions = [f.position for f in info.primary_key]
         self.merge = self._compile_merge()
+        self.merge_one = self._compile_merge_one()
+        #: A one-field key's driver value (``Session.get``); None for a composite key.
+        self.key_to_db = self._compile_key_to_db()
         self.diff = self._compile_diff()
         self.collect = self._compile_collect(masks=False)
         self.collect_masks = self._compile_collect(masks=True)
@@ -236,30 +239,7 @@ class EntityCodec:
             # the rare case.
             body.append(f"try: {var} = d[{name!r}]")
             body.append(f"except KeyError: {var} = _attr(o, {name!r})")
-            exact = _exact_type(f)
-            if exact is None:
-                body.append(f"{var} = {conv}({var})")
-                continue
-            ns[f"T{i}"] = exact
-            cond = f"{var}.__class__ is T{i}"
-            if f.max_length is not None:
-                cond += f" and len({var}) <= {f.max_length}"
-            if f.kind == "datetime":
-                cond += f" and {var}.tzinfo is {'not ' if f.aware else ''}None"
-            extra = self.dialect.fast_check(f)  # what the backend stores exactly
-            if extra is not None:
-                cond += f" and ({extra.format(var)})"
-            inline = self.dialect.to_db_inline(f)
-            kind_conv = self.dialect.to_db_kind(f)
-            if inline is not None:
-                expr = inline.format(var)
-            elif kind_conv is not None:
-                ns[f"k{i}"] = kind_conv
-                expr = f"k{i}({var})"
-            else:
-                body.append(f"if not ({cond}): {var} = {conv}({var})")
-                continue
-            body.append(f"{var} = {expr} if {cond} else {conv}({var})")
+            body.append(self._convert_line(ns, f, i, conv))
         ns["_attr"] = self._attr
         lines = [
             "def rows(objs, pending):",
@@ -273,6 +253,54 @@ class EntityCodec:
         ]
         exec("\n".join(lines), ns)
         fn: RowsFn = ns["rows"]
+        return fn
+
+    def _convert_line(self, ns: dict[str, Any], f: FieldInfo, i: int, conv: str) -> str:
+        """A line turning ``v{i}`` into the driver value of field ``f``: a value of exactly
+        the field's type needs no check, only the dialect's conversion (an inline expression
+        where the dialect has one); anything else goes through the checking converter ``conv``
+        (in ``ns``), which raises ``ValidationError`` naming the field."""
+        var = f"v{i}"
+        exact = _exact_type(f)
+        if exact is None:
+            return f"{var} = {conv}({var})"
+        ns[f"T{i}"] = exact
+        cond = f"{var}.__class__ is T{i}"
+        if f.max_length is not None:
+            cond += f" and len({var}) <= {f.max_length}"
+        if f.kind == "datetime":
+            cond += f" and {var}.tzinfo is {'not ' if f.aware else ''}None"
+        extra = self.dialect.fast_check(f)  # what the backend stores exactly
+        if extra is not None:
+            cond += f" and ({extra.format(var)})"
+        inline = self.dialect.to_db_inline(f)
+        kind_conv = self.dialect.to_db_kind(f)
+        if inline is not None:
+            expr = inline.format(var)
+        elif kind_conv is not None:
+            ns[f"k{i}"] = kind_conv
+            expr = f"k{i}({var})"
+        else:
+            return f"if not ({cond}): {var} = {conv}({var})"
+        return f"{var} = {expr} if {cond} else {conv}({var})"
+
+    def _compile_key_to_db(self) -> Converter | None:
+        """``fn(pk) -> driver value`` of a one-field key, as ``Session.get`` binds it: a key
+        of exactly the field's type converted inline, anything else coerced first (``"7"`` for
+        an int key) and then checked (``ValidationError`` naming the field). None for a
+        composite key."""
+        if len(self.info.primary_key) != 1:
+            return None
+        f = self.info.primary_key[0]
+        to_db = self.to_db[f.name]
+        ns: dict[str, Any] = {"slow": lambda v: to_db(f.coerce(v))}
+        lines = [
+            "def key_to_db(v0):",
+            "    " + self._convert_line(ns, f, 0, "slow"),
+            "    return v0",
+        ]
+        exec("\n".join(lines), ns)
+        fn: Converter = ns["key_to_db"]
         return fn
 
     def _attr(self, obj: Any, name: str) -> Any:
@@ -415,32 +443,10 @@ class EntityCodec:
         identity map, which maps them on first use (``core.identity``).
         """
         info = self.info
-        ns: dict[str, Any] = {
-            "new": object.__new__,
-            "cls": info.cls,
-            "lt": operator.lt,
-            "islice": itertools.islice,
-        }
-        key_parts = []
-        for j, pos in enumerate(self.pk_positions):
-            conv = self.from_db[info.fields[pos].name]
-            if conv is None:
-                key_parts.append(f"c{pos}")
-            else:
-                ns[f"k{j}"] = conv
-                key_parts.append(f"k{j}(c{pos})")
-        # Rows have exactly the entity's columns, in field order (Query selects them so).
-        unpack = ", ".join(f"c{i}" for i in range(len(info.fields))) + ","
-        single = len(key_parts) == 1
-        key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
-        skip = self.pk_positions[0] if single else -1
+        ns: dict[str, Any] = {"lt": operator.lt, "islice": itertools.islice}
+        unpack, key_expr, build = self._merge_parts(ns)
         # Keys whose order Python knows for every value: ascending proves them distinct.
-        ordered = single and info.primary_key[0].kind in ("int", "str")
-        build = ["o = new(cls)", "d = o.__dict__"]
-        if single:
-            build.append(f"d[{info.fields[skip].name!r}] = key")
-        build += self._field_lines(ns, skip, indent="", unpacked=True)
-        build.append(f"d[{SESSION_ATTR!r}] = token")
+        ordered = len(self.pk_positions) == 1 and info.primary_key[0].kind in ("int", "str")
         map_chunk = [
             # A chunk's keys enter the map in one C-level update while they are still in the
             # cache (one pass over 100,000 keys at the end missed it for every key).
@@ -504,6 +510,51 @@ class EntityCodec:
             [Iterable[Sequence[Any]], Any, dict[Any, Any], Resolver, Deferrer | None],
             list[Any],
         ] = ns["merge"]
+        return fn
+
+    def _merge_parts(self, ns: dict[str, Any]) -> tuple[str, str, list[str]]:
+        """For the merging functions: how a row is unpacked (``c0, c1, ...``), the expression
+        of its identity key, and the lines building its object ``o`` (attached to ``token``);
+        the names they use are put into ``ns``."""
+        info = self.info
+        ns.update(new=object.__new__, cls=info.cls)
+        key_parts = []
+        for j, pos in enumerate(self.pk_positions):
+            conv = self.from_db[info.fields[pos].name]
+            if conv is None:
+                key_parts.append(f"c{pos}")
+            else:
+                ns[f"k{j}"] = conv
+                key_parts.append(f"k{j}(c{pos})")
+        # Rows have exactly the entity's columns, in field order (Query selects them so).
+        unpack = ", ".join(f"c{i}" for i in range(len(info.fields))) + ","
+        single = len(key_parts) == 1
+        key_expr = key_parts[0] if single else f"({', '.join(key_parts)},)"
+        skip = self.pk_positions[0] if single else -1
+        build = ["o = new(cls)", "d = o.__dict__"]
+        if single:
+            build.append(f"d[{info.fields[skip].name!r}] = key")
+        build += self._field_lines(ns, skip, indent="", unpacked=True)
+        build.append(f"d[{SESSION_ATTR!r}] = token")
+        return unpack, key_expr, build
+
+    def _compile_merge_one(self) -> Callable[[Sequence[Any], Any, dict[Any, Any], Resolver], Any]:
+        """``fn(row, token, mapping, resolve) -> obj``: ``merge`` of a single row (a lookup by
+        key, ``Session.get``): the object mapped under the row's key, else a new one, mapped."""
+        ns: dict[str, Any] = {}
+        unpack, key_expr, build = self._merge_parts(ns)
+        body = [
+            f"{unpack} = row",
+            f"key = {key_expr}",
+            "o = mapping.get(key)",
+            "if o is None:",
+            *("    " + line for line in build),
+            "    mapping[key] = o",
+            "return o",
+        ]
+        lines = ["def merge_one(row, token, mapping, resolve):", *self._guarded(ns, body)]
+        exec("\n".join(lines), ns)
+        fn: Callable[[Sequence[Any], Any, dict[Any, Any], Resolver], Any] = ns["merge_one"]
         return fn
 
     def _diff_lines(self, ns: dict[str, Any], indent: str, masks: bool = False) -> list[str]:

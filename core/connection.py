@@ -5,8 +5,12 @@ it on the ``core.sql`` logger at DEBUG (text and parameter count; values only wh
 database was created with ``log_values=True``), count statements and round trips, and turn
 driver exceptions into ``core.errors`` via the dialect. ``commit()`` reports a lost connection
 as ``CommitOutcomeUnknownError``: the COMMIT was sent and nobody knows whether it landed. Where
-the dialect can (PostgreSQL), ``begin()`` sends nothing and BEGIN goes out in one round trip with
-the transaction's first statement.
+the dialect can, ``begin()`` sends nothing and BEGIN waits for the transaction's first
+statement: it goes out in the same round trip when that is a pipeline of several statements
+(PostgreSQL) or in the same query text (MariaDB, whose connections take several statements per
+query); before a single statement on PostgreSQL it goes alone, the cheapest way the driver has
+(a pipeline of two costs more client CPU than the round trip it saves). ``lookup`` runs small
+queries (a row by key) on one cursor kept per connection.
 Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrations``. What it leaves
 out: opening connections (``core.adapters``) and deciding what to send.
 """
@@ -14,6 +18,7 @@ out: opening connections (``core.adapters``) and deciding what to send.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
@@ -70,6 +75,8 @@ class Connection:
         self._begin_pending = False
         #: The statement sent last: an error message that quotes it loses the quote.
         self._last_sql = ""
+        #: The cursor ``lookup`` reuses (made on first use).
+        self._lookup_cursor: Any = None
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -101,7 +108,9 @@ class Connection:
     def execute(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> Any:
         """Run one statement; returns the cursor (rows readable with ``fetchall``)."""
         if self._begin_pending:
-            return self.execute_pipelined([(sql, params, context)])[0]
+            if self.dialect.begin_joins:
+                return self._execute_joined(sql, params, context)
+            self._send_begin()
         self._log(sql, len(params), 1, False)
         self._log_values(params)
         self.round_trips += 1
@@ -111,6 +120,47 @@ class Connection:
         except Exception as exc:
             raise self._fail(exc, context) from exc
         return cur
+
+    def _execute_joined(self, sql: str, params: Sequence[Any], context: str) -> Any:
+        """The owed BEGIN and ``sql`` in one query text, one round trip (``begin_joins``);
+        the cursor is left on ``sql``'s result. Where ``sql`` fails, the transaction is open
+        (the caller rolls it back, as after any failed statement)."""
+        self._begin_pending = False
+        begin = self.dialect.begin_sql
+        assert begin is not None
+        self._log(begin, 0, 1, False)
+        self._log(sql, len(params), 1, False)
+        self._log_values(params)
+        self.round_trips += 1
+        try:
+            cur = self.raw.cursor()
+            cur.execute(f"{begin}; {sql}", params)
+            cur.nextset()  # (sql's own error is raised here)
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return cur
+
+    def lookup(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
+        """The rows of a small query (a row by key: ``Session.get``), run on a cursor this
+        connection keeps for them (making and closing a cursor per statement cost PostgreSQL
+        lookups a third of their client time); the cursor holds the last result's rows."""
+        if self._begin_pending:
+            if self.dialect.begin_joins:
+                return self.fetchall(sql, params, context)
+            self._send_begin()
+        self._log(sql, len(params), 1, False)
+        self._log_values(params)
+        self.round_trips += 1
+        try:
+            cur = self._lookup_cursor
+            if cur is None:
+                cur = self._lookup_cursor = self.raw.cursor()
+            cur.execute(sql, params)
+            found: list[Any] = cur.fetchall()
+            self.dialect.after_fetch(self.raw)
+        except Exception as exc:
+            raise self._fail(exc, context) from exc
+        return found
 
     def execute_pipelined(self, statements: Iterable[tuple[str, Sequence[Any], str]]) -> list[Any]:
         """Run ``(sql, params, context)`` statements in order; their cursors, results read.
@@ -125,6 +175,15 @@ class Connection:
         cursors: list[Any] = []
         contexts: list[str] = []
         items = iter(statements)
+        # A single statement needs no pipeline (which costs more client CPU than a round trip):
+        # an owed BEGIN then goes alone before it.
+        first = next(items, None)
+        if first is None:
+            return []
+        second = next(items, None)
+        if second is None:
+            return [self.execute(*first)]
+        items = itertools.chain((first, second), items)
         building = False
         self.round_trips += 1
         try:
@@ -204,6 +263,8 @@ class Connection:
         its own, the rows may also be read unbuffered (``Dialect.stream_unbuffered``).
         """
         start = self.dialect.stream_unbuffered if unbuffered else self.dialect.stream
+        if self._begin_pending and not self.dialect.begin_joins:
+            self._send_begin()
         streamed = None if self._begin_pending else start(self.raw, sql, params, size)
         if streamed is None:
             cur = self.execute(sql, params, context)
@@ -277,18 +338,25 @@ class Connection:
     # -- transactions ------------------------------------------------------------------------
 
     def _send_begin(self) -> None:
-        """The owed BEGIN on its own (before a call that is not pipelined)."""
+        """The owed BEGIN on its own (before a call that is not pipelined), the cheapest way
+        the driver has (``Dialect.send_begin``)."""
         self._begin_pending = False
-        assert self.dialect.begin_sql is not None
-        self.execute(self.dialect.begin_sql, (), "begin a transaction")
+        begin = self.dialect.begin_sql
+        assert begin is not None
+        self._log(begin, 0, 1, False)
+        self.round_trips += 1
+        try:
+            self.dialect.send_begin(self.raw)
+        except Exception as exc:
+            raise self._fail(exc, "begin a transaction") from exc
 
     def begin(self) -> None:
         """Open a write transaction; where the dialect allows, BEGIN waits for the first
         statement and goes out with it (a transaction that sends nothing sends no BEGIN)."""
-        if self.dialect.pipelines and self.dialect.begin_sql:
+        if self.dialect.begin_sql and (self.dialect.pipelines or self.dialect.begin_joins):
             self._begin_pending = True
         elif self.dialect.begin_sql:
-            self.execute(self.dialect.begin_sql, (), "begin a transaction")
+            self._send_begin()
         self.in_transaction = True
 
     def commit(self) -> None:

@@ -41,6 +41,7 @@ from core.query import Query
 from core.raw import bind, column_order
 from core.select import Row, row_class
 from core.session import Session
+from core.sql import select_sql
 from core.url import DatabaseURL, parse_url
 
 __all__ = ["Database"]
@@ -148,6 +149,9 @@ class Database:
         #: ``migrate``.
         self._missing: dict[EntityInfo, list[str]] = {}
         self._missing_read = False
+        #: Per entity with a one-field key: ``Session.get``'s SELECT by key and its error
+        #: context (made on first use; forgotten when the columns are read again).
+        self._by_key: dict[EntityInfo, tuple[str, str]] = {}
         #: Hooks for every session (``on``); whether an entity has hook methods (cached).
         self.events = Events()
         self._hooks_cache: bool | None = None
@@ -270,6 +274,20 @@ class Database:
                 missing[info] = columns
         self._missing = missing
         self._missing_read = True
+        self._by_key.clear()
+
+    def _select_by_key(self, info: EntityInfo) -> tuple[str, str]:
+        """``SELECT <every column> FROM t WHERE key = ?`` of an entity with a one-field key,
+        and its error context (``Session.get``; ``DatabaseError`` if the table lacks a mapped
+        column)."""
+        found = self._by_key.get(info)
+        if found is None:
+            self._require_columns(info)
+            q = self.dialect.quote
+            where = f" WHERE {q(info.primary_key[0].column)} = {self.dialect.placeholder}"
+            sql = select_sql(self.dialect, info.table, info.column_names) + where
+            found = self._by_key[info] = (sql, f"cannot query {info.cls.__name__}")
+        return found
 
     @property
     def servers(self) -> str:
@@ -292,6 +310,19 @@ class Database:
         ``replica_reads``, for untracked queries) lets a replica answer."""
         with self._reading(self.replica_reads if replica is None else replica) as conn:
             return conn.fetchall(sql, params, context)
+
+    def _lookup(self, sql: str, params: Sequence[Any], context: str, replica: bool) -> list[Any]:
+        """``_fetch`` of a small query (a row by key, ``Session.get``): ``Connection.lookup``
+        on a pooled connection, checked out and back without a context manager."""
+        pool = self.pool
+        if replica and isinstance(pool, Router):
+            with pool.read_connection() as conn:
+                return conn.lookup(sql, params, context)
+        conn = pool.acquire()
+        try:
+            return conn.lookup(sql, params, context)
+        finally:
+            pool.release(conn)
 
     def _load(
         self,
@@ -446,6 +477,10 @@ class Database:
         the block ends, and rolled back if it ends by an exception (or the commit fails); the
         session is closed either way."""
         session = Session(self)
+        # The block is one transaction: its first statement opens it (and checks out the
+        # connection it holds to the end), reads included where the dialect allows
+        # (``Dialect.scoped_reads_in_transaction``).
+        session._scoped = self.dialect.scoped_reads_in_transaction
         try:
             yield session
             session.commit()

@@ -52,7 +52,9 @@ class IdentityMap:
 
     def lookup(self, info: EntityInfo, key: Any) -> Any:
         """The object mapped under ``key``, or None."""
-        mapping = self.get(info)
+        if info in self._deferred:
+            return self.mapping(info).get(key)
+        mapping = self._maps.get(info)
         return None if mapping is None else mapping.get(key)
 
     def defer(self, info: EntityInfo, keys: list[Any], objs: list[Any]) -> None:

@@ -66,7 +66,9 @@ class Pool:
         self._idle: list[Connection] = []
         #: Connections open (idle or in use).
         self.opened = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0  # callers waiting in ``acquire`` (``release`` notifies only then)
         #: Shared mode: the one connection and the re-entrant lock that guards it.
         self._shared_conn: Connection | None = None
         self._shared_lock = threading.RLock()
@@ -110,11 +112,12 @@ class Pool:
                 raise
             self._depth += 1
             return conn
-        deadline = time.monotonic() + wait
-        with self._cond:
+        deadline = None
+        with self._lock:
             while True:
-                while self._idle:
-                    conn = self._idle.pop()
+                idle = self._idle
+                while idle:
+                    conn = idle.pop()
                     if not conn.broken:
                         self._lent.add(conn)
                         return conn
@@ -123,18 +126,25 @@ class Pool:
                 if self.opened < self.size:
                     self.opened += 1  # the slot is ours; open outside the lock
                     break
+                if deadline is None:
+                    deadline = time.monotonic() + wait
                 left = deadline - time.monotonic()
-                timed_out = left <= 0 or not self._cond.wait(left)
+                self._waiting += 1
+                try:
+                    timed_out = left <= 0 or not self._cond.wait(left)
+                finally:
+                    self._waiting -= 1
                 if timed_out and not self._idle and self.opened >= self.size:
                     raise self._timed_out(wait)
         try:
             conn = self._open()
         except BaseException:
-            with self._cond:
+            with self._lock:
                 self.opened -= 1
-                self._cond.notify()
+                if self._waiting:
+                    self._cond.notify()
             raise
-        with self._cond:
+        with self._lock:
             self._lent.add(conn)
         return conn
 
@@ -148,14 +158,15 @@ class Pool:
             return
         if conn.in_transaction:
             conn.rollback()
-        with self._cond:
+        with self._lock:
             self._lent.discard(conn)
             if conn.broken:
                 conn.close()
                 self.opened -= 1
             else:
                 self._idle.append(conn)
-            self._cond.notify()
+            if self._waiting:
+                self._cond.notify()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -179,7 +190,7 @@ class Pool:
         if self.shared:
             conn = self._shared_conn
             return [conn] if conn is not None and self._depth else []
-        with self._cond:
+        with self._lock:
             return list(self._lent)
 
     def close(self) -> None:
@@ -191,7 +202,7 @@ class Pool:
                     self._shared_conn = None
                     self.opened = 0
             return
-        with self._cond:
+        with self._lock:
             idle, self._idle = self._idle, []
             self.opened -= len(idle)
         for conn in idle:

@@ -85,9 +85,13 @@ T = TypeVar("T")
 _tokens = itertools.count(1)
 
 
-def _release_new(new: dict[int, Any]) -> None:
+def _forget_token(token: int, new: dict[int, Any]) -> None:
+    """A session is gone (one finalizer, not three): its staged new objects lose its token, so
+    they stand for no row (``core.collection.stands_for_row``), and the token leads nowhere."""
     for obj in new.values():
         obj.__dict__.pop(SESSION_ATTR, None)
+    SESSIONS.pop(token, None)
+    TRACKERS.pop(token, None)
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,6 @@ class Session:
         self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
-        #: Per entity with a one-field key: ``get``'s SELECT by key (its SQL, parameters and
-        #: error context; the key's parameter comes first).
-        self._pk_selects: dict[EntityInfo, tuple[str, list[Any], str]] = {}
         self._changed: dict[int, dict[str, Any]] = {}
         self._touched: dict[int, Any] = {}
         #: The connection this session holds while its transaction is open, what the
@@ -155,6 +156,8 @@ class Session:
         self._journal: list[_Flushed] = []
         self._savepoints: list[str] = []
         self._tx_work = False  # whether the open transaction has sent any work
+        #: A scoped session (``Database.transaction``): reads open the transaction too.
+        self._scoped = False
         #: Loaded collections before their first edit since the last commit or savepoint:
         #: ``(collection, items, links)``, oldest first; ``_coll_logged``: the ids of those
         #: logged since; ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
@@ -167,12 +170,8 @@ class Session:
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = next(_tokens)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
-        weakref.finalize(self, TRACKERS.pop, self._token, None)
         SESSIONS[self._token] = weakref.ref(self)
-        weakref.finalize(self, SESSIONS.pop, self._token, None)
-        # Staged new objects of a session that is collected lose its token: they stand for
-        # no row (``core.collection.stands_for_row``).
-        weakref.finalize(self, _release_new, self._new)
+        weakref.finalize(self, _forget_token, self._token, self._new)
 
     def __repr__(self) -> str:
         added, changed, removed = self.counts()
@@ -644,26 +643,31 @@ class Session:
         for new in self._new.values():
             if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
                 return new  # type: ignore[no-any-return]
-        select = self._pk_selects.get(info)
-        if select is not None and pk is not None:
-            f = info.primary_key[0]
+        db = self.database
+        codec = db.codec(info)
+        key_to_db = codec.key_to_db
+        if key_to_db is not None and pk is not None:
+            # The one SELECT by key, its text made once per database; one row at most.
             try:
-                key = self.database.codec(info).value_to_db(f, f.coerce(pk))
+                key = key_to_db(pk)
             except ValidationError:
-                select = None  # the query below names the key and the field
-        if select is None or pk is None:
+                key_to_db = None  # the query below names the key and the field
+        if key_to_db is None or pk is None:
             from core.query import Query
 
-            query: Query[T] = Query(self.database, info, self).by_pk(pk)
-            sql, params, context = query._select(limit_one=True)
-            if info.single_pk_name is not None and pk is not None:
-                # The same text for every key, whose parameter comes first.
-                self._pk_selects[info] = (sql, params, context)
-            found = query._objects((self._fetch(sql, params, context),))
+            query: Query[T] = Query(db, info, self).by_pk(pk)
+            found = query._objects((query._rows(limit_one=True),))
             return found[0] if found else None
-        sql, params, context = select
-        objs = self._merge_rows(info, (self._fetch(sql, [key, *params[1:]], context),))
-        return objs[0] if objs else None
+        sql, context = db._select_by_key(info)
+        conn = self._conn
+        if conn is None and not self._scoped:
+            rows = db._lookup(sql, (key,), context, self._replica_ok)
+        else:
+            rows = (conn or self._begin()).lookup(sql, (key,), context)
+        if not rows:
+            return None
+        mapping = self._identity.mapping(info)
+        return codec.merge_one(rows[0], self._token, mapping, self._resolve)  # type: ignore[no-any-return]
 
     def _load_reference(self, target: EntityInfo, pk: Any) -> Any:
         obj = self.get(target.cls, pk)
@@ -1132,7 +1136,9 @@ class Session:
         return result
 
     def _commit_once(self) -> CommitResult:
-        if self._conn is None:
+        if self._conn is None or not (self._tx_work or self._savepoints or self._journal):
+            # No work sent in the transaction yet (none open, or a scoped session's reads):
+            # one pass from the statements to COMMIT, memory changed only once it succeeded.
             staged = len(self._new) + len(self._changed) + len(self._removed)
             # A commit builds short-lived, acyclic containers only: no need for the cyclic
             # collector to scan the whole identity map several times while it runs.
@@ -1148,8 +1154,9 @@ class Session:
         return flushed
 
     def _commit(self) -> CommitResult:
-        """A commit with no transaction open: one transaction from BEGIN to COMMIT, objects
-        changed only after COMMIT succeeded."""
+        """A commit with no work sent in its transaction yet (none open, or one a scoped
+        session's reads opened): one transaction from BEGIN to COMMIT, objects changed only
+        after COMMIT succeeded; a failure rolls the transaction back and releases it."""
         started = time.perf_counter()
         self._check_orphans()
         cs = unitofwork.collect(self, for_commit=True)
@@ -1157,6 +1164,8 @@ class Session:
             self._changed.clear()
             self._touched.clear()
             self._forget_collection_log()
+            if self._conn is not None:
+                self._end(commit=True)
             return CommitResult(elapsed=time.perf_counter() - started)
         db = self.database
         steps = unitofwork.plan(cs, db.dialect, db.codec)
@@ -1511,10 +1520,14 @@ class Session:
     # -- statements through the session's transaction ----------------------------------------
 
     def _fetch(self, sql: str, params: Sequence[Any], context: str) -> list[Any]:
-        """Rows of one query: inside the session's transaction when one is open."""
-        if self._conn is None:
-            return self.database._fetch(sql, params, context, self._replica_ok)
-        return self._conn.fetchall(sql, params, context)
+        """Rows of one query: inside the session's transaction when one is open (or, for a
+        scoped session, opened by it)."""
+        conn = self._conn
+        if conn is None:
+            if not self._scoped:
+                return self.database._fetch(sql, params, context, self._replica_ok)
+            conn = self._begin()
+        return conn.fetchall(sql, params, context)
 
     @property
     def _replica_ok(self) -> bool:
@@ -1533,9 +1546,12 @@ class Session:
         context: str,
         consume: Callable[[Iterable[Sequence[Any]]], T],
     ) -> T:
-        if self._conn is None:
-            return self.database._load(sql, params, context, consume, self._replica_ok)
-        chunks = self._conn.stream(sql, params, context)
+        conn = self._conn
+        if conn is None:
+            if not self._scoped:
+                return self.database._load(sql, params, context, consume, self._replica_ok)
+            conn = self._begin()
+        chunks = conn.stream(sql, params, context)
         try:
             return consume(chunks)
         finally:

@@ -161,9 +161,18 @@ class Dialect:
     rollback_to_savepoint_sql: ClassVar[str] = "ROLLBACK TO SAVEPOINT {}"
     release_savepoint_sql: ClassVar[str] = "RELEASE SAVEPOINT {}"
     #: Whether statements can be pipelined (``pipeline``): sent one after another without
-    #: waiting, their results read after the last. BEGIN then travels with the first statement
-    #: of a transaction, and a commit whose statements need no earlier result is one round trip.
+    #: waiting, their results read after the last. A transaction whose first step is a
+    #: pipeline sends its BEGIN in it, and a commit whose statements need no earlier result is
+    #: one round trip.
     pipelines: ClassVar[bool] = False
+    #: Whether BEGIN can travel in the text of a transaction's first statement (``BEGIN;
+    #: SELECT ...``, one round trip: a server taking several statements per query, MariaDB),
+    #: where the dialect does not pipeline.
+    begin_joins: ClassVar[bool] = False
+    #: Whether the reads of a scoped session (``Database.transaction``) run inside its
+    #: transaction (opened by its first statement). Not SQLite's: its BEGIN IMMEDIATE takes
+    #: the database's one write lock, which every block would then hold from its first read.
+    scoped_reads_in_transaction: ClassVar[bool] = True
     #: ``cancel`` also stops a statement waiting on another transaction's lock (SQLite's busy
     #: wait ends only at its timeout).
     cancels_lock_waits: ClassVar[bool] = True
@@ -422,6 +431,12 @@ class Dialect:
         commits made through other nodes (Galera's ``wsrep_sync_wait``); None where the
         dialect has no such setting."""
         return None
+
+    def send_begin(self, raw: Any) -> None:
+        """Send ``begin_sql`` on the driver connection ``raw``, alone."""
+        cur = raw.cursor()
+        cur.execute(self.begin_sql)
+        cur.close()
 
     def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:
         """A block in which statements sent on ``raw`` are pipelined (``pipelines`` dialects):

@@ -140,6 +140,8 @@ class MySQLDialect(Dialect):
     executemany_rows_per_round_trip: ClassVar[int] = 1
     insert_ids_per_round_trip: ClassVar[int] = 500
     begin_sql: ClassVar[str | None] = "START TRANSACTION"
+    #: The adapter's connections take several statements per query (``CLIENT.MULTI_STATEMENTS``).
+    begin_joins: ClassVar[bool] = True
     empty_insert_values: ClassVar[str] = "() VALUES ()"
     checks_foreign_keys_per_row: ClassVar[bool] = True
     #: Writable: not ``read_only`` (and, on a Galera node, ready: see ``writable``).

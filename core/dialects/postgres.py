@@ -178,6 +178,18 @@ class PostgresDialect(Dialect):
         rows: Generator[Any, None, None] = raw.cursor().stream(sql, params, size=size)
         return rows
 
+    def send_begin(self, raw: Any) -> None:
+        # libpq's PQexec of the bare command (the connection's documented ``pgconn``): no
+        # cursor, no parameters, no result conversion; a third of the client CPU of a cursor's
+        # execute, and less than pipelining BEGIN with the next statement (measured under
+        # load: 82 us against 122 us per BEGIN + SELECT + COMMIT).
+        result = raw.pgconn.exec_(b"BEGIN")
+        if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            if raw.pgconn.status != psycopg.pq.ConnStatus.OK:
+                message = raw.pgconn.error_message.decode(errors="replace").strip()
+                raise psycopg.OperationalError(f"the connection was lost: {message}")
+            raise psycopg.errors.error_from_result(result)
+
     def pipeline(self, raw: Any) -> contextlib.AbstractContextManager[Any]:
         pipe: contextlib.AbstractContextManager[Any] = raw.pipeline()
         return pipe

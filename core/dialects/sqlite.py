@@ -101,6 +101,7 @@ class SQLiteDialect(Dialect):
     max_rows_per_insert: ClassVar[int] = 500
     supports_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
     begin_sql: ClassVar[str | None] = "BEGIN IMMEDIATE"
+    scoped_reads_in_transaction: ClassVar[bool] = False
     single_writer: ClassVar[bool] = True
     autoincrement_pk: ClassVar[str] = "INTEGER PRIMARY KEY AUTOINCREMENT"
     unlimited: ClassVar[int | None] = -1

@@ -13,8 +13,8 @@ and ``ormcli``. What it leaves out: the unit of work (``core.session``) and sche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
@@ -78,6 +78,26 @@ def _consume(
         return consume(chunks)
     finally:
         chunks.close()  # a consumer that failed midway: the query ends here
+
+
+class _Scope:
+    """What ``Database.transaction`` returns: commit at the end of the block, close either
+    way (a class, not a generator: a request pays for its context manager)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.session.commit()
+        finally:
+            self.session.close()
 
 
 class Database:
@@ -471,8 +491,7 @@ class Database:
             session.replica_reads = replica_reads
         return session
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self) -> AbstractContextManager[Session]:
         """``with database.transaction() as session:`` a session whose work is committed when
         the block ends, and rolled back if it ends by an exception (or the commit fails); the
         session is closed either way."""
@@ -481,11 +500,7 @@ class Database:
         # connection it holds to the end), reads included where the dialect allows
         # (``Dialect.scoped_reads_in_transaction``).
         session._scoped = self.dialect.scoped_reads_in_transaction
-        try:
-            yield session
-            session.commit()
-        finally:
-            session.close()
+        return _Scope(session)
 
     def query(self, cls: type[T]) -> Query[T]:
         """An untracked query: fresh objects each time, no identity map."""

@@ -636,7 +636,9 @@ class Session:
     def get(self, cls: type[T], pk: Any) -> T | None:
         """The object with primary key ``pk``: from the identity map, a staged new object with
         that key, else from the database."""
-        info = entity_info(cls)
+        info = getattr(cls, "__orm_entity__", None)
+        if type(info) is not EntityInfo:
+            info = entity_info(cls)
         obj = self._identity.lookup(info, pk)
         if obj is not None:
             return obj  # type: ignore[no-any-return]
@@ -1140,6 +1142,8 @@ class Session:
             # No work sent in the transaction yet (none open, or a scoped session's reads):
             # one pass from the statements to COMMIT, memory changed only once it succeeded.
             staged = len(self._new) + len(self._changed) + len(self._removed)
+            if staged < 5_000:  # (collector_paused's own threshold, without its cost)
+                return self._commit()
             # A commit builds short-lived, acyclic containers only: no need for the cyclic
             # collector to scan the whole identity map several times while it runs.
             with collector_paused(staged):
@@ -1485,8 +1489,18 @@ class Session:
 
     def close(self) -> None:
         """Forget everything (staged work and an open transaction are rolled back, objects
-        are detached)."""
-        self.rollback()
+        are detached). A session with nothing to roll back (the end of a committed
+        ``transaction()`` block) rolls nothing back and fires no ``after_rollback``."""
+        if (
+            self._conn is not None
+            or self._journal
+            or self._new
+            or self._changed
+            or self._removed
+            or self._coll_log
+            or self._orphans
+        ):
+            self.rollback()
         for obj in self._identity.objects():
             # (It still stands for its row: see core.collection.stands_for_row.)
             obj.__dict__[SESSION_ATTR] = UNTRACKED

@@ -43,6 +43,23 @@ def test_session_events_fire_in_order(db: Database) -> None:
     assert seen == ["before_commit", "after_commit", "after_rollback"]
 
 
+def test_a_transaction_block_fires_after_rollback_only_when_it_rolls_back(db: Database) -> None:
+    """A block that commits fires after_commit and nothing more (closing its clean session
+    rolls nothing back); a block ended by an exception fires after_rollback once."""
+    seen: list[str] = []
+    db.on("after_commit", lambda s: seen.append("after_commit"))
+    db.on("after_rollback", lambda s: seen.append("after_rollback"))
+    with db.transaction() as s:
+        s.add(Author(email="a@x.org", name="a"))
+    assert seen == ["after_commit"]
+    seen.clear()
+    with pytest.raises(ValueError), db.transaction() as s:
+        s.query(Author).find_one().name = "b"
+        raise ValueError("the request failed")
+    assert seen == ["after_rollback"]
+    assert db.query(Author).find_one().name == "a"
+
+
 def test_entity_hooks_change_objects_and_stage_more_work_into_the_same_commit(
     db: Database, db_url: str
 ) -> None:

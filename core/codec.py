@@ -317,13 +317,26 @@ class EntityCodec:
     # -- hydration -------------------------------------------------------------------------
 
     def _field_lines(
-        self, ns: dict[str, Any], skip: int = -1, indent: str = "    ", unpacked: bool = False
+        self,
+        ns: dict[str, Any],
+        skip: int = -1,
+        indent: str = "    ",
+        unpacked: bool = False,
+        caches: list[str] | None = None,
     ) -> list[str]:
         """Source lines storing a row's values into ``d`` (converted; references resolved).
 
         Values are read as ``row[i]``, or with ``unpacked`` from the locals ``c0, c1, ...``
         (the row unpacked by the loop header, which is faster than indexing it). The field at
         position ``skip`` is left out (the caller stores the identity key there).
+
+        With ``caches`` (a loop over many rows), a reference to another entity whose key is an
+        int or str asks ``resolve`` once per key and the rest of the rows take what it gave
+        from a dict (``rc<i>``; the lines that make it are appended to ``caches``, for the
+        function's start): within one load the answer for a key cannot change (the target's
+        identity map is not the one the load fills), and an ``Unloaded`` placeholder is
+        immutable, so rows may share it. 10,000 posts of 1,000 authors: 1,000 calls, not
+        10,000. A reference to the entity itself asks every time (the load maps its rows).
         """
         lines = []
         for i, f in enumerate(self.info.fields):
@@ -336,6 +349,24 @@ class EntityCodec:
                 ns[f"f{i}"] = conv
                 val = f"f{i}(v)" if conv is not None else "v"
                 lines.append(f"v = {src}")
+                target = f.target
+                assert target is not None
+                if (
+                    caches is not None
+                    and target is not self.info
+                    and len(target.primary_key) == 1
+                    and target.primary_key[0].kind in ("int", "str")
+                ):
+                    caches.append(f"rc{i} = {{}}")
+                    caches.append(f"g{i} = rc{i}.get")
+                    lines.append("if v is None:")
+                    lines.append(f"    d[{f.name!r}] = None")
+                    lines.append("else:")
+                    lines.append(f"    x = g{i}(v)")
+                    lines.append("    if x is None:")
+                    lines.append(f"        x = rc{i}[v] = resolve(t{i}, {val})")
+                    lines.append(f"    d[{f.name!r}] = x")
+                    continue
                 lines.append(f"d[{f.name!r}] = None if v is None else resolve(t{i}, {val})")
             elif conv is None:
                 lines.append(f"d[{f.name!r}] = {src}")
@@ -365,8 +396,10 @@ class EntityCodec:
         rows about a third faster than a call per row)."""
         ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
         names = ", ".join(f"c{i}" for i in range(len(self.info.fields)))
-        fields = self._field_lines(ns, indent="    ", unpacked=True)
+        caches: list[str] = []
+        fields = self._field_lines(ns, indent="    ", unpacked=True, caches=caches)
         body = [
+            *caches,
             "out = []",
             "append = out.append",
             f"for {names}{',' if len(self.info.fields) == 1 else ''} in rows:",
@@ -444,7 +477,8 @@ class EntityCodec:
         """
         info = self.info
         ns: dict[str, Any] = {"lt": operator.lt, "islice": itertools.islice}
-        unpack, key_expr, build = self._merge_parts(ns)
+        caches: list[str] = []
+        unpack, key_expr, build = self._merge_parts(ns, caches)
         # Keys whose order Python knows for every value: ascending proves them distinct.
         ordered = len(self.pk_positions) == 1 and info.primary_key[0].kind in ("int", "str")
         map_chunk = [
@@ -460,6 +494,7 @@ class EntityCodec:
             "    break",
         ]
         body = [
+            *caches,
             "out = []",
             # Nothing of this entity loaded yet (a fresh session): no lookups row by row.
             "if not mapping:",
@@ -512,10 +547,13 @@ class EntityCodec:
         ] = ns["merge"]
         return fn
 
-    def _merge_parts(self, ns: dict[str, Any]) -> tuple[str, str, list[str]]:
+    def _merge_parts(
+        self, ns: dict[str, Any], caches: list[str] | None = None
+    ) -> tuple[str, str, list[str]]:
         """For the merging functions: how a row is unpacked (``c0, c1, ...``), the expression
         of its identity key, and the lines building its object ``o`` (attached to ``token``);
-        the names they use are put into ``ns``."""
+        the names they use are put into ``ns``. ``caches``: as for ``_field_lines`` (a loop
+        over many rows)."""
         info = self.info
         ns.update(new=object.__new__, cls=info.cls)
         key_parts = []
@@ -534,7 +572,7 @@ class EntityCodec:
         build = ["o = new(cls)", "d = o.__dict__"]
         if single:
             build.append(f"d[{info.fields[skip].name!r}] = key")
-        build += self._field_lines(ns, skip, indent="", unpacked=True)
+        build += self._field_lines(ns, skip, indent="", unpacked=True, caches=caches)
         build.append(f"d[{SESSION_ATTR!r}] = token")
         return unpack, key_expr, build
 

@@ -48,6 +48,7 @@ __all__ = [
     "install",
     "install_item",
     "install_loaded",
+    "lazy_pivots",
     "reference_changed",
     "remove_item",
     "replace_item",
@@ -362,17 +363,77 @@ def _move(session: Any, token: Any, obj: Any, f: Any, old: Any, new: Any, same: 
             _raw_add(coll, obj)
 
 
+# -- pivot objects made on first need ---------------------------------------------------------
+
+
+def lazy_pivots(rel: RelationInfo) -> bool:
+    """Whether the pivot objects of ``rel``'s loaded collections can be made on first need:
+    the pivot holds nothing but its two references, which are its primary key, so each link
+    follows from its owner and its item (a pivot with more columns is built from its row)."""
+    pivot, own, tgt = rel.pivot, rel.pivot_owner, rel.pivot_target
+    if pivot is None or own is None or tgt is None:
+        return False
+    return bool(
+        len(pivot.fields) == 2
+        and len(pivot.primary_key) == 2
+        and own.primary_key
+        and tgt.primary_key
+        and len(rel.owner.primary_key) == 1
+        and len(rel.target.primary_key) == 1
+    )
+
+
+def _links_of(coll: Any) -> dict[int, Any]:
+    """A collection's ``_links`` (``id(item)`` -> its pivot object): a collection loaded by
+    ``query.eager`` in a session gets them only when something first needs them (an edit,
+    a rollback log, a delete that cascades through the pivot), through the session's identity
+    map: the pivot object of a row that is mapped already is that object, any other is made
+    and mapped then. Loading 20,000 links so builds no 20,000 pivot objects nobody reads."""
+    links: dict[int, Any] | None = coll._linked
+    if links is None:
+        rel: RelationInfo = coll._relation
+        links = {}
+        if rel.pivot is not None:
+            items = list(set.__iter__(coll) if isinstance(coll, set) else list.__iter__(coll))
+            owner = coll._owner
+            session = _session(owner)
+            if session is not None:
+                pivots = session._pivots_for(rel, owner, items)
+            else:  # (a detached owner: its links are detached too)
+                pivots = [_pivot_object(rel, owner, item) for item in items]
+            links = dict(zip(map(id, items), pivots, strict=True))
+        coll._linked = links
+    return links
+
+
+def _set_links(coll: Any, links: dict[int, Any]) -> None:
+    coll._linked = links
+
+
+def _pivot_object(rel: RelationInfo, owner: Any, item: Any) -> Any:
+    """The pivot object of a stored link of ``owner`` to ``item`` (``lazy_pivots``), as a load
+    builds it: its two references hold the objects; not attached to any session."""
+    assert rel.pivot is not None and rel.pivot_owner is not None
+    assert rel.pivot_target is not None
+    pivot: Any = object.__new__(rel.pivot.cls)
+    d = pivot.__dict__
+    for f in rel.pivot.fields:
+        d[f.name] = owner if f is rel.pivot_owner else item
+    return pivot
+
+
 # -- the collection types ------------------------------------------------------------------
 
 
 class TrackedList(list[Any]):
     """A list-typed collection: edits go through the relation; each item at most once."""
 
-    __slots__ = ("_links", "_owner", "_relation")
+    __slots__ = ("_linked", "_owner", "_relation")
 
     _owner: Any
     _relation: RelationInfo
-    _links: dict[int, Any]
+    _linked: dict[int, Any] | None
+    _links = property(_links_of, _set_links)
 
     def __reduce__(self) -> Any:  # a copy or a pickle is a plain list
         return (list, (list(self),))
@@ -427,11 +488,12 @@ class TrackedList(list[Any]):
 class TrackedSet(set[Any]):
     """A set-typed collection: edits go through the relation."""
 
-    __slots__ = ("_links", "_owner", "_relation")
+    __slots__ = ("_linked", "_owner", "_relation")
 
     _owner: Any
     _relation: RelationInfo
-    _links: dict[int, Any]
+    _linked: dict[int, Any] | None
+    _links = property(_links_of, _set_links)
 
     def __reduce__(self) -> Any:
         return (set, (set(self),))
@@ -504,23 +566,36 @@ def _empty(owner: Any, rel: RelationInfo) -> Any:
     coll: Any = TrackedSet() if rel.collection_type is set else TrackedList()
     coll._owner = owner
     coll._relation = rel
-    coll._links = {}
+    coll._linked = {}
     return coll
 
 
 def install_loaded(
-    rel: RelationInfo, loaded: Iterable[tuple[Any, list[Any], list[Any] | None]]
+    rel: RelationInfo,
+    owners: dict[Any, Any],
+    groups: dict[Any, list[Any]],
+    links: dict[Any, list[Any]] | None,
+    lazy: bool = False,
 ) -> None:
-    """Put loaded collections on their owners (for ``query.eager``): per owner, its items in
-    order, each once (rows of one load), and for many-to-many their pivot objects (None when
-    the owner is untracked). One call for thousands of owners: nothing is looked for."""
+    """Put loaded collections on their owners (for ``query.eager``): per owner (by key), its
+    items in order (``groups``; rows of one load, each once), and for many-to-many the pivot
+    object of each (``links``; None when the owners are untracked, or with ``lazy``: made on
+    first need, see ``_links_of``; a one-to-many collection's empty links are made so too).
+    One call for thousands of owners: nothing is looked for."""
     kind = TrackedSet if rel.collection_type is set else TrackedList
     name = rel.name
-    for owner, items, links in loaded:
+    eager = rel.pivot is not None and not lazy
+    none: list[Any] = []
+    for key, owner in owners.items():
+        items = groups.get(key, none)
         coll = kind(items)
         coll._owner = owner
         coll._relation = rel
-        coll._links = dict(zip(map(id, items), links, strict=True)) if links else {}
+        if not eager:
+            coll._linked = None
+        else:
+            found = links.get(key) if links is not None else None
+            coll._linked = dict(zip(map(id, items), found, strict=True)) if found else {}
         owner.__dict__[name] = coll
 
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from core.codec import collector_paused
-from core.collection import SESSIONS, UNTRACKED, UNTRACKED_SOURCE, install_loaded
+from core.collection import SESSIONS, UNTRACKED, UNTRACKED_SOURCE, install_loaded, lazy_pivots
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, entity_info
 from core.errors import SessionError, ValidationError
 from core.paths import Step, resolve, resolve_relations, step_target
@@ -182,46 +183,46 @@ class Source:
         return stored, objs
 
     def through_pivot(
-        self, relation: RelationInfo, owners: dict[Any, Any]
-    ) -> dict[Any, tuple[list[Any], list[Any] | None]]:
-        """Owner key -> (items, pivot objects or None) of a many-to-many collection, ordered by the
-        items' key: one SELECT per chunk of owners joining the pivot table to the items'
-        table (pivot objects are built in a session only: they are what its edits stage)."""
+        self, relation: RelationInfo, owners: dict[Any, Any], pivots: bool = True
+    ) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]] | None]:
+        """Owner key -> items of a many-to-many collection, ordered by the items' key, and
+        owner key -> the pivot object of each item (None: not built): one SELECT per chunk of
+        owners joining the pivot table to the items' table. Pivot objects are built in a
+        session only (they are what its edits stage), and only with ``pivots``: else the
+        collections make them on first need (``core.collection.lazy_pivots``)."""
         db = self.database
         pivot, target = relation.pivot, relation.target
         own = relation.pivot_owner
         assert pivot is not None and own is not None
         db._require_columns(pivot)
         db._require_columns(target)
-        head, column = pivot_select_sql(db.dialect, relation)
+        tracked = self.session is not None and pivots
+        head, column = pivot_select_sql(db.dialect, relation, whole_links=tracked)
         from_db = db.codec(pivot).from_db[own.name]
-        width = len(pivot.column_names)
+        width = len(pivot.column_names) if tracked else 1  # (else only the owner's column)
         pk_at = width + target.primary_key[0].position
+        item_key, owner_key = itemgetter(pk_at), itemgetter(own.position if tracked else 0)
         context = f"cannot load {relation.label}"
-        tracked = self.session is not None
-        groups: dict[Any, tuple[list[Any], list[Any] | None]] = {}
+        item_groups: dict[Any, list[Any]] = {}
+        link_groups: dict[Any, list[Any]] | None = {} if tracked else None
         for where, params in self._in_chunks(column, relation.owner.primary_key[0], list(owners)):
             rows = self.io._fetch(
                 f"{head} WHERE {where}{head_order(db, relation)}", params, context
             )
-            item_keys = [row[pk_at] for row in rows]
+            item_keys = list(map(item_key, rows))
             by_raw = dict(zip(item_keys, rows, strict=False))  # one row per item
             objs = self.materialize(target, ([row[width:] for row in by_raw.values()],))
             by_raw = dict(zip(by_raw, objs, strict=True))
             items = list(map(by_raw.__getitem__, item_keys))
-            owner_keys = [row[own.position] for row in rows]
+            owner_keys = list(map(owner_key, rows))
             if from_db is not None:
                 owner_keys = [from_db(k) for k in owner_keys]
-            item_groups: dict[Any, list[Any]] = {}
             _group(item_groups, owner_keys, items)
-            link_groups: dict[Any, list[Any]] = {}
-            if tracked:
+            if link_groups is not None:
                 handed = {relation.owner: owners, target: {target.pk_of(o): o for o in objs}}
                 links = self.materialize(pivot, ([row[:width] for row in rows],), handed)
                 _group(link_groups, owner_keys, links)
-            for key, group in item_groups.items():
-                groups[key] = (group, link_groups.get(key))
-        return groups
+        return item_groups, link_groups
 
 
 def head_order(db: Database, relation: RelationInfo) -> str:
@@ -378,26 +379,25 @@ def load_collections(
             session._new or session._touched or session._removed or session._conn is not None
         )
         none: list[Any] = []
-        loaded: list[tuple[Any, list[Any], list[Any] | None]]
+        # Pivot objects made on first need (``core.collection``): in a session, with nothing
+        # staged that a collection must take into account.
+        lazy = session is not None and not staged and lazy_pivots(relation)
+        links: dict[Any, list[Any]] | None = None
         if relation.pivot is None:
             groups = source.by_owner(relation, todo)
-            loaded = [(owner, groups.get(key, none), None) for key, owner in todo.items()]
         else:
-            pairs = source.through_pivot(relation, todo)
-            empty: tuple[list[Any], list[Any] | None] = ([], None)
-            loaded = [(owner, *pairs.get(key, empty)) for key, owner in todo.items()]
+            groups, links = source.through_pivot(relation, todo, pivots=not lazy)
         if staged:
             assert session is not None
-            for owner, found, links in loaded:
-                session._install_collection(owner, relation, found, links or [])
+            for key, owner in todo.items():
+                found = groups.get(key, none)
+                pivots = links.get(key, none) if links is not None else none
+                session._install_collection(owner, relation, found, pivots)
         else:
-            install_loaded(relation, loaded)
+            install_loaded(relation, todo, groups, links, lazy)
     if not items:
         return []
-    out: dict[int, Any] = {}
-    for o in owners:
-        for item in o.__dict__.get(name, ()):
-            out[id(item)] = item
+    out = {id(item): item for o in owners for item in o.__dict__.get(name, ())}
     return list(out.values())
 
 

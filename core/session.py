@@ -472,6 +472,48 @@ class Session:
         self._coll_logged.clear()
         self._orphans.clear()
 
+    def _pivots_for(self, rel: Any, owner: Any, items: list[Any]) -> list[Any]:
+        """The pivot objects of the stored links of ``owner`` to ``items`` in a collection
+        whose pivots are made on first need (``core.collection.lazy_pivots``): the object
+        this session maps under the link's key where there is one, else a new one, mapped
+        and attached as a load would have made it."""
+        pivot: EntityInfo = rel.pivot
+        mapping = self._identity.mapping(pivot)
+        own = rel.pivot_owner
+        own_first = pivot.primary_key[0] is own
+        owner_key = self._key_of(owner)
+        target_pk = rel.target.primary_key[0].name
+        cls, token = pivot.cls, self._token
+        names = [f.name for f in pivot.fields]
+        out = []
+        for item in items:
+            item_key = item.__dict__[target_pk]
+            key = (owner_key, item_key) if own_first else (item_key, owner_key)
+            obj = mapping.get(key)
+            if obj is None:
+                obj = object.__new__(cls)
+                d: dict[str, Any] = obj.__dict__
+                for name in names:
+                    d[name] = owner if name == own.name else item
+                d[SESSION_ATTR] = token
+                mapping[key] = obj
+            out.append(obj)
+        return out
+
+    def _pivots_needed(self, pivot: EntityInfo) -> None:
+        """Make the pivot objects of every loaded collection through ``pivot`` that has not
+        made them yet (``_pivots_for``): before a delete's ``ON DELETE`` is applied to the
+        pivot objects this session maps."""
+        for info in self.database.entities:
+            for rel in info.relations.values():
+                if rel.pivot is not pivot:
+                    continue
+                mapping = self._identity.get(info)
+                for owner in list(mapping.values()) if mapping else ():
+                    coll = owner.__dict__.get(rel.name)
+                    if coll is not None and coll._linked is None:
+                        coll._links  # noqa: B018 (made on first read)
+
     def _load_collection(self, owner: Any, rel: Any) -> Any:
         """``owner``'s collection ``rel``, put on it: the stored items (one query, for an
         object that has its row) as memory has them now, then staged objects that joined it."""
@@ -588,6 +630,7 @@ class Session:
                 for f in referrer.references:
                     if f.target is not info or f.on_delete == "restrict":
                         continue
+                    self._pivots_needed(referrer)
                     mapping = identity.get(referrer)
                     if not mapping:
                         continue

@@ -235,16 +235,21 @@ def select_sql(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=256)
-def pivot_select_sql(dialect: Dialect, relation: RelationInfo) -> tuple[str, str]:
+def pivot_select_sql(
+    dialect: Dialect, relation: RelationInfo, whole_links: bool = True
+) -> tuple[str, str]:
     """``SELECT link.*, t.* FROM pivot AS link JOIN target AS t ON t.pk = link.target`` and
     the owner column ``link.owner`` (the caller adds ``WHERE`` it is among some keys): a
-    many-to-many collection's pivot rows, each with its item."""
+    many-to-many collection's pivot rows, each with its item. Without ``whole_links`` only
+    ``link.owner`` of the pivot's columns is selected (pivot objects made from owner and item
+    later: ``core.collection.lazy_pivots``)."""
     q = dialect.quote
     pivot, target = relation.pivot, relation.target
     assert pivot is not None and relation.pivot_owner is not None
     assert relation.pivot_target is not None
     link, item = q("_l"), q("_t")
-    cols = [f"{link}.{q(c)}" for c in pivot.column_names]
+    names = pivot.column_names if whole_links else [relation.pivot_owner.column]
+    cols = [f"{link}.{q(c)}" for c in names]
     cols += [f"{item}.{q(c)}" for c in target.column_names]
     sql = (
         f"SELECT {', '.join(cols)} FROM {q(pivot.table)} AS {link} JOIN {q(target.table)} "

@@ -255,6 +255,92 @@ def test_eager_keeps_a_collection_already_loaded(db: Database, statements: State
     assert len(statements.dml()) == 2
 
 
+def _links(coll: object) -> dict[int, object]:
+    return coll._links  # type: ignore[attr-defined,no-any-return]
+
+
+def test_eager_many_to_many_makes_pivot_objects_only_when_needed(
+    db: Database, statements: StatementLog
+) -> None:
+    """An eager load of a many-to-many collection in a session builds no pivot object; the
+    first edit makes those of that collection, mapped by their row's key, the same objects a
+    query or ``get`` of the pivot finds; the edit stages the right DELETE and INSERT."""
+    s = db.create_session()
+    statements.clear()
+    authors = s.query(Author).eager("posts.tags").find()
+    assert len(statements.dml()) == 3
+    assert s._identity.count(db.entity(PostTag)) == 0  # no pivot object made
+    a0 = next(a for a in authors if a.name == "a0")
+    post = next(p for p in a0.posts if p.title == "a0-p0")
+    t0, t1 = post.tags
+    assert (t0.name, t1.name) == ("t0", "t1")
+    mapped = s.get(PostTag, (post.id, t0.id))  # (read from the database: not mapped yet)
+    assert mapped is not None and mapped.post is post and mapped.tag is t0
+    assert _links(post.tags)[id(t0)] is mapped  # the links are made around what is mapped
+    other = _links(post.tags)[id(t1)]
+    assert s.get(PostTag, (post.id, t1.id)) is other and s.state_of(other) == "persistent"
+    assert other.post is post and other.tag is t1
+    statements.clear()
+    db_tag = s.query(Tag).filter(name="db").find_one()
+    post.tags.remove(t0)
+    post.tags.append(db_tag)
+    s.commit()
+    assert s.state_of(mapped) == "detached" and s.get(PostTag, (post.id, t0.id)) is None
+    fresh = db.create_session().query(Post).filter(id=post.id).find_one()
+    assert sorted(t.name for t in fresh.tags) == ["db", "t1"]
+    assert [t.name for t in post.tags] == ["t1", "db"]
+
+
+def test_eager_many_to_many_rollback_puts_links_back(db: Database) -> None:
+    """Edits of a collection loaded with its pivot objects still to make are undone by a
+    rollback, links included; a later edit then removes the stored link."""
+    s = db.create_session()
+    post = s.query(Post).filter(title="a1-p1").eager("tags").find_one()
+    t1, t2 = post.tags
+    post.tags.remove(t1)
+    assert [t.name for t in post.tags] == ["t2"]
+    s.rollback()
+    assert list(post.tags) == [t1, t2]
+    link = _links(post.tags)[id(t1)]
+    assert link.post is post and link.tag is t1 and s.get(PostTag, (post.id, t1.id)) is link
+    post.tags.remove(t1)
+    s.commit()
+    stored = db.create_session().query(Post).filter(title="a1-p1").find_one()
+    assert [t.name for t in stored.tags] == ["t2"]
+
+
+def test_eager_many_to_many_follows_a_cascaded_delete(db: Database) -> None:
+    """Removing a tag deletes its links (``ON DELETE CASCADE``): the eager-loaded collections
+    that held it lose it, on both sides, though no pivot object had been made for them."""
+    s = db.create_session()
+    posts = s.query(Post).eager("tags", "tags.posts").find()
+    t1 = next(t for p in posts for t in p.tags if t.name == "t1")
+    holders = [p for p in posts if t1 in p.tags]
+    assert len(holders) == 6
+    s.remove(t1)
+    s.commit()
+    assert all(t1 not in p.tags for p in posts)
+    fresh = db.create_session()
+    stored = {p.title: sorted(t.name for t in p.tags) for p in fresh.query(Post).find()}
+    assert stored == {p.title: sorted(t.name for t in p.tags) for p in posts}
+    victim = holders[0]
+    others = [t for t in victim.tags]
+    s.remove(victim)
+    s.commit()
+    assert all(victim not in t.posts for t in others)
+
+
+def test_eager_many_to_many_of_a_closed_session_keeps_detached_links(db: Database) -> None:
+    """After ``close()`` a loaded collection still gives its links, detached like its
+    objects."""
+    s = db.create_session()
+    post = s.query(Post).filter(title="x-first").eager("tags").find_one()
+    s.close()
+    (tag,) = post.tags
+    link = _links(post.tags)[id(tag)]
+    assert link.post is post and link.tag is tag and s.state_of(link) == "detached"
+
+
 def test_eager_names_its_mistakes(db: Database) -> None:
     with pytest.raises(UnknownFieldError, match="'postz'"):
         db.query(Author).eager("postz")

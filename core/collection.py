@@ -49,6 +49,7 @@ __all__ = [
     "install_item",
     "install_loaded",
     "lazy_pivots",
+    "make_links",
     "reference_changed",
     "remove_item",
     "replace_item",
@@ -391,18 +392,24 @@ def _links_of(coll: Any) -> dict[int, Any]:
     and mapped then. Loading 20,000 links so builds no 20,000 pivot objects nobody reads."""
     links: dict[int, Any] | None = coll._linked
     if links is None:
-        rel: RelationInfo = coll._relation
-        links = {}
-        if rel.pivot is not None:
-            items = list(set.__iter__(coll) if isinstance(coll, set) else list.__iter__(coll))
-            owner = coll._owner
-            session = _session(owner)
-            if session is not None:
-                pivots = session._pivots_for(rel, owner, items)
-            else:  # (a detached owner: its links are detached too)
-                pivots = [_pivot_object(rel, owner, item) for item in items]
-            links = dict(zip(map(id, items), pivots, strict=True))
-        coll._linked = links
+        links = make_links(coll, _session(coll._owner))
+    return links
+
+
+def make_links(coll: Any, session: Any) -> dict[int, Any]:
+    """Make and set the links of a collection whose pivot objects are still to make, through
+    ``session`` (None: a detached owner, whose links are detached too)."""
+    rel: RelationInfo = coll._relation
+    links: dict[int, Any] = {}
+    if rel.pivot is not None:
+        items = list(set.__iter__(coll) if isinstance(coll, set) else list.__iter__(coll))
+        owner = coll._owner
+        if session is not None:
+            pivots = session._pivots_for(rel, owner, items)
+        else:
+            pivots = [_pivot_object(rel, owner, item) for item in items]
+        links = dict(zip(map(id, items), pivots, strict=True))
+    coll._linked = links
     return links
 
 
@@ -584,18 +591,23 @@ def install_loaded(
     One call for thousands of owners: nothing is looked for."""
     kind = TrackedSet if rel.collection_type is set else TrackedList
     name = rel.name
-    eager = rel.pivot is not None and not lazy
     none: list[Any] = []
+    get = groups.get
+    if rel.pivot is None or lazy:
+        for key, owner in owners.items():
+            coll = kind(get(key, none))
+            coll._owner = owner
+            coll._relation = rel
+            coll._linked = None
+            owner.__dict__[name] = coll
+        return
     for key, owner in owners.items():
-        items = groups.get(key, none)
+        items = get(key, none)
         coll = kind(items)
         coll._owner = owner
         coll._relation = rel
-        if not eager:
-            coll._linked = None
-        else:
-            found = links.get(key) if links is not None else None
-            coll._linked = dict(zip(map(id, items), found, strict=True)) if found else {}
+        found = links.get(key) if links is not None else None
+        coll._linked = dict(zip(map(id, items), found, strict=True)) if found else {}
         owner.__dict__[name] = coll
 
 

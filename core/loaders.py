@@ -170,11 +170,12 @@ class Source:
         """The objects of one SELECT of ``info``'s columns, and the stored value of column
         ``at`` of each row (read as the rows stream past)."""
         stored: list[Any] = []
+        column = itemgetter(at)
 
         def consume(chunks: Iterable[Sequence[Any]]) -> list[Any]:
             def tapped() -> Iterator[Sequence[Any]]:
                 for rows in chunks:
-                    stored.extend([row[at] for row in rows])
+                    stored.extend(map(column, rows))
                     yield rows
 
             return self.materialize(info, tapped(), known)
@@ -366,13 +367,13 @@ def load_collections(
     name = relation.name
     pk = relation.owner.primary_key[0]
     pk_name, auto = pk.name, pk.autoincrement
-    todo: dict[Any, Any] = {}
-    for o in owners:
-        d = o.__dict__
-        if name not in d:
-            key = d.get(pk_name)
-            if key is not None and not (auto and key == 0):
-                todo[key] = o
+    todo: dict[Any, Any] = {
+        key: o
+        for o in owners
+        if name not in (d := o.__dict__)
+        and (key := d.get(pk_name)) is not None
+        and not (auto and key == 0)
+    }
     if todo:
         session = source.session
         staged = session is not None and bool(

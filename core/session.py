@@ -52,6 +52,7 @@ from core.collection import (
     UNTRACKED_SOURCE,
     install,
     install_item,
+    make_links,
     remove_item,
     replace_item,
     restore,
@@ -500,19 +501,30 @@ class Session:
             out.append(obj)
         return out
 
-    def _pivots_needed(self, pivot: EntityInfo) -> None:
-        """Make the pivot objects of every loaded collection through ``pivot`` that has not
-        made them yet (``_pivots_for``): before a delete's ``ON DELETE`` is applied to the
-        pivot objects this session maps."""
+    def _pivots_needed(self, pivot: EntityInfo, deleted: EntityInfo, objs: list[Any]) -> None:
+        """Before the ``ON DELETE`` of deleted ``objs`` (of ``deleted``) is applied to the
+        pivot objects this session maps: make the pivot objects (``_pivots_for``) of the
+        loaded collections through ``pivot`` that the rule reaches and that have not made
+        them yet — the deleted objects' own collections, and those holding a deleted item."""
+        ids = {id(o) for o in objs}
         for info in self.database.entities:
             for rel in info.relations.values():
                 if rel.pivot is not pivot:
                     continue
-                mapping = self._identity.get(info)
-                for owner in list(mapping.values()) if mapping else ():
+                owners: Iterable[Any] = ()
+                if info is deleted:
+                    owners = objs
+                if rel.target is deleted:
+                    mapping = self._identity.get(info)
+                    owners = itertools.chain(owners, list(mapping.values()) if mapping else ())
+                for owner in owners:
                     coll = owner.__dict__.get(rel.name)
-                    if coll is not None and coll._linked is None:
-                        coll._links  # noqa: B018 (made on first read)
+                    if (
+                        coll is not None
+                        and coll._linked is None
+                        and (id(owner) in ids or any(id(x) in ids for x in coll))
+                    ):
+                        make_links(coll, self)  # (a deleted owner is detached already)
 
     def _load_collection(self, owner: Any, rel: Any) -> Any:
         """``owner``'s collection ``rel``, put on it: the stored items (one query, for an
@@ -630,7 +642,7 @@ class Session:
                 for f in referrer.references:
                     if f.target is not info or f.on_delete == "restrict":
                         continue
-                    self._pivots_needed(referrer)
+                    self._pivots_needed(referrer, info, objs)
                     mapping = identity.get(referrer)
                     if not mapping:
                         continue

@@ -324,10 +324,28 @@ def test_eager_many_to_many_follows_a_cascaded_delete(db: Database) -> None:
     stored = {p.title: sorted(t.name for t in p.tags) for p in fresh.query(Post).find()}
     assert stored == {p.title: sorted(t.name for t in p.tags) for p in posts}
     victim = holders[0]
-    others = [t for t in victim.tags]
+    others = list(victim.tags)
     s.remove(victim)
     s.commit()
-    assert all(victim not in t.posts for t in others)
+    assert all(victim not in t.posts for t in others) and list(victim.tags) == []
+
+
+def test_eager_many_to_many_follows_a_cascade_two_steps_away(db: Database) -> None:
+    """Removing an author deletes its posts and their links: the tags' eager-loaded
+    collections lose those posts, and so do the posts' own collections."""
+    s = db.create_session()
+    authors = s.query(Author).eager("posts.tags").find()
+    tags = s.query(Tag).eager("posts").find()
+    a0 = next(a for a in authors if a.name == "a0")
+    gone = list(a0.posts)
+    s.remove(a0)
+    s.commit()
+    assert all(p not in t.posts for t in tags for p in gone)
+    assert all(list(p.tags) == [] for p in gone)
+    fresh = db.create_session().query(Tag).eager("posts").find()
+    assert {t.name: sorted(p.title for p in t.posts) for t in fresh} == {
+        t.name: sorted(p.title for p in t.posts) for t in tags
+    }
 
 
 def test_eager_many_to_many_of_a_closed_session_keeps_detached_links(db: Database) -> None:

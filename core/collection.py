@@ -419,13 +419,16 @@ def _set_links(coll: Any, links: dict[int, Any]) -> None:
 
 def _pivot_object(rel: RelationInfo, owner: Any, item: Any) -> Any:
     """The pivot object of a stored link of ``owner`` to ``item`` (``lazy_pivots``), as a load
-    builds it: its two references hold the objects; not attached to any session."""
+    builds it: its two references hold the objects; attached to no session (standing for its
+    row, ``UNTRACKED``, when the owner does)."""
     assert rel.pivot is not None and rel.pivot_owner is not None
     assert rel.pivot_target is not None
     pivot: Any = object.__new__(rel.pivot.cls)
     d = pivot.__dict__
     for f in rel.pivot.fields:
         d[f.name] = owner if f is rel.pivot_owner else item
+    if SESSION_ATTR in owner.__dict__:  # (the owner left a closed session: its row stands)
+        d[SESSION_ATTR] = UNTRACKED
     return pivot
 
 

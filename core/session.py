@@ -1350,7 +1350,12 @@ class Session:
         stored row still refers to, and through which field."""
         if err.field or err.kind != "FOREIGN KEY" or not cs.delete_groups:
             return
-        for info, (objs, pks) in cs.delete_groups.items():
+        groups = list(cs.delete_groups.items())
+        # The failed DELETE's entity (the error says "cannot delete Player"), when known.
+        failed = [
+            g for g in groups if str(err.args[0]).startswith(f"cannot delete {g[0].cls.__name__}:")
+        ]
+        for info, (objs, pks) in failed or groups:
             if len(info.primary_key) != 1:
                 continue
             removed = dict(zip(pks, objs, strict=True))

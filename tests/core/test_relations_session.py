@@ -12,7 +12,16 @@ from typing import Annotated
 
 import pytest
 
-from core import AutoIncrement, CycleError, Database, PrimaryKey, Reference, SessionError, entity
+from core import (
+    AutoIncrement,
+    CycleError,
+    Database,
+    IntegrityError,
+    PrimaryKey,
+    Reference,
+    SessionError,
+    entity,
+)
 from core.collection import TrackedList
 from core.unitofwork import order_inserts
 from tests.conftest import StatementLog
@@ -399,6 +408,27 @@ def test_a_team_and_its_captain_are_inserted_loaded_and_deleted_together(
     assert sent[1].startswith(f"DELETE FROM {q('r_player')}")
     assert db.query(Team).count() == 0 and db.query(Player).count() == 0
     assert s2.state_of(loaded) == "detached" and s2.get(Team, team.id) is None
+
+
+def test_a_refused_delete_names_the_reference_that_blocks_it(db_url: str) -> None:
+    """Removing a captain (Team 1 still points at him) with another team that has a player:
+    the players' DELETE fails, and the error names Team.captain, not the other team's
+    player (the failed statement's entity is the one looked for)."""
+    db = Database(db_url, [Team, Player])
+    db.migrate()
+    s = db.create_session()
+    t1, t2 = Team(name="t1"), Team(name="t2")
+    captain = Player(name="c", team=t1)
+    t1.captain = captain
+    s.add(t1, t2, Player(name="p", team=t2))
+    s.commit()
+    s2 = db.create_session()
+    other, cap = s2.get(Team, t2.id), s2.get(Player, captain.id)
+    s2.remove(other, cap)
+    with pytest.raises(IntegrityError, match=r"Team\.captain") as info:
+        s2.commit()
+    assert "cannot delete Player" in str(info.value) and "Player 2" not in str(info.value)
+    assert s2.state_of(cap) == "removed" and db.query(Player).count() == 2
 
 
 def test_a_cycle_through_non_nullable_references_is_a_cycle_error() -> None:

@@ -8,7 +8,13 @@ figure on a busy machine):
 - ``find User --format csv|tsv|table`` of every row written to a pipe, beside litecli's
   ``--csv``, default (tab-separated) and ``-t`` batch output of ``SELECT * FROM user``;
 - ``ormcli run`` of a script of N ``add`` lines (one unit of work), to show it stays linear;
-- startup to the first prompt in a pseudo-terminal (pexpect), beside ``litecli DB``.
+- startup to the first prompt in a pseudo-terminal (pexpect), beside ``litecli DB``: the two
+  taken in turns, ``--prompt-runs`` each (default 20; one warm-up each first, which writes the
+  bytecode caches), median and minimum of wall and CPU time (a busy machine inflates wall
+  time; CPU time is the steadier figure), load average before and after. ``--bytecode
+  source`` runs ormcli from a fresh copy of its sources with ``PYTHONDONTWRITEBYTECODE=1``
+  (an editable install where that variable is set: ``bench/startup.py``); litecli keeps the
+  caches pip wrote. ``--only prompt`` skips the other cases.
 
 litecli is looked up as ``--litecli``, ``$LITECLI`` or ``litecli`` on ``PATH`` (install it in a
 scratch virtualenv, never into the project); without it only ormcli's figures are printed.
@@ -22,6 +28,7 @@ import os
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,13 +36,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.startup import source_env
+
 ROOT = Path(__file__).resolve().parents[1]
 BLOG = ROOT / "sample_models" / "blog.py"
 
 
 def _ormcli() -> list[str]:
     found = shutil.which("ormcli", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "ormcli.app"]
+    return [found] if found else [sys.executable, "-m", "ormcli"]
 
 
 def _child_cpu() -> float:
@@ -62,16 +71,51 @@ def _to_pipe(argv: Sequence[str]) -> Callable[[], None]:
     return run
 
 
-def _prompt(argv: Sequence[str], prompt: str, env: dict[str, str]) -> Callable[[], None]:
+def _prompt(
+    argv: Sequence[str], prompt: str, env: dict[str, str], cwd: Path | None = None
+) -> Callable[[], float]:
+    """A run that starts ``argv`` in a pseudo-terminal and returns the wall seconds until
+    ``prompt`` appears (pexpect's pauses when closing are not counted)."""
     import pexpect
 
-    def run() -> None:
-        child = pexpect.spawn(argv[0], list(argv[1:]), env=env, encoding="utf-8", timeout=60)
+    def run() -> float:
+        started = time.perf_counter()
+        child = pexpect.spawn(
+            argv[0], list(argv[1:]), env=env, encoding="utf-8", timeout=60, cwd=cwd
+        )
         child.expect(prompt)
+        elapsed = time.perf_counter() - started
         child.terminate(force=True)
         child.close()
+        return elapsed
 
     return run
+
+
+def _in_turns(
+    runs: dict[str, Callable[[], float]], repeat: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall seconds (as each run returns them) and CPU seconds (of the whole child) of each
+    run, ``repeat`` times, the runs taken in turns after one warm-up each (a busy moment of
+    the machine falls on all of them alike)."""
+    times: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in runs}
+    for rnd in range(repeat + 1):
+        for label, run in runs.items():
+            cpu = _child_cpu()
+            wall = run()
+            if rnd:
+                times[label][0].append(wall)
+                times[label][1].append(_child_cpu() - cpu)
+    return times
+
+
+def _medians(label: str, walls: list[float], cpus: list[float]) -> None:
+    print(
+        f"  {label:<44} {statistics.median(walls) * 1000:6.0f} ms wall (min "
+        f"{min(walls) * 1000:.0f})  {statistics.median(cpus) * 1000:6.0f} ms cpu (min "
+        f"{min(cpus) * 1000:.0f})",
+        flush=True,
+    )
 
 
 def _database(folder: Path, rows: int) -> str:
@@ -105,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lines", default="16000,32000")
     parser.add_argument("--litecli", default=os.environ.get("LITECLI") or shutil.which("litecli"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--prompt-runs", type=int, default=20)
+    parser.add_argument("--bytecode", choices=("cached", "source"), default="cached")
+    parser.add_argument("--only", choices=("all", "prompt"), default="all")
     args = parser.parse_args(argv)
     ormcli = _ormcli()
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,43 +159,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = _database(folder, args.rows)
         base = [*ormcli, "--db", url, "--models", str(BLOG)]
         db_file = str(folder / "bench.db")
-        print(f"{args.rows:,} rows to a pipe")
-        for fmt, lite in (("csv", ["--csv"]), ("tsv", []), ("table", ["-t"])):
-            wall, cpu = _timed(_to_pipe([*base, "find", "User", "--format", fmt]), args.repeat)
-            _line(f"ormcli find User --format {fmt}", wall, cpu)
-            if args.litecli:
-                command = [args.litecli, db_file, *lite, "-e", "SELECT * FROM user"]
-                wall, cpu = _timed(_to_pipe(command), args.repeat)
-                _line(f"litecli {' '.join(lite) or '(tab-separated)'}", wall, cpu)
-        print("ormcli run: a script of add lines (one commit)")
-        for count in (int(n) for n in args.lines.split(",") if n):
-            script = folder / f"adds{count}.orm"
-            script.write_text(
-                "".join(f'add Tag name="tag {i}"\n' for i in range(count)), encoding="utf-8"
-            )
+        if args.only == "all":
+            print(f"{args.rows:,} rows to a pipe")
+            for fmt, lite in (("csv", ["--csv"]), ("tsv", []), ("table", ["-t"])):
+                wall, cpu = _timed(_to_pipe([*base, "find", "User", "--format", fmt]), args.repeat)
+                _line(f"ormcli find User --format {fmt}", wall, cpu)
+                if args.litecli:
+                    command = [args.litecli, db_file, *lite, "-e", "SELECT * FROM user"]
+                    wall, cpu = _timed(_to_pipe(command), args.repeat)
+                    _line(f"litecli {' '.join(lite) or '(tab-separated)'}", wall, cpu)
+            print("ormcli run: a script of add lines (one commit)")
+            for count in (int(n) for n in args.lines.split(",") if n):
+                script = folder / f"adds{count}.orm"
+                script.write_text(
+                    "".join(f'add Tag name="tag {i}"\n' for i in range(count)), encoding="utf-8"
+                )
 
-            def run(script: Path = script) -> None:
-                with sqlite3.connect(db_file) as conn:
-                    conn.execute('DELETE FROM "tag"')
-                _to_pipe([*base, "run", str(script)])()
+                def run(script: Path = script) -> None:
+                    with sqlite3.connect(db_file) as conn:
+                        conn.execute('DELETE FROM "tag"')
+                    _to_pipe([*base, "run", str(script)])()
 
-            wall, cpu = _timed(run, 1)
-            _line(f"{count:,} lines", wall, cpu)
-        print("startup to the first prompt (pseudo-terminal)")
+                wall, cpu = _timed(run, 1)
+                _line(f"{count:,} lines", wall, cpu)
+        print(
+            f"startup to the first prompt (pseudo-terminal; median of {args.prompt_runs}, "
+            f"in turns; bytecode: {args.bytecode}; load {os.getloadavg()[0]:.2f})"
+        )
         env = {
-            **os.environ,
-            "NO_COLOR": "1",
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-            "XDG_CONFIG_HOME": str(folder / "config"),
-            "HOME": str(folder),
-        }
-        wall, cpu = _timed(_prompt(base, r"bench\.db>", env), max(args.repeat, 5))
-        _line("ormcli (REPL, blog models loaded)", wall, cpu)
+            k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"
+        }  # the warm-up writes the caches an install has
+        env.update(
+            NO_COLOR="1",
+            PROMPT_TOOLKIT_NO_CPR="1",
+            XDG_CONFIG_HOME=str(folder / "config"),
+            HOME=str(folder),
+        )
+        ormcli_env, cwd = env, None
+        if args.bytecode == "source":
+            ormcli_env, cwd = source_env(folder / "source", env), folder / "source"
+        runs = {"ormcli (REPL, blog models loaded)": _prompt(base, r"bench\.db>", ormcli_env, cwd)}
         if args.litecli:
-            wall, cpu = _timed(
-                _prompt([args.litecli, db_file], r"bench(\.db)?>", env), max(args.repeat, 5)
-            )
-            _line("litecli", wall, cpu)
+            runs["litecli"] = _prompt([args.litecli, db_file], r"bench(\.db)?>", env)
+        for label, (walls, cpus) in _in_turns(runs, args.prompt_runs).items():
+            _medians(label, walls, cpus)
+        print(f"  (load average after: {os.getloadavg()[0]:.2f})")
     return 0
 
 

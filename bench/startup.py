@@ -8,13 +8,21 @@ machine whose cores are busy with other work, the wall time is mostly waiting fo
 the targets of issue 18: ``--help`` and ``--version`` <= 150 ms, ``import core`` <= 80 ms, each
 judged on wall and on CPU time by the 95% interval of its median (``bench.stats``).
 ``python -c pass`` is the interpreter's own start, the part no package can remove.
-Callers: ``bench.harness``. Leaves out: import profiles (run ``python -X importtime -c
-"import core"`` for those).
+
+Two ways a user runs it: ``cached`` (the default; what any ``pip install`` gives: bytecode
+caches written once, ``PYTHONDONTWRITEBYTECODE`` dropped for the warm-up) and ``source``
+(``--bytecode source``): a fresh copy of ``core`` and ``ormcli`` with no ``__pycache__``, run
+with ``PYTHONDONTWRITEBYTECODE=1`` — what an editable install does on every start in an
+environment that sets that variable (this machine does): every module of the project is
+compiled again each time; the standard library and site-packages keep their caches.
+Callers: ``bench.harness``, ``bench.cli``, people (``python -m bench.startup [N] [--bytecode
+source]``). Leaves out: import profiles (run ``python -X importtime -c "import core"``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,15 +47,33 @@ def _argv(args: tuple[str, ...]) -> list[str]:
     script = Path(sys.executable).with_name("ormcli")
     if script.exists():
         return [str(script), *args[1:]]
-    return [sys.executable, "-c", "from ormcli.app import main; main()", *args[1:]]
+    return [sys.executable, "-c", "from ormcli.__main__ import main; main()", *args[1:]]
 
 
-def measure(repeat: int, cwd: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+def source_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` for running a fresh copy of the project's sources (no bytecode caches, none
+    written) from ``folder``: ``PYTHONPATH`` puts the copy first."""
+    root = Path(__file__).resolve().parent.parent
+    for package in ("core", "ormcli"):
+        target = folder / package
+        if not target.exists():
+            shutil.copytree(
+                root / package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+    return {**env, "PYTHONPATH": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def measure(
+    repeat: int, cwd: Path, env: dict[str, str], *, source: Path | None = None
+) -> list[dict[str, Any]]:
     """Every command's wall and CPU times, ``repeat`` each, taken in turns (one warm-up
     first, which also writes the bytecode caches: ``PYTHONDONTWRITEBYTECODE`` is dropped from
     the environment, since an installed package has its ``.pyc`` files and a start without
-    them compiles every module again)."""
+    them compiles every module again). With ``source`` (a scratch folder): the ``source``
+    way of :func:`source_env` instead, nothing cached for the project."""
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if source is not None:  # run from there: ``python -c`` puts the current folder first
+        env, cwd = source_env(source, env), source
     times: dict[str, list[float]] = {label: [] for label, _, _ in COMMANDS}
     cpu: dict[str, list[float]] = {label: [] for label, _, _ in COMMANDS}
     for rnd in range(repeat + 1):
@@ -113,6 +139,17 @@ def _median_text(xs: list[float]) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual check
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m bench.startup")
+    parser.add_argument("runs", nargs="?", type=int, default=20)
+    parser.add_argument("--bytecode", choices=("cached", "source"), default="cached")
+    cli = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
-    runs = int(sys.argv[1]) if sys.argv[1:] else 10
-    print("\n".join(table(measure(runs, root, dict(os.environ)))))
+    print(f"load average before: {os.getloadavg()[0]:.2f}; bytecode: {cli.bytecode}")
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) if cli.bytecode == "source" else None
+        results = measure(cli.runs, root, dict(os.environ), source=source)
+    print("\n".join(table(results)))
+    print(f"load average after: {os.getloadavg()[0]:.2f}; {cli.runs} runs each, in turns")

@@ -6,6 +6,8 @@ generic top-level name: nothing else in this distribution may use it.
 >>> from core import Database, SQLiteAdapter, entity, PrimaryKey, AutoIncrement
 """
 
+from typing import TYPE_CHECKING, Any
+
 from core.adapters import Adapter, adapter_from_url
 from core.adapters.sqlite import SQLiteAdapter
 from core.database import Database
@@ -30,7 +32,6 @@ from core.errors import (
     shorten,
 )
 from core.expressions import F, and_, like_escape, not_, or_, outer
-from core.migrations import MigrateOptions, MigrationPlan, Questioner
 from core.pool import Pool
 from core.query import Query
 from core.relations import RelationInfo
@@ -54,7 +55,23 @@ from core.types import (
 from core.unitofwork import ChangeSet, Delete, Insert, Update
 from core.url import DatabaseURL, mask_url, parse_url
 
+if TYPE_CHECKING:
+    from core.migrations import MigrateOptions, MigrationPlan, Questioner
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The migration names, imported when first used (``import core`` stays free of the
+    migration pipeline: start-up time, issue 18 point 6)."""
+    if name in ("MigrateOptions", "MigrationPlan", "Questioner"):
+        import core.migrations
+
+        value = getattr(core.migrations, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
+
 
 __all__ = [
     "Adapter",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.adapters import Adapter, adapter_from_url
 from core.cluster import Router, Server
@@ -33,9 +33,7 @@ from core.errors import (
     UnknownEntityError,
 )
 from core.events import Events, has_entity_methods
-from core.migrations import MigrateOptions, MigrationPlan, Questioner
-from core.migrations import migrate as run_migrate
-from core.migrations.model import check_names
+from core.migrations.names import check_names
 from core.pool import Pool
 from core.query import Query
 from core.raw import bind, column_order
@@ -43,6 +41,9 @@ from core.select import Row, row_class
 from core.session import Session
 from core.sql import select_sql
 from core.url import DatabaseURL, parse_url
+
+if TYPE_CHECKING:  # imported by migrate() when it runs: opening a database needs none of it
+    from core.migrations import MigrationPlan, Questioner
 
 __all__ = ["Database"]
 
@@ -517,6 +518,9 @@ class Database:
 
     def migration_plan(self, *, backfill: dict[str, Any] | None = None) -> MigrationPlan:
         """What ``migrate()`` would do, with the data checked; nothing is written."""
+        from core.migrations.runner import MigrateOptions
+        from core.migrations.runner import migrate as run_migrate
+
         with self.pool.connection() as conn:
             options = MigrateOptions(dry_run=True, allow_data_loss=True, backfill=backfill or {})
             return run_migrate(conn, self.entities, options)
@@ -538,6 +542,9 @@ class Database:
         (NOT NULL over NULLs without ``backfill``, a unique over duplicates, ...) and
         suggested renames raise ``MigrationError`` with the counts, and nothing is applied.
         """
+        from core.migrations.runner import MigrateOptions
+        from core.migrations.runner import migrate as run_migrate
+
         options = MigrateOptions(
             allow_data_loss=allow_data_loss,
             dry_run=dry_run,

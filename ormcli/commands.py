@@ -9,6 +9,7 @@ dispatches through :data:`REGISTRY`; ``completion.py`` reads :attr:`CommandSpec.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -60,14 +61,23 @@ def command(
     return register
 
 
+def _registered() -> dict[str, CommandSpec]:
+    """:data:`REGISTRY`, filled first if need be: the commands register when ``language.py``
+    runs, which its importers leave until first use (``ormcli/lazy.py``); completion and
+    highlighting may look a command up before anything was parsed."""
+    if not REGISTRY:
+        importlib.import_module("ormcli.language").parse  # noqa: B018 (runs the module)
+    return REGISTRY
+
+
 def specs() -> list[CommandSpec]:
     """Each command once, in registration order (aliases folded in)."""
     seen: dict[str, CommandSpec] = {}
-    for spec in REGISTRY.values():
+    for spec in _registered().values():
         seen.setdefault(spec.name, spec)
     return list(seen.values())
 
 
 def lookup(name: str) -> CommandSpec | None:
     """The spec of a command or alias, case-insensitively."""
-    return REGISTRY.get(name.lower())
+    return _registered().get(name.lower())

@@ -9,24 +9,32 @@ after a collection), and after ``author.`` the fields of the entity a path reach
 ``load `` → file paths.
 Inside a condition it follows the last word: after a field → the operators (``=``, ``like``,
 ``in (``, ``is null``...); after an operator → the field's values (enum members, ``True``/
-``False``, ``None`` where nullable, handles of the referenced entity, from the ``values``
-callable); after a value → ``and``, ``or``, ``order by``, ``limit``; after ``order by FIELD`` →
-``desc``, ``asc``, ``,`` and ``limit``. ``add``/``set`` complete ``field=VALUE`` the same way.
+``False``, ``None`` where nullable, handles of the referenced entity and the keys stored in the
+database (``1  Ada Lovelace``, ``"TEA-1"``), from the ``values`` callable); after a value →
+``and``, ``or``, ``order by``, ``limit``; after ``order by FIELD`` → ``desc``, ``asc``, ``,``
+and ``limit``. ``add``/``set`` complete ``field=VALUE`` the same way;
+``set``/``show``/``remove ENTITY `` complete the entity's stored keys (the ``keys`` callable).
 
-Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks two callables for entity
-and field names, so it needs no database and can be tested with plain lists. It does not
-tokenize strictly (a half-typed string must not break completion).
+Callers: ``repl.py``. It reads the registry in ``commands.py`` and asks callables for entity
+and field names, values and keys, so it needs no database and can be tested with plain
+lists. It does not tokenize strictly (a half-typed string must not break completion).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
+from ormcli import lazy
 from ormcli.commands import lookup, specs
-from ormcli.language import AGGREGATE_FUNCS
+
+if TYPE_CHECKING:
+    from ormcli import language as cmd
+else:  # built at first use (start-up time: ormcli/lazy.py)
+    cmd = lazy.module("ormcli.language")
 
 WHERE_WORDS = (
     "and",
@@ -44,6 +52,10 @@ WHERE_WORDS = (
 )
 
 
+#: A candidate: its text, or (text, a note shown beside it in the menu).
+Choice = str | tuple[str, str]
+
+
 class CommandCompleter(Completer):
     """Completes a line of the command language."""
 
@@ -51,14 +63,18 @@ class CommandCompleter(Completer):
         self,
         entities: Callable[[], list[str]],
         fields: Callable[[str, bool], list[str]],
-        values: Callable[[str, str], list[str]] | None = None,
+        values: Callable[[str, str, str], Sequence[Choice]] | None = None,
+        keys: Callable[[str, str], Sequence[Choice]] | None = None,
     ) -> None:
         """``entities()`` lists entity names; ``fields(entity, writable)`` its field names
         (``writable`` leaves out auto-assigned keys), ``[]`` for an unknown entity;
-        ``values(entity, field)`` the literals worth offering for a field (may be ``[]``)."""
+        ``values(entity, field, typed)`` the literals worth offering for a field, given the
+        start of the value typed so far (may be ``[]``); ``keys(entity, typed)`` the stored
+        keys of an entity (``set User <Tab>``)."""
         self.entities = entities
         self.fields = fields
-        self.values = values or (lambda entity, field: [])
+        self.values = values or (lambda entity, field, typed: [])
+        self.keys = keys or (lambda entity, typed: [])
         self._paths = PathCompleter(expanduser=True)
 
     def get_completions(
@@ -97,7 +113,7 @@ class CommandCompleter(Completer):
             and not {"distinct", "where", "group", "order", "limit"} & set(lowered)
         )
         if in_select and (lowered[-1] == "select" or lowered[-1].endswith(",")):
-            names = [*self.fields(entity, False), *(f"{f}(" for f in AGGREGATE_FUNCS)]
+            names = [*self.fields(entity, False), *(f"{f}(" for f in cmd.AGGREGATE_FUNCS)]
             yield from _matches(prefix, names)
             return
         fields = self.fields(entity, False)
@@ -107,7 +123,7 @@ class CommandCompleter(Completer):
             if kind == "operators":  # (any/none: the field may be a collection)
                 yield from _matches(prefix, [*OPERATORS, "any", "none"])
             elif kind == "values":
-                yield from _matches(prefix, self.values(entity, field))
+                yield from _matches(prefix, self.values(entity, field, prefix))
             elif kind == "after_value":
                 yield from _matches(prefix, ["and", "or", "order by", "limit"])
             else:
@@ -136,8 +152,10 @@ class CommandCompleter(Completer):
             )
             yield from _matches(prefix, keywords)
             return
-        if spec.name == "remove" and len(words) == 2:
-            yield from _matches(prefix, ["where"])
+        if "key" in spec.slots and len(words) == 2 and not entity.startswith("@"):
+            # set/show/remove ENTITY <Tab>: its stored keys (remove: and where)
+            extra: list[Choice] = ["where"] if spec.name == "remove" else []
+            yield from _matches(prefix, [*self.keys(entity, prefix), *extra])
             return
         if "fields" in spec.slots:
             # set ENTITY PK field=..., or set @N field=... (the handle names the entity)
@@ -145,8 +163,9 @@ class CommandCompleter(Completer):
             if needs_key and len(words) < 3:
                 return
             if "=" in prefix:  # field=VALUE
-                name = prefix.split("=", 1)[0]
-                yield from _matches(prefix, [f"{name}={v}" for v in self.values(entity, name)])
+                name, typed = prefix.split("=", 1)
+                choices = self.values(entity, name, typed)
+                yield from _matches(prefix, [_prefixed(f"{name}=", c) for c in choices])
                 return
             given = {w.split("=", 1)[0] for w in words[2:] if "=" in w}
             names = [f"{n}=" for n in self.fields(entity, True) if n not in given]
@@ -183,8 +202,13 @@ def _after(words: list[str], fields: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _matches(prefix: str, candidates: Iterable[str]) -> Iterable[Completion]:
+def _prefixed(lead: str, choice: Choice) -> Choice:
+    return lead + choice if isinstance(choice, str) else (lead + choice[0], choice[1])
+
+
+def _matches(prefix: str, candidates: Iterable[Choice]) -> Iterable[Completion]:
     low = prefix.lower()
     for candidate in candidates:
-        if candidate.lower().startswith(low):
-            yield Completion(candidate, start_position=-len(prefix))
+        text, meta = (candidate, "") if isinstance(candidate, str) else candidate
+        if text.lower().startswith(low):
+            yield Completion(text, start_position=-len(prefix), display_meta=meta or None)

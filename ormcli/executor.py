@@ -15,18 +15,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import core
-from ormcli import language as cmd
-from ormcli import loader, staged
-from ormcli import results as r
+from ormcli import lazy, loader
 from ormcli.commands import lookup, specs
 from ormcli.errors import CliError, UsageError, exit_code_for
 from ormcli.literals import Handle, Lit, format_literal
 from ormcli.suggest import did_you_mean
 from ormcli.values import coerce, display, key_value, plain
 from ormcli.where import Expr, compile_where
+
+if TYPE_CHECKING:
+    from ormcli import language as cmd
+    from ormcli import results as r
+    from ormcli import staged
+else:  # built at first use (start-up time: ormcli/lazy.py)
+    cmd = lazy.module("ormcli.language")
+    r = lazy.module("ormcli.results")
+    staged = lazy.module("ormcli.staged")
 
 
 class CommitFailed(CliError):
@@ -115,6 +122,56 @@ class Workspace:
         raise UsageError(
             f"{info.cls.__name__} has no field {name!r}{hint} (fields: {', '.join(names)})"
         )
+
+    #: Keys offered by Tab for a reference value (``author=``), at most.
+    KEY_CHOICES = 50
+
+    def key_choices(self, info: Any, typed: str = "") -> list[tuple[str, str]]:
+        """Stored keys of ``info``'s entity worth offering for a reference value, as
+        ``(literal, label)``: the key as it is typed (``3``, ``"TEA-1"``) and the row's first
+        text field. ``typed`` is the start of the value typed so far; keys that do not start
+        with it are left out in the query (a number: the keys made of it and up to two more
+        digits). Rows staged for removal are left out; at most :attr:`KEY_CHOICES`, in key
+        order. An entity with a composite key has none (a reference names it by handle); a
+        failing query (no table yet) gives none. Read-only: nothing is tracked or staged."""
+        keys = info.primary_key
+        if len(keys) != 1 or keys[0].kind not in ("int", "str", "uuid", "date", "decimal"):
+            return []
+        key = keys[0]
+        label = next((f for f in info.fields if f.kind == "str" and not f.primary_key), None)
+        query = self.session.query(info.cls)
+        text = typed.strip()
+        if key.kind == "int":
+            if text and not (text.isascii() and text.isdigit()):
+                return []
+            if text:
+                start = int(text)
+                wanted = [start, *range(start * 10, start * 10 + 10)]
+                wanted += range(start * 100, start * 100 + 100)
+                query = query.filter(core.F(key.name).in_(wanted))
+        elif text.lstrip("\"'"):
+            pattern = core.like_escape(text.lstrip("\"'")) + "%"
+            query = query.filter(core.F(key.name).like(pattern))
+        removed = {
+            info.pk_of(obj) for obj in staged.staging_of(self.session, info).removed.values()
+        }
+        named = {"key": core.F(key.name)}
+        if label is not None:
+            named["label"] = core.F(label.name)
+        try:
+            rows = (
+                query.select(**named).order_by("key").limit(self.KEY_CHOICES + len(removed)).find()
+            )
+        except core.OrmError:
+            return []
+        found = []
+        for row in rows:
+            value = row[0]
+            if value in removed:
+                continue
+            meta = cut_text(row[1]) if label is not None and row[1] is not None else ""
+            found.append((format_literal(value), meta))
+        return found[: self.KEY_CHOICES]
 
     def counts(self) -> tuple[int, int, int]:
         """(added, changed, removed) staged in the session."""

@@ -24,14 +24,19 @@ import re
 from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.history import FileHistory
 
 from core import ConfigurationError, parse_url
+from ormcli import lazy
 from ormcli.errors import ParseError
-from ormcli.language import parse
 from ormcli.literals import Lit
+
+if TYPE_CHECKING:
+    from ormcli import language as cmd
+else:  # built at first use (start-up time: ormcli/lazy.py)
+    cmd = lazy.module("ormcli.language")
 
 #: Field names that look secret: shell-style patterns, matched case-insensitively against the
 #: whole name, the name without ``_``/``-``, and each of its words (``private_key`` → ``private``,
@@ -130,7 +135,7 @@ def is_sensitive(line: str, patterns: Iterable[str] = DEFAULT_SECRET_FIELDS) -> 
     """Would writing ``line`` to the history file leak a secret?"""
     patterns = tuple(patterns)
     try:
-        command = parse(line)
+        command = cmd.parse(line)
     except ParseError:
         words = _NAME.findall(line)
         return has_url_password(line) or any(looks_secret(w, patterns) for w in words)

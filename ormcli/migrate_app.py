@@ -11,8 +11,6 @@ drifted, ``--json``). Callers: ``ormcli.app`` (``add_typer``). Everything is don
 ``core.migrations``; this module parses options, asks, and prints.
 """
 
-from __future__ import annotations
-
 import json
 import sys
 import traceback
@@ -72,13 +70,13 @@ def _guard(ctx: typer.Context, action: Callable[[Any], int]) -> None:
     raise typer.Exit(code)
 
 
-def _terminal_questioner() -> Questioner:
+def _terminal_questioner() -> "Questioner":
     """A ``core.migrations.Questioner`` that asks on the terminal (stderr), defaulting to no."""
     from core.migrations import Questioner
     from core.migrations.diff import Suggestion
 
     class TerminalQuestioner(Questioner):
-        def confirm_data_loss(self, plan: MigrationPlan) -> bool:
+        def confirm_data_loss(self, plan: "MigrationPlan") -> bool:
             for line in plan.data_loss:
                 _err(f"! {line.note}")
             return typer.confirm("Apply these steps, which lose data?", default=False, err=True)
@@ -102,7 +100,7 @@ def _backfills(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def print_plan(plan: MigrationPlan, *, sql: bool) -> None:
+def print_plan(plan: "MigrationPlan", *, sql: bool) -> None:
     for line in plan.lines:
         _out(str(line))
     for s in plan.suggestions:

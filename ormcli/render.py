@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -21,8 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from core import shorten
-from ormcli import formats
-from ormcli import results as r
+from ormcli import formats, lazy
+
+if TYPE_CHECKING:
+    from ormcli import results as r
+else:  # built at first use (start-up time: ormcli/lazy.py)
+    r = lazy.module("ormcli.results")
 
 #: Echoed values (``+ @1 User name=...``, ``old → new``) longer than this are cut with ``…``.
 ECHO_WIDTH = 80

@@ -17,16 +17,17 @@ import subprocess
 import time
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import DummyInput, Input
 from prompt_toolkit.output import DummyOutput, Output
+from prompt_toolkit.utils import get_cwidth
 
 import core
-from ormcli import language as cmd
+from ormcli import lazy
 from ormcli.completion import CommandCompleter
 from ormcli.config import short_db_label
 from ormcli.errors import ParseError, message_for
@@ -37,6 +38,11 @@ from ormcli.interrupt import CancelOnInterrupt
 from ormcli.keys import key_bindings
 from ormcli.render import OutputOptions, render, render_error, render_to_text
 from ormcli.statements import is_complete, split_commands
+
+if TYPE_CHECKING:
+    from ormcli import language as cmd
+else:  # built at the first command (start-up time: ormcli/lazy.py)
+    cmd = lazy.module("ormcli.language")
 
 WELCOME = "ormcli — type help for commands, quit to leave"
 INTERRUPTED = "interrupted"
@@ -102,12 +108,12 @@ class ReplSettings:
             self.timing = _switch(name, value)
         elif name == "pager":
             self.pager = "" if value == "off" else "auto" if value == "on" else value
-        elif value == "all":
+        elif value in ("all", "0"):  # 0: every row, as in the settings file
             self.row_limit = None
         elif value.isdigit() and int(value) > 0:
             self.row_limit = int(value)
         else:
-            raise ValueError(f"limit takes a number of rows or all, got {value!r}")
+            raise ValueError(f"limit takes a number of rows, or all (or 0), got {value!r}")
 
 
 def _switch(name: str, value: str) -> bool:
@@ -157,7 +163,9 @@ class Repl:
             input, output = DummyInput(), DummyOutput()
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history or InMemoryHistory(),
-            completer=CommandCompleter(workspace.entity_names, self._fields, self._values),
+            completer=CommandCompleter(
+                workspace.entity_names, self._fields, self._values, self._keys
+            ),
             complete_while_typing=False,
             input=input,
             output=output,
@@ -169,7 +177,14 @@ class Repl:
             auto_suggest=AutoSuggestFromHistory(),
             bottom_toolbar=self.toolbar if interactive else None,
         )
-        self._ask_session: PromptSession[str] = PromptSession(input=input, output=output)
+        #: The quit question's own prompt, made when first asked (start-up time).
+        self._ask_io = (input, output)
+        self._asker: PromptSession[str] | None = None
+
+    def _ask_session(self) -> PromptSession[str]:
+        if self._asker is None:
+            self._asker = PromptSession(input=self._ask_io[0], output=self._ask_io[1])
+        return self._asker
 
     def _fields(self, entity: str, writable: bool) -> list[str]:
         """Field and collection names of ``entity``, of the entity of a handle such as ``@1``,
@@ -194,9 +209,11 @@ class Repl:
         names = [f.name for f in info.fields if not (writable and f.autoincrement)]
         return names + list(info.relations)
 
-    def _values(self, entity: str, name: str) -> list[str]:
-        """Literals worth offering for a field: enum members, booleans, None where nullable,
-        handles of staged entities a reference may name."""
+    def _values(self, entity: str, name: str, typed: str = "") -> list[str | tuple[str, str]]:
+        """Literals worth offering for a field: enum members, booleans, None where nullable;
+        for a reference, the handles of staged entities it may name, then the keys stored in
+        the database that start with ``typed`` (with the row's first text field beside); for
+        the entity's own key, its stored keys."""
         try:
             if entity.startswith("@"):
                 info = core.entity_info(self.workspace.handles.get(int(entity[1:])))
@@ -205,21 +222,34 @@ class Repl:
             field = info.field(name)
         except Exception:
             return []
-        found: list[str] = []
+        found: list[str | tuple[str, str]] = []
         if field.kind == "enum" and field.enum_type is not None:
             found = [f'"{member.name}"' for member in field.enum_type]
         elif field.kind == "bool":
             found = ["True", "False"]
+        elif field.primary_key and len(info.primary_key) == 1:  # where sku = <Tab>
+            found = list(self.workspace.key_choices(info, typed))
         elif field.kind == "reference" and field.target is not None:
-            found = [
-                f"@{number}"
-                for number, obj in self.workspace.handles.items()
-                if isinstance(obj, field.target.cls)
-                and self.workspace.session.state_of(obj) == "new"
-            ]
+            if typed in ("", "@") or typed.startswith("@"):
+                found = [
+                    (f"@{number}", f"new {type(obj).__name__}")
+                    for number, obj in self.workspace.handles.items()
+                    if isinstance(obj, field.target.cls)
+                    and self.workspace.session.state_of(obj) == "new"
+                ]
+            if not typed.startswith("@"):
+                found += self.workspace.key_choices(field.target, typed)
         if field.nullable:
             found.append("None")
         return found
+
+    def _keys(self, entity: str, typed: str = "") -> list[str | tuple[str, str]]:
+        """Stored keys of ``entity`` (``set User <Tab>``), as for a reference value."""
+        try:
+            info = self.workspace.entity(entity)
+        except Exception:
+            return []
+        return list(self.workspace.key_choices(info, typed))
 
     def _read(self, session: PromptSession[str], prompt: str) -> str:
         if self._lines is None:
@@ -235,8 +265,16 @@ class Repl:
             text += "\n" + more.rstrip("\r\n")
         return text
 
+    #: The key hints of the toolbar, longest first: the first that fits the terminal is shown.
+    KEY_HINTS = (
+        "Tab complete · → suggestion · Ctrl-C cancels · Ctrl-D quit",
+        "Tab · → · Ctrl-C · Ctrl-D",
+        "",
+    )
+
     def toolbar(self) -> str:
-        """The bottom line: database, staged counts, transaction state, key hints."""
+        """The bottom line: database, staged counts, transaction state, key hints (shortened,
+        then left out, when the terminal is too narrow for them)."""
         added, changed, removed = self.workspace.counts()
         state = "sandbox: rolled back at exit" if self.sandbox else "no transaction"
         if not self.sandbox and self.workspace.session.in_transaction:
@@ -245,10 +283,16 @@ class Repl:
         if db.servers != db.url_display:  # several servers: where this session's reads go
             where = "replicas" if self.workspace.session.reads_from_replicas else "primary"
             state += f"  │  reads: {where}"
-        return (
-            f" {self.label} │ +{added} ~{changed} -{removed} │ {state} │ "
-            "Tab complete · → suggestion · Ctrl-C cancels · Ctrl-D quit"
-        )
+        head = f" {self.label} │ +{added} ~{changed} -{removed} │ {state}"
+        try:
+            width = self.prompt_session.app.output.get_size().columns
+        except Exception:  # no terminal size to be had: the full line
+            width = 1_000
+        for hints in self.KEY_HINTS:
+            line = f"{head} │ {hints}" if hints else head
+            if get_cwidth(line) <= width:
+                return line
+        return line
 
     def prompt_text(self) -> str:
         """``blog.db> `` or, with staged work, ``blog.db [+2 ~1 -1]> `` (zero counts left out)."""
@@ -393,7 +437,7 @@ class Repl:
         asked_again = False
         while True:
             try:
-                answer = self._ask_session.prompt(
+                answer = self._ask_session().prompt(
                     f"staged: {staged}. [c]ommit, [d]iscard or [s]tay? ",
                     enable_history_search=False,
                 )

@@ -17,12 +17,38 @@ The pipeline, one module each (imports point down the list)::
     files       versioned files under migrations/: plan, apply, status, undo, squash, check
 
 Callers: ``core.database`` and ``ormcli``. What it leaves out: printing and prompting.
+The names below are imported when first used (``import core`` and opening a database stay
+free of the pipeline: start-up time, issue 18 point 6).
 """
 
 from __future__ import annotations
 
-from core.migrations.plan import MigrationPlan, PlanLine, make_plan
-from core.migrations.runner import MigrateOptions, NoQuestions, Questioner, migrate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.migrations.plan import MigrationPlan, PlanLine, make_plan
+    from core.migrations.runner import MigrateOptions, NoQuestions, Questioner, migrate
+
+_LAZY = {
+    "MigrationPlan": "core.migrations.plan",
+    "PlanLine": "core.migrations.plan",
+    "make_plan": "core.migrations.plan",
+    "MigrateOptions": "core.migrations.runner",
+    "NoQuestions": "core.migrations.runner",
+    "Questioner": "core.migrations.runner",
+    "migrate": "core.migrations.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core.migrations' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MigrateOptions",

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.entity import EntityInfo, FieldInfo
-from core.errors import ModelError
+from core.migrations.names import check_names
 from core.migrations.schema import Check, Column, ForeignKey, Index, Schema, Table
 
 __all__ = ["bounded_name", "check_names", "desired_schema", "sql_literal", "type_spec"]
@@ -177,26 +177,3 @@ def _key_widths(info: EntityInfo, t: Table) -> None:
 
 def desired_schema(entities: Sequence[EntityInfo]) -> Schema:
     return Schema({info.table: desired_table(info) for info in entities})
-
-
-def check_names(
-    entities: Sequence[EntityInfo], max_bytes: int, reserved_prefixes: Sequence[str]
-) -> None:
-    """``ModelError`` for a table or column name the backend cannot take (too long, or
-    reserved), naming entity and field: better at load time than half-way through a migrate."""
-    for info in entities:
-        names: list[tuple[str, str]] = [(info.table, f"entity {info.cls.__name__}")]
-        names += [(f.column, f"{info.cls.__name__}.{f.name}") for f in info.fields]
-        for name, who in names:
-            size = len(name.encode())
-            if max_bytes and size > max_bytes:
-                raise ModelError(
-                    f"{who}: the name {name!r} is {size} bytes, longer than the {max_bytes} "
-                    "this backend allows; shorten it"
-                )
-            for prefix in reserved_prefixes:
-                if name.lower().startswith(prefix):
-                    raise ModelError(
-                        f"{who}: names starting with {prefix!r} are reserved by this backend; "
-                        "rename it"
-                    )

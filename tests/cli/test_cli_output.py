@@ -66,11 +66,12 @@ def test_the_repl_on_a_pipe_prints_no_banner_and_footers_on_stderr(
 
 def test_option_changes_the_format_and_the_row_limit(db_url: str, blog_models: str) -> None:
     """find shows 200 rows and says how many matched; option limit and --all change that;
-    option format csv writes CSV; a bad option value names the choices."""
+    option format csv writes CSV; a bad option value names the choices; limit 0 is all."""
     _seeded(db_url, blog_models, 250)
     ws = workspace(db_url, blog_models)
     keys = "find User\nfind User --all\nfind User limit 5\noption limit 10\nfind User\n"
     keys += "option format csv\nfind User limit 1\noption format xml\noption\n"
+    keys += "option limit 0\noption limit -3\n"
     screen, _ = drive(ws, keys)
     assert "(showing 200 of 251 rows — limit N or --all)" in screen
     assert "(251 rows)" in screen
@@ -80,6 +81,8 @@ def test_option_changes_the_format_and_the_row_limit(db_url: str, blog_models: s
     assert "id,email,name,joined,bio" in screen
     assert "error: format 'xml' is not one of table, vertical, csv, tsv, json, jsonl" in screen
     assert "format = csv" in screen and "timing = on" in screen
+    assert "limit = all" in screen  # 0 means all, as in the settings file
+    assert "error: limit takes a number of rows, or all (or 0), got '-3'" in screen
     ws.close()
 
 

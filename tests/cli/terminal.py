@@ -52,6 +52,7 @@ class Pane:
             "new-session", "-d", "-x", str(width), "-y", str(height),
             "--", "sh", "-c", wrapper, *argv, env=environ,
         )  # fmt: skip
+        self.socket_path = self._tmux("display-message", "-p", "#{socket_path}").strip()
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         assert TMUX is not None
@@ -107,6 +108,8 @@ class Pane:
         return int(found.group(1))
 
     def close(self) -> None:
-        """Stop this pane's own tmux server (never another)."""
+        """Stop this pane's own tmux server (never another) and remove its socket file."""
         with contextlib.suppress(subprocess.CalledProcessError):
             self._tmux("kill-server")
+        if self.socket_path:  # tmux leaves the socket file of a killed server behind
+            Path(self.socket_path).unlink(missing_ok=True)

@@ -212,7 +212,10 @@ class Workspace:
         if value is None:
             return None
         if _is_entity(value):
-            return self.label(value)
+            label = self.label(value)
+            if label.startswith(("@", "(")):
+                return label  # a new row's handle, a composite key
+            return display(core.entity_info(value).pk_of(value))
         return display(value)
 
     def _resolve(self, target: Any, lit: Lit) -> Any:
@@ -605,6 +608,7 @@ class Workspace:
             columns + extra,
             tuple(rows),
             record=record,
+            hidden=staging.hidden,
             marks=marks,
             values=values,
             total=total,
@@ -657,6 +661,7 @@ class Workspace:
         found = list(query.find())
         if staging.empty:
             return info, found, staging
+        staging.hidden = sum(1 for o in found if id(o) in staging.removed)
         order_by = tuple((o.field, o.descending) for o in command.order_by)
         accept = self._accept(info, command.where)
         rows = staged.apply_to_find(found, staging, accept, order_by, command.limit)

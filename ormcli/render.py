@@ -296,6 +296,9 @@ def rows_footer(rows: r.Rows, elapsed_ms: float | None = None) -> str:
     else:
         text = plural(len(rows.rows), "row")
     note = staged_note(rows.marks)
+    if rows.hidden:
+        hidden = f"{plural(rows.hidden, 'staged removal')} not shown"
+        note = f"{note}; {hidden}" if note else hidden
     if note:
         text += f"; {note}"
     if elapsed_ms is not None:

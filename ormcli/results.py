@@ -70,6 +70,8 @@ class Rows:
     """The rows as JSON-ready values (numbers stay numbers), when asked for (JSON output)."""
     total: int | None = None
     """How many rows matched, when the default row limit showed fewer."""
+    hidden: int = 0
+    """Stored rows that matched but are staged for removal, so not shown (``find``)."""
     collections: tuple[CollectionSummary, ...] = ()
     """``show``: each collection of the row, its count and first items."""
 

@@ -57,6 +57,8 @@ class Staging:
     changed: dict[int, tuple[Any, dict[str, tuple[Any, Any]]]] = field(default_factory=dict)
     #: id(obj) -> obj
     removed: dict[int, Any] = field(default_factory=dict)
+    #: stored rows the database matched that the staged removals leave out of the answer
+    hidden: int = 0
 
     @property
     def empty(self) -> bool:

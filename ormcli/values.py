@@ -112,6 +112,8 @@ def display(value: Any) -> str:
     """A field value as a table cell shows it: text unquoted, the rest as literals."""
     if isinstance(value, str):
         return value
+    if isinstance(value, Enum):
+        return value.name
     if isinstance(value, datetime | date | time):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     if isinstance(value, list | dict):

@@ -105,7 +105,10 @@ def test_show_marks_a_staged_row_and_a_new_key(db_url: str, blog_models: str) ->
     assert "@1 (new)" in screen
     assert "~ staged change (not committed)" in screen
     assert "- staged removal (not committed)" in screen
-    assert "(3 rows; 1 staged add, 1 staged change (not committed))" in screen
+    assert (
+        "(3 rows; 1 staged add, 1 staged change (not committed); 1 staged removal not shown)"
+        in screen
+    )
     ws.close()
 
 
@@ -136,4 +139,42 @@ def test_a_composite_key_holding_a_reference_is_labelled_by_keys(
     assert changed.label == "(1, 2)"
     status = _run(ws, "status")
     assert [c.label for c in status.changed] == ["(1, 2)"]
+    ws.close()
+
+
+def test_find_says_how_many_stored_rows_a_staged_removal_leaves_out(
+    db_url: str, blog_models: str
+) -> None:
+    """A row staged for removal is not shown, and the footer says so: ``(2 rows; 1 staged
+    removal not shown)``; with nothing else matching, ``(0 rows; ...)``."""
+    ws = _blog(db_url, blog_models)
+    _run(ws, "remove User 2")
+    rows = _run(ws, "find User")
+    assert rows.hidden == 1
+    assert len(rows.rows) == 2
+    screen, _ = drive(ws, 'find User\nfind User where name = "Grace Hopper"\nquit\nd\n')
+    assert "(2 rows; 1 staged removal not shown)" in screen
+    assert "(0 rows; 1 staged removal not shown)" in screen
+    ws.close()
+
+
+def test_table_cells_show_enum_members_and_natural_keys_as_plain_text(
+    db_url: str, shop_models: str
+) -> None:
+    """An enum member shows as its name and a reference by natural key as the key, unquoted
+    like any other text in a cell (the literal syntax with quotes is for echoes and status)."""
+    ws = workspace(db_url, shop_models)
+    for line in (
+        'add Customer email="c@x" name="C"',
+        'add Product sku="TEA-1" name="Tea" price="2.50"',
+        "add Order customer=@1",
+        'add OrderItem order=@3 line=1 product="TEA-1"',
+        "commit",
+    ):
+        _run(ws, line)
+    orders = _run(ws, "find Order")
+    assert orders.rows[0][orders.columns.index("status")] == "open"
+    items = _run(ws, "find OrderItem")
+    assert items.rows[0][items.columns.index("product")] == "TEA-1"
+    assert items.rows[0][items.columns.index("order")] == "1"
     ws.close()

@@ -151,6 +151,10 @@ def _show_version(value: bool) -> None:
 
 
 def _fail(state: AppState | None, error: BaseException) -> NoReturn:
+    from ormcli.errors import is_broken_pipe, leave_on_broken_pipe
+
+    if is_broken_pipe(error):  # `ormcli find X | head -1`: stop quietly (exit 141)
+        leave_on_broken_pipe()
     err = make_console(stderr=True)
     if state is not None and state.debug:
         err.print(traceback.format_exc(), markup=False, highlight=False)
@@ -516,6 +520,11 @@ def main(args: list[str] | None = None) -> None:
     args = sys.argv[1:] if args is None else args
     try:
         code = app(prog_name="ormcli", args=args, standalone_mode=False)
+        sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        from ormcli.errors import leave_on_broken_pipe
+
+        leave_on_broken_pipe()
     except typer.Abort:
         typer.echo("Aborted!", err=True)
         sys.exit(1)

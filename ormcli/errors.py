@@ -12,6 +12,8 @@ Exit codes (DESIGN §4)::
     2  usage (the command line is wrong: unknown option, bad URL, missing model path)
     3  the commit outcome is unknown (the connection broke during COMMIT)
     4  conflict (another writer changed the rows)
+    141  stdout was closed early (``ormcli find ... | head -1``): the command stops quietly,
+         as a tool killed by SIGPIPE does (128 + 13); see :func:`leave_on_broken_pipe`
 
 Tree::
 
@@ -24,6 +26,10 @@ Tree::
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import NoReturn
+
 import core
 
 EXIT_OK = 0
@@ -31,6 +37,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_OUTCOME_UNKNOWN = 3
 EXIT_CONFLICT = 4
+EXIT_BROKEN_PIPE = 141
 
 
 class CliError(Exception):
@@ -89,3 +96,26 @@ def message_for(error: BaseException) -> str:
         f"internal error: {type(error).__name__}: {detail} "
         "(rerun with --debug for the traceback, and please report it)"
     )
+
+
+def is_broken_pipe(error: BaseException) -> bool:
+    """Did writing our output fail because the reader went away (EPIPE)? Core's errors are
+    left out: a database connection's broken socket is a database error, not our stdout."""
+    return isinstance(error, BrokenPipeError) and not isinstance(error, core.OrmError)
+
+
+def leave_on_broken_pipe() -> NoReturn:
+    """Stop quietly after stdout's reader went away: no error line, no traceback, exit 141.
+
+    stdout is pointed at ``os.devnull`` first, so nothing still buffered fails again when
+    Python flushes it at shutdown ("Exception ignored ... BrokenPipeError"). What runs stops
+    where it was, as when a shell tool is killed by SIGPIPE: a script commits nothing, the
+    REPL's staged work is discarded, a migrate that had not started applying applies nothing.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured): nothing left to flush into
+        pass
+    raise SystemExit(EXIT_BROKEN_PIPE)

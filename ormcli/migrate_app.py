@@ -58,8 +58,15 @@ def _guard(ctx: typer.Context, action: Callable[[Any], int]) -> None:
     except typer.Exit:
         raise
     except Exception as exc:
-        from ormcli.errors import exit_code_for, message_for
+        from ormcli.errors import (
+            exit_code_for,
+            is_broken_pipe,
+            leave_on_broken_pipe,
+            message_for,
+        )
 
+        if is_broken_pipe(exc):  # `ormcli migrate --dry-run | head -1`: stop quietly
+            leave_on_broken_pipe()
         if getattr(state, "debug", False):
             _err(traceback.format_exc())
         _err(f"error: {message_for(exc)}")

@@ -30,7 +30,7 @@ import core
 from ormcli import lazy
 from ormcli.completion import CommandCompleter
 from ormcli.config import short_db_label
-from ormcli.errors import ParseError, message_for
+from ormcli.errors import ParseError, is_broken_pipe, message_for
 from ormcli.executor import Workspace
 from ormcli.formats import FORMATS
 from ormcli.highlight import CommandLexer
@@ -362,6 +362,8 @@ class Repl:
                 self.workspace.json_values = self.settings.format in ("json", "jsonl")
                 result = self.workspace.execute(command)
             except Exception as exc:
+                if is_broken_pipe(exc):  # stdout closed: the REPL ends quietly (app.py)
+                    raise
                 self.failures += 1
                 if self.debug:
                     self.console.print(traceback.format_exc(), markup=False, highlight=False)

@@ -26,6 +26,7 @@ from ormcli.errors import (
     CliError,
     ParseError,
     exit_code_for,
+    is_broken_pipe,
     message_for,
 )
 from ormcli.executor import Workspace
@@ -77,7 +78,7 @@ def run_script(
         try:
             result = workspace.execute(command)
         except Exception as exc:
-            if debug:
+            if debug or is_broken_pipe(exc):  # a closed stdout ends the run (app.py)
                 raise
             workspace.session.rollback()
             render_error(

@@ -24,11 +24,13 @@ def _documented() -> dict[int, str]:
 
 
 def test_the_documented_table_is_the_one_in_errors_py() -> None:
-    """docs/cli.md lists 0-4 and errors.py defines the same numbers."""
+    """docs/cli.md lists 0-4 and 141 and errors.py defines the same numbers."""
     table = _documented()
-    assert set(table) == {0, 1, 2, 3, 4}
+    assert set(table) == {0, 1, 2, 3, 4, 141}
     assert (errors.EXIT_OK, errors.EXIT_ERROR, errors.EXIT_USAGE) == (0, 1, 2)
     assert (errors.EXIT_OUTCOME_UNKNOWN, errors.EXIT_CONFLICT) == (3, 4)
+    assert errors.EXIT_BROKEN_PIPE == 141
+    assert table[141].startswith("stdout was closed early")
     assert table[3].startswith("the commit outcome is unknown")
     assert table[4].startswith("conflict")
 

@@ -37,6 +37,7 @@ __all__ = [
     "DatabaseError",
     "IntegrityError",
     "MigrationError",
+    "MigrationLockTimeoutError",
     "ModelError",
     "NotFoundError",
     "OrmConnectionError",
@@ -162,6 +163,11 @@ class ConflictError(DatabaseError):
     ) -> None:
         super().__init__(message, orig)
         self.retryable = retryable
+
+
+class MigrationLockTimeoutError(MigrationError, ConflictError):
+    """A migrate statement waited ``lock_timeout`` for a lock another transaction held (an
+    ``ALTER`` behind a long reader): what was applied is named; run it again."""
 
 
 class OrmConnectionError(DatabaseError):

@@ -142,7 +142,12 @@ def migrate_command(
     ] = False,
     lock_timeout: Annotated[
         float,
-        typer.Option("--lock-timeout", help="Seconds to wait for another migrate.", min=0),
+        typer.Option(
+            "--lock-timeout",
+            help="Seconds any lock wait may take: for another migrate, or a DDL statement "
+            "behind a transaction that holds its table (then exit 4, nothing applied).",
+            min=0,
+        ),
     ] = 10.0,
 ) -> None:
     """Bring the database to the models: the plan, then all of it or nothing."""
@@ -225,7 +230,12 @@ _ALLOW = Annotated[
     bool, typer.Option("--allow-data-loss", help="Apply steps that drop or convert data.")
 ]
 _TIMEOUT = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for another migrate.", min=0)
+    float,
+    typer.Option(
+        "--lock-timeout",
+        help="Seconds any lock wait may take: for another migrate, or a DDL statement.",
+        min=0,
+    ),
 ]
 
 

@@ -573,8 +573,23 @@ class Dialect:
     #: when taken; "" where the write transaction itself is the lock (SQLite).
     lock_try_sql: ClassVar[str] = ""
     unlock_sql: ClassVar[str] = ""
-    #: Set how long a statement waits for a lock held by another connection ({ms}).
-    lock_timeout_sql: ClassVar[str] = ""
+
+    def get_lock_waits(self, conn: Any) -> Any:
+        """The connection's current lock-wait limits, to give back to ``restore_lock_waits``
+        after a migrate run (None where there is nothing to set)."""
+        return None
+
+    def set_lock_waits(self, conn: Any, seconds: float, *, local: bool = False) -> None:
+        """Make every lock wait of this connection's statements (the DDL's own, not just the
+        migration lock's) end after ``seconds`` with a ``ConflictError``. ``local``: for the
+        open transaction only, where the backend can (PostgreSQL ``SET LOCAL``)."""
+
+    def restore_lock_waits(self, conn: Any, saved: Any) -> None:
+        """Give back what ``get_lock_waits`` read."""
+
+    #: Whether ``set_lock_waits(local=True)`` ends with the transaction: the runner sets it
+    #: after BEGIN, and again (session-wide, restored after) for statements run outside it.
+    lock_waits_local: ClassVar[bool] = False
 
     def try_migration_lock(self, conn: Any, name: str) -> bool:
         """Try once to take the migration lock ``name`` on ``conn`` (``lock_try_sql``); True

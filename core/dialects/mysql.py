@@ -21,6 +21,7 @@ Callers: ``core.adapters.mysql``. What it leaves out: connecting (the adapter).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Generator, Sequence
 from decimal import Decimal
@@ -484,6 +485,34 @@ class MySQLDialect(Dialect):
         conn.raw.commit()
 
     max_identifier_bytes: ClassVar[int] = 64
+
+    def get_lock_waits(self, conn: Any) -> Any:
+        return tuple(
+            conn.fetchall(
+                "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout",
+                (),
+                "read the lock wait timeouts",
+            )[0]
+        )
+
+    def set_lock_waits(self, conn: Any, seconds: float, *, local: bool = False) -> None:
+        # Whole seconds: lock_wait_timeout bounds metadata locks (an ALTER behind an open
+        # transaction that read the table), innodb_lock_wait_timeout row locks (a backfill).
+        whole = max(1, math.ceil(seconds))
+        self._lock_waits(conn, (whole, whole))
+
+    def restore_lock_waits(self, conn: Any, saved: Any) -> None:
+        if saved is not None:
+            self._lock_waits(conn, saved)
+
+    @staticmethod
+    def _lock_waits(conn: Any, values: Sequence[Any]) -> None:
+        conn.execute(
+            "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+            tuple(int(v) for v in values),
+            "set the lock wait timeouts",
+        )
+
     online_index_sql: ClassVar[str] = (
         "CREATE {unique}INDEX {name} ON {table} ({columns}) ALGORITHM=INPLACE LOCK=NONE"
     )

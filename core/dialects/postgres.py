@@ -297,6 +297,27 @@ class PostgresDialect(Dialect):
     lock_try_sql: ClassVar[str] = "SELECT pg_try_advisory_lock(hashtext(%s || current_schema()))"
     unlock_sql: ClassVar[str] = "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))"
     max_identifier_bytes: ClassVar[int] = 63
+    lock_waits_local: ClassVar[bool] = True
+
+    def get_lock_waits(self, conn: Any) -> Any:
+        return conn.fetchall("SELECT current_setting('lock_timeout')", (), "read lock_timeout")[0][
+            0
+        ]
+
+    def set_lock_waits(self, conn: Any, seconds: float, *, local: bool = False) -> None:
+        # lock_timeout also bounds CREATE INDEX CONCURRENTLY's wait for older transactions;
+        # 0 would mean "no limit", so the shortest is 1 ms. set_config(..., true) is SET LOCAL.
+        ms = max(1, int(seconds * 1000))
+        conn.fetchall(
+            "SELECT set_config('lock_timeout', %s, %s)", (f"{ms}ms", local), "set lock_timeout"
+        )
+
+    def restore_lock_waits(self, conn: Any, saved: Any) -> None:
+        if saved is not None:
+            conn.fetchall(
+                "SELECT set_config('lock_timeout', %s, false)", (saved,), "restore lock_timeout"
+            )
+
     online_index_sql: ClassVar[str] = (
         "CREATE {unique}INDEX CONCURRENTLY {name} ON {table} ({columns})"
     )

@@ -297,7 +297,20 @@ class SQLiteDialect(Dialect):
     alter_column_form: ClassVar[str] = "rebuild"
     char_length_fn: ClassVar[str] = "LENGTH"
     not_integer_sql: ClassVar[str] = "CAST(CAST({c} AS INTEGER) AS TEXT) <> TRIM(CAST({c} AS TEXT))"
-    lock_timeout_sql: ClassVar[str] = "PRAGMA busy_timeout = {ms}"
+
+    def get_lock_waits(self, conn: Any) -> Any:
+        return conn.fetchall("PRAGMA busy_timeout", (), "read the busy timeout")[0][0]
+
+    def set_lock_waits(self, conn: Any, seconds: float, *, local: bool = False) -> None:
+        # The busy timeout bounds BEGIN IMMEDIATE (another writer) and COMMIT (readers of a
+        # rollback-journal database). PRAGMA takes no parameter: a whole number, formatted.
+        ms = max(1, int(seconds * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {ms}", (), "set the busy timeout")
+
+    def restore_lock_waits(self, conn: Any, saved: Any) -> None:
+        if saved is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(saved)}", (), "restore the busy timeout")
+
     migrate_prologue_sql: ClassVar[tuple[str, ...]] = ("PRAGMA foreign_keys = OFF",)
     migrate_epilogue_sql: ClassVar[tuple[str, ...]] = ("PRAGMA foreign_keys = ON",)
     foreign_key_check_sql: ClassVar[str] = "PRAGMA foreign_key_check"

@@ -4,6 +4,13 @@ One migrator at a time: the lock (PostgreSQL advisory lock, MySQL ``GET_LOCK`` â
 node a row of ``ormcli_migrate_lock``, since ``GET_LOCK`` holds on one node only â€”, SQLite's
 ``BEGIN IMMEDIATE`` write lock) is taken before the schema is read and held until the run is
 recorded; a second migrator waits up to ``lock_timeout`` seconds, then fails with one line.
+The same limit bounds every lock wait of the run's own statements (an ``ALTER`` behind a long
+reader, ``CREATE INDEX CONCURRENTLY`` waiting for older transactions, SQLite's COMMIT behind a
+reader): PostgreSQL ``SET LOCAL lock_timeout`` in the run's transaction and ``lock_timeout``
+for the statements outside it, MariaDB/MySQL ``lock_wait_timeout`` and
+``innodb_lock_wait_timeout``, SQLite the busy timeout; each is given back when the run ends. A
+wait that runs out is a ``MigrationLockTimeoutError`` (a ``ConflictError``: run it again)
+naming the statement, its table and what was applied.
 Where DDL is transactional (SQLite, PostgreSQL) the statements and the history row commit
 together or not at all. Where it is not (MySQL/MariaDB), data checks run first, and the
 history row records each statement as it completes: a failure names the statements applied
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +33,14 @@ from typing import Any
 
 from core.connection import Connection
 from core.entity import EntityInfo
-from core.errors import DatabaseError, MigrationError, OrmError, UnknownFieldError
+from core.errors import (
+    ConflictError,
+    DatabaseError,
+    MigrationError,
+    MigrationLockTimeoutError,
+    OrmError,
+    UnknownFieldError,
+)
 from core.migrations.diff import Suggestion
 from core.migrations.history import History
 from core.migrations.operations import Operation
@@ -78,8 +93,6 @@ class MigrateOptions:
 def migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
     """Hold the migration lock of this database (where the dialect has one) while inside."""
     d = conn.dialect
-    if d.lock_timeout_sql:
-        conn.execute(d.lock_timeout_sql.format(ms=int(timeout * 1000)), (), "set the lock timeout")
     if not d.lock_try_sql:
         yield
         return
@@ -203,6 +216,38 @@ def run_plan(
 
     ``resume`` (a history row) continues a failed run at its failing statement instead."""
     d = conn.dialect
+    saved_waits = d.get_lock_waits(conn)
+    if not d.lock_waits_local:  # else SET LOCAL in the transaction, and around what is outside
+        d.set_lock_waits(conn, options.lock_timeout)  # the run's own waits end in time too
+    try:
+        return _run_locked(
+            conn,
+            build,
+            options,
+            name=name,
+            kind=kind,
+            checksum=checksum,
+            record_empty=record_empty,
+            resume=resume,
+        )
+    finally:
+        if not conn.broken:
+            with contextlib.suppress(OrmError):
+                d.restore_lock_waits(conn, saved_waits)
+
+
+def _run_locked(
+    conn: Connection,
+    build: Any,
+    options: MigrateOptions,
+    *,
+    name: str,
+    kind: str,
+    checksum: str | None,
+    record_empty: bool,
+    resume: Any,
+) -> MigrationPlan:
+    d = conn.dialect
     with migration_lock(conn, options.lock_timeout):
         for sql in d.migrate_prologue_sql:
             conn.execute(sql, (), "prepare to migrate")
@@ -211,6 +256,8 @@ def run_plan(
             if transactional:
                 try:
                     conn.begin()
+                    if d.lock_waits_local:  # SET LOCAL: ends with this transaction
+                        d.set_lock_waits(conn, options.lock_timeout, local=True)
                     live = read_schema(conn)
                 except DatabaseError as exc:
                     conn.rollback()
@@ -228,7 +275,15 @@ def run_plan(
                     if transactional:
                         conn.rollback()
                     return plan
-                _apply(conn, plan, name=name, kind=kind, checksum=checksum, resume=resume)
+                _apply(
+                    conn,
+                    plan,
+                    name=name,
+                    kind=kind,
+                    checksum=checksum,
+                    resume=resume,
+                    timeout=options.lock_timeout,
+                )
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
@@ -252,6 +307,7 @@ def _apply(
     kind: str,
     checksum: str | None,
     resume: Any,
+    timeout: float,
 ) -> None:
     d = conn.dialect
     history = History(conn)
@@ -271,6 +327,8 @@ def _apply(
         for i, s in enumerate(inside):
             try:
                 conn.execute(s.sql, s.params, "migrate")
+            except ConflictError as exc:
+                raise _waited(s, i, len(statements), timeout, exc, NOTHING_ROLLED_BACK) from exc
             except DatabaseError as exc:
                 raise MigrationError(
                     f"migrate failed at statement {i + 1} of {len(statements)} "
@@ -299,7 +357,17 @@ def _apply(
             fingerprint_after=after if not outside else None,
             schema_after=_schema_json(plan.after),
         )
-        conn.commit()
+        try:
+            conn.commit()
+        except ConflictError as exc:  # SQLite: COMMIT waits for the readers to finish
+            conn.rollback()  # a COMMIT that found the database busy leaves it open
+            raise MigrationLockTimeoutError(
+                f"migrate could not commit: it waited {timeout:g} s for other connections "
+                f"reading the database to finish (--lock-timeout); {NOTHING_ROLLED_BACK}; "
+                "run it again when they are done, or raise --lock-timeout",
+                exc,
+                retryable=True,
+            ) from exc
         plan.applied = len(inside)
         if not outside:
             return
@@ -313,8 +381,10 @@ def _apply(
             fingerprint_before=plan.fingerprint_before,
             statements=recorded,
         )
+    if d.lock_waits_local and start < len(statements):
+        d.set_lock_waits(conn, timeout)  # SET LOCAL ended with the transaction
     for i in range(start, len(statements)):
-        _one_by_one(conn, history, row_id, statements, i)
+        _one_by_one(conn, history, row_id, statements, i, timeout)
         plan.applied = i + 1
     plan.after = read_schema(conn)
     after = plan.fingerprint_after = fingerprint(plan.after, d.canonical_type)
@@ -326,8 +396,35 @@ def _apply(
     )
 
 
+NOTHING_ROLLED_BACK = "nothing was applied (rolled back)"
+_TABLE = re.compile(
+    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|INTO|UPDATE)\s+([`\"]?)([^\s`\"(]+)\1", re.I
+)
+
+
+def _waited(
+    s: Statement, index: int, total: int, timeout: float, exc: BaseException, done: str
+) -> MigrationLockTimeoutError:
+    """The one line for a statement whose lock wait ran out (``--lock-timeout``)."""
+    match = _TABLE.search(s.sql)
+    table = f"table {match.group(2)}" if match else "its table"
+    return MigrationLockTimeoutError(
+        f"migrate stopped at statement {index + 1} of {total} ({s.sql.splitlines()[0]!r}): it "
+        f"waited {timeout:g} s for a lock on {table} that another transaction holds "
+        f"(--lock-timeout); {done}; run it again when that transaction has ended, or raise "
+        "--lock-timeout",
+        exc,
+        retryable=True,
+    )
+
+
 def _one_by_one(
-    conn: Connection, history: History, row_id: int, statements: list[Statement], index: int
+    conn: Connection,
+    history: History,
+    row_id: int,
+    statements: list[Statement],
+    index: int,
+    timeout: float,
 ) -> None:
     """One statement outside a transaction, recorded as applied once it is. On failure, what
     it left half-made is removed (``Statement.cleanup``) and the error says what stays."""
@@ -351,6 +448,16 @@ def _one_by_one(
             if applied
             else "no statement of it is applied"
         )
+        if isinstance(exc, ConflictError):
+            raise _waited(
+                s,
+                index,
+                total,
+                timeout,
+                exc,
+                f"{done} and recorded in ormcli_migrations; it continues from statement "
+                f"{applied + 1}",
+            ) from exc
         raise MigrationError(
             f"migrate stopped at statement {index + 1} of {total} ({s.sql.splitlines()[0]!r}): "
             f"{exc}{removed}; {done} and recorded in ormcli_migrations; fix the cause and run "

@@ -559,6 +559,15 @@ class Dialect:
     #: TYPE / SET NOT NULL / SET DEFAULT``), "modify" (``MODIFY COLUMN`` with the whole
     #: definition) or "rebuild" (a new table, rows copied: SQLite).
     alter_column_form: ClassVar[str] = "separate"
+    #: Appended to a server-numbered key's definition in ``MODIFY COLUMN`` (MySQL drops
+    #: ``AUTO_INCREMENT`` from a column redefined without it).
+    autoincrement_modify_suffix: ClassVar[str] = ""
+    #: The server refuses to change the type of a column a foreign key uses (MySQL error
+    #: 1832/1833): the diff drops the key around the change and adds it back.
+    foreign_key_blocks_type_change: ClassVar[bool] = False
+    #: Changes the type of the sequence behind a ``SERIAL`` column (``{sequence}``, ``{type}``)
+    #: along with the column's (PostgreSQL; an identity column's follows by itself).
+    serial_sequence_type_sql: ClassVar[str] = ""
     drop_index_sql: ClassVar[str] = "DROP INDEX {index}"
     drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP CONSTRAINT {name}"
     drop_check_sql: ClassVar[str] = "ALTER TABLE {table} DROP CONSTRAINT {name}"

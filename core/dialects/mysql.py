@@ -431,6 +431,8 @@ class MySQLDialect(Dialect):
     #: MySQL commits around every DDL statement: progress is recorded statement by statement.
     transactional_ddl: ClassVar[bool] = False
     alter_column_form: ClassVar[str] = "modify"
+    autoincrement_modify_suffix: ClassVar[str] = " AUTO_INCREMENT"
+    foreign_key_blocks_type_change: ClassVar[bool] = True
     drop_index_sql: ClassVar[str] = "DROP INDEX {index} ON {table}"
     drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP FOREIGN KEY {name}"
     foreign_key_needs_index: ClassVar[bool] = True

@@ -298,6 +298,7 @@ class PostgresDialect(Dialect):
     unlock_sql: ClassVar[str] = "SELECT pg_advisory_unlock(hashtext(%s || current_schema()))"
     max_identifier_bytes: ClassVar[int] = 63
     lock_waits_local: ClassVar[bool] = True
+    serial_sequence_type_sql: ClassVar[str] = "ALTER SEQUENCE {sequence} AS {type}"
 
     def get_lock_waits(self, conn: Any) -> Any:
         return conn.fetchall("SELECT current_setting('lock_timeout')", (), "read lock_timeout")[0][

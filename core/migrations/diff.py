@@ -175,8 +175,36 @@ def compare(
         if have is None:
             continue
         _compare_table(d, have, want, by_table.get(name.lower()), accepted, backfill, out, diff)
+    if d.foreign_key_blocks_type_change:
+        _unhook_foreign_keys(live, out)
     diff.ops = out.ordered()
     return diff
+
+
+def _unhook_foreign_keys(live: Schema, out: _Buckets) -> None:
+    """MariaDB/MySQL refuse to change the type of a column a foreign key uses (either end):
+    such a key is dropped before the type changes and added back after (with the same
+    name and columns; the plan's order puts the ADD after both columns' changes)."""
+    retyped = {
+        (op.table.lower(), op.old.name.lower())
+        for op in out.columns
+        if isinstance(op, AlterColumn) and "type" in op.changes
+    }
+    if not retyped:
+        return
+    dropped = {
+        (op.table.lower(), op.fk.name.lower())
+        for op in out.drop_fks
+        if isinstance(op, DropForeignKey)
+    }
+    for t in live.tables.values():
+        for fk in t.foreign_keys.values():
+            uses = any((t.name.lower(), c.lower()) in retyped for c in fk.columns) or any(
+                (fk.ref_table.lower(), c.lower()) in retyped for c in fk.ref_columns
+            )
+            if uses and (t.name.lower(), fk.name.lower()) not in dropped:
+                out.drop_fks.append(DropForeignKey(t.name, fk))
+                out.add_fks.append(AddForeignKey(t.name, fk))
 
 
 def _same_columns(d: Dialect, old: Table, new: Table) -> bool:
@@ -241,7 +269,15 @@ def _compare_table(
             out.columns.append(AddColumn(table, c))
     for c in want.columns.values():
         found = have.column(c.name)
-        if found is None or c.autoincrement:
+        if found is None:
+            continue
+        if c.autoincrement:
+            # A server-numbered key: its default (a sequence's nextval, an identity) and NOT
+            # NULL are the server's; only its type is compared (an INTEGER key, or SERIAL,
+            # the models want as BIGINT). The new column keeps what numbers it.
+            if not _same_type(d, found, c):
+                new = found.but(type=c.type, autoincrement=True)
+                out.columns.append(AlterColumn(table, found, new))
             continue
         o = found
         target = c.but(name=o.name, type=o.type if _same_type(d, o, c) else c.type)

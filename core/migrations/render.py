@@ -11,6 +11,7 @@ Values (backfills) stay bound parameters; defaults are literals from the models.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -283,6 +284,21 @@ def _add_constraint(d: Dialect, t: str, clause: str, name: str, online: bool) ->
     return [Statement(f"ALTER TABLE {t} ADD {clause}")]
 
 
+#: ``nextval('name'::regclass)``, the default of a SERIAL column, as the catalog writes it:
+#: the name is PostgreSQL's own rendering of the sequence (quoted where it needs to be).
+_NEXTVAL = re.compile(
+    r"^nextval\('((?:\"[^\"]+\"|[a-z_][a-z0-9_$]*)(?:\.(?:\"[^\"]+\"|[a-z_][a-z0-9_$]*))?)'"
+    r"(?:::regclass)?\)$"
+)
+
+
+def _serial_sequence(default: str | None) -> str | None:
+    """The sequence behind a SERIAL column's default, as an identifier ready for SQL; None
+    for anything else (an identity column has no default; nothing else is trusted)."""
+    match = _NEXTVAL.match(default or "")
+    return match.group(1) if match else None
+
+
 def _alter_column(d: Dialect, op: AlterColumn) -> list[Statement]:
     t, c, new = d.quote(op.table), d.quote(op.new.name), op.new
     changes = op.changes
@@ -291,13 +307,19 @@ def _alter_column(d: Dialect, op: AlterColumn) -> list[Statement]:
             if new.default is None:
                 return [Statement(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")]
             return [Statement(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {new.default}")]
-        return [Statement(f"ALTER TABLE {t} MODIFY COLUMN {column_sql(d, new)}")]
+        suffix = d.autoincrement_modify_suffix if new.autoincrement else ""
+        return [Statement(f"ALTER TABLE {t} MODIFY COLUMN {column_sql(d, new)}{suffix}")]
     out = []
     if "type" in changes:
         sql_type = d.sql_type(new.type)
         out.append(
             Statement(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {sql_type} USING {c}::{sql_type}")
         )
+        sequence = _serial_sequence(new.default) if new.autoincrement else None
+        if sequence and d.serial_sequence_type_sql:  # SERIAL: its sequence widens too
+            out.append(
+                Statement(d.serial_sequence_type_sql.format(sequence=sequence, type=sql_type))
+            )
     if "nullable" in changes:
         verb = "DROP NOT NULL" if new.nullable else "SET NOT NULL"
         out.append(Statement(f"ALTER TABLE {t} ALTER COLUMN {c} {verb}"))

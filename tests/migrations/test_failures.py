@@ -38,6 +38,11 @@ from tests.migrations.models import model
 ID = (Annotated[int, PrimaryKey, AutoIncrement], 0)
 TITLE = (Annotated[str, MaxLength(50)], "")
 
+#: --lock-timeout of the online runs. It bounds CREATE INDEX CONCURRENTLY's wait for every
+#: older transaction of the database too, and the test database is shared with other suites
+#: whose transactions can run for minutes: long enough not to fail on their account.
+ONLINE_WAIT = 600
+
 
 def v1() -> list[type]:
     return [model({"id": ID, "title": TITLE, "rating": (int, 0)})]
@@ -259,7 +264,7 @@ def test_online_steps_apply_for_real_and_converge(db_url: str) -> None:
             conn.execute(sql, params)
     db.close()
     db = Database(db_url, _online_v2())
-    plan = db.migrate(online=True, lock_timeout=60)
+    plan = db.migrate(online=True, lock_timeout=ONLINE_WAIT)
     sql = "\n".join(plan.statements)
     assert plan.applied == len(plan.sql)
     if db.dialect.name == "postgresql":
@@ -327,7 +332,7 @@ def test_an_online_step_the_rows_break_is_cleaned_up_and_runs_again_after_the_fi
     row = _insert(db, "a", 5) if bad == "a" else _insert(db, "c", -1)
     arriving_rows(monkeypatch, [row])
     with pytest.raises(MigrationError) as caught:
-        apply(db, directory, MigrateOptions(online=True, lock_timeout=60))
+        apply(db, directory, MigrateOptions(online=True, lock_timeout=ONLINE_WAIT))
     message = str(caught.value)
     assert name in message
     outside = (
@@ -349,7 +354,7 @@ def test_an_online_step_the_rows_break_is_cleaned_up_and_runs_again_after_the_fi
             conn.execute(f"DELETE FROM {q('item')} WHERE {q('rating')} = {p}", [5])
         else:
             conn.execute(f"UPDATE {q('item')} SET {q('rating')} = 0 WHERE {q('rating')} < 0")
-    plans = apply(db, directory, MigrateOptions(online=True, lock_timeout=60))
+    plans = apply(db, directory, MigrateOptions(online=True, lock_timeout=ONLINE_WAIT))
     assert len(plans) == 1
     with db.pool.connection() as conn:
         rows = [r for r in History(conn).rows() if r.kind == "file"]
@@ -373,7 +378,7 @@ def test_a_bare_online_migrate_plans_the_cleaned_up_step_again(
     db = Database(db_url, _models())
     arriving_rows(monkeypatch, [_insert(db, "c", -1)])
     with pytest.raises(MigrationError, match=name):
-        db.migrate(online=True, lock_timeout=60)
+        db.migrate(online=True, lock_timeout=ONLINE_WAIT)
     monkeypatch.undo()
     assert _invalid_objects(db) == []
     again = db.migration_plan()
@@ -381,7 +386,7 @@ def test_a_bare_online_migrate_plans_the_cleaned_up_step_again(
     q = db.dialect.quote
     with db.pool.connection() as conn:
         conn.execute(f"UPDATE {q('item')} SET {q('rating')} = 0 WHERE {q('rating')} < 0")
-    db.migrate(online=True, lock_timeout=60)
+    db.migrate(online=True, lock_timeout=ONLINE_WAIT)
     assert db.migration_plan().empty
     assert _invalid_objects(db) == []
     db.close()

@@ -173,6 +173,7 @@ def test_an_online_index_waiting_for_old_transactions_is_bounded(db_url: str, ba
     assert "CONCURRENTLY" in message and "table item" in message
     assert "no statement of it is applied and recorded in ormcli_migrations" in message
     assert _lock_waits(db) == "0"
-    db.migrate(online=True, lock_timeout=30)
+    # CONCURRENTLY waits for every older transaction of the (shared) database: no hurry.
+    db.migrate(online=True, lock_timeout=600)
     assert db.migration_plan().empty
     db.close()

@@ -53,7 +53,7 @@ from core.types import (
     Version,
     field,
 )
-from core.unitofwork import ChangeSet, Delete, Insert, Update
+from core.unitofwork import ChangeSet, Delete, Insert, Update, Upsert
 from core.url import DatabaseURL, mask_url, parse_url
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ __all__ = [
     "UnknownEntityError",
     "UnknownFieldError",
     "Update",
+    "Upsert",
     "ValidationError",
     "Version",
     "__version__",

@@ -24,7 +24,7 @@ from core.codec import EntityCodec
 from core.connection import Connection
 from core.dialects.base import Dialect
 from core.entity import EntityInfo
-from core.errors import ConflictError, DatabaseError
+from core.errors import ConflictError, DatabaseError, IntegrityError
 from core.sql import update_batches
 from core.unitofwork import (
     DeleteStep,
@@ -32,6 +32,7 @@ from core.unitofwork import (
     PostUpdateStep,
     Step,
     UpdateStep,
+    UpsertStep,
     VersionedStep,
 )
 
@@ -47,7 +48,12 @@ class PersistResult:
     """
 
     inserted: list[tuple[EntityInfo, list[Any], list[Any] | None]] = field(default_factory=list)
+    #: One entry per upsert statement: its step and, per object in the step's order, the
+    #: stored values of the fields read back (``step.read`` without the ``on`` fields; a
+    #: reference as its key), converted from the driver's values.
+    upserted: list[tuple[UpsertStep, list[dict[str, Any]]]] = field(default_factory=list)
     inserts: int = 0
+    upserts: int = 0
     updates: int = 0
     deletes: int = 0
     statements: int = 0
@@ -143,6 +149,8 @@ def _simple(step: Step, dialect: Dialect) -> bool:
         return len(step.objs) == 1 or dialect.update_form != "executemany"
     if isinstance(step, PostUpdateStep | VersionedStep):
         return False
+    if isinstance(step, UpsertStep):
+        return True
     return step.one_statement(dialect)
 
 
@@ -163,6 +171,9 @@ def _statements(
     elif isinstance(step, UpdateStep):
         yield from _update_statements(step, dialect, c, pending)
         result.updates += len(step.objs)
+    elif isinstance(step, UpsertStep):
+        yield from _upsert_statements(step, dialect, c, pending, result)
+        result.upserts += len(step.objs)
     elif isinstance(step, DeleteStep):
         yield (
             step.sql(dialect),
@@ -230,6 +241,108 @@ def _insert_statements(
     yield narrowed.sql(dialect), _batch_params(narrowed, dialect, rows), ctx, matched
 
 
+def _upsert_rows(
+    step: UpsertStep, dialect: Dialect, c: EntityCodec, pending: dict[int, Any] | None
+) -> tuple[list[tuple[Any, ...]], list[Any], list[Any]]:
+    """An upsert step's parameter rows, its statement's parameters, and the ``on`` values
+    of each row (one value, or a tuple for several ``on`` fields), as the driver sends them."""
+    rows = c.rows(step.columns)(step.objs, pending)
+    at = [step.columns.index(n) for n in step.spec.on]
+    if len(at) == 1:
+        keys = [row[at[0]] for row in rows]
+    else:
+        keys = [tuple([row[i] for i in at]) for row in rows]
+    if step.uses_arrays(dialect):
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        params = list(chain.from_iterable(rows))
+    return rows, params, keys
+
+
+def _upsert_statements(
+    step: UpsertStep,
+    dialect: Dialect,
+    c: EntityCodec,
+    pending: dict[int, Any] | None,
+    result: PersistResult,
+) -> Iterator[_Sent]:
+    """The upsert statement and, where it cannot return rows, the SELECT of the same rows by
+    their ``on`` values; the last one's reader matches the rows to the objects."""
+    info = step.entity
+    ctx = _context(info, "upsert")
+    _rows, params, keys = _upsert_rows(step, dialect, c, pending)
+
+    def matched(cur: Any) -> None:
+        _match_upserted(step, keys, cur.fetchall(), c, pending, result, ctx)
+
+    if step.returns(dialect):
+        yield step.sql(dialect), params, ctx, matched
+        return
+    yield step.sql(dialect), params, ctx, _nothing
+    select_params = list(keys) if len(step.spec.on) == 1 else [v for key in keys for v in key]
+    yield step.select_sql(dialect), select_params, ctx, matched
+
+
+def _match_upserted(
+    step: UpsertStep,
+    keys: list[Any],
+    returned: list[Any],
+    c: EntityCodec,
+    pending: dict[int, Any] | None,
+    result: PersistResult,
+    ctx: str,
+) -> None:
+    """Pair the rows an upsert gave back with its objects by their ``on`` values (distinct in
+    a step), never by order; convert the rest of each row for the session."""
+    n_on = len(step.spec.on)
+    by_key: dict[Any, int] = {}
+    for i, key in enumerate(keys):
+        by_key[key] = i
+    values: list[dict[str, Any] | None] = [None] * len(keys)
+    info = step.entity
+    names = step.read[n_on:]
+    fields = [info.field(n) for n in names]
+    auto = info.autoincrement
+    for ret in returned:
+        key = ret[0] if n_on == 1 else tuple(ret[:n_on])
+        try:
+            i = by_key.pop(key)
+        except (KeyError, TypeError):
+            raise _other_key(step, ctx) from None
+        got: dict[str, Any] = {}
+        for f, v in zip(fields, ret[n_on:], strict=True):
+            got[f.name] = c.value_from_db(f, v)
+            if pending is not None and f is auto:
+                pending[id(step.objs[i])] = v
+        values[i] = got
+    if by_key:
+        raise DatabaseError(
+            f"{ctx}: {len(keys)} rows were upserted but {len(keys) - len(by_key)} came back; "
+            "nothing was saved"
+        )
+    result.upserted.append((step, values))  # type: ignore[arg-type]
+
+
+def _other_key(step: UpsertStep, ctx: str) -> IntegrityError:
+    """A row came back that no object of the step has by its ``on`` values: the database
+    took the update branch through another unique constraint (MariaDB/MySQL's ON DUPLICATE
+    KEY UPDATE fires on any unique key)."""
+    info, on = step.entity, step.spec.on
+    others: list[tuple[str, ...]] = [(f.name,) for f in info.fields if f.unique]
+    others += [tuple(f.name for f in info.primary_key)]
+    others += [fields for fields, unique, _ in info.indexes if unique]
+    others = [o for o in dict.fromkeys(others) if set(o) != set(on)]
+    label = " or ".join(", ".join(o) for o in others) or "another key"
+    name = info.cls.__name__
+    return IntegrityError(
+        f"{ctx}: UNIQUE constraint failed on {name}.{label}: a staged row met an existing row "
+        f"through {label}, not through on={', '.join(on)}; nothing was saved",
+        entity=name,
+        field=others[0][0] if len(others) == 1 and len(others[0]) == 1 else None,
+        kind="UNIQUE",
+    )
+
+
 def _update_statements(
     step: UpdateStep, dialect: Dialect, c: EntityCodec, pending: dict[int, Any] | None
 ) -> Iterator[_Sent]:
@@ -285,6 +398,7 @@ def _run_many(
         conn.executemany(step.sql(dialect), rows, _context(info, "update"))
         result.updates += len(step.objs)
     else:  # composite keys, one row per statement
+        assert isinstance(step, DeleteStep)  # (an UpsertStep is always plain statements)
         pks = _composite_keys_to_db(c, step)
         conn.executemany(step.sql(dialect), pks, _context(info, "delete"))
         result.deletes += len(step.pks)
@@ -521,6 +635,26 @@ def _preview(
         if isinstance(step, VersionedStep):
             vrows = _versioned_rows(step, c, pending)
             out.append((sql, list(chain.from_iterable(vrows)), len(step.objs)))
+            continue
+        if isinstance(step, UpsertStep):
+            urows = c.rows(step.columns)(step.objs, pending)
+            auto = step.entity.autoincrement
+            for o in step.objs:  # referrers later in the plan show a placeholder for its key
+                if auto is not None and not step.entity.has_pk(o):
+                    n = counters[step.entity] = counters.get(step.entity, 0) + 1
+                    pending[id(o)] = _Placeholder(f"<upserted {step.entity.cls.__name__} #{n} id>")
+                else:
+                    pending.setdefault(id(o), step.entity.pk_of(o))
+            params = (
+                [list(col) for col in zip(*urows, strict=True)]
+                if step.uses_arrays(dialect)
+                else list(chain.from_iterable(urows))
+            )
+            out.append((sql, params, len(urows)))
+            if not step.returns(dialect):
+                at = [step.columns.index(n) for n in step.spec.on]
+                keys = [row[i] for row in urows for i in at]
+                out.append((step.select_sql(dialect), keys, len(urows)))
             continue
         if isinstance(step, InsertStep):
             rows = c.rows(step.columns)(step.objs, pending)

@@ -6,6 +6,9 @@ What a session holds (all keyed by ``id(obj)``; the session keeps strong referen
   (``core.identity``: a first load's keys may enter it only when first needed);
 - ``_new``: objects staged with ``add`` (insertion order is commit order within a batch);
 - ``_removed``: persistent objects staged with ``remove``;
+- ``_upserts``: the objects of ``_new`` staged with ``upsert`` instead, and their
+  ``core.upsert.UpsertSpec`` (they sit in ``_new`` so that the ``__setattr__`` hook, unstaging
+  and rollback treat them as staged new objects);
 - ``_changed`` / ``_touched``: per touched persistent object, the value each field had before
   its first assignment since the last commit, and the object itself (both recorded by the
   entity's ``__setattr__`` hook; a read of a JSON field's list or dict records a copy too,
@@ -73,6 +76,7 @@ from core.identity import IdentityMap
 from core.raw import column_order
 from core.types import MISSING
 from core.unitofwork import ChangeSet
+from core.upsert import UpsertSpec, check_object, spec_for
 
 if TYPE_CHECKING:
     from core.connection import Connection
@@ -104,6 +108,8 @@ class CommitResult:
     deletes: int = 0
     statements: int = 0
     elapsed: float = 0.0
+    #: Rows sent as upserts (each inserted or updated; the database does not say which).
+    upserts: int = 0
 
 
 @dataclass(slots=True)
@@ -148,6 +154,7 @@ class Session:
         self._identity = IdentityMap()
         self._new: dict[int, Any] = {}
         self._removed: dict[int, Any] = {}
+        self._upserts: dict[int, UpsertSpec] = {}
         self._changed: dict[int, dict[str, Any]] = {}
         self._touched: dict[int, Any] = {}
         #: The connection this session holds while its transaction is open, what the
@@ -243,22 +250,7 @@ class Session:
         loaded collections of its owners (as a child, or as a pivot row its target)."""
         d = obj.__dict__
         token = self._token
-        for f in info.references:
-            ref = d.get(f.name)
-            if ref is None or type(ref) is Unloaded or ref.__dict__.get(SESSION_ATTR) == token:
-                continue
-            stored = self._as_stored(ref)
-            if stored is None:
-                target = f.target
-                assert target is not None
-                mapped = (
-                    self._identity.lookup(target, target.pk_of(ref)) if target.has_pk(ref) else None
-                )
-                if mapped is None or id(mapped) in self._removed:
-                    self._add_one(ref)
-                    continue
-                stored = mapped  # a new object with the key of a row the session holds
-            d[f.name] = stored
+        self._stage_references(info, obj)
         if info._relation_specs:
             for name in info._relation_specs:
                 coll = d.get(name)
@@ -316,6 +308,91 @@ class Session:
         self._changed.setdefault(id(stored), {}).setdefault(name, old)
         self._touched[id(stored)] = stored
 
+    def upsert(
+        self,
+        *objs: Any,
+        on: str | Sequence[str] | None = None,
+        update: str | Sequence[str] | None = None,
+    ) -> None:
+        """Stage objects to be inserted, or written into the row they conflict with.
+
+        ``on``: the field(s) that find an object's row — the primary key (the default), a
+        ``Unique`` field, or the fields of an ``@entity.index(..., unique=True)``; every object
+        must hold a value there. ``update``: the fields the update branch writes (default:
+        every field but the key, the ``on`` fields and the ``Version``). At commit each group
+        is sent as batched ``INSERT ... ON CONFLICT (on) DO UPDATE`` (``ON DUPLICATE KEY
+        UPDATE`` on MariaDB/MySQL); afterwards every object holds its row's key and stored
+        values and is tracked — unless the session already holds that row as another object:
+        then that object takes the written values and the one given stays detached.
+
+        Upserting an object staged with ``upsert`` again replaces its ``on`` / ``update``;
+        ``remove`` unstages it. An object loaded in (or added to) this session is refused.
+        """
+        spec: UpsertSpec | None = None
+        for obj in objs:
+            if isinstance(obj, type) or not is_entity(obj):
+                raise SessionError(f"session.upsert() takes entity objects, got {obj!r}")
+            info = entity_info(obj)
+            if spec is None or spec.entity is not info:
+                spec = spec_for(
+                    info,
+                    tuple(on) if on is not None and not isinstance(on, str) else on,
+                    tuple(update) if update is not None and not isinstance(update, str) else update,
+                    self.database.dialect,
+                )
+            oid = id(obj)
+            owner = obj.__dict__.get(SESSION_ATTR)
+            if owner == self._token:
+                if oid in self._upserts:
+                    check_object(spec, obj)
+                    self._upserts[oid] = spec
+                    continue
+                how = "added to" if oid in self._new else "loaded in"
+                raise SessionError(
+                    f"cannot upsert {info.describe(obj)}: it is {how} this session already; "
+                    "change its fields (or stage a new object) instead"
+                )
+            if owner is not None and owner in TRACKERS:
+                raise SessionError(
+                    f"{info.describe(obj)} belongs to another session; upsert it in one "
+                    "session only"
+                )
+            check_object(spec, obj)
+            for name in info._relation_specs:
+                if obj.__dict__.get(name):
+                    raise SessionError(
+                        f"cannot upsert {info.describe(obj)} with items in its collection "
+                        f"{name!r}: an upsert writes columns only; stage the items with "
+                        "session.add() once its row exists"
+                    )
+            self._new[oid] = obj
+            self._upserts[oid] = spec
+            obj.__dict__[SESSION_ATTR] = self._token
+            self._stage_references(info, obj)
+
+    def _stage_references(self, info: EntityInfo, obj: Any) -> None:
+        """Stage (add) the new objects ``obj`` references that no session has; a reference to
+        an object of a stored row, or to a new object with the key of a row the session
+        holds, is pointed at the session's object of that row instead."""
+        d = obj.__dict__
+        token = self._token
+        for f in info.references:
+            ref = d.get(f.name)
+            if ref is None or type(ref) is Unloaded or ref.__dict__.get(SESSION_ATTR) == token:
+                continue
+            stored = self._as_stored(ref)
+            if stored is None:
+                target = f.target
+                assert target is not None
+                mapped = (
+                    self._identity.lookup(target, target.pk_of(ref)) if target.has_pk(ref) else None
+                )
+                if mapped is None or id(mapped) in self._removed:
+                    self._add_one(ref)
+                    continue
+                stored = mapped  # a new object with the key of a row the session holds
+            d[f.name] = stored
+
     def remove(self, *objs: Any) -> None:
         """Stage objects for deletion; removing a staged new object just unstages it."""
         removed = self._removed
@@ -363,6 +440,8 @@ class Session:
         new rows that cannot exist without it (a pivot row, whose key refers to it) go too."""
         del self._new[id(obj)]
         obj.__dict__.pop(SESSION_ATTR, None)
+        if self._upserts.pop(id(obj), None) is not None:
+            return  # (an upsert joined no collection)
         self._drop_from_collections([obj])
         for other in list(self._new.values()):
             info: EntityInfo = type(other).__orm_entity__
@@ -557,6 +636,7 @@ class Session:
             for obj in itertools.chain(new.values(), self._touched.values()):
                 if (
                     id(obj) not in seen
+                    and id(obj) not in self._upserts
                     and type(obj).__orm_entity__ is rel.target
                     and obj.__dict__.get(name) is owner
                 ):
@@ -569,7 +649,11 @@ class Session:
                     items.append(item)
                     links.append(pivot)
             for obj in new.values():
-                if type(obj).__orm_entity__ is rel.pivot and obj.__dict__.get(own) is owner:
+                if (
+                    type(obj).__orm_entity__ is rel.pivot
+                    and obj.__dict__.get(own) is owner
+                    and id(obj) not in self._upserts
+                ):
                     target = obj.__dict__.get(tgt)
                     if type(target) is Unloaded:
                         target = self._load_reference(target.target, target.pk)
@@ -927,7 +1011,8 @@ class Session:
             done: set[tuple[int, str]] = set()
             registries = (self.database.events, self.events)
             while True:
-                work = [(o, "before_insert") for o in self._new.values()]
+                upserts = self._upserts
+                work = [(o, "before_insert") for o in self._new.values() if id(o) not in upserts]
                 work += [
                     (o, "before_update")
                     for oid, o in self._touched.items()
@@ -953,10 +1038,11 @@ class Session:
             dict(self._touched),
             dict(self._removed),
             {oid: (obj, dict(obj.__dict__)) for oid, obj in objs.items()},
+            dict(self._upserts),
         )
 
     def _restore_staged(self, saved: tuple[Any, ...]) -> None:
-        new, changed, touched, removed, fields = saved
+        new, changed, touched, removed, fields, upserts = saved
         for oid, obj in self._new.items():
             if oid not in new:
                 obj.__dict__.pop(SESSION_ATTR, None)
@@ -976,6 +1062,7 @@ class Session:
             (self._changed, changed),
             (self._touched, touched),
             (self._removed, removed),
+            (self._upserts, upserts),
         ):
             mine.clear()
             mine.update(theirs)
@@ -1018,6 +1105,7 @@ class Session:
             result.deletes,
             result.statements,
             time.perf_counter() - started,
+            result.upserts,
         )
 
     def _undo_failed_flush(self, conn: Connection, guard: bool, name: str) -> None:
@@ -1252,6 +1340,7 @@ class Session:
             result.deletes,
             result.statements,
             time.perf_counter() - started,
+            result.upserts,
         )
 
     def _stored_with(
@@ -1287,7 +1376,9 @@ class Session:
         """Add to a unique / not-null error which staged object and value caused it."""
         if not err.entity or not err.field:
             return
-        staged = [(i.entity, i.obj) for i in cs.inserts] + [
+        staged = [(i.entity, i.obj) for i in cs.inserts]
+        staged += [(u.entity, u.obj) for u in cs.upserts]
+        staged += [
             (info, obj)
             for (info, cols), group in cs.update_groups.items()
             if err.field in cols
@@ -1316,7 +1407,7 @@ class Session:
             return
         value = unitofwork.current_value(culprit, f)
         position = ""
-        if id(culprit) in self._new:
+        if id(culprit) in self._new and id(culprit) not in self._upserts:
             position = f", staged #{list(self._new).index(id(culprit)) + 1}"
         err.obj = culprit
         err.args = (f"{err.args[0]}: {info.describe(culprit)}{position} has {f.name}={value!r}",)
@@ -1397,6 +1488,8 @@ class Session:
                     mapping[info.pk_of(obj)] = obj
             else:
                 mapping.update(zip(keys, objs, strict=True))
+        if result.upserted:
+            self._finalize_upserts(cs, result)
         for (info, _cols), group in cs.update_groups.items():
             version = info.version_field
             if version is not None:
@@ -1404,6 +1497,7 @@ class Session:
                 for obj in group.objs:
                     obj.__dict__[name] = obj.__dict__[name] + 1
         self._new.clear()
+        self._upserts.clear()
         self._changed.clear()
         self._touched.clear()
         self._orphans.clear()
@@ -1425,6 +1519,69 @@ class Session:
         self._removed.clear()
         if deleted:
             self._apply_on_delete(deleted)
+
+    def _finalize_upserts(self, cs: ChangeSet, result: persist.PersistResult) -> None:
+        """After an upsert was sent (and committed, or flushed): each object takes the stored
+        values read back (key, version, fields the update branch kept) and is identity-mapped
+        as persistent. If the session already holds that row as another object (not staged for
+        removal), that object takes the values written instead — except the columns its own
+        UPDATE wrote later in the same flush — and the object given
+        stays detached. Loaded collections the upserted references feed are dropped (reloaded
+        on their next read). Inside a transaction, all of it is journaled for ``rollback``."""
+        identity = self._identity
+        journal = self._conn is not None
+        fed: set[Any] = set()
+        #: Per object with an UPDATE in this flush: the columns it wrote (after the upserts).
+        updating: dict[int, tuple[str, ...]] = {}
+        for (_info, cols), group in cs.update_groups.items():
+            updating.update((id(o), cols) for o in group.objs)
+        for step, rows in result.upserted:
+            info = step.entity
+            spec = step.spec
+            mapping = identity.mapping(info)
+            refs = {f.name: f.target for f in info.references}
+            olds: list[tuple[UpsertSpec, dict[str, Any]]] = []
+            others: list[Any] = []
+            other_olds: list[dict[str, Any]] = []
+            ref_names = [(n, t) for n, t in refs.items() if n in step.read]
+            pk_name = info.single_pk_name
+            if pk_name is not None and info.primary_key[0].kind == "reference":
+                pk_name = None  # (pk_of reads the referenced object's key)
+            token = self._token
+            for obj, got in zip(step.objs, rows, strict=True):
+                d = obj.__dict__
+                for name, target in ref_names:
+                    v = got.get(name)
+                    if target is not None and v is not None:
+                        got[name] = self._resolve(target, v)
+                if journal:
+                    olds.append((spec, {n: d.get(n, MISSING) for n in got}))
+                d.update(got)
+                d[SESSION_ATTR] = token
+                key = d[pk_name] if pk_name is not None else info.pk_of(obj)
+                mapped = mapping.get(key)
+                if mapped is None or mapped is obj or id(mapped) in self._removed:
+                    mapping[key] = obj
+                    continue
+                # The row is already this session's ``mapped``: it takes what was written.
+                later = updating.get(id(mapped), ())
+                written = [n for n in (*spec.update, *got) if n not in later]
+                md = mapped.__dict__
+                others.append(mapped)
+                other_olds.append({n: md.get(n, MISSING) for n in written})
+                for n in written:
+                    md[n] = d[n]
+                d.pop(SESSION_ATTR, None)
+            if journal:
+                self._journal.append(_Flushed("upsert", info, list(step.objs), olds))
+                if others:
+                    self._journal.append(_Flushed("bulk_update", info, others, other_olds))
+            for f in info.references:
+                fed.update(f.relations)
+        for rel in fed:  # what a collection holds may have changed: reload it when read
+            for owner in list((identity.get(rel.owner) or {}).values()):
+                if rel.name in owner.__dict__:
+                    del owner.__dict__[rel.name]
 
     def _journal_flush(self, cs: ChangeSet, result: persist.PersistResult) -> None:
         """Before ``_finalize`` of a flush: record what it changes in memory, so that a
@@ -1481,6 +1638,24 @@ class Session:
                             obj.__dict__[name] = value
                     self._changed.pop(id(obj), None)
                     self._touched.pop(id(obj), None)
+            elif kind == "upsert":
+                assert info is not None
+                mapping = identity.mapping(info)
+                for obj, (spec, old) in zip(objs, entry.data or (), strict=True):
+                    key = info.pk_of(obj)
+                    if mapping.get(key) is obj:
+                        del mapping[key]
+                    d = obj.__dict__
+                    for name, value in old.items():
+                        if value is MISSING:
+                            d.pop(name, None)
+                        else:
+                            d[name] = value
+                    d[SESSION_ATTR] = self._token
+                    self._changed.pop(id(obj), None)
+                    self._touched.pop(id(obj), None)
+                    self._upserts[id(obj)] = spec
+                inserted.append(objs)
             elif kind == "update":
                 for obj, old in zip(objs, entry.data or (), strict=True):
                     oid = id(obj)
@@ -1531,6 +1706,7 @@ class Session:
         for obj in self._new.values():
             obj.__dict__.pop(SESSION_ATTR, None)
         self._new.clear()
+        self._upserts.clear()
         self._removed.clear()
 
     def rollback(self) -> None:

@@ -56,6 +56,8 @@ __all__ = [
     "select_sql",
     "update_batches",
     "update_sql",
+    "upsert_select_sql",
+    "upsert_sql",
 ]
 
 
@@ -188,6 +190,54 @@ def insert_array_sql(
     if returning:
         sql += f" RETURNING {_cols(dialect, returning)}"
     return sql
+
+
+@lru_cache(maxsize=1024)
+def upsert_sql(
+    dialect: Dialect,
+    table: str,
+    columns: tuple[str, ...],
+    rows: int,
+    arrays: tuple[str, ...] | None,
+    on: tuple[str, ...],
+    update: tuple[str, ...],
+    version: str | None,
+    returning: tuple[str, ...],
+) -> str:
+    """``INSERT INTO t (cols) VALUES (...), ... <upsert clause> [RETURNING ...]``: the dialect's
+    ``upsert_clause`` (``ON CONFLICT (on) DO UPDATE SET ...`` / ``ON DUPLICATE KEY UPDATE``)
+    setting ``update`` to the staged values and ``version`` one higher than stored. With no
+    field to update, the first ``on`` column is set to itself (the row still comes back).
+    ``arrays``: the casts of an array-form insert (``SELECT * FROM unnest(...)``), else None."""
+    q = dialect.quote
+    if arrays is not None:
+        sql = insert_array_sql(dialect, table, columns, arrays, ())
+    else:
+        sql = insert_sql(dialect, table, columns, rows, ())
+    new, old = dialect.upsert_new_value, dialect.upsert_old_value
+    sets = [f"{q(c)} = {new.format(col=q(c))}" for c in update]
+    if version is not None:
+        sets.append(f"{q(version)} = {old.format(table=q(table), col=q(version))} + 1")
+    if not sets:
+        sets.append(f"{q(on[0])} = {old.format(table=q(table), col=q(on[0]))}")
+    sql += dialect.upsert_clause.format(target=_cols(dialect, on), sets=", ".join(sets))
+    if returning:
+        sql += f" RETURNING {_cols(dialect, returning)}"
+    return sql
+
+
+@lru_cache(maxsize=256)
+def upsert_select_sql(
+    dialect: Dialect, table: str, columns: tuple[str, ...], on: tuple[str, ...], rows: int
+) -> str:
+    """``SELECT cols FROM t WHERE on IN (...)`` (row values for several ``on`` columns): the
+    rows of an upsert batch read back in its transaction, where there is no RETURNING."""
+    q = dialect.quote
+    head = f"SELECT {_cols(dialect, columns)} FROM {q(table)} WHERE "
+    if len(on) == 1:
+        return head + f"{q(on[0])} IN ({dialect.placeholders(rows)})"
+    row = f"({dialect.placeholders(len(on))})"
+    return head + f"({_cols(dialect, on)}) IN ({', '.join([row] * rows)})"
 
 
 @lru_cache(maxsize=256)

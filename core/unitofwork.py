@@ -12,7 +12,9 @@ Two stages, neither of which touches a database:
    table's rows in the order they were added (a cycle among new rows through a nullable
    reference is broken: those references are inserted as NULL and set by one UPDATE per
    entity and field right after the inserts, a "post-update"; a cycle through non-nullable
-   references only is a ``CycleError``), then updates grouped by the set of changed columns,
+   references only is a ``CycleError``), then staged upserts (``UpsertStep``: one
+   ``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE`` per chunk of a group,
+   parents' groups first), then updates grouped by the set of changed columns,
    then deletes children-first (removed rows of entities that reference each other: the
    cycle's nullable references set to NULL first), each chunked under the dialect's
    parameter limit and, where the driver puts the values into the statement's text (MySQL),
@@ -33,8 +35,17 @@ from core.dialects.base import Dialect, json_dumps_canonical
 from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
 from core.errors import CycleError, SessionError, ValidationError
 from core.relations import RelationInfo
-from core.sql import delete_array_sql, delete_sql, insert_array_sql, insert_sql, update_sql
+from core.sql import (
+    delete_array_sql,
+    delete_sql,
+    insert_array_sql,
+    insert_sql,
+    update_sql,
+    upsert_select_sql,
+    upsert_sql,
+)
 from core.types import MISSING
+from core.upsert import UpsertSpec
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -50,6 +61,8 @@ __all__ = [
     "Update",
     "UpdateGroup",
     "UpdateStep",
+    "Upsert",
+    "UpsertStep",
     "VersionedStep",
     "collect",
     "plan",
@@ -65,6 +78,22 @@ class Insert:
 
     entity: EntityInfo
     obj: Any
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The values it will be inserted with (references as objects)."""
+        return {f.name: current_value(self.obj, f) for f in self.entity.fields}
+
+
+@dataclass(eq=True, slots=True)
+class Upsert:
+    """A staged upsert: ``obj`` to insert, or to write into the row it conflicts with on
+    ``on`` (the fields ``update``); ``values`` are read from it when asked for."""
+
+    entity: EntityInfo
+    obj: Any
+    on: tuple[str, ...]
+    update: tuple[str, ...]
 
     @property
     def values(self) -> dict[str, Any]:
@@ -162,9 +191,11 @@ class ChangeSet:
         "_order",
         "_post_updates",
         "_updates",
+        "_upserts",
         "delete_groups",
         "new",
         "update_groups",
+        "upsert_groups",
     )
 
     def __init__(
@@ -173,8 +204,12 @@ class ChangeSet:
         update_groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateGroup] | None = None,
         delete_groups: dict[EntityInfo, tuple[list[Any], list[Any]]] | None = None,
         order: tuple[list[int], list[int]] = ([], []),
+        upsert_groups: dict[UpsertSpec, list[Any]] | None = None,
     ) -> None:
         self.new: list[Any] = new if new is not None else []
+        #: Staged upserts by spec (entity, conflict target, fields updated), in staging order.
+        self.upsert_groups = upsert_groups if upsert_groups is not None else {}
+        self._upserts: list[Upsert] | None = None
         self.update_groups = update_groups if update_groups is not None else {}
         self.delete_groups = delete_groups if delete_groups is not None else {}
         self._order = order
@@ -211,6 +246,17 @@ class ChangeSet:
         return self._inserts
 
     @property
+    def upserts(self) -> list[Upsert]:
+        """Staged upserts, grouped by spec, each group in the order staged."""
+        if self._upserts is None:
+            self._upserts = [
+                Upsert(spec.entity, o, spec.on, spec.update)
+                for spec, objs in self.upsert_groups.items()
+                for o in objs
+            ]
+        return self._upserts
+
+    @property
     def updates(self) -> list[Update]:
         """Changed objects with ``{field: (old, new)}``, in the order they were first changed."""
         if self._updates is None:
@@ -239,11 +285,12 @@ class ChangeSet:
 
     @property
     def empty(self) -> bool:
-        return not (self.new or self.update_groups or self.delete_groups)
+        return not (self.new or self.update_groups or self.delete_groups or self.upsert_groups)
 
     def counts(self) -> tuple[int, int, int]:
+        """(added, changed, removed); staged upserts count as added."""
         return (
-            len(self.new),
+            len(self.new) + sum(len(objs) for objs in self.upsert_groups.values()),
             sum(len(g.objs) for g in self.update_groups.values()),
             sum(len(objs) for objs, _ in self.delete_groups.values()),
         )
@@ -251,8 +298,9 @@ class ChangeSet:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChangeSet):
             return NotImplemented
-        return (self.inserts, self.updates, self.deletes) == (
+        return (self.inserts, self.upserts, self.updates, self.deletes) == (
             other.inserts,
+            other.upserts,
             other.updates,
             other.deletes,
         )
@@ -316,7 +364,18 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
         rest = others
     deletes = _collect_deletes(session)
     order = (list(changed), list(removed)) if groups or deletes else ([], [])
-    return ChangeSet(list(session._new.values()), groups, deletes, order)
+    specs = session._upserts
+    if not specs:
+        return ChangeSet(list(session._new.values()), groups, deletes, order)
+    new: list[Any] = []
+    upserts: dict[UpsertSpec, list[Any]] = {}
+    for oid, obj in session._new.items():
+        spec = specs.get(oid)
+        if spec is None:
+            new.append(obj)
+        else:
+            upserts.setdefault(spec, []).append(obj)
+    return ChangeSet(new, groups, deletes, order, upserts)
 
 
 def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list[Any]]]:
@@ -478,7 +537,55 @@ class PostUpdateStep:
         return update_sql(dialect, self.entity.table, (self.field.column,), pk_cols)
 
 
-Step = InsertStep | UpdateStep | DeleteStep | PostUpdateStep | VersionedStep
+@dataclass
+class UpsertStep:
+    """One upsert statement for ``objs`` (one spec): their ``columns`` inserted, or on a
+    conflict on ``spec.on`` the ``spec.update`` fields written and the version bumped; the
+    ``read`` fields come back (``RETURNING``, or where there is none a ``SELECT`` of the same
+    rows by their ``on`` values, in the same transaction) to be matched to the objects by
+    their ``on`` values."""
+
+    entity: EntityInfo
+    spec: UpsertSpec
+    objs: list[Any]
+    columns: tuple[str, ...]
+    read: tuple[str, ...]
+
+    def uses_arrays(self, dialect: Dialect) -> bool:
+        return dialect.array_batches
+
+    def returns(self, dialect: Dialect) -> bool:
+        """Whether the statement itself gives the rows back (else ``select_sql`` does)."""
+        return dialect.supports_returning
+
+    def sql(self, dialect: Dialect) -> str:
+        info = self.entity
+        casts = None
+        if self.uses_arrays(dialect):
+            casts = tuple(dialect.cast_type(info.field(n)) for n in self.columns)
+        version = info.version_field
+        return upsert_sql(
+            dialect,
+            info.table,
+            tuple(info.field(n).column for n in self.columns),
+            len(self.objs),
+            casts,
+            tuple(info.field(n).column for n in self.spec.on),
+            tuple(info.field(n).column for n in self.spec.update),
+            version.column if version is not None else None,
+            self._read_columns() if self.returns(dialect) else (),
+        )
+
+    def select_sql(self, dialect: Dialect) -> str:
+        info = self.entity
+        on = tuple(info.field(n).column for n in self.spec.on)
+        return upsert_select_sql(dialect, info.table, self._read_columns(), on, len(self.objs))
+
+    def _read_columns(self) -> tuple[str, ...]:
+        return tuple(self.entity.field(n).column for n in self.read)
+
+
+Step = InsertStep | UpdateStep | DeleteStep | PostUpdateStep | VersionedStep | UpsertStep
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -631,6 +738,8 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
             step = later[(info, f.name)] = PostUpdateStep(info, f, [])
         step.objs.append(obj)
     steps.extend(later.values())
+    if cs.upsert_groups:
+        steps.extend(_upsert_steps(cs, dialect, codec))
     for (info, cols), group in cs.update_groups.items():
         version = info.version_field
         if version is not None:
@@ -640,7 +749,9 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
         steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
     groups = cs.delete_groups
     clears, cleared = _delete_cycle_clears(groups) if len(groups) > 1 else ([], set())
-    early = _reused_by_new(cs) if groups and (cs.new or cs.update_groups) else {}
+    early = (
+        _reused_by_new(cs) if groups and (cs.new or cs.update_groups or cs.upsert_groups) else {}
+    )
     if early:  # removed rows whose key or unique value new work takes: deleted first
         first: dict[EntityInfo, tuple[list[Any], list[Any]]] = {
             info: ([], [pk for pk in groups[info][1] if pk in pks]) for info, pks in early.items()
@@ -750,7 +861,7 @@ def _reused_by_new(cs: ChangeSet) -> dict[EntityInfo, set[Any]]:
     for info, (objs, pks) in cs.delete_groups.items():
         uniques = [f for f in info.fields if f.unique and not f.primary_key]
         taken: set[tuple[str, str]] = set()
-        for obj in cs.new:
+        for obj in [*cs.new, *(o for objs in cs.upsert_groups.values() for o in objs)]:
             if type(obj).__orm_entity__ is info:
                 if info.has_pk(obj):
                     taken.add(("", repr(info.pk_of(obj))))
@@ -862,6 +973,75 @@ def _insert_steps(
                 for chunk in _sized_chunks(info, generated, len(generated), dialect, c, cols)
             )
     return steps
+
+
+def _upsert_steps(
+    cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]
+) -> list[UpsertStep]:
+    """Upsert statements: groups of entities that others among them refer to first; in a
+    group, objects whose generated key is not set apart from those carrying one (the key
+    column is left out for them), each chunked like an INSERT. Two objects of a group with the
+    same ``on`` values are a ``SessionError`` (one statement cannot write a row twice)."""
+    infos = list(dict.fromkeys(spec.entity for spec in cs.upsert_groups))
+    order = list(reversed(_children_first(infos)))
+    steps: list[UpsertStep] = []
+    for info in order:
+        c = codec(info)
+        for spec, objs in cs.upsert_groups.items():
+            if spec.entity is not info:
+                continue
+            _check_distinct(spec, objs)
+            auto = info.autoincrement
+            keyed, generated = objs, []
+            if auto is not None and auto.name not in spec.on:
+                keyed = [o for o in objs if o.__dict__.get(auto.name) not in (0, None)]
+                generated = [o for o in objs if o.__dict__.get(auto.name) in (0, None)]
+            read = spec.read_back()
+            for part, cols in (
+                (keyed, tuple(f.name for f in info.fields)),
+                (generated, tuple(f.name for f in info.fields if f is not auto)),
+            ):
+                if not part:
+                    continue
+                size = _batch_rows(dialect, len(cols))
+                if not dialect.supports_returning:  # the SELECT back carries the on values
+                    size = min(size, dialect.max_params // max(1, len(spec.on)))
+                steps.extend(
+                    UpsertStep(info, spec, chunk, cols, read)
+                    for chunk in _sized_chunks(info, part, size, dialect, c, cols)
+                )
+    return steps
+
+
+def _check_distinct(spec: UpsertSpec, objs: list[Any]) -> None:
+    info = spec.entity
+    fields = [info.field(n) for n in spec.on]
+    if len(fields) == 1 and fields[0].kind != "reference":
+        name = fields[0].name
+        values = [o.__dict__.get(name) for o in objs]
+        try:
+            if len(set(values)) == len(values):
+                return  # (the common case: no repeat; the loop below names one)
+        except TypeError:
+            pass
+    seen: dict[str, Any] = {}
+    for obj in objs:
+        key = repr(
+            tuple(
+                _reference_key(f, current_value(obj, f))
+                if f.kind == "reference"
+                else current_value(obj, f)
+                for f in fields
+            )
+        )
+        other = seen.get(key)
+        if other is not None:
+            raise SessionError(
+                f"cannot upsert {info.cls.__name__}: two staged upserts have "
+                f"{', '.join(spec.on)} = {key[1:-1].rstrip(',')}; one statement cannot write "
+                "a row twice: stage one of them"
+            )
+        seen[key] = obj
 
 
 def _batch_rows(dialect: Dialect, width: int, *, delete: bool = False) -> int:

@@ -107,6 +107,12 @@ class CommandCompleter(Completer):
             return
         entity = words[1]
         lowered = [w.lower() for w in words]
+        if spec.name == "upsert" and "on" in lowered[2:]:  # upsert E f=v ... on FIELD, ...
+            if lowered[-1] == "on" or lowered[-1].endswith(","):
+                yield from _matches(prefix, self.fields(entity, False))
+            else:
+                yield from _matches(prefix, [","])
+            return
         in_select = (
             spec.name == "find"
             and "select" in lowered
@@ -169,6 +175,8 @@ class CommandCompleter(Completer):
                 return
             given = {w.split("=", 1)[0] for w in words[2:] if "=" in w}
             names = [f"{n}=" for n in self.fields(entity, True) if n not in given]
+            if spec.name == "upsert" and given:
+                names.append("on")
             yield from _matches(prefix, names)
 
 

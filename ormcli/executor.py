@@ -408,6 +408,34 @@ class Workspace:
         )
         return r.Staged(f"@{number}", info.cls.__name__, shown)
 
+    def _do_upsert(self, command: cmd.Upsert) -> r.Result:
+        info = self.entity(command.entity)
+        values: dict[str, Any] = {}
+        for a in command.assignments:
+            if a.field in info.relations:
+                raise CliError(
+                    f"upsert writes columns only; {info.cls.__name__}.{a.field} is a collection "
+                    "(stage its items with add or set once the row exists)"
+                )
+            values[a.field] = coerce(
+                self.field(info, a.field), a.value, self._resolve, info.cls.__name__
+            )
+        for name in command.on:
+            self.field(info, name)
+        obj = _construct(info, values)
+        self.session.upsert(obj, on=command.on or None)
+        self._last_handle += 1
+        number = self._last_handle
+        self.handles[number] = obj
+        self._handle_of[id(obj)] = number
+
+        def undo() -> None:
+            self.session.unstage(obj)
+
+        self._undo.append(_UndoStep(f"upsert @{number} {info.cls.__name__}", undo))
+        shown = tuple((a.field, self.literal(values[a.field])) for a in command.assignments)
+        return r.Staged(f"@{number}", info.cls.__name__, shown, upsert=True)
+
     def _do_set(self, command: cmd.Set) -> r.Result:
         info, obj = self._entity_and_object(command.entity, command.key)
         if any(a.field in info.relations for a in command.assignments):
@@ -823,6 +851,19 @@ class Workspace:
             )
             for u in changes.updates
         )
+        upserted = tuple(
+            r.UpsertEntry(
+                type(u.obj).__name__,
+                self.label(u.obj),
+                u.on,
+                tuple(
+                    (name, self.literal(value))
+                    for name, value in u.values.items()
+                    if not (value in (None, 0) and u.entity.field(name).autoincrement)
+                ),
+            )
+            for u in changes.upserts
+        )
         removed = tuple(
             r.RemovedEntry(
                 type(d.obj).__name__,
@@ -857,7 +898,7 @@ class Workspace:
                 )
                 for s in self.session.pending_sql()
             )
-        return r.ChangeSetView(added, changed, removed, sql, collections=entries)
+        return r.ChangeSetView(added, changed, removed, sql, collections=entries, upserted=upserted)
 
     def _member_label(self, item: Any) -> str:
         """A collection member in ``status``: ``Post @3``, ``Tag 2``."""
@@ -910,6 +951,7 @@ class Workspace:
             int(done.deletes),
             int(done.statements),
             float(done.elapsed) * 1000.0,
+            int(done.upserts),
         )
 
     def _do_rollback(self, command: cmd.Rollback) -> r.Result:

@@ -75,6 +75,15 @@ class Add:
 
 
 @dataclass(frozen=True)
+class Upsert:
+    """``upsert ENTITY field=value ... [on FIELD, ...]`` (``on`` empty: the primary key)."""
+
+    entity: str
+    assignments: tuple[Assignment, ...]
+    on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Set:
     """``set ENTITY PK field=value ...`` (entity "" when the key is a handle written alone)."""
 
@@ -202,6 +211,7 @@ Command = (
     Load
     | Models
     | Add
+    | Upsert
     | Set
     | Remove
     | Find
@@ -283,10 +293,22 @@ def _key(stream: TokenStream, context: str) -> Key:
     return Key((value,), value.text)
 
 
-def _assignments(stream: TokenStream, command_name: str) -> tuple[Assignment, ...]:
+def _assignments(
+    stream: TokenStream, command_name: str, stop: str | None = None
+) -> tuple[Assignment, ...]:
+    """``field=value ...`` up to the end, or up to the keyword ``stop`` (a word not followed
+    by ``=``: a field may have the keyword's name)."""
     found: list[Assignment] = []
     seen: set[tuple[str, str]] = set()
     while stream.peek().kind != "EOF":
+        head = stream.peek()
+        if (
+            stop is not None
+            and head.kind == "NAME"
+            and head.text.lower() == stop
+            and stream.peek(1).text != "="
+        ):
+            break
         name = stream.expect_name("field=value")
         op = "="
         for edit in ("+=", "-="):
@@ -383,6 +405,34 @@ def _parse_models(stream: TokenStream) -> Models:
 def _parse_add(stream: TokenStream) -> Add:
     entity = _entity(stream, "add")
     return Add(entity, _assignments(stream, "add"))
+
+
+@command(
+    "upsert",
+    usage="upsert ENTITY field=value ... [on FIELD, ...]",
+    summary="stage an insert-or-update of one row by its key or a unique field",
+    details=(
+        "At commit the row is inserted, or the row with the same primary key (or the same "
+        "value of the unique field(s) after 'on') gets these values: upsert User "
+        'email="a@x" name="A" on email. Staged upserts are sent together, one batched INSERT '
+        "... ON CONFLICT DO UPDATE (ON DUPLICATE KEY UPDATE on MariaDB/MySQL); the object then "
+        "holds its row's key. Values as for add; status shows them as '+~'."
+    ),
+    slots=("entity", "fields"),
+)
+def _parse_upsert(stream: TokenStream) -> Upsert:
+    entity = _entity(stream, "upsert")
+    assignments = _assignments(stream, "upsert", stop="on")
+    on: tuple[str, ...] = ()
+    if stream.accept_keyword("on"):
+        on = _names(stream, "a field name after 'on'")
+    if not assignments:
+        raise ParseError(
+            "expected field=value after the entity (usage: upsert ENTITY field=value ... "
+            "[on FIELD, ...])",
+            stream.peek().pos,
+        )
+    return Upsert(entity, assignments, on)
 
 
 @command(

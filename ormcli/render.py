@@ -65,7 +65,10 @@ def summary_line(view: r.ChangeSetView) -> str:
     """``2 to add, 1 to change, 1 to remove`` (or ``nothing to commit``)."""
     if view.empty:
         return "nothing to commit"
-    return f"{len(view.added)} to add, {len(view.changed)} to change, {len(view.removed)} to remove"
+    text = f"{len(view.added)} to add, {len(view.changed)} to change, {len(view.removed)} to remove"
+    if view.upserted:
+        text += f", {len(view.upserted)} to upsert"
+    return text
 
 
 def commit_line(done: r.Committed) -> str:
@@ -74,6 +77,7 @@ def commit_line(done: r.Committed) -> str:
         plural(count, word)
         for count, word in (
             (done.inserts, "insert"),
+            (done.upserts, "upsert"),
             (done.updates, "update"),
             (done.deletes, "delete"),
         )
@@ -151,7 +155,7 @@ def _fields_text(text: Text, fields: tuple[tuple[str, str], ...]) -> None:
 
 def _staged(console: Console, staged: r.Staged) -> None:
     text = Text()
-    text.append("+ ", style="green bold")
+    text.append("+~ " if staged.upsert else "+ ", style="green bold")
     text.append(f"{staged.handle} {staged.entity}", style="green")
     _fields_text(text, staged.fields)
     console.print(text, soft_wrap=True)
@@ -223,6 +227,20 @@ def render_change_set(console: Console, view: r.ChangeSetView, *, show_all: bool
         _collection_lines(console, edits.pop((added.entity, added.label), None))
     if limit:
         _more(console, "+", view.added, "to add")
+    for upserted in view.upserted[:limit]:
+        head = Text()
+        head.append("+~ ", style="yellow bold")
+        head.append(f"{upserted.entity} {upserted.label}", style="yellow")
+        head.append(f" (insert, or update the row with the same {', '.join(upserted.on)})")
+        console.print(head, soft_wrap=True)
+        for name, value in upserted.fields:
+            line = Text("    ")
+            line.append(name, style="bold")
+            line.append(" = ")
+            line.append(cut(value))
+            console.print(line, soft_wrap=True)
+    if limit:
+        _more(console, "+~", view.upserted, "to upsert")
     for changed in view.changed[:limit]:
         _modified(console, r.Modified(changed.entity, changed.label, changed.changes))
         _collection_lines(console, edits.pop((changed.entity, changed.label), None))

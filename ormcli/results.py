@@ -25,6 +25,8 @@ class Staged:
     handle: str
     entity: str
     fields: tuple[tuple[str, str], ...]
+    upsert: bool = False
+    """Staged by ``upsert`` (shown ``+~``)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,16 @@ class AddedEntry:
 
 
 @dataclass(frozen=True)
+class UpsertEntry:
+    """A ``+~`` line of the change set: insert, or update the row with the same ``on``."""
+
+    entity: str
+    label: str
+    on: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ChangedEntry:
     """A ``~`` line of the change set."""
 
@@ -151,11 +163,13 @@ class ChangeSetView:
     """List every entry (``status --all``); else past a threshold the rest are counted."""
     collections: tuple[CollectionEntry, ...] = ()
     """Collection edits, per owner (shown as ``+``/``-`` lines under it)."""
+    upserted: tuple[UpsertEntry, ...] = ()
+    """Staged upserts (``+~``)."""
 
     @property
     def empty(self) -> bool:
         """No staged work."""
-        return not (self.added or self.changed or self.removed)
+        return not (self.added or self.changed or self.removed or self.upserted)
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,7 @@ class Committed:
     deletes: int
     statements: int
     elapsed_ms: float
+    upserts: int = 0
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,12 @@ class Dialect:
     #: One row, one value: seconds a read replica is behind (0 when current, NULL when unknown:
     #: not streaming, not synced). None: replicas are not checked for lag.
     replica_lag_sql: ClassVar[str | None] = None
+    #: Upsert (``core.sql.upsert_sql``): the clause after the INSERT's rows (``{target}``: the
+    #: conflict target's columns, ``{sets}``: the assignments), and how an assignment names
+    #: the staged value (``{col}``) and the stored one (``{table}``, ``{col}``).
+    upsert_clause: ClassVar[str] = " ON CONFLICT ({target}) DO UPDATE SET {sets}"
+    upsert_new_value: ClassVar[str] = "excluded.{col}"
+    upsert_old_value: ClassVar[str] = "{table}.{col}"
     #: Column types by field kind; ``{n}`` is MaxLength.
     type_map: ClassVar[dict[str, str]] = {}
     str_with_length: ClassVar[str] = "VARCHAR({n})"

@@ -143,6 +143,11 @@ class MySQLDialect(Dialect):
     begin_sql: ClassVar[str | None] = "START TRANSACTION"
     #: The adapter's connections take several statements per query (``CLIENT.MULTI_STATEMENTS``).
     begin_joins: ClassVar[bool] = True
+    #: Any unique key's conflict takes the update branch (there is no conflict target); a
+    #: row met through another key than the one named comes back unmatched and fails the commit.
+    upsert_clause: ClassVar[str] = " ON DUPLICATE KEY UPDATE {sets}"
+    upsert_new_value: ClassVar[str] = "VALUES({col})"
+    upsert_old_value: ClassVar[str] = "{col}"
     empty_insert_values: ClassVar[str] = "() VALUES ()"
     checks_foreign_keys_per_row: ClassVar[bool] = True
     #: Writable: not ``read_only`` (and, on a Galera node, ready: see ``writable``).

@@ -5,7 +5,8 @@ session's open transaction holds (``flushed``) and what the session would commit
 plus a stack of savepoints (``pending`` at each one's entry). After every step the database is
 read through a separate raw ``sqlite3`` connection and must equal ``committed``, the session's
 own connection must read ``flushed``, and the session's change set must describe exactly the
-difference from ``flushed`` to ``pending``. Steps: add, change, remove, flush, commit,
+difference from ``flushed`` to ``pending``. Steps: add, change, remove, upsert (on the unique
+email: a fresh one, or one whose row the transaction holds unchanged), flush, commit,
 rollback, enter a savepoint, leave it normally, leave it by an exception (rolled back), and a
 commit made to fail (a duplicate unique email) which must change nothing.
 A second machine does the same for collections (``CollectionMachine``).
@@ -52,6 +53,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.savepoints: list[tuple[AbstractContextManager[Any], dict[str, Any]]] = []
         self.objects: dict[str, Author] = {}
         self.serial = 0
+        #: Emails with a staged upsert (sent by the next flush).
+        self.upserted: set[str] = set()
 
     def teardown(self) -> None:
         self.session.close()
@@ -60,7 +63,19 @@ class SessionMachine(RuleBasedStateMachine):
         self.dir.cleanup()
 
     def _loaded(self) -> list[Author]:
-        return [o for e, o in self.objects.items() if e in self.pending and e in self.flushed]
+        return [
+            o
+            for e, o in self.objects.items()
+            if e in self.pending and e in self.flushed and e not in self.upserted
+        ]
+
+    def _sent(self) -> None:
+        """Staged work was flushed: the upserted rows' objects are the session's mapped ones."""
+        self.flushed = dict(self.pending)
+        for email in self.upserted:
+            self.objects[email] = self.session.query(Author).filter(email=email).find_one()
+        self.upserted.clear()
+        self._forget_unflushed()
 
     def _forget_unflushed(self) -> None:
         """Objects whose rows the session no longer holds are detached: stop using them."""
@@ -94,32 +109,53 @@ class SessionMachine(RuleBasedStateMachine):
         self.session.remove(obj)
         del self.pending[obj.email]
 
+    @precondition(lambda self: len(self.upserted) < 3)
+    @rule(data=st.data(), name=NAMES, age=AGES)
+    def upsert(self, data: st.DataObject, name: str, age: int | None) -> None:
+        """Upsert on email: a row the transaction holds (unchanged, not staged for removal)
+        takes the values at the next flush, with its loaded object; or a fresh row."""
+        held = sorted(
+            e
+            for e in self.flushed
+            if self.pending.get(e) == self.flushed[e] and e not in self.upserted
+        )
+        if held and data.draw(st.booleans()):
+            email = data.draw(st.sampled_from(held))
+        else:
+            self.serial += 1
+            email = f"u{self.serial}@x"
+        self.session.upsert(Author(email=email, name=name, age=age), on="email")
+        self.pending[email] = (name, age)
+        self.upserted.add(email)
+
     @rule()
     def reload(self) -> None:
         """Query everything through the session (identity map: nothing is overwritten)."""
         for obj in self.session.query(Author).find():
-            if obj.email in self.pending:
+            if obj.email in self.upserted:
+                assert (obj.name, obj.age) == self.flushed[obj.email]  # not sent yet
+            elif obj.email in self.pending:
                 assert (obj.name, obj.age) == self.pending[obj.email]
             self.objects[obj.email] = obj
 
     @rule()
     def flush(self) -> None:
         self.session.flush()
-        self.flushed = dict(self.pending)
-        self._forget_unflushed()
+        self._sent()
 
     @precondition(lambda self: not self.savepoints)
     @rule()
     def commit(self) -> None:
         self.session.commit()
-        self.committed, self.flushed = dict(self.pending), dict(self.pending)
-        self._forget_unflushed()
+        self.committed = dict(self.pending)
+        self._sent()
 
     @precondition(lambda self: not self.savepoints)
     @rule()
     def rollback(self) -> None:
         self.session.rollback()
         self.pending, self.flushed = dict(self.committed), dict(self.committed)
+        self.upserted.clear()
         self._forget_unflushed()
         for email, obj in self.objects.items():
             assert (obj.name, obj.age) == self.committed[email]
@@ -130,8 +166,7 @@ class SessionMachine(RuleBasedStateMachine):
     def enter_savepoint(self) -> None:
         cm = self.session.savepoint()
         cm.__enter__()
-        self.flushed = dict(self.pending)
-        self._forget_unflushed()
+        self._sent()
         self.savepoints.append((cm, dict(self.pending)))
 
     @precondition(lambda self: bool(self.savepoints))
@@ -139,8 +174,7 @@ class SessionMachine(RuleBasedStateMachine):
     def leave_savepoint(self) -> None:
         cm, _ = self.savepoints.pop()
         cm.__exit__(None, None, None)
-        self.flushed = dict(self.pending)
-        self._forget_unflushed()
+        self._sent()
 
     @precondition(lambda self: bool(self.savepoints))
     @rule()
@@ -150,6 +184,7 @@ class SessionMachine(RuleBasedStateMachine):
         error = RuntimeError("leave the block")
         assert cm.__exit__(RuntimeError, error, None) is False  # re-raised
         self.pending, self.flushed = dict(at_entry), dict(at_entry)
+        self.upserted.clear()
         self._forget_unflushed()
         for email, obj in self.objects.items():
             assert (obj.name, obj.age) == at_entry[email]
@@ -192,12 +227,15 @@ class SessionMachine(RuleBasedStateMachine):
         cs = self.session.changes()
         inserted = {i.obj.email for i in cs.inserts}
         deleted = {d.obj.email for d in cs.deletes}
-        assert inserted == set(self.pending) - set(self.flushed)
+        assert {u.obj.email for u in cs.upserts} == self.upserted
+        assert inserted == set(self.pending) - set(self.flushed) - self.upserted
         assert deleted == set(self.flushed) - set(self.pending)
         for u in cs.updates:
             assert self.pending[u.obj.email] != self.flushed[u.obj.email]
         changed = {
-            e for e in self.pending if e in self.flushed and self.pending[e] != self.flushed[e]
+            e
+            for e in self.pending
+            if e in self.flushed and self.pending[e] != self.flushed[e] and e not in self.upserted
         }
         assert {u.obj.email for u in cs.updates} == changed
 

@@ -14,7 +14,8 @@ Two stages, neither of which touches a database:
    entity and field right after the inserts, a "post-update"; a cycle through non-nullable
    references only is a ``CycleError``), then staged upserts (``UpsertStep``: one
    ``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE`` per chunk of a group,
-   parents' groups first), then updates grouped by the set of changed columns,
+   parents' groups first; groups that new rows refer to go before the inserts), then updates
+   grouped by the set of changed columns,
    then deletes children-first (removed rows of entities that reference each other: the
    cycle's nullable references set to NULL first), each chunked under the dialect's
    parameter limit and, where the driver puts the values into the statement's text (MySQL),
@@ -728,6 +729,9 @@ def _sized_chunks(
 def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]) -> list[Step]:
     """Ordered, chunked statements for a change set."""
     steps: list[Step] = []
+    before = _upserts_needed_first(cs)
+    if before:  # upserted rows whose keys new rows refer to go before the inserts
+        steps.extend(_upsert_steps(cs, dialect, codec, only=before))
     for info, objs in cs.insert_batches():
         steps.extend(_insert_steps(info, objs, dialect, codec(info)))
     later: dict[tuple[EntityInfo, str], PostUpdateStep] = {}
@@ -738,8 +742,8 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
             step = later[(info, f.name)] = PostUpdateStep(info, f, [])
         step.objs.append(obj)
     steps.extend(later.values())
-    if cs.upsert_groups:
-        steps.extend(_upsert_steps(cs, dialect, codec))
+    if len(before) < len(cs.upsert_groups):
+        steps.extend(_upsert_steps(cs, dialect, codec, skip=before))
     for (info, cols), group in cs.update_groups.items():
         version = info.version_field
         if version is not None:
@@ -975,13 +979,48 @@ def _insert_steps(
     return steps
 
 
+def _upserts_needed_first(cs: ChangeSet) -> set[UpsertSpec]:
+    """The upsert groups holding objects that staged new objects refer to: they are sent
+    before the inserts (whose rows need their keys). Such a group's objects may not refer to
+    new objects themselves (that order cannot be met): a ``SessionError`` says so."""
+    if not cs.upsert_groups or not cs.new:
+        return set()
+    spec_of = {id(o): spec for spec, objs in cs.upsert_groups.items() for o in objs}
+    needed: set[UpsertSpec] = set()
+    for obj in cs.new:
+        d = obj.__dict__
+        for f in type(obj).__orm_entity__.references:
+            spec = spec_of.get(id(d.get(f.name)))
+            if spec is not None:
+                needed.add(spec)
+    new_ids = {id(o) for o in cs.new}
+    for spec in needed:
+        for obj in cs.upsert_groups[spec]:
+            d = obj.__dict__
+            for f in spec.entity.references:
+                if id(d.get(f.name)) in new_ids:
+                    raise SessionError(
+                        f"cannot order this commit: staged new objects refer to upserted "
+                        f"{spec.entity.cls.__name__} objects, which refer to staged new "
+                        f"{f.target.cls.__name__ if f.target else ''} objects; commit one "
+                        "side first"
+                    )
+    return needed
+
+
 def _upsert_steps(
-    cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]
+    cs: ChangeSet,
+    dialect: Dialect,
+    codec: Callable[[EntityInfo], EntityCodec],
+    *,
+    only: set[UpsertSpec] | None = None,
+    skip: set[UpsertSpec] | None = None,
 ) -> list[UpsertStep]:
-    """Upsert statements: groups of entities that others among them refer to first; in a
-    group, objects whose generated key is not set apart from those carrying one (the key
-    column is left out for them), each chunked like an INSERT. Two objects of a group with the
-    same ``on`` values are a ``SessionError`` (one statement cannot write a row twice)."""
+    """Upsert statements (of the groups ``only``, or all but ``skip``): groups of entities
+    that others among them refer to first; in a group, objects whose generated key is not set
+    apart from those carrying one (the key column is left out for them), each chunked like an
+    INSERT. Two objects of a group with the same ``on`` values are a ``SessionError`` (one
+    statement cannot write a row twice)."""
     infos = list(dict.fromkeys(spec.entity for spec in cs.upsert_groups))
     order = list(reversed(_children_first(infos)))
     steps: list[UpsertStep] = []
@@ -989,6 +1028,8 @@ def _upsert_steps(
         c = codec(info)
         for spec, objs in cs.upsert_groups.items():
             if spec.entity is not info:
+                continue
+            if (only is not None and spec not in only) or (skip and spec in skip):
                 continue
             _check_distinct(spec, objs)
             auto = info.autoincrement

@@ -342,3 +342,25 @@ def test_new_referenced_objects_are_added_and_loaded_collections_follow(db_url: 
     stored = database.query(Post).find_one()
     assert (stored.title, stored.author.name) == ("p2", "bob")
     database.close()
+
+
+def test_new_rows_referring_to_upserted_objects_get_their_keys(db_url: str) -> None:
+    """Upserted authors that staged new articles refer to are sent before the inserts."""
+    from tests.core.models import ALL, Article, Author
+
+    database = Database(db_url, ALL)
+    database.migrate()
+    s = database.create_session()
+    s.add(Author(email="old@x", name="old"))
+    s.commit()
+    s2 = database.create_session()
+    old, new = Author(email="old@x", name="Old"), Author(email="new@x", name="New")
+    s2.upsert(old, new, on="email")
+    s2.add(Article(title="a", author=old), Article(title="b", author=new))
+    s2.commit()
+    rows = database.query(Article).order_by("title").find()
+    assert [(a.title, a.author.email, a.author.name) for a in rows] == [
+        ("a", "old@x", "Old"),
+        ("b", "new@x", "New"),
+    ]
+    database.close()

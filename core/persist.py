@@ -301,20 +301,26 @@ def _match_upserted(
     values: list[dict[str, Any] | None] = [None] * len(keys)
     info = step.entity
     names = step.read[n_on:]
-    fields = [info.field(n) for n in names]
+    converters = [c.from_db[n] for n in names]
+    plain = all(conv is None for conv in converters)
     auto = info.autoincrement
+    at_auto = names.index(auto.name) + n_on if auto is not None and auto.name in names else -1
+    objs = step.objs
     for ret in returned:
         key = ret[0] if n_on == 1 else tuple(ret[:n_on])
         try:
             i = by_key.pop(key)
         except (KeyError, TypeError):
             raise _other_key(step, ctx) from None
-        got: dict[str, Any] = {}
-        for f, v in zip(fields, ret[n_on:], strict=True):
-            got[f.name] = c.value_from_db(f, v)
-            if pending is not None and f is auto:
-                pending[id(step.objs[i])] = v
-        values[i] = got
+        if plain:
+            values[i] = dict(zip(names, ret[n_on:], strict=True))
+        else:
+            values[i] = {
+                n: v if v is None or conv is None else conv(v)
+                for n, conv, v in zip(names, converters, ret[n_on:], strict=True)
+            }
+        if pending is not None and at_auto >= 0:
+            pending[id(objs[i])] = ret[at_auto]
     if by_key:
         raise DatabaseError(
             f"{ctx}: {len(keys)} rows were upserted but {len(keys) - len(by_key)} came back; "

@@ -328,47 +328,63 @@ class Session:
         Upserting an object staged with ``upsert`` again replaces its ``on`` / ``update``;
         ``remove`` unstages it. An object loaded in (or added to) this session is refused.
         """
+        # Every object is checked before any is staged: a bad one stages nothing.
         spec: UpsertSpec | None = None
+        info: EntityInfo | None = None
+        seen: type | None = None
+        token = self._token
+        checked: list[tuple[Any, UpsertSpec, EntityInfo]] = []
         for obj in objs:
-            if isinstance(obj, type) or not is_entity(obj):
-                raise SessionError(f"session.upsert() takes entity objects, got {obj!r}")
-            info = entity_info(obj)
-            if spec is None or spec.entity is not info:
-                spec = spec_for(
-                    info,
-                    tuple(on) if on is not None and not isinstance(on, str) else on,
-                    tuple(update) if update is not None and not isinstance(update, str) else update,
-                    self.database.dialect,
-                )
-            oid = id(obj)
-            owner = obj.__dict__.get(SESSION_ATTR)
-            if owner == self._token:
-                if oid in self._upserts:
+            cls = type(obj)
+            if cls is not seen:
+                if isinstance(obj, type) or not is_entity(obj):
+                    raise SessionError(f"session.upsert() takes entity objects, got {obj!r}")
+                info = entity_info(obj)
+                if spec is None or spec.entity is not info:
+                    spec = spec_for(
+                        info,
+                        tuple(on) if on is not None and not isinstance(on, str) else on,
+                        tuple(update)
+                        if update is not None and not isinstance(update, str)
+                        else update,
+                        self.database.dialect,
+                    )
+                seen = cls
+            assert spec is not None and info is not None
+            d = obj.__dict__
+            owner = d.get(SESSION_ATTR)
+            if owner is not None:
+                oid = id(obj)
+                if owner == token and oid not in self._upserts:
+                    how = "added to" if oid in self._new else "loaded in"
+                    raise SessionError(
+                        f"cannot upsert {info.describe(obj)}: it is {how} this session "
+                        "already; change its fields (or stage a new object) instead"
+                    )
+                if owner != token and owner in TRACKERS:
+                    raise SessionError(
+                        f"{info.describe(obj)} belongs to another session; upsert it in one "
+                        "session only"
+                    )
+            for name in spec.on:
+                if d.get(name) in (None, 0):  # (0: no value for a generated key only)
                     check_object(spec, obj)
-                    self._upserts[oid] = spec
-                    continue
-                how = "added to" if oid in self._new else "loaded in"
-                raise SessionError(
-                    f"cannot upsert {info.describe(obj)}: it is {how} this session already; "
-                    "change its fields (or stage a new object) instead"
-                )
-            if owner is not None and owner in TRACKERS:
-                raise SessionError(
-                    f"{info.describe(obj)} belongs to another session; upsert it in one "
-                    "session only"
-                )
-            check_object(spec, obj)
             for name in info._relation_specs:
-                if obj.__dict__.get(name):
+                if d.get(name):
                     raise SessionError(
                         f"cannot upsert {info.describe(obj)} with items in its collection "
                         f"{name!r}: an upsert writes columns only; stage the items with "
                         "session.add() once its row exists"
                     )
-            self._new[oid] = obj
-            self._upserts[oid] = spec
-            obj.__dict__[SESSION_ATTR] = self._token
-            self._stage_references(info, obj)
+            checked.append((obj, spec, info))
+        new, upserts = self._new, self._upserts
+        for obj, spec, info in checked:
+            oid = id(obj)
+            new[oid] = obj
+            upserts[oid] = spec
+            obj.__dict__[SESSION_ATTR] = token
+            if info.references:
+                self._stage_references(info, obj)
 
     def _stage_references(self, info: EntityInfo, obj: Any) -> None:
         """Stage (add) the new objects ``obj`` references that no session has; a reference to

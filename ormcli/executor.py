@@ -422,8 +422,18 @@ class Workspace:
             )
         for name in command.on:
             self.field(info, name)
+        # The update branch writes the fields the line gives (others keep their stored values).
+        target = set(command.on) or {f.name for f in info.primary_key}
+        version = info.version_field
+        update = tuple(
+            name
+            for name in values
+            if name not in target
+            and not info.field(name).primary_key
+            and (version is None or name != version.name)
+        )
         obj = _construct(info, values)
-        self.session.upsert(obj, on=command.on or None)
+        self.session.upsert(obj, on=command.on or None, update=update)
         self._last_handle += 1
         number = self._last_handle
         self.handles[number] = obj

@@ -53,10 +53,11 @@ def test_the_upsert_line_parses_with_an_optional_on_clause() -> None:
 def test_a_script_upserts_in_one_batch_inserting_and_updating(
     tmp_path: Path, db_url: str, blog_models: str
 ) -> None:
-    """Existing emails get the new name, new ones are inserted; one upsert statement."""
+    """Existing emails get the new name (only the fields on the line are updated), new ones
+    are inserted; one upsert statement."""
     base = ["--db", db_url, "--models", blog_models]
     assert invoke([*base, "migrate"]).exit_code == 0
-    seed = invoke([*base, "run", "-"], 'add User email="a@x" name="A"\n')
+    seed = invoke([*base, "run", "-"], 'add User email="a@x" name="A" bio="kept"\n')
     assert seed.exit_code == 0, seed.stderr
     script = tmp_path / "import.orm"
     script.write_text(
@@ -72,6 +73,9 @@ def test_a_script_upserts_in_one_batch_inserting_and_updating(
     assert "ON CONFLICT" in result.stdout or "ON DUPLICATE KEY UPDATE" in result.stdout
     assert result.stderr.splitlines()[-1].startswith("committed 2 upserts in ")
     assert _users(db_url, blog_models) == [("a@x", "A2"), ("b@x", "B")]
+    found = invoke([*base, "find", "User", "--json"])
+    bios = sorted((u["email"], u["bio"]) for u in json.loads(found.stdout))
+    assert bios == [("a@x", "kept"), ("b@x", None)]  # fields not on the line are kept
 
 
 def test_a_bad_upsert_line_is_one_clear_line(tmp_path: Path, db_url: str, blog_models: str) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -24,11 +25,14 @@ from core import (
     ConflictError,
     Database,
     Index,
+    MaxLength,
     MigrationError,
     MigrationLockTimeoutError,
     PrimaryKey,
 )
+from core.migrations.files import Directory, apply, plan_file
 from core.migrations.history import History
+from core.migrations.runner import MigrateOptions
 from tests.cli.helpers import invoke
 from tests.migrations.models import model
 
@@ -175,5 +179,40 @@ def test_an_online_index_waiting_for_old_transactions_is_bounded(db_url: str, ba
     assert _lock_waits(db) == "0"
     # CONCURRENTLY waits for every older transaction of the (shared) database: no hurry.
     db.migrate(online=True, lock_timeout=600)
+    assert db.migration_plan().empty
+    db.close()
+
+
+def test_a_file_stopped_by_a_lock_wait_resumes_with_apply(db_url: str, tmp_path: Path) -> None:
+    """A versioned file whose first statement (a new table) goes through and whose second
+    (the ALTER of the read table) waits: SQLite and PostgreSQL roll all of it back; MariaDB
+    keeps statement 1, records it, and says where it continues. Once the reader is gone,
+    `apply` finishes the file (MariaDB: from statement 2) and the plan converges."""
+    title = Annotated[str, MaxLength(40)]
+    other = model({"id": ID, "name": (title, "")}, name="other", cls_name="Other")
+    db = Database(db_url, [model({"id": ID, "title": (title, "")})])
+    db.migrate()
+    db.close()
+    item = model(
+        {"id": ID, "title": (Annotated[str, MaxLength(40), Index], ""), "rating": (int, 0)}
+    )
+    db = Database(db_url, [item, other])
+    directory = Directory(tmp_path)
+    assert plan_file(db, directory, "widen", {}).path is not None
+    with _reader(db, db_url), pytest.raises(MigrationLockTimeoutError) as caught:
+        apply(db, directory, MigrateOptions(lock_timeout=TIMEOUT))
+    with db.pool.connection() as conn:
+        rows = [r for r in History(conn).rows() if r.kind == "file"]
+    if db.dialect.transactional_ddl:
+        assert rows == [] and "nothing was applied" in str(caught.value)
+    else:
+        assert [(r.statements_applied, r.complete) for r in rows] == [(1, False)]
+        assert "statements 1-1 of" in str(caught.value)
+        assert "it continues from statement 2" in str(caught.value)
+    plans = apply(db, directory, MigrateOptions(lock_timeout=TIMEOUT))
+    assert [p.applied == len(p.sql) for p in plans] == [True]
+    with db.pool.connection() as conn:
+        rows = [r for r in History(conn).rows() if r.kind == "file"]
+    assert [(r.name, r.complete) for r in rows] == [("0001_widen", True)]
     assert db.migration_plan().empty
     db.close()

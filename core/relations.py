@@ -54,6 +54,7 @@ class RelationInfo:
         "pivot",
         "pivot_owner",
         "pivot_target",
+        "quick",
         "reference",
         "target",
     )
@@ -79,6 +80,9 @@ class RelationInfo:
         self.pivot = pivot
         self.pivot_owner = pivot_owner
         self.pivot_target = pivot_target
+        #: ``core.collection``'s own: whether its quick path for a move applies (False: not
+        #: known yet).
+        self.quick: tuple[RelationInfo, ...] | bool | None = False
 
     def __repr__(self) -> str:
         head = f"<RelationInfo {self.label}: {self.kind} {self.target.cls.__name__}"

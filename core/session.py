@@ -546,10 +546,14 @@ class Session:
     def _log_collection(self, coll: Any) -> None:
         """Before an edit of a loaded collection: remember its items (once per commit or
         savepoint), for ``rollback``."""
-        if id(coll) in self._coll_logged:
+        key = id(coll)
+        if key in self._coll_logged:
             return
-        self._coll_logged.add(id(coll))
-        self._coll_log.append((coll, list(coll), dict(coll._links)))
+        self._coll_logged.add(key)
+        # (A one-to-many collection has no links: none to copy, nor to make first.)
+        linked = coll._linked
+        links = {} if not linked and coll._relation.pivot is None else dict(coll._links)
+        self._coll_log.append((coll, list(coll), links))
 
     def _restore_collections(self, mark: int) -> None:
         """Put the collections logged after position ``mark`` back, newest edit first."""

@@ -258,6 +258,48 @@ def test_rollback_restores_collections(db: Database) -> None:
     assert s.changes().counts() == (0, 0, 0)
 
 
+def test_many_moves_by_append_keep_both_sides_and_roll_back(db: Database) -> None:
+    """Persistent children moved by ``append`` between loaded collections (the common move,
+    which takes a quick path): each leaves its old owner's collection and joins the new
+    one's, ``changes()`` lists each, a failed savepoint and a rollback put every collection
+    and reference back, and after the commit the database and memory agree."""
+    s = db.create_session()
+    authors = [Author(name=f"a{i}") for i in range(4)]
+    s.add(*authors, *(Post(title=f"p{i}", author=authors[i % 4]) for i in range(12)))
+    s.commit()
+    s = db.create_session()
+    ann, bob, cy, dan = s.query(Author).eager("posts").order_by("id").find()
+    held = {a.name: list(a.posts) for a in (ann, bob, cy, dan)}
+    p0, p4, p8 = held["a0"]
+    bob.posts.append(p0)
+    bob.posts.append(p4)
+    cy.posts.append(p0)  # (moved twice: its first old value is kept)
+    assert ann.posts == [p8] and bob.posts == [*held["a1"], p4]
+    assert cy.posts == [*held["a2"], p0] and p0.author is cy and p4.author is bob
+    assert s.changes().counts() == (0, 2, 0)
+    with pytest.raises(RuntimeError), s.savepoint():
+        dan.posts.append(p8)
+        dan.posts.append(p4)
+        assert ann.posts == [] and dan.posts == [*held["a3"], p8, p4]
+        raise RuntimeError("undo the block")
+    assert ann.posts == [p8] and bob.posts == [*held["a1"], p4] and dan.posts == held["a3"]
+    assert p8.author is ann and p4.author is bob
+    s.rollback()
+    assert {a.name: a.posts for a in (ann, bob, cy, dan)} == held
+    assert all(p.author is a for a in (ann, bob, cy, dan) for p in a.posts)
+    assert s.changes().counts() == (0, 0, 0)
+    for target, post in ((bob, p0), (cy, p4), (dan, p8)):
+        target.posts.append(post)
+    s.commit()
+    stored = _stored_posts(db)
+    assert {t: stored[t] for t in ("p0", "p4", "p8")} == {"p0": "a1", "p4": "a2", "p8": "a3"}
+    assert ann.posts == [] and s.changes().counts() == (0, 0, 0)
+    fresh = db.create_session().query(Author).eager("posts").order_by("id").find()
+    assert [sorted(p.title for p in a.posts) for a in fresh] == [
+        sorted(p.title for p in a.posts) for a in (ann, bob, cy, dan)
+    ]
+
+
 def test_a_failed_savepoint_restores_collections(db: Database) -> None:
     _seed(db)
     s = db.create_session()

@@ -118,6 +118,7 @@ class EntityCodec:
             self.to_db[f.name] = self._make_to_db(f)
             self.from_db[f.name] = self._make_from_db(f)
         self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
+        self._columns_cache: dict[int, tuple[str, ...]] = {}
         self.hydrate = self._compile_hydrate()
         self.hydrate_rows = self._compile_hydrate_rows()
         self.pk_positions = [f.position for f in info.primary_key]
@@ -664,8 +665,14 @@ class EntityCodec:
         return fn
 
     def columns_of(self, mask: int) -> tuple[str, ...]:
-        """The field names whose bits are set in ``mask`` (see ``_diff_lines``), in order."""
-        return tuple(f.name for f in self.info.fields if mask >> f.position & 1)
+        """The field names whose bits are set in ``mask`` (see ``_diff_lines``), in order
+        (kept per mask: a commit asks again for the same changed-column sets)."""
+        names = self._columns_cache.get(mask)
+        if names is None:
+            names = tuple(f.name for f in self.info.fields if mask >> f.position & 1)
+            if len(self._columns_cache) < 1024:
+                self._columns_cache[mask] = names
+        return names
 
     def _compile_collect(self, masks: bool) -> Collector:
         """``fn(items, touched, removed, groups, others, key_before)``: one pass over changes.

@@ -76,8 +76,14 @@ def run(
     every statement goes out before any result is read (one round trip); otherwise each
     statement's result is read before the next statement is built.
     """
+    if not any(type(step) is PostUpdateStep for step in steps):
+        return _run(steps, conn, codec, _nothing_to_restore)  # (no references to put back)
     with _inserted_as_null(steps) as restore:
         return _run(steps, conn, codec, restore)
+
+
+def _nothing_to_restore() -> None:
+    """The ``restore`` of a plan without post-updates: no reference was set to NULL."""
 
 
 @contextlib.contextmanager
@@ -355,6 +361,15 @@ def _update_statements(
     """The statements of one update step; the last one's reader checks the row count."""
     rows = _update_rows(step, c, pending)
     ctx = _context(step.entity, "update")
+    if len(rows) == 1:  # one row (a request's change): one statement, its row count checked
+
+        def read_one(cur: Any) -> None:
+            n = cur.rowcount
+            if n is not None and n >= 0:
+                _check_updated(n, 1, ctx)
+
+        yield step.sql(dialect), list(rows[0]), ctx, read_one
+        return
     batches = update_batches(dialect, step.entity, step.columns, rows)
     if batches is None:  # one row
         batches = [(step.sql(dialect), list(rows[0]), 1)]

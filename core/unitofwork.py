@@ -728,6 +728,10 @@ def _sized_chunks(
 
 def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]) -> list[Step]:
     """Ordered, chunked statements for a change set."""
+    if not cs.new and not cs.upsert_groups and not cs.delete_groups:
+        # Only changed objects (a request's load, change, commit): no inserts, upserts or
+        # deletes to order, so the update steps are the whole plan.
+        return _all_update_steps(cs, dialect, codec)
     steps: list[Step] = []
     before = _upserts_needed_first(cs)
     if before:  # upserted rows whose keys new rows refer to go before the inserts
@@ -744,13 +748,7 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
     steps.extend(later.values())
     if len(before) < len(cs.upsert_groups):
         steps.extend(_upsert_steps(cs, dialect, codec, skip=before))
-    for (info, cols), group in cs.update_groups.items():
-        version = info.version_field
-        if version is not None:
-            kept = tuple(c for c in cols if c != version.name)
-            steps.append(VersionedStep(info, kept, group.objs, group.pks))
-            continue
-        steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
+    steps.extend(_all_update_steps(cs, dialect, codec))
     groups = cs.delete_groups
     clears, cleared = _delete_cycle_clears(groups) if len(groups) > 1 else ([], set())
     early = (
@@ -771,6 +769,22 @@ def plan(cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCo
             + _delete_steps(rest, cs, dialect, cleared)
         )
     return steps + clears + _delete_steps(groups, cs, dialect, cleared)
+
+
+def _all_update_steps(
+    cs: ChangeSet, dialect: Dialect, codec: Callable[[EntityInfo], EntityCodec]
+) -> list[Step]:
+    """The steps of the change set's update groups, in group order (a versioned entity's
+    group is one ``VersionedStep``: ``AND version = ?`` and its rows-matched check)."""
+    steps: list[Step] = []
+    for (info, cols), group in cs.update_groups.items():
+        version = info.version_field
+        if version is not None:
+            kept = tuple(c for c in cols if c != version.name)
+            steps.append(VersionedStep(info, kept, group.objs, group.pks))
+            continue
+        steps.extend(_update_steps(info, cols, group, dialect, codec(info)))
+    return steps
 
 
 def _delete_cycle_clears(

@@ -117,6 +117,15 @@ def update_batches(
             (sql, [[row[i] for row in chunk] for i in range(len(casts))], len(chunk))
             for chunk in (rows[start : start + size] for start in range(0, len(rows), size))
         ]
+    if form == "values":
+        width = len(set_cols) + len(pk_cols)
+        size = max(1, min(dialect.update_batch_rows, dialect.max_params // width))
+        out_values = []
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            sql = _update_values_sql(dialect, info.table, set_cols, pk_cols, len(chunk))
+            out_values.append((sql, [v for row in chunk for v in row], len(chunk)))
+        return out_values
     if form == "case":
         width = 2 * len(set_cols) + 1
         size = max(1, min(dialect.update_batch_rows, dialect.max_params // width))
@@ -154,6 +163,23 @@ def _update_unnest_sql(
         f"UPDATE {q(table)} SET {sets} FROM unnest({arrays}) AS {q('_v')}"
         f"({_cols(dialect, names)}) WHERE {where}"
     )
+
+
+@lru_cache(maxsize=256)
+def _update_values_sql(
+    dialect: Dialect, table: str, columns: tuple[str, ...], pk: tuple[str, ...], rows: int
+) -> str:
+    """``UPDATE t SET a = v.column1 FROM (VALUES (?, ?), ...) AS v WHERE t.pk = v.column2``
+    (SQLite 3.33+: the new values and the key of each row, one statement per chunk)."""
+    q = dialect.quote
+    v = q("_v")
+    sets = ", ".join(f"{q(c)} = {v}.column{i + 1}" for i, c in enumerate(columns))
+    where = " AND ".join(
+        f"{q(table)}.{q(c)} = {v}.column{len(columns) + i + 1}" for i, c in enumerate(pk)
+    )
+    one = f"({dialect.placeholders(len(columns) + len(pk))})"
+    values = ", ".join([one] * rows)
+    return f"UPDATE {q(table)} SET {sets} FROM (VALUES {values}) AS {v} WHERE {where}"
 
 
 @lru_cache(maxsize=256)

@@ -127,10 +127,11 @@ class Dialect:
     supports_returning: ClassVar[bool] = True
     #: How a batch of UPDATEs with the same changed columns is sent:
     #: "executemany" (one prepared statement, many parameter rows), "unnest" (one
-    #: ``UPDATE ... FROM unnest(array, ...)``, PostgreSQL) or "case" (``UPDATE ... SET
-    #: c = CASE pk WHEN ... END WHERE pk IN (...)``, MySQL); see ``core.sql.update_batches``.
+    #: ``UPDATE ... FROM unnest(array, ...)``, PostgreSQL), "values" (``UPDATE ... FROM
+    #: (VALUES (...), ...)``, SQLite 3.33+) or "case" (``UPDATE ... SET c = CASE pk WHEN ...
+    #: END WHERE pk IN (...)``, MySQL); see ``core.sql.update_batches``.
     update_form: ClassVar[str] = "executemany"
-    #: Rows one "case"-form UPDATE carries (besides the parameter limit).
+    #: Rows one "case"- or "values"-form UPDATE carries (besides the parameter limit).
     update_batch_rows: ClassVar[int] = 100_000
     #: Bytes one statement's text may take with its values in it, where the driver binds on
     #: the client (MySQL: the server's ``max_allowed_packet``, learnt on connecting); None: no

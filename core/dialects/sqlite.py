@@ -100,6 +100,12 @@ class SQLiteDialect(Dialect):
     # ones at the parameter limit (10,000 inserts: 30 ms against 37; bench/, S1 and S5).
     max_rows_per_insert: ClassVar[int] = 500
     supports_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
+    # A batch of UPDATEs as one ``UPDATE ... FROM (VALUES ...)`` per 500 rows: one statement
+    # to prepare and run instead of one execution per row (S9: faster than executemany).
+    update_form: ClassVar[str] = (
+        "values" if sqlite3.sqlite_version_info >= (3, 33) else "executemany"
+    )
+    update_batch_rows: ClassVar[int] = 500
     begin_sql: ClassVar[str | None] = "BEGIN IMMEDIATE"
     scoped_reads_in_transaction: ClassVar[bool] = False
     single_writer: ClassVar[bool] = True

@@ -341,6 +341,30 @@ def test_composite_keys_insert_update_delete(db: Database) -> None:
     assert rows == [(0, 0), (1, 5)]
 
 
+def test_a_batched_update_over_several_chunks_changes_exactly_the_changed_rows(
+    db: Database,
+) -> None:
+    """1,201 changed rows of a composite-key entity (more than one statement's worth in every
+    batched form: SQLite's ``UPDATE ... FROM (VALUES ...)`` takes 500 rows, MariaDB's CASE
+    500) and one row left alone: each row gets its own new value, the untouched one keeps
+    its own, and a fresh read agrees with memory."""
+    s = db.create_session()
+    s.add(*(Membership(org=org, member=i) for org in ("acme", "bolt") for i in range(601)))
+    s.commit()
+    for m in s.query(Membership).find():
+        if (m.org, m.member) != ("bolt", 7):
+            m.level = m.member * 2 + (2 if m.org == "bolt" else 1)
+    assert s.commit().updates == 1_201
+    fresh = {(m.org, m.member): m.level for m in db.query(Membership).find()}
+    expected = {
+        (org, i): (i * 2 + (2 if org == "bolt" else 1))
+        for org in ("acme", "bolt")
+        for i in range(601)
+    }
+    expected[("bolt", 7)] = 0
+    assert fresh == expected
+
+
 def test_changing_a_primary_key_is_refused_at_assignment(db: Database) -> None:
     """Refused when assigned (not at commit), naming entity, field and object."""
     s = db.create_session()

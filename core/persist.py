@@ -361,7 +361,8 @@ def _update_statements(
     """The statements of one update step; the last one's reader checks the row count."""
     rows = _update_rows(step, c, pending)
     ctx = _context(step.entity, "update")
-    if len(rows) == 1:  # one row (a request's change): one statement, its row count checked
+    batches = update_batches(dialect, step.entity, step.columns, rows)
+    if batches is None:  # one row (a request's change): one statement, its row count checked
 
         def read_one(cur: Any) -> None:
             n = cur.rowcount
@@ -370,9 +371,6 @@ def _update_statements(
 
         yield step.sql(dialect), list(rows[0]), ctx, read_one
         return
-    batches = update_batches(dialect, step.entity, step.columns, rows)
-    if batches is None:  # one row
-        batches = [(step.sql(dialect), list(rows[0]), 1)]
     counted: list[int | None] = [0]  # rows the statements so far updated (None: unknown)
     for i, (sql, params, _) in enumerate(batches):
 

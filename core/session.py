@@ -1635,20 +1635,17 @@ class Session:
         inserted: list[list[Any]] = []
         for entry in reversed(entries):
             kind, info, objs = entry.kind, entry.info, entry.objs
-            if kind == "delete":
+            if kind in ("delete", "bulk_delete"):
+                # Mapped again; a flushed delete is staged again, while a bulk operation is
+                # not staged work: memory goes back to before it.
                 assert info is not None
                 mapping = identity.mapping(info)
+                staged = kind == "delete"
                 for obj, pk in zip(objs, entry.data or (), strict=True):
                     mapping[pk] = obj
                     obj.__dict__[SESSION_ATTR] = self._token
-                    self._removed[id(obj)] = obj
-            elif kind == "bulk_delete":
-                # A bulk operation is not staged work: memory goes back to before it.
-                assert info is not None
-                mapping = identity.mapping(info)
-                for obj, key in zip(objs, entry.data or (), strict=True):
-                    mapping[key] = obj
-                    obj.__dict__[SESSION_ATTR] = self._token
+                    if staged:
+                        self._removed[id(obj)] = obj
             elif kind == "bulk_update":
                 for obj, old in zip(objs, entry.data or (), strict=True):
                     for name, value in old.items():

@@ -185,19 +185,25 @@ class Workspace:
 
     def label(self, obj: Any) -> str:
         """How an entity is named in output: its handle while new, else its primary key."""
+        named, pk = self._name_or_key(obj)
+        return named if named is not None else format_literal(pk)
+
+    def _name_or_key(self, obj: Any) -> tuple[str | None, Any]:
+        """``(text, None)`` for a new entity's handle or a composite key, else ``(None, key)``:
+        a single key, shown as a literal by ``label`` and as plain text by ``cell``."""
         handle = self._handle_of.get(id(obj))
         if handle is not None and self.session.state_of(obj) == "new":
-            return f"@{handle}"
+            return f"@{handle}", None
         info = core.entity_info(obj)
         try:
             pk = info.pk_of(obj)
         except AttributeError:
             pk = None
         if handle is not None and pk in (None, 0):
-            return f"@{handle}"
+            return f"@{handle}", None
         if isinstance(pk, tuple):
-            return "(" + ", ".join(self.literal(v) for v in pk) + ")"
-        return format_literal(pk)
+            return "(" + ", ".join(self.literal(v) for v in pk) + ")", None
+        return None, pk
 
     def literal(self, value: Any) -> str:
         """A field value in literal syntax; an entity as its handle or key."""
@@ -212,10 +218,8 @@ class Workspace:
         if value is None:
             return None
         if _is_entity(value):
-            label = self.label(value)
-            if label.startswith(("@", "(")):
-                return label  # a new row's handle, a composite key
-            return display(core.entity_info(value).pk_of(value))
+            named, pk = self._name_or_key(value)
+            return named if named is not None else display(pk)
         return display(value)
 
     def _resolve(self, target: Any, lit: Lit) -> Any:

@@ -21,6 +21,13 @@ tables ``rel_author``, ``rel_post`` (indexed on ``author``), ``rel_tag`` and ``r
   commit; Django ``new_author.posts.add(post)`` in one transaction; peewee has no collections:
   ``post.author = new_author`` and ``bulk_update``. Target: ormcli <= 1.5x the floor.
 
+  Foreign keys: ormcli turns SQLite's ``PRAGMA foreign_keys`` on for every connection (the
+  schema's references are enforced: each moved post's new author is looked up), so the raw
+  floor's SQLite connection turns it on too (``raw_connect``; the worker checks that both have
+  it on). The same raw code with foreign keys off (SQLite's default) is reported as an extra
+  row, ``raw-fk-off``, which is not the floor: it does less work than ormcli (no reference
+  checked). On PostgreSQL and MariaDB (InnoDB) references are always enforced.
+
 Each run is a fresh worker process of one implementation (so that no other library's objects
 are alive in it: a full garbage collection would scan them too), runs are taken in turns (one
 of each implementation per round, the first rotating), and a scenario reports the median and
@@ -163,12 +170,29 @@ def check_loaded(posts: int, tags: int) -> None:
 # -- raw ----------------------------------------------------------------------------------------
 
 
-class Raw:
-    """The floor: the same statements by hand on the driver."""
+def raw_connect(backend: Backend, foreign_keys: bool = True) -> Any:
+    """A raw DB-API connection; on SQLite with ``PRAGMA foreign_keys`` set as asked (on: as
+    ormcli's adapter sets it; off: SQLite's default)."""
+    conn = backend.connect()
+    if backend.kind == "sqlite":
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        if foreign_keys_on(conn) != foreign_keys:
+            raise RuntimeError("SQLite did not take PRAGMA foreign_keys")
+    return conn
 
-    def __init__(self, backend: Backend) -> None:
+
+def foreign_keys_on(conn: Any) -> bool:
+    """Whether a SQLite DB-API connection enforces foreign keys."""
+    return bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+
+
+class Raw:
+    """The floor: the same statements by hand on the driver (with ``foreign_keys=False``, the
+    extra ``raw-fk-off`` row on SQLite, not the floor)."""
+
+    def __init__(self, backend: Backend, foreign_keys: bool = True) -> None:
         self.backend = backend
-        self.conn = backend.connect()
+        self.conn = raw_connect(backend, foreign_keys)
 
     def _in(self, column: str, keys: list[int]) -> tuple[str, list[Any]]:
         if self.backend.kind == "postgresql":
@@ -211,6 +235,9 @@ class Raw:
         form = next(iter(FLOOR_FORMS[self.backend.kind].values()))
         form(self.conn.cursor(), moves, self.backend.placeholder)
         self.conn.commit()
+
+    def sqlite_foreign_keys(self) -> bool:
+        return foreign_keys_on(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -272,6 +299,10 @@ class Ormcli:
         for target, post in self.moves:
             target.posts.append(post)
         self.session.commit()
+
+    def sqlite_foreign_keys(self) -> bool:
+        """Whether the connection S9 committed on (the pool's next) enforces foreign keys."""
+        return foreign_keys_on(self.db.pool.peek().raw)
 
     def close(self) -> None:
         self.db.close()
@@ -668,26 +699,30 @@ def floors(backend: Backend, repeat: int) -> str:
     posts put back before each run), to check the floor is the fastest honest one."""
     prepare(backend)
     moves = [(new_home(post), post) for post in moved_posts()]
-    conn = backend.connect()
+    conns = {"": raw_connect(backend)}
+    if backend.kind == "sqlite":  # (the extra rows: foreign keys off, not a floor)
+        conns[", foreign keys off (not a floor)"] = raw_connect(backend, foreign_keys=False)
     lines = [f"### S9 floor forms: {backend.display}", "", "| form | wall ms | CPU ms |"]
     lines.append("|---|---:|---:|")
     try:
-        for label, form in FLOOR_FORMS[backend.kind].items():
-            walls, cpus = [], []
-            for run in range(repeat + 1):
-                reset(backend)
-                wall, cpu, _ = timed(partial(_send, conn, form, moves, backend.placeholder))
-                check_moved(backend)
-                if run:  # (the first one a warm-up)
-                    walls.append(wall)
-                    cpus.append(cpu)
-            lines.append(
-                f"| {label} | {statistics.median(walls) * 1000:.2f} | "
-                f"{statistics.median(cpus) * 1000:.2f} |"
-            )
+        for tail, conn in conns.items():
+            for label, form in FLOOR_FORMS[backend.kind].items():
+                walls, cpus = [], []
+                for run in range(repeat + 1):
+                    reset(backend)
+                    wall, cpu, _ = timed(partial(_send, conn, form, moves, backend.placeholder))
+                    check_moved(backend)
+                    if run:  # (the first one a warm-up)
+                        walls.append(wall)
+                        cpus.append(cpu)
+                lines.append(
+                    f"| {label}{tail} | {statistics.median(walls) * 1000:.2f} | "
+                    f"{statistics.median(cpus) * 1000:.2f} |"
+                )
     finally:
         reset(backend)
-        conn.close()
+        for conn in conns.values():
+            conn.close()
     return "\n".join(lines)
 
 
@@ -695,11 +730,16 @@ def floors(backend: Backend, repeat: int) -> str:
 
 FACTORIES: dict[str, Callable[[Backend], Any]] = {
     "raw": Raw,
+    "raw-fk-off": partial(Raw, foreign_keys=False),
     "ormcli": Ormcli,
     "sqlalchemy": SQLAlchemy,
     "peewee": Peewee,
     "django": Django,
 }
+
+
+#: What SQLite's ``PRAGMA foreign_keys`` must be in each implementation's S9 (checked).
+FOREIGN_KEYS = {"raw": True, "raw-fk-off": False, "ormcli": True}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -727,6 +767,12 @@ def worker(name: str, backend: Backend) -> dict[str, Any]:
             impl.s9_load()
             s9, s9_cpu, _ = timed(impl.s9)
             check_moved(backend)
+        if backend.kind == "sqlite" and name in FOREIGN_KEYS:
+            on = impl.sqlite_foreign_keys()
+            if on != FOREIGN_KEYS[name]:
+                raise AssertionError(
+                    f"S9: {name} ran with SQLite foreign keys {'on' if on else 'off'}"
+                )
     finally:
         reset(backend)
         impl.close()
@@ -738,6 +784,8 @@ def run_backend(backend: Backend, impls: list[str], repeat: int) -> dict[str, di
     CPU): ``repeat`` rounds, each running every implementation once (the first rotating),
     each run in a fresh worker process."""
     prepare(backend)
+    if backend.kind == "sqlite" and "raw" in impls and "raw-fk-off" not in impls:
+        impls = [*impls, "raw-fk-off"]  # (the extra row: the floor's code, foreign keys off)
     times: dict[str, dict[str, list[float]]] = {"S8": {}, "S9": {}, "S8 cpu": {}, "S9 cpu": {}}
     for round_no in range(repeat):
         order = impls[round_no % len(impls) :] + impls[: round_no % len(impls)]
@@ -758,6 +806,10 @@ def run_backend(backend: Backend, impls: list[str], repeat: int) -> dict[str, di
     return times
 
 
+#: Rows that are not implementations compared with the floor, as the report names them.
+EXTRA_LABELS = {"raw-fk-off": "raw-fk-off (foreign keys off: less work, not the floor)"}
+
+
 def report(label: str, times: dict[str, dict[str, list[float]]]) -> str:
     """A table per backend: per scenario and implementation the median and best wall time,
     the median CPU time of the worker process, and both medians as multiples of the floor's."""
@@ -773,13 +825,16 @@ def report(label: str, times: dict[str, dict[str, list[float]]]) -> str:
         floor = statistics.median(by_impl["raw"]) if "raw" in by_impl else None
         cpu_floor = statistics.median(cpu["raw"]) if "raw" in cpu else None
         for name, values in by_impl.items():
+            if name == "raw-fk-off" and scenario == "S8":
+                continue  # (reads: the same as the floor's)
             median = statistics.median(values)
             ratio = f"{median / floor:.2f}x" if floor else "-"
             cpu_ms = statistics.median(cpu[name]) if name in cpu else None
             cpu_text = f"{cpu_ms * 1000:.1f}" if cpu_ms is not None else "-"
             cpu_ratio = f"{cpu_ms / cpu_floor:.2f}x" if cpu_ms is not None and cpu_floor else "-"
+            label = EXTRA_LABELS.get(name, name)
             lines.append(
-                f"| {scenario} | {name} | {median * 1000:.1f} | {min(values) * 1000:.1f} | "
+                f"| {scenario} | {label} | {median * 1000:.1f} | {min(values) * 1000:.1f} | "
                 f"{cpu_text} | {ratio} | {cpu_ratio} |"
             )
         if "ormcli" in by_impl and "sqlalchemy" in by_impl:
@@ -811,9 +866,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(floors(parse_backend(spec, path), args.repeat), flush=True)
         return 0
     impls = [name.strip() for name in args.impls.split(",") if name.strip()]
-    unknown = set(impls) - set(IMPLS)
+    unknown = set(impls) - set(FACTORIES)
     if unknown:
-        parser.error(f"unknown implementations {sorted(unknown)}; known: {', '.join(IMPLS)}")
+        parser.error(f"unknown implementations {sorted(unknown)}; known: {', '.join(FACTORIES)}")
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_path = str(Path(tmp) / "relations.db")
         backends = [parse_backend(s, sqlite_path) for s in args.backends.split(",") if s.strip()]

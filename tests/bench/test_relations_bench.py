@@ -15,7 +15,7 @@ from bench import relations
 from bench.backends import parse_backend
 
 
-@pytest.mark.parametrize("impl", ["raw", "ormcli", "sqlalchemy", "peewee"])
+@pytest.mark.parametrize("impl", ["raw", "raw-fk-off", "ormcli", "sqlalchemy", "peewee"])
 def test_each_implementation_does_the_checked_work(impl: str, tmp_path: Path) -> None:
     """(A peer not installed — the ``[bench]`` extra — is skipped.)"""
     if impl in ("sqlalchemy", "peewee"):
@@ -25,6 +25,25 @@ def test_each_implementation_does_the_checked_work(impl: str, tmp_path: Path) ->
     times = relations.worker(impl, backend)
     assert set(times) == {"S8", "S9", "cpu"} and times["S8"] > 0 and times["S9"] > 0
     assert set(times["cpu"]) == {"S8", "S9"} and all(t > 0 for t in times["cpu"].values())
+
+
+def test_the_sqlite_floor_enforces_foreign_keys_as_ormcli_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor's connection has ``PRAGMA foreign_keys`` on (ormcli's adapter turns it on);
+    only the extra ``raw-fk-off`` row has it off, and a worker whose setting is not the one
+    expected fails."""
+    backend = parse_backend(f"sqlite:///{tmp_path / 'rel.db'}")
+    relations.prepare(backend)
+    floor, off = relations.Raw(backend), relations.Raw(backend, foreign_keys=False)
+    try:
+        assert floor.sqlite_foreign_keys() and not off.sqlite_foreign_keys()
+    finally:
+        floor.close()
+        off.close()
+    monkeypatch.setitem(relations.FOREIGN_KEYS, "ormcli", False)
+    with pytest.raises(AssertionError, match="ormcli ran with SQLite foreign keys on"):
+        relations.worker("ormcli", backend)
 
 
 def test_a_run_that_does_less_fails() -> None:

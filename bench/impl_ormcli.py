@@ -172,14 +172,18 @@ class OrmcliImpl(Impl):
 
     def fetch_posts(self, preload: bool, t: Timer) -> list[tuple[int, str, int]]:
         session = self.db.create_session()
-        if preload:
-            session.query(User).find()
+        authors = {u.id: u for u in session.query(User).find()} if preload else {}
         with t:
             posts = session.query(Post).find()
-        if preload and not all(isinstance(p.__dict__["author"], User) for p in posts):
-            raise AssertionError("a reference to a loaded author is not that object")
         # The author's key without loading it: an unloaded reference keeps its key.
-        return [(p.id, p.title, _key(p.__dict__["author"])) for p in posts]
+        found = [(p.id, p.title, _key(p.__dict__["author"])) for p in posts]
+        # A preloaded author is the object a post's reference gives (from the identity map:
+        # no query), read after the timer.
+        if preload and any(
+            p.author is not authors[k] for p, (_, _, k) in zip(posts, found, strict=True)
+        ):
+            raise AssertionError("a reference to a loaded author is not that object")
+        return found
 
     def remove_after(self, key: int, t: Timer) -> None:
         with t:
@@ -200,5 +204,6 @@ class OrmcliImpl(Impl):
 
 
 def _key(ref: Any) -> Any:
-    """The key of a reference: an ``Unloaded`` placeholder's, or the loaded object's id."""
-    return ref.id if isinstance(ref, User) else ref.pk
+    """The key of a reference as a post's ``__dict__`` holds it: the loaded object's id, or
+    the bare key a session's load stores until the reference is first read."""
+    return ref.id if isinstance(ref, User) else ref

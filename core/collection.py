@@ -43,10 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SESSIONS",
+    "TOKEN_BLOCK_BITS",
+    "TOKEN_DATABASES",
     "UNTRACKED",
     "CollectionAttribute",
     "TrackedList",
     "TrackedSet",
+    "database_of_token",
     "install",
     "install_item",
     "install_loaded",
@@ -72,6 +75,23 @@ UNTRACKED = 0
 
 #: Session token -> the session (weakly): how a collection finds its owner's session.
 SESSIONS: dict[int, weakref.ref[Any]] = {}
+
+#: A session token is ``block << TOKEN_BLOCK_BITS | n``; every token of a block belongs to a
+#: session of one database (``core.session``). Block -> that database (weakly): how an object
+#: whose session was garbage collected still finds where its references' bare keys and its
+#: collections load from (untracked, as a ``database.query`` object's do; a closed session's
+#: objects hold ``UNTRACKED`` instead, and their references were pinned by the session). One
+#: entry per 2**20 sessions of a database.
+TOKEN_BLOCK_BITS = 20
+TOKEN_DATABASES: dict[int, weakref.ref[Any]] = {}
+
+
+def database_of_token(token: Any) -> Any:
+    """The database whose session was given ``token`` (None: none, or it is gone)."""
+    if type(token) is not int:
+        return None
+    ref = TOKEN_DATABASES.get(token >> TOKEN_BLOCK_BITS)
+    return ref() if ref is not None else None
 
 
 def stands_for_row(obj: Any) -> bool:
@@ -445,8 +465,9 @@ def _move(session: Any, token: Any, obj: Any, f: Any, old: Any, new: Any, same: 
             continue
         name = rel.name
         old_owner = old
-        if old is not None and not hasattr(old, "__dict__"):  # a bare key (core.entity.Unloaded)
-            old_owner = session._identity.lookup(old.target, old.pk) if session else None
+        if old is not None and not hasattr(old, "__dict__"):  # a key (bare, or Unloaded)
+            key = getattr(old, "pk", old)  # (core.entity.unloaded_key: no import cycle)
+            old_owner = session._identity.lookup(f.target, key) if session else None
         coll = _loaded(old_owner, name)
         if coll is not None:
             is_set = isinstance(coll, set)
@@ -826,7 +847,9 @@ class CollectionAttribute:
         session = _session(obj)
         if session is not None:
             return session._load_collection(obj, rel)
-        if UNTRACKED_SOURCE in d:  # loaded by database.query: it loads from there, untracked
+        if UNTRACKED_SOURCE in d or database_of_token(d.get(SESSION_ATTR)) is not None:
+            # Loaded by database.query, or by a session that was garbage collected: it loads
+            # from that database, untracked.
             from core.loaders import load_collection
 
             load_collection(obj, self.name)

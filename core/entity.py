@@ -10,7 +10,11 @@ class as little as possible:
 - a ``__setattr__`` hook that tells the owning session which field is about to change, so that a
   commit visits only the objects that changed (never the whole identity map);
 - a descriptor per reference field that loads the referenced object on first access (lazy
-  loading; ``Query.eager`` loads them up front);
+  loading; ``Query.eager`` loads them up front). An object a session loads holds the bare
+  key of each reference (the row's value, no placeholder object: its ``__dict__`` stays out
+  of the cyclic collector's sight), resolved on first read through the object's session;
+  an untracked object holds an ``Unloaded`` placeholder that knows its loader
+  (``unloaded_key`` reads either);
 - a descriptor per collection field (``Annotated[list["Post"], BackReference]``, not a
   column; see ``core.collection``). Collections are resolved into ``EntityInfo.relations``
   (``core.relations``) as soon as every class they name is decorated.
@@ -40,7 +44,8 @@ from typing import Any, TypeVar
 
 from core import relations as _relations
 from core.collection import SESSION_ATTR as _COLLECTION_SESSION_ATTR
-from core.collection import CollectionAttribute, reference_changed
+from core.collection import SESSIONS as _SESSIONS
+from core.collection import CollectionAttribute, database_of_token, reference_changed
 from core.errors import (
     ModelError,
     NotFoundError,
@@ -78,6 +83,7 @@ __all__ = [
     "entity",
     "entity_info",
     "is_entity",
+    "unloaded_key",
 ]
 
 T = TypeVar("T")
@@ -93,6 +99,8 @@ SESSION_ATTR = _COLLECTION_SESSION_ATTR
 #: query; and an object does not keep a session alive (as in SQLAlchemy, whose instances hold
 #: a session id).
 TRACKERS: dict[int, tuple[dict[int, Any], dict[int, Any], dict[int, Any]]] = {}
+
+
 _INFO_ATTR = "__orm_entity__"
 
 _SCALAR_KINDS: dict[type, str] = {
@@ -111,7 +119,10 @@ _JSON_ORIGINS = (list, dict)
 
 
 class Unloaded:
-    """A reference that was loaded as a bare key: resolved on first attribute access."""
+    """A reference that was loaded as a bare key: resolved on first attribute access.
+
+    Untracked loads (``database.query``) store one, shared by the rows of a load that name the
+    same key. A session's loads store the bare key itself instead (``unloaded_key``)."""
 
     __slots__ = ("loader", "pk", "target")
 
@@ -122,6 +133,15 @@ class Unloaded:
 
     def __repr__(self) -> str:
         return f"<{self.target.cls.__name__} {self.pk!r}>"
+
+
+def unloaded_key(value: Any) -> Any:
+    """The key a reference's stored value stands for when it is not a loaded object: an
+    ``Unloaded`` placeholder's, or the bare key a session's load stores (anything without a
+    ``__dict__``: entities always have one); None for None and for a loaded object."""
+    if value is None or hasattr(value, "__dict__"):
+        return None
+    return value.pk if type(value) is Unloaded else value
 
 
 class FieldInfo:
@@ -920,7 +940,8 @@ def _make_repr(info: EntityInfo) -> Callable[[Any], str]:
             if f.kind == "reference" and v is not None:
                 target = f.target
                 assert target is not None
-                v = Unloaded(target, target.pk_of(v), _no_loader) if type(v) is not Unloaded else v
+                key = unloaded_key(v)
+                v = Unloaded(target, target.pk_of(v) if key is None else key, _no_loader)
             parts.append(f"{f.name}={v!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -939,8 +960,10 @@ def _refuse_key_change(info: EntityInfo, f: FieldInfo, obj: Any, value: Any) -> 
     target = f.target
     if f.kind == "reference" and target is not None:
         if current is not MISSING and current is not None and value is not None:
-            old_key = current.pk if type(current) is Unloaded else target.pk_of(current)
-            new_key = value.pk if type(value) is Unloaded else target.pk_of(value)
+            old_key = unloaded_key(current)
+            old_key = target.pk_of(current) if old_key is None else old_key
+            new_key = unloaded_key(value)
+            new_key = target.pk_of(value) if new_key is None else new_key
             if old_key == new_key:
                 return
     elif type(current) is type(value) and current == value:
@@ -1003,9 +1026,10 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
 
 
 class _ReferenceAttribute:
-    """Class attribute of a reference field: lazy-loads an ``Unloaded`` key on first read; an
-    assignment keeps the collections it feeds in step and, on an object a session tracks,
-    stages a new object assigned to it (``core.collection.reference_changed``)."""
+    """Class attribute of a reference field: lazy-loads a key on first read (an ``Unloaded``
+    placeholder through its loader, a bare key through the object's session); an assignment
+    keeps the collections it feeds in step and, on an object a session tracks, stages a new
+    object assigned to it (``core.collection.reference_changed``)."""
 
     __slots__ = ("default", "field", "name")
 
@@ -1024,9 +1048,15 @@ class _ReferenceAttribute:
             if self.default is MISSING:
                 raise AttributeError(self.name) from None
             return self.default
+        if value is None or hasattr(type(value), _INFO_ATTR):
+            return value  # (None, or a loaded object: the common case)
         if type(value) is Unloaded:
             value = value.loader(value.target, value.pk)
-            d[self.name] = value
+        elif hasattr(value, "__dict__"):
+            return value  # (not an entity: left as it is, a commit says what is wrong)
+        else:
+            value = _load_bare(obj, self.field, value)
+        d[self.name] = value  # (the same row: no change to record)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -1039,6 +1069,24 @@ class _ReferenceAttribute:
             except BaseException:
                 d[self.name] = old  # (refused: the reference keeps its value)
                 raise
+
+
+def _load_bare(obj: Any, f: FieldInfo, key: Any) -> Any:
+    """The object of the bare key ``key`` that reference ``f`` of ``obj`` holds, through the
+    session that tracks ``obj`` (identity-mapped, else one SELECT by key); once that session
+    is garbage collected, from its database, untracked."""
+    token = obj.__dict__.get(SESSION_ATTR)
+    if token is None:
+        return key  # (a key assigned by hand to an object that stands for no row stays one)
+    target = f.target
+    assert target is not None
+    ref = _SESSIONS.get(token)
+    session = ref() if ref is not None else None
+    if session is not None:
+        return session._load_reference(target, key)
+    # The session was garbage collected: loaded untracked, as ``database.query`` objects do.
+    database = database_of_token(token)
+    return key if database is None else database._load_untracked(target, key)
 
 
 _IMMUTABLE_JSON = (str, int, float, bool, type(None))

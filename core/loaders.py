@@ -11,8 +11,9 @@
   loads it with one query from the same database. (A tracked object's collection loads
   through its session: ``Session._load_collection``.) Lazy references are ``core.entity``'s.
 
-A loader never overwrites what a session holds: it fills only references still held as bare
-keys (``Unloaded``) and collections never loaded. In a session the items (and pivot objects)
+A loader never overwrites what a session holds: it fills only references still held as keys
+(bare, or ``Unloaded`` placeholders: ``core.entity.unloaded_key``) and collections never
+loaded. In a session the items (and pivot objects)
 are the identity-mapped objects; with work staged, each collection is put together as a lazy
 load does (``Session._install_collection``: memory wins over the stored rows).
 ``database.query`` loads untracked objects, one per row and load (shared by every object of
@@ -29,8 +30,15 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from core.codec import collector_paused
-from core.collection import SESSIONS, UNTRACKED, UNTRACKED_SOURCE, install_loaded, lazy_pivots
-from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, entity_info
+from core.collection import (
+    SESSIONS,
+    UNTRACKED,
+    UNTRACKED_SOURCE,
+    database_of_token,
+    install_loaded,
+    lazy_pivots,
+)
+from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, entity_info, unloaded_key
 from core.errors import SessionError, ValidationError
 from core.paths import Step, resolve, resolve_relations, step_target
 from core.relations import RelationInfo
@@ -265,9 +273,9 @@ def _fill(owners: Sequence[Any], f: FieldInfo, by_key: dict[Any, Any]) -> None:
     """Set ``f`` on each owner still holding a bare key to the loaded object of that key."""
     name = f.name
     for o in owners:
-        v = o.__dict__.get(name)
-        if type(v) is Unloaded:
-            target = by_key.get(v.pk)
+        key = unloaded_key(o.__dict__.get(name))
+        if key is not None:
+            target = by_key.get(key)
             if target is not None:
                 o.__dict__[name] = target
 
@@ -343,14 +351,14 @@ def _load_references(objs: Sequence[Any], f: FieldInfo, source: Source) -> list[
     loaded before or now, once each) are the next level."""
     target = step_target(f)
     name = f.name
-    wanted = {v.pk for o in objs if type(v := o.__dict__.get(name)) is Unloaded}
+    wanted = {k for o in objs if (k := unloaded_key(o.__dict__.get(name))) is not None}
     if wanted:
         found = source.by_keys(target, list(wanted))
         _fill(objs, f, {target.pk_of(o): o for o in found})
     out: dict[int, Any] = {}
     for o in objs:
         v = o.__dict__.get(name)
-        if v is not None and type(v) is not Unloaded:
+        if v is not None and hasattr(v, "__dict__"):
             out[id(v)] = v
     return list(out.values())
 
@@ -425,6 +433,9 @@ def _source_of(obj: Any, relation: RelationInfo) -> Source:
         db = _databases.get(db_token)
         if db is not None:
             return Source(db, None)
+    db = database_of_token(token)  # (its session was collected: untracked from its database)
+    if db is not None:
+        return Source(db, None)
     info = entity_info(obj)
     raise SessionError(
         f"{info.describe(obj)}: the collection {relation.name!r} is not loaded and the object "

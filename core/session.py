@@ -28,7 +28,12 @@ database deleted or cleared through ``ON DELETE CASCADE`` / ``SET NULL`` are del
 in memory too (``_apply_on_delete``).
 
 An object the session tracks holds the session's token (an int) under ``SESSION_ATTR``, not
-the session: ``core.entity.TRACKERS`` leads the hook from the token to the dicts above.
+the session: ``core.entity.TRACKERS`` leads the hook from the token to the dicts above. A
+loaded object's references hold bare keys until first read, resolved through that token
+(``core.entity``): while the session lives, through it; once it is garbage collected,
+untracked from its database (``_new_token``). An object that leaves a living session
+(removed, forgotten, the session closed) has them pinned to ``Unloaded`` placeholders that
+load through the session, as every reference did before (``_pin_keys``).
 
 ``commit`` = ``unitofwork.collect`` -> ``unitofwork.plan`` -> ``persist.run`` inside one
 transaction -> only then ``_finalize`` changes objects (keys assigned, snapshots retaken). A
@@ -40,6 +45,7 @@ user code and ``ormcli``. What it leaves out: SQL (``core.sql``), statement exec
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -51,6 +57,8 @@ from core import collection_load, persist, unitofwork
 from core.codec import Resolver, collector_paused, same_reference
 from core.collection import (
     SESSIONS,
+    TOKEN_BLOCK_BITS,
+    TOKEN_DATABASES,
     UNTRACKED,
     UNTRACKED_SOURCE,
     install,
@@ -61,7 +69,16 @@ from core.collection import (
     restore,
     stands_for_row,
 )
-from core.entity import SESSION_ATTR, TRACKERS, EntityInfo, Unloaded, entity_info, is_entity
+from core.entity import (
+    SESSION_ATTR,
+    TRACKERS,
+    EntityInfo,
+    FieldInfo,
+    Unloaded,
+    entity_info,
+    is_entity,
+    unloaded_key,
+)
 from core.errors import (
     ConflictError,
     IntegrityError,
@@ -87,16 +104,75 @@ __all__ = ["CommitResult", "Session", "Statement"]
 
 T = TypeVar("T")
 
-_tokens = itertools.count(1)
-
 
 def _forget_token(token: int, new: dict[int, Any]) -> None:
     """A session is gone (one finalizer, not three): its staged new objects lose its token, so
-    they stand for no row (``core.collection.stands_for_row``), and the token leads nowhere."""
+    they stand for no row (``core.collection.stands_for_row``), and the token leads nowhere
+    but to the session's database (``core.collection.database_of_token``: the references
+    and collections of its loaded objects load untracked from there)."""
     for obj in new.values():
         obj.__dict__.pop(SESSION_ATTR, None)
     SESSIONS.pop(token, None)
     TRACKERS.pop(token, None)
+
+
+_token_blocks = itertools.count(1)
+_token_lock = threading.Lock()
+#: Per database, its current block of session tokens and the counter within it.
+_token_counters: weakref.WeakKeyDictionary[Database, tuple[int, Iterator[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+_BLOCK_SIZE = 1 << TOKEN_BLOCK_BITS
+
+
+def _block_dropper(block: int) -> Callable[[weakref.ref[Any]], None]:
+    def drop(_: weakref.ref[Any]) -> None:
+        TOKEN_DATABASES.pop(block, None)
+
+    return drop
+
+
+def _new_token(database: Database) -> int:
+    """A session token never given before, in a block of the database's own
+    (``core.entity.TOKEN_DATABASES``)."""
+    while True:
+        current = _token_counters.get(database)
+        if current is not None:
+            block, counter = current
+            n = next(counter)  # (atomic: sessions are made on many threads)
+            if n < _BLOCK_SIZE:
+                return block << TOKEN_BLOCK_BITS | n
+        with _token_lock:
+            if _token_counters.get(database) is current:
+                block = next(_token_blocks)
+                TOKEN_DATABASES[block] = weakref.ref(database, _block_dropper(block))
+                _token_counters[database] = (block, itertools.count(1))
+
+
+def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> None:
+    """Objects leaving their session while it lives (removed, forgotten, the session closed:
+    they lose its token): each bare key their references hold (as a session's load stores
+    them, resolved through the object's session) becomes an ``Unloaded`` placeholder that
+    loads through ``loader`` (one per key, shared: it is immutable)."""
+    last: Any = None
+    refs: tuple[FieldInfo, ...] = ()
+    made: dict[tuple[EntityInfo, Any], Unloaded] = {}
+    for obj in objs:
+        info = type(obj).__orm_entity__
+        if info is not last:
+            last, refs = info, tuple(info.references)
+        if not refs:
+            continue
+        d = obj.__dict__
+        for f in refs:
+            v = d.get(f.name)
+            if v is not None and type(v) is not Unloaded and not hasattr(v, "__dict__"):
+                target = f.target
+                assert target is not None
+                u = made.get((target, v))
+                if u is None:
+                    u = made[target, v] = Unloaded(target, v, loader)
+                d[f.name] = u
 
 
 @dataclass(frozen=True)
@@ -176,7 +252,7 @@ class Session:
         self._coll_logged: set[int] = set()
         self._orphans: dict[int, tuple[Any, Any, Any]] = {}
         # What objects hold instead of the session (see core.entity.TRACKERS).
-        self._token = next(_tokens)
+        self._token = _new_token(database)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
         SESSIONS[self._token] = weakref.ref(self)
         weakref.finalize(self, _forget_token, self._token, self._new)
@@ -278,8 +354,10 @@ class Session:
                     continue
                 target_field = rel.pivot_target
                 member = obj if target_field is None else d.get(target_field.name)
-                if type(member) is Unloaded:
-                    member = self._load_reference(member.target, member.pk)
+                key = unloaded_key(member)
+                if key is not None:
+                    assert target_field is not None and target_field.target is not None
+                    member = self._load_reference(target_field.target, key)
                 if member is not None and not any(x is member for x in coll):
                     self._log_collection(coll)
                     install_item(coll, member, obj if rel.pivot is not None else None)
@@ -394,7 +472,9 @@ class Session:
         token = self._token
         for f in info.references:
             ref = d.get(f.name)
-            if ref is None or type(ref) is Unloaded or ref.__dict__.get(SESSION_ATTR) == token:
+            if ref is None or not hasattr(ref, "__dict__"):  # (None, or a key)
+                continue
+            if ref.__dict__.get(SESSION_ATTR) == token:
                 continue
             stored = self._as_stored(ref)
             if stored is None:
@@ -519,6 +599,8 @@ class Session:
             if type(ref) is Unloaded:
                 if ref.loader != self._load_reference:
                     d[f.name] = self._resolve(ref.target, ref.pk)
+            elif not hasattr(ref, "__dict__"):
+                continue  # a bare key: it resolves through the object's session, now this one
             elif ref.__dict__.get(SESSION_ATTR) != self._token:
                 stored = self._as_stored(ref)
                 if stored is None:
@@ -649,7 +731,7 @@ class Session:
 
             def belongs(item: Any) -> bool:
                 v = item.__dict__.get(name)
-                return v is owner or (type(v) is Unloaded and v.pk == key)
+                return v is owner or unloaded_key(v) == key
 
             items = [item for item in stored if belongs(item)]
             seen = {id(x) for x in items}
@@ -675,8 +757,9 @@ class Session:
                     and id(obj) not in self._upserts
                 ):
                     target = obj.__dict__.get(tgt)
-                    if type(target) is Unloaded:
-                        target = self._load_reference(target.target, target.pk)
+                    key = unloaded_key(target)
+                    if key is not None:
+                        target = self._load_reference(rel.target, key)
                     items.append(target)
                     links.append(obj)
         coll = install(owner, rel, items, links)
@@ -714,8 +797,10 @@ class Session:
             for f in info.references:
                 for rel in f.relations:
                     owner = d.get(f.name)
-                    if type(owner) is Unloaded:
-                        owner = identity.lookup(owner.target, owner.pk)
+                    key = unloaded_key(owner)
+                    if key is not None:
+                        assert f.target is not None
+                        owner = identity.lookup(f.target, key)
                     coll = owner.__dict__.get(rel.name) if owner is not None else None
                     if coll is None:
                         continue
@@ -756,7 +841,7 @@ class Session:
                         v = o.__dict__.get(name)
                         if v is None:
                             continue
-                        if id(v) in ids or (type(v) is Unloaded and v.pk in keyset):
+                        if id(v) in ids or unloaded_key(v) in keyset:
                             hits.append(o)
                     if not hits:
                         continue
@@ -773,6 +858,7 @@ class Session:
                         continue
                     pks = [referrer.pk_of(o) for o in hits]
                     self._drop_from_collections(hits)
+                    _pin_keys(hits, self._load_reference)
                     for o, pk in zip(hits, pks, strict=True):
                         mapping.pop(pk, None)
                         oid = id(o)
@@ -878,8 +964,9 @@ class Session:
         identity = self._identity
         owners = []
         for value in (old, new):
-            if type(value) is Unloaded:
-                value = identity.lookup(value.target, value.pk)
+            key = unloaded_key(value)
+            if key is not None:
+                value = identity.lookup(f.target, key)
             owners.append(value)
         for rel in f.relations:
             if rel.pivot is not None:
@@ -1481,7 +1568,8 @@ class Session:
                     if row is None:
                         continue
                     key = row.__dict__.get(f.name)
-                    key = key.pk if type(key) is Unloaded else info.pk_of(key)
+                    bare = unloaded_key(key)
+                    key = info.pk_of(key) if bare is None else bare
                     name = referrer.cls.__name__
                     err.entity, err.field = name, f.name
                     err.args = (
@@ -1534,6 +1622,7 @@ class Session:
                 for pk, obj in zip(pks, objs, strict=True):
                     if mapping.get(pk) is obj:
                         del mapping[pk]
+            _pin_keys(objs, self._load_reference)
             for obj in objs:
                 obj.__dict__.pop(SESSION_ATTR, None)
         self._removed.clear()
@@ -1754,6 +1843,7 @@ class Session:
             or self._orphans
         ):
             self.rollback()
+        _pin_keys(self._identity.objects(), self._load_reference)
         for obj in self._identity.objects():
             # (It still stands for its row: see core.collection.stands_for_row.)
             obj.__dict__[SESSION_ATTR] = UNTRACKED
@@ -1847,8 +1937,11 @@ class Session:
         resolve: Resolver | None = None,
     ) -> list[Any]:
         """Objects for rows, given as sequences of rows: the identity-mapped one where it
-        exists (left as it is). ``resolve``: a faster ``_resolve`` that a loader knowing the
-        referenced objects passes (``core.loaders``)."""
+        exists (left as it is). A reference holds the identity-mapped object of its key, else
+        the bare key (resolved through the session on first read, ``core.entity``): when the
+        session holds no object of any entity the rows refer to, the bare keys are stored
+        without a lookup per row (``EntityCodec.merge``). ``resolve``: what a loader knowing
+        the referenced objects passes instead (``core.loaders``)."""
         identity = self._identity
         mapping = identity.mapping(info)  # (a load deferred earlier enters it now)
 
@@ -1856,32 +1949,26 @@ class Session:
             identity.defer(info, keys, objs)
 
         codec = self.database.codec(info)
-        if resolve is None:
-            resolve = self._load_resolver(info) if info.references else self._resolve
         with collector_paused():
-            return codec.merge(chunks, self._token, mapping, resolve, defer)
+            if resolve is None:
+                refs = info.references
+                if not refs or not any(identity.count(f.target) for f in refs):  # type: ignore[arg-type]
+                    return codec.merge(chunks, self._token, mapping, self._resolve, defer)
+                resolve = self._load_resolver(info)
+            return codec.merge_resolving(chunks, self._token, mapping, resolve, defer)
 
     def _load_resolver(self, info: EntityInfo) -> Callable[[EntityInfo, Any], Any]:
-        """``_resolve`` for one load of ``info``: a key met before in the load gives what it
-        gave then (the identity-mapped object, or the one ``Unloaded`` placeholder of that key,
-        which is immutable and so shared by every row that refers to it). 10,000 rows
-        referring to 1,000 authors make 1,000 placeholders, not 10,000. A reference to
-        ``info`` itself is looked up every time (the load may map its target meanwhile)."""
-        resolve = self._resolve
-        seen: dict[EntityInfo, dict[Any, Any]] = {}
+        """For one load of ``info``: a key's identity-mapped object, else the bare key; a key
+        met before in the load gives what it gave then (``EntityCodec`` asks once per key:
+        10,000 rows referring to 1,000 authors make 1,000 lookups). A reference to ``info``
+        itself is looked up every time (the load may map its target meanwhile)."""
+        lookup = self._identity.lookup
 
-        def resolve_once(target: EntityInfo, pk: Any) -> Any:
-            if target is info:
-                return resolve(target, pk)
-            known = seen.get(target)
-            if known is None:
-                known = seen[target] = {}
-            obj = known.get(pk)
-            if obj is None:
-                obj = known[pk] = resolve(target, pk)
-            return obj
+        def resolve(target: EntityInfo, pk: Any) -> Any:
+            obj = lookup(target, pk)
+            return pk if obj is None else obj
 
-        return resolve_once
+        return resolve
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""
@@ -1893,4 +1980,5 @@ class Session:
                 self._changed.pop(oid, None)
                 self._touched.pop(oid, None)
                 self._removed.pop(oid, None)
+                _pin_keys((obj,), self._load_reference)
                 obj.__dict__.pop(SESSION_ATTR, None)

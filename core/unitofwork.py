@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.codec import EntityCodec, UpdateGroup, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
-from core.entity import EntityInfo, FieldInfo, Unloaded, _raw_value
+from core.entity import EntityInfo, FieldInfo, Unloaded, _no_loader, _raw_value, unloaded_key
 from core.errors import CycleError, SessionError, ValidationError
 from core.relations import RelationInfo
 from core.sql import (
@@ -131,6 +131,13 @@ def _owner_key(v: Any) -> Any:
     return ("key", v.target, v.pk) if type(v) is Unloaded else ("obj", id(v))
 
 
+def _placeholder(target: EntityInfo, v: Any) -> Any:
+    """A reference's value, a bare key made an ``Unloaded`` placeholder (that never loads)."""
+    if v is None or v is MISSING or type(v) is Unloaded or hasattr(v, "__dict__"):
+        return v
+    return Unloaded(target, v, _no_loader)
+
+
 def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
     """See ``ChangeSet.collections``."""
     edits: dict[tuple[Any, str], CollectionEdit] = {}
@@ -138,8 +145,10 @@ def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
     def note(owner: Any, rel: RelationInfo, item: Any, added: bool) -> None:
         if owner is None or owner is MISSING:
             return
-        if rel.pivot is not None and type(item) is Unloaded:
-            pass
+        # (A bare key, as a session's load stores it, is shown as a placeholder.)
+        owner = _placeholder(rel.owner, owner)
+        if rel.pivot is not None:
+            item = _placeholder(rel.target, item)
         key = (_owner_key(owner), rel.label)
         edit = edits.get(key)
         if edit is None:
@@ -325,7 +334,8 @@ def _same(f: FieldInfo, old: Any, new: Any) -> bool:
 
 
 def current_value(obj: Any, f: FieldInfo) -> Any:
-    """A field's value without lazy loading (an unloaded reference stays ``Unloaded``)."""
+    """A field's value without lazy loading (an unloaded reference stays a key: ``Unloaded``
+    or bare)."""
     if f.kind == "reference":
         return obj.__dict__.get(f.name, f.default)
     return _raw_value(obj, f)
@@ -627,8 +637,9 @@ def _value_bound(f: FieldInfo) -> int | None:
 def _reference_key(f: FieldInfo, value: Any) -> Any:
     """The key a reference field's value (an object, an ``Unloaded`` or already a key) stands
     for; 0 for a new object whose key the same commit generates (a number)."""
-    if type(value) is Unloaded:
-        return value.pk
+    key = unloaded_key(value)
+    if key is not None:
+        return key
     target = f.target
     assert target is not None
     if not isinstance(value, target.cls):
@@ -836,8 +847,9 @@ def _refers_to(v: Any, target: EntityInfo, ids: set[int], keys: set[Any]) -> boo
     """Whether a reference's value ``v`` is one of the objects ``ids`` or keys ``keys``."""
     if v is None:
         return False
-    if type(v) is Unloaded:
-        return v.pk in keys
+    key = unloaded_key(v)
+    if key is not None:
+        return key in keys
     return id(v) in ids or (target.has_pk(v) and target.pk_of(v) in keys)
 
 
@@ -912,7 +924,8 @@ def _self_reference_levels(info: EntityInfo, pks: list[Any], cs: ChangeSet) -> l
         for f in fields:
             ref = obj.__dict__.get(f.name)
             if ref is not None:
-                key = ref.pk if type(ref) is Unloaded else info.pk_of(ref)
+                key = unloaded_key(ref)
+                key = info.pk_of(ref) if key is None else key
                 if key != pk and key in objs:
                     parents.add(key)
         parent_of[pk] = parents
@@ -1161,7 +1174,7 @@ def order_inserts(
         d = obj.__dict__
         for f in type(obj).__orm_entity__.references:
             v = d.get(f.name)
-            if v is not None and id(v) in new_ids and type(v) is not Unloaded:
+            if v is not None and id(v) in new_ids and hasattr(v, "__dict__"):
                 out.append((f, v))
         deps[id(obj)] = out
     post: list[tuple[Any, FieldInfo]] = []

@@ -16,10 +16,12 @@ tables ``rel_author``, ``rel_post`` (indexed on ``author``), ``rel_tag`` and ``r
 - **S9** — move 1,000 posts (every tenth) each to the next author through the collections and
   commit; the collections are loaded before the timer starts. Raw: one batched UPDATE of
   ``author`` by id (``unnest`` arrays on PostgreSQL, ``CASE`` in 500-row statements on MariaDB,
-  ``UPDATE ... FROM (VALUES ...)`` on SQLite: the fastest of the forms in ``FLOOR_FORMS``,
-  which ``--floors`` times); ormcli and SQLAlchemy ``new_author.posts.append(post)`` then
-  commit; Django ``new_author.posts.add(post)`` in one transaction; peewee has no collections:
-  ``post.author = new_author`` and ``bulk_update``. Target: ormcli <= 1.5x the floor.
+  ``UPDATE ... FROM (VALUES ...)`` in 500-row statements on SQLite: the fastest of the forms
+  in ``FLOOR_FORMS``, which ``--floors`` times; the ``(author, post)`` key pairs made before
+  the timer, as every peer's ``(author, post)`` object pairs are); ormcli and SQLAlchemy
+  ``new_author.posts.append(post)`` then commit; Django ``new_author.posts.add(post)`` in one
+  transaction; peewee has no collections: ``post.author = new_author`` and ``bulk_update``.
+  Target: ormcli <= 1.5x the floor.
 
   Foreign keys: ormcli turns SQLite's ``PRAGMA foreign_keys`` on for every connection (the
   schema's references are enforced: each moved post's new author is looked up), so the raw
@@ -193,6 +195,7 @@ class Raw:
     def __init__(self, backend: Backend, foreign_keys: bool = True) -> None:
         self.backend = backend
         self.conn = raw_connect(backend, foreign_keys)
+        self.moves: list[tuple[int, int]] = []
 
     def _in(self, column: str, keys: list[int]) -> tuple[str, list[Any]]:
         if self.backend.kind == "postgresql":
@@ -228,12 +231,13 @@ class Raw:
         return sum(map(len, posts.values())), sum(map(len, tags.values()))
 
     def s9_load(self) -> None:
-        pass
+        # (Which post goes to which author is known before the timer, as ormcli's and the
+        # other peers' ``(author, post)`` pairs are.)
+        self.moves = [(new_home(post), post) for post in moved_posts()]
 
     def s9(self) -> None:
-        moves = [(new_home(post), post) for post in moved_posts()]
         form = next(iter(FLOOR_FORMS[self.backend.kind].values()))
-        form(self.conn.cursor(), moves, self.backend.placeholder)
+        form(self.conn.cursor(), self.moves, self.backend.placeholder)
         self.conn.commit()
 
     def sqlite_foreign_keys(self) -> bool:
@@ -651,6 +655,14 @@ def _sqlite_update_from(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
     )
 
 
+def _sqlite_update_from_chunks(chunk: int) -> Callable[[Any, list[tuple[int, int]], str], None]:
+    def run(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
+        for start in range(0, len(moves), chunk):
+            _sqlite_update_from(cur, moves[start : start + chunk], p)
+
+    return run
+
+
 def _pg_unnest(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
     cur.execute(
         "UPDATE rel_post AS p SET author = v.a FROM unnest(%s::bigint[], %s::bigint[])"
@@ -673,6 +685,7 @@ def _mysql_join(cur: Any, moves: list[tuple[int, int]], p: str) -> None:
 #: fastest measured: ``--floors`` measures them all).
 FLOOR_FORMS: dict[str, dict[str, Callable[[Any, list[tuple[int, int]], str], None]]] = {
     "sqlite": {
+        "UPDATE FROM (VALUES ...), 500 rows a statement": _sqlite_update_from_chunks(500),
         "UPDATE FROM (VALUES ...)": _sqlite_update_from,
         "executemany": _executemany,
         "CASE, 500 rows a statement": _case_update(500),

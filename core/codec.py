@@ -710,14 +710,12 @@ class EntityCodec:
         pk = info.single_pk_name
         lines = [
             "def collect(items, touched, removed, groups, others, key_before):",
-            "    for item in items:",
-            "        oid = item[0]",
+            "    for oid, ov in items:",
             "        if oid in removed: continue",
             "        obj = touched[oid]",
             "        if obj.__class__.__orm_entity__ is not info:",
-            "            others.append(item)",
+            "            others.append((oid, ov))",
             "            continue",
-            "        ov = item[1]",
             "        d = obj.__dict__",
             "        m = 0" if masks else "        out = {}",
             *self._diff_lines(ns, "        ", masks),

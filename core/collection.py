@@ -211,20 +211,16 @@ def _pivot_for(rel: RelationInfo, owner: Any, item: Any) -> Any:
     return pivot
 
 
-def _add(coll: Any, item: Any) -> None:
-    """``coll.append(item)`` / ``coll.add(item)`` with the relation's meaning."""
+def _add(coll: Any, item: Any, tried: bool = False) -> None:
+    """``coll.append(item)`` / ``coll.add(item)`` with the relation's meaning (``tried``: the
+    caller found that ``_quick_move`` does not apply)."""
     rel: RelationInfo = coll._relation
     owner = coll._owner
-    if type(item) is rel.target.cls:
+    if not tried:
         quick = rel.quick
         if quick is False:
             quick = _quick(rel)
-        if (
-            quick  # (a tuple: its reference's relations, which is the general path's job once
-            # a relation resolved later for the same reference made a new one)
-            and quick is rel.reference.relations  # type: ignore[union-attr]
-            and _quick_move(coll, rel, owner, item)
-        ):
+        if quick and _quick_move(coll, quick, item):  # type: ignore[arg-type]
             return
     if not isinstance(item, rel.target.cls):
         raise ValidationError(f"{rel.label} holds {rel.target.cls.__name__} objects, got {item!r}")
@@ -283,13 +279,14 @@ def _plain(cls: type) -> bool:
     return plain
 
 
-def _quick(rel: RelationInfo) -> tuple[RelationInfo, ...] | None:
-    """Set and return ``rel.quick``: the ``relations`` of its reference when ``_quick_move``
-    applies to it, else None. It applies to a one-to-many relation that is the only one its
-    reference feeds, the reference no key field, the item class assigning through the
+def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
+    """Set and return ``rel.quick``, what ``_quick_move`` needs when it applies to ``rel``:
+    ``(the reference's relations, the reference, the item class, the reference's name, the
+    collection's name)``, else None. It applies to a one-to-many relation that is the only one
+    its reference feeds, the reference no key field, the item class assigning through the
     session's plain hook. (A relation resolved later for the same reference makes a new
-    ``relations`` tuple: ``rel.quick`` then no longer is it, and ``_add`` takes the general
-    path.)"""
+    ``relations`` tuple: the first item then no longer is it, and ``_quick_move`` leaves the
+    edit to the general path.)"""
     ref = rel.reference
     rels = ref.relations if ref is not None else ()
     ok = (
@@ -300,20 +297,31 @@ def _quick(rel: RelationInfo) -> tuple[RelationInfo, ...] | None:
         and not ref.primary_key
         and _plain(rel.target.cls)
     )
-    rel.quick = quick = rels if ok else None
+    quick = (rels, ref, rel.target.cls, ref.name, rel.name) if ok and ref is not None else None
+    rel.quick = quick
     return quick
 
 
-def _quick_move(coll: Any, rel: RelationInfo, owner: Any, item: Any) -> bool:
+def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     """``coll.append(item)`` for the most common edit, in one place: ``item``, persistent and
-    tracked by ``owner``'s session, moves from a loaded owner in the same session into
-    ``coll``, ``owner``'s loaded collection of a relation that ``_quick`` allows. Exactly
-    what ``_plain_move``, ``_move`` and ``_add`` do in that case (the old value recorded as
-    the session's ``__setattr__`` hook records it, the reference set, ``item`` out of the
-    old owner's loaded collection and into ``coll``, each collection logged for rollback
-    before its first edit), without their general cases: a move costs about half as much
-    (bench S9). False, with nothing done, when the case is another."""
-    token = owner.__dict__.get(SESSION_ATTR)
+    tracked by the owner's session, moves from a loaded owner in the same session into
+    ``coll``, the owner's loaded collection of a relation that ``_quick`` allows (``quick``:
+    what it found). Exactly what ``_plain_move``, ``_move`` and ``_add`` do in that case (the
+    old value recorded as the session's ``__setattr__`` hook records it, the reference set,
+    ``item`` out of the old owner's loaded collection and into ``coll``, each collection
+    logged for rollback before its first edit), without their general cases: a move costs
+    about a third of theirs (bench S9). False, with nothing done, when the case is another.
+
+    An item found in its old owner's loaded collection (where its reference says it is) is
+    not also in ``coll``: an item of a one-to-many relation is in at most one loaded
+    collection, its reference's owner's (what ``_add`` relies on too), so ``coll`` is not
+    scanned then (in S9 that scan was a third of a move)."""
+    rels, ref, cls, name, cname = quick
+    if type(item) is not cls or ref.relations is not rels:
+        return False
+    owner = coll._owner
+    owner_d = owner.__dict__
+    token = owner_d.get(SESSION_ATTR)
     d = item.__dict__
     if token is None or d.get(SESSION_ATTR) != token:
         return False
@@ -321,9 +329,6 @@ def _quick_move(coll: Any, rel: RelationInfo, owner: Any, item: Any) -> bool:
     session = weak() if weak is not None else None
     if session is None:
         return False
-    ref = rel.reference
-    assert ref is not None
-    name = ref.name
     old = d.get(name)
     old_d = getattr(old, "__dict__", None)  # (None for None and a bare key)
     oid = id(item)
@@ -332,7 +337,7 @@ def _quick_move(coll: Any, rel: RelationInfo, owner: Any, item: Any) -> bool:
         or old is owner
         or old_d.get(SESSION_ATTR) != token
         or oid in session._new
-        or owner.__dict__.get(rel.name) is not coll
+        or owner_d.get(cname) is not coll
     ):
         return False
     changed = session._changed
@@ -344,25 +349,39 @@ def _quick_move(coll: Any, rel: RelationInfo, owner: Any, item: Any) -> bool:
         record[name] = old
     d[name] = owner
     logged = session._coll_logged
-    was = old_d.get(rel.name)
+    was = old_d.get(cname)
+    left = False  # (whether it was taken out of the old owner's loaded collection)
     if was is not None:
         if isinstance(was, set):
             if set.__contains__(was, item):
                 if id(was) not in logged:
                     session._log_collection(was)
                 set.discard(was, item)
+                left = True
         else:
-            i = _index(was, item)
+            # (``list.index`` scans in C; it finds the first item equal to ``item``, which is
+            # ``item`` itself unless a class defines ``__eq__``: that is checked, and the scan
+            # by identity is the answer then. Not found: ``item`` is not there.)
+            try:
+                i = list.index(was, item)
+            except ValueError:
+                i = -1
+            except Exception:  # (an ``__eq__`` of the model's that raised)
+                i = _index(was, item)
+            else:
+                if list.__getitem__(was, i) is not item:
+                    i = _index(was, item)
             if i >= 0:
                 if id(was) not in logged:
                     session._log_collection(was)
                 list.__delitem__(was, i)
+                left = True
     if isinstance(coll, set):
         if not set.__contains__(coll, item):
             if id(coll) not in logged:
                 session._log_collection(coll)
             set.add(coll, item)
-    elif not _has(coll, item):
+    elif left or not _has(coll, item):
         if id(coll) not in logged:
             session._log_collection(coll)
         list.append(coll, item)
@@ -581,7 +600,10 @@ class TrackedList(list[Any]):
         return (list, (list(self),))
 
     def append(self, item: Any) -> None:
-        _add(self, item)
+        quick = self._relation.quick
+        if quick and _quick_move(self, quick, item):  # type: ignore[arg-type]  # (bench S9)
+            return
+        _add(self, item, bool(quick))
 
     def extend(self, items: Iterable[Any]) -> None:
         for item in list(items):

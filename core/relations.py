@@ -80,9 +80,9 @@ class RelationInfo:
         self.pivot = pivot
         self.pivot_owner = pivot_owner
         self.pivot_target = pivot_target
-        #: ``core.collection``'s own: whether its quick path for a move applies (False: not
-        #: known yet).
-        self.quick: tuple[RelationInfo, ...] | bool | None = False
+        #: ``core.collection``'s own: what its quick path for a move needs, when it applies
+        #: (None: it does not; False: not known yet).
+        self.quick: tuple[Any, ...] | bool | None = False
 
     def __repr__(self) -> str:
         head = f"<RelationInfo {self.label}: {self.kind} {self.target.cls.__name__}"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache, partial
+from itertools import chain
 from typing import Any
 
 from core.codec import EntityCodec
@@ -124,7 +125,7 @@ def update_batches(
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             sql = _update_values_sql(dialect, info.table, set_cols, pk_cols, len(chunk))
-            out_values.append((sql, [v for row in chunk for v in row], len(chunk)))
+            out_values.append((sql, list(chain.from_iterable(chunk)), len(chunk)))
         return out_values
     if form == "case":
         width = 2 * len(set_cols) + 1

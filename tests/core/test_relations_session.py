@@ -14,6 +14,7 @@ import pytest
 
 from core import (
     AutoIncrement,
+    BackReference,
     CycleError,
     Database,
     IntegrityError,
@@ -298,6 +299,58 @@ def test_many_moves_by_append_keep_both_sides_and_roll_back(db: Database) -> Non
     assert [sorted(p.title for p in a.posts) for a in fresh] == [
         sorted(p.title for p in a.posts) for a in (ann, bob, cy, dan)
     ]
+
+
+@entity.name("rel_eq_shelf")
+class Shelf:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    name: str = ""
+    books: Annotated[list[Book], BackReference]
+
+
+@entity.name("rel_eq_book")
+class Book:
+    """Copies of one title are equal (``==``): collections still hold objects by identity."""
+
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    title: str = ""
+    shelf: Annotated[Shelf, Reference]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Book) and other.title == self.title
+
+    __hash__ = object.__hash__
+
+
+def test_moves_by_append_take_the_object_itself_when_the_model_defines_eq(db_url: str) -> None:
+    """A child moved by ``append`` whose class says another child is equal to it: the object
+    itself leaves its old owner's collection and joins the new one's (collections hold
+    objects by identity), and a rollback and a commit keep both sides in step."""
+    db = Database(db_url, [Shelf, Book])
+    db.migrate()
+    s = db.create_session()
+    top, low = Shelf(name="top"), Shelf(name="low")
+    s.add(top, low)
+    s.add(*(Book(title=t, shelf=top) for t in ("same", "same", "other")))
+    s.add(Book(title="same", shelf=low))
+    s.commit()
+    s = db.create_session()
+    top, low = s.query(Shelf).eager("books").order_by("id").find()
+    first, second, other = top.books
+    (copy,) = low.books
+    low.books.append(second)
+    top.books.append(copy)
+    assert [id(b) for b in top.books] == [id(first), id(other), id(copy)]
+    assert [id(b) for b in low.books] == [id(second)]
+    assert second.shelf is low and copy.shelf is top and first.shelf is top
+    s.rollback()
+    assert [id(b) for b in top.books] == [id(first), id(second), id(other)]
+    assert [id(b) for b in low.books] == [id(copy)] and second.shelf is top
+    low.books.append(second)
+    s.commit()
+    stored = {b.id: b.shelf.name for b in db.query(Book).find()}
+    assert stored == {first.id: "top", second.id: "low", other.id: "top", copy.id: "low"}
+    assert [id(b) for b in top.books] == [id(first), id(other)]
 
 
 def test_a_failed_savepoint_restores_collections(db: Database) -> None:

@@ -648,13 +648,12 @@ class EntityCodec:
                     # holding their generated keys); anything else asks ``same_reference``.
                     ns[f"TC{i}"] = target.cls
                     pk = target.single_pk_name
-                    lines.append(
-                        f"    if o.__class__ is TC{i} and n.__class__ is TC{i}: "
-                        f"ok = o.__dict__.get({pk!r}); s = o is n or (bool(ok) and "
-                        f"ok == n.__dict__.get({pk!r}))"
-                    )
-                    lines.append(f"    else: s = same(F{i}, o, n)")
-                    lines.append(f"    if not s: {mark}")
+                    # (Changed unless both hold one key, not 0: ``same_reference``.)
+                    lines.append("    if o is not n:")
+                    lines.append(f"        if o.__class__ is TC{i} and n.__class__ is TC{i}:")
+                    lines.append(f"            ok = o.__dict__.get({pk!r})")
+                    lines.append(f"            if not ok or ok != n.__dict__.get({pk!r}): {mark}")
+                    lines.append(f"        elif not same(F{i}, o, n): {mark}")
                     continue
                 lines.append(f"    if not same(F{i}, o, n): {mark}")
             elif f.kind == "json":  # the old value is a copy (``core.entity._JsonAttribute``)
@@ -727,15 +726,25 @@ class EntityCodec:
             lines.append(f"            else: pk = d[{pk!r}]")
         else:
             lines.append("            pk = key_before(info, obj, ov)")
-        lines += [
-            "            key = m" if masks else "            key = tuple(out)",
-            "            g = groups.get(key)",
-            "            if g is None: g = groups[key] = Group()",
-            "            g.objs.append(obj)",
-            "            g.pks.append(pk)",
-        ]
-        if not masks:
-            lines.append("            g.diffs.append(out)")
+        if masks:  # (the group of the object before is usually this one's: kept at hand)
+            lines[1:1] = ["    last = 0"]
+            lines += [
+                "            if m != last:",
+                "                g = groups.get(m)",
+                "                if g is None: g = groups[m] = Group()",
+                "                last, objs_append, pks_append = m, g.objs.append, g.pks.append",
+                "            objs_append(obj)",
+                "            pks_append(pk)",
+            ]
+        else:
+            lines += [
+                "            key = tuple(out)",
+                "            g = groups.get(key)",
+                "            if g is None: g = groups[key] = Group()",
+                "            g.objs.append(obj)",
+                "            g.pks.append(pk)",
+                "            g.diffs.append(out)",
+            ]
         exec("\n".join(lines), ns)
         fn: Collector = ns["collect"]
         return fn

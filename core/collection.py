@@ -281,12 +281,11 @@ def _plain(cls: type) -> bool:
 
 def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
     """Set and return ``rel.quick``, what ``_quick_move`` needs when it applies to ``rel``:
-    ``(the reference's relations, the reference, the item class, the reference's name, the
-    collection's name)``, else None. It applies to a one-to-many relation that is the only one
-    its reference feeds, the reference no key field, the item class assigning through the
-    session's plain hook. (A relation resolved later for the same reference makes a new
-    ``relations`` tuple: the first item then no longer is it, and ``_quick_move`` leaves the
-    edit to the general path.)"""
+    ``(the item class, the reference's name, the collection's name, whether it is a set)``,
+    else None. It applies to a one-to-many relation that is the only one its reference feeds,
+    the reference no key field, the item class assigning through the session's plain hook.
+    (A relation resolved later for the same reference sets ``quick`` back to False on every
+    relation the reference feeds, ``core.relations.link``: this is worked out again.)"""
     ref = rel.reference
     rels = ref.relations if ref is not None else ()
     ok = (
@@ -297,9 +296,15 @@ def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
         and not ref.primary_key
         and _plain(rel.target.cls)
     )
-    quick = (rels, ref, rel.target.cls, ref.name, rel.name) if ok and ref is not None else None
+    quick = None
+    if ok and ref is not None:
+        quick = (rel.target.cls, ref.name, rel.name, rel.collection_type is set)
     rel.quick = quick
     return quick
+
+
+#: ``list``'s own methods, for collections (whose ``list`` methods have the relation's meaning).
+_list_index, _list_delitem, _list_append = list.index, list.__delitem__, list.append
 
 
 def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
@@ -316,8 +321,8 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     not also in ``coll``: an item of a one-to-many relation is in at most one loaded
     collection, its reference's owner's (what ``_add`` relies on too), so ``coll`` is not
     scanned then (in S9 that scan was a third of a move)."""
-    rels, ref, cls, name, cname = quick
-    if type(item) is not cls or ref.relations is not rels:
+    cls, name, cname, is_set = quick
+    if type(item) is not cls:
         return False
     owner = coll._owner
     owner_d = owner.__dict__
@@ -352,7 +357,7 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     was = old_d.get(cname)
     left = False  # (whether it was taken out of the old owner's loaded collection)
     if was is not None:
-        if isinstance(was, set):
+        if is_set:
             if set.__contains__(was, item):
                 if id(was) not in logged:
                     session._log_collection(was)
@@ -363,20 +368,20 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
             # ``item`` itself unless a class defines ``__eq__``: that is checked, and the scan
             # by identity is the answer then. Not found: ``item`` is not there.)
             try:
-                i = list.index(was, item)
+                i = _list_index(was, item)
             except ValueError:
                 i = -1
             except Exception:  # (an ``__eq__`` of the model's that raised)
                 i = _index(was, item)
             else:
-                if list.__getitem__(was, i) is not item:
+                if was[i] is not item:
                     i = _index(was, item)
             if i >= 0:
                 if id(was) not in logged:
                     session._log_collection(was)
-                list.__delitem__(was, i)
+                _list_delitem(was, i)
                 left = True
-    if isinstance(coll, set):
+    if is_set:
         if not set.__contains__(coll, item):
             if id(coll) not in logged:
                 session._log_collection(coll)
@@ -384,7 +389,7 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     elif left or not _has(coll, item):
         if id(coll) not in logged:
             session._log_collection(coll)
-        list.append(coll, item)
+        _list_append(coll, item)
     return True
 
 

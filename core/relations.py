@@ -199,3 +199,5 @@ def link(relation: RelationInfo) -> None:
     for f in fields:
         if relation not in f.relations:
             f.relations = (*f.relations, relation)
+            for fed in f.relations:  # (whether core.collection's quick path applies: anew)
+                fed.quick = False

@@ -123,8 +123,9 @@ class EntityCodec:
         self.hydrate = self._compile_hydrate()
         self.hydrate_rows = self._compile_hydrate_rows()
         self.pk_positions = [f.position for f in info.primary_key]
-        #: Identity-mapped loading: references as bare keys (a load whose targets the session
-        #: holds none of), or (``merge_resolving``) resolved by ``resolve``.
+        #: Identity-mapped loading: references as bare keys (a session's query), or
+        #: (``merge_resolving``: loaders that hand over the referenced objects) resolved by
+        #: ``resolve``.
         self.merge = self._compile_merge(bare=True)
         self.merge_resolving = self._compile_merge(bare=False)
         self.merge_one = self._compile_merge_one()

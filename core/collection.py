@@ -179,6 +179,17 @@ def _loaded(owner: Any, name: str) -> Any:
 # -- the semantics of an edit ----------------------------------------------------------------
 
 
+def _refers(value: Any, obj: Any) -> bool:
+    """Whether a reference's value stands for ``obj``: ``obj`` itself, or its key (bare, as a
+    session's load stores it, or an ``Unloaded`` placeholder's)."""
+    if value is obj:
+        return True
+    if value is None or hasattr(value, "__dict__"):
+        return False
+    info = _info(obj)
+    return bool(info.has_pk(obj) and getattr(value, "pk", value) == info.pk_of(obj))
+
+
 def _pivot_for(rel: RelationInfo, owner: Any, item: Any) -> Any:
     """A pivot object linking ``owner`` and ``item``: one staged for removal (taken back), else
     a new one with the pivot's defaults."""
@@ -190,8 +201,8 @@ def _pivot_for(rel: RelationInfo, owner: Any, item: Any) -> Any:
         for removed in session._removed.values():
             if (
                 type(removed).__orm_entity__ is rel.pivot
-                and removed.__dict__.get(own) is owner
-                and removed.__dict__.get(tgt) is item
+                and _refers(removed.__dict__.get(own), owner)
+                and _refers(removed.__dict__.get(tgt), item)
             ):
                 return removed
     pivot: Any = object.__new__(rel.pivot.cls)

@@ -1937,11 +1937,10 @@ class Session:
         resolve: Resolver | None = None,
     ) -> list[Any]:
         """Objects for rows, given as sequences of rows: the identity-mapped one where it
-        exists (left as it is). A reference holds the identity-mapped object of its key, else
-        the bare key (resolved through the session on first read, ``core.entity``): when the
-        session holds no object of any entity the rows refer to, the bare keys are stored
-        without a lookup per row (``EntityCodec.merge``). ``resolve``: what a loader knowing
-        the referenced objects passes instead (``core.loaders``)."""
+        exists (left as it is). A reference holds its bare key, stored without a lookup per
+        row (``EntityCodec.merge``) and resolved through the session on first read
+        (``core.entity``: the identity-mapped object, else one SELECT). ``resolve``: what a
+        loader knowing the referenced objects passes instead (``core.loaders``)."""
         identity = self._identity
         mapping = identity.mapping(info)  # (a load deferred earlier enters it now)
 
@@ -1951,24 +1950,8 @@ class Session:
         codec = self.database.codec(info)
         with collector_paused():
             if resolve is None:
-                refs = info.references
-                if not refs or not any(identity.count(f.target) for f in refs):  # type: ignore[arg-type]
-                    return codec.merge(chunks, self._token, mapping, self._resolve, defer)
-                resolve = self._load_resolver(info)
+                return codec.merge(chunks, self._token, mapping, self._resolve, defer)
             return codec.merge_resolving(chunks, self._token, mapping, resolve, defer)
-
-    def _load_resolver(self, info: EntityInfo) -> Callable[[EntityInfo, Any], Any]:
-        """For one load of ``info``: a key's identity-mapped object, else the bare key; a key
-        met before in the load gives what it gave then (``EntityCodec`` asks once per key:
-        10,000 rows referring to 1,000 authors make 1,000 lookups). A reference to ``info``
-        itself is looked up every time (the load may map its target meanwhile)."""
-        lookup = self._identity.lookup
-
-        def resolve(target: EntityInfo, pk: Any) -> Any:
-            obj = lookup(target, pk)
-            return pk if obj is None else obj
-
-        return resolve
 
     def _forget(self, info: EntityInfo, keys: Iterable[Any]) -> None:
         """Rows deleted by a bulk ``delete_many``: detach their objects."""

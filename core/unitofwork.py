@@ -131,11 +131,18 @@ def _owner_key(v: Any) -> Any:
     return ("key", v.target, v.pk) if type(v) is Unloaded else ("obj", id(v))
 
 
-def _placeholder(target: EntityInfo, v: Any) -> Any:
-    """A reference's value, a bare key made an ``Unloaded`` placeholder (that never loads)."""
-    if v is None or v is MISSING or type(v) is Unloaded or hasattr(v, "__dict__"):
+def _placeholder(
+    target: EntityInfo, v: Any, lookup: Callable[[EntityInfo, Any], Any] | None = None
+) -> Any:
+    """A reference's value, a key made the object ``lookup`` maps for it, else an
+    ``Unloaded`` placeholder (that never loads)."""
+    if v is None or v is MISSING or hasattr(v, "__dict__"):
         return v
-    return Unloaded(target, v, _no_loader)
+    key = unloaded_key(v)
+    mapped = lookup(target, key) if lookup is not None else None
+    if mapped is not None:
+        return mapped
+    return v if type(v) is Unloaded else Unloaded(target, key, _no_loader)
 
 
 def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
@@ -145,10 +152,11 @@ def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
     def note(owner: Any, rel: RelationInfo, item: Any, added: bool) -> None:
         if owner is None or owner is MISSING:
             return
-        # (A bare key, as a session's load stores it, is shown as a placeholder.)
-        owner = _placeholder(rel.owner, owner)
+        # (A bare key, as a session's load stores it: the session's object of that row, else
+        # shown as a placeholder.)
+        owner = _placeholder(rel.owner, owner, cs.lookup)
         if rel.pivot is not None:
-            item = _placeholder(rel.target, item)
+            item = _placeholder(rel.target, item, cs.lookup)
         key = (_owner_key(owner), rel.label)
         edit = edits.get(key)
         if edit is None:
@@ -203,6 +211,7 @@ class ChangeSet:
         "_updates",
         "_upserts",
         "delete_groups",
+        "lookup",
         "new",
         "update_groups",
         "upsert_groups",
@@ -217,6 +226,9 @@ class ChangeSet:
         upsert_groups: dict[UpsertSpec, list[Any]] | None = None,
     ) -> None:
         self.new: list[Any] = new if new is not None else []
+        #: The session's identity-map lookup ``(entity, key) -> object or None``: the object a
+        #: bare key stands for in ``collections`` (None: keys are shown as keys).
+        self.lookup: Callable[[EntityInfo, Any], Any] | None = None
         #: Staged upserts by spec (entity, conflict target, fields updated), in staging order.
         self.upsert_groups = upsert_groups if upsert_groups is not None else {}
         self._upserts: list[Upsert] | None = None
@@ -377,7 +389,9 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
     order = (list(changed), list(removed)) if groups or deletes else ([], [])
     specs = session._upserts
     if not specs:
-        return ChangeSet(list(session._new.values()), groups, deletes, order)
+        cs = ChangeSet(list(session._new.values()), groups, deletes, order)
+        cs.lookup = session._identity.lookup
+        return cs
     new: list[Any] = []
     upserts: dict[UpsertSpec, list[Any]] = {}
     for oid, obj in session._new.items():
@@ -386,7 +400,9 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
             new.append(obj)
         else:
             upserts.setdefault(spec, []).append(obj)
-    return ChangeSet(new, groups, deletes, order, upserts)
+    cs = ChangeSet(new, groups, deletes, order, upserts)
+    cs.lookup = session._identity.lookup
+    return cs
 
 
 def _collect_deletes(session: Session) -> dict[EntityInfo, tuple[list[Any], list[Any]]]:

@@ -121,7 +121,7 @@ class EntityCodec:
         self._rows_cache: dict[tuple[str, ...], RowsFn] = {}
         self._columns_cache: dict[int, tuple[str, ...]] = {}
         self.hydrate = self._compile_hydrate()
-        self.hydrate_rows = self._compile_hydrate_rows()
+        self.stream_rows = self._compile_stream_rows()
         self.pk_positions = [f.position for f in info.primary_key]
         #: Identity-mapped loading: references as bare keys (a session's query), or
         #: (``merge_resolving``: loaders that hand over the referenced objects) resolved by
@@ -410,34 +410,41 @@ class EntityCodec:
         fn: Callable[[Sequence[Any], Any, Resolver | None], Any] = ns["hydrate"]
         return fn
 
-    def _compile_hydrate_rows(
+    def _compile_stream_rows(
         self,
-    ) -> Callable[[Iterable[Sequence[Any]], Resolver | None, Any], list[Any]]:
-        """``fn(rows, resolve, token) -> [obj, ...]``: ``hydrate`` of untracked objects for a
-        batch of rows in one loop, each row unpacked by the loop header (``Query.stream``:
-        1,000,000 rows about a third faster than a call per row), each holding ``token`` as
-        its session token (``core.collection.UNTRACKED``: it stands for its row) set in the
-        same loop."""
+    ) -> Callable[[Iterable[Sequence[Any]], Resolver | None, Any], Iterator[Any]]:
+        """``fn(chunks, resolve, token) -> iterator of objects``: ``hydrate`` of untracked
+        objects, yielded one at a time as the rows of ``chunks`` (sequences of rows) come,
+        each row unpacked by the loop header and each object holding ``token`` as its session
+        token (``core.collection.UNTRACKED``: it stands for its row). ``Query.stream`` hands
+        this generator to its caller as it is: no object list per chunk (an object the caller
+        drops dies at once, so the cyclic collector never sees a chunk of live objects move
+        into its older generations and rescans nothing; 1,000,000 rows on PostgreSQL: 8,570
+        -> 7,130 client instructions a row) and no delegating frame per row. The reference
+        caches (``_field_lines``) start over for each chunk, so a long stream holds none."""
         ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
         names = ", ".join(f"c{i}" for i in range(len(self.info.fields)))
         caches: list[str] = []
-        fields = self._field_lines(ns, indent="    ", unpacked=True, caches=caches)
+        fields = self._field_lines(ns, indent=" " * 12, unpacked=True, caches=caches)
         body = [
-            *caches,
-            "out = []",
-            "append = out.append",
-            f"for {names}{',' if len(self.info.fields) == 1 else ''} in rows:",
-            "    o = new(cls)",
-            "    d = o.__dict__",
+            "try:",
+            "    for rows in chunks:",
+            *("        " + line for line in caches),
+            f"        for {names}{',' if len(self.info.fields) == 1 else ''} in rows:",
+            "            o = new(cls)",
+            "            d = o.__dict__",
             *fields,
-            f"    d[{SESSION_ATTR!r}] = token",
-            "    append(o)",
-            "return out",
+            f"            d[{SESSION_ATTR!r}] = token",
+            "            yield o",
+            "finally:",
+            "    close = getattr(chunks, 'close', None)",
+            "    if close is not None:",
+            "        close()",
         ]
-        lines = ["def hydrate_rows(rows, resolve, token):", *self._guarded(ns, body)]
+        lines = ["def stream_rows(chunks, resolve, token):", *self._guarded(ns, body)]
         exec("\n".join(lines), ns)
-        fn: Callable[[Iterable[Sequence[Any]], Resolver | None, Any], list[Any]]
-        fn = ns["hydrate_rows"]
+        fn: Callable[[Iterable[Sequence[Any]], Resolver | None, Any], Iterator[Any]]
+        fn = ns["stream_rows"]
         return fn
 
     def _guarded(self, ns: dict[str, Any], body: list[str]) -> list[str]:

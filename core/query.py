@@ -16,7 +16,7 @@ What it leaves out: SQL text (``core.sql``), staging (``core.session``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -387,23 +387,28 @@ class Query(Generic[T]):
 
         On a server the rows come on a connection of their own, unbuffered (MariaDB) or in
         chunks (PostgreSQL), so other queries may run inside the loop; it sees what was
-        committed when it started. Stop early by breaking out: the query ends there.
+        committed when it started. The query runs when the first object is asked for; stop
+        early by breaking out: the query ends there. A bad ``batch`` is refused at once.
         """
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise ValidationError(f"stream() takes a batch size >= 1, got {batch!r}")
         sql, params, context = self._select()
         chunks = self.database._stream(sql, params, context, batch)
+        slow = self._spec.joins or self._spec.eager or self.info.relations
+        if (track and self.session is not None) or slow:
+            q = self if track else Query(self.database, self.info, None, self._spec)
+            return q._stream_objects(chunks)
+        # Plain objects (they stand for stored rows: core.collection.UNTRACKED), made by a
+        # generated generator handed over as it is (EntityCodec._compile_stream_rows).
+        stream_rows = self.database.codec(self.info).stream_rows
+        return stream_rows(chunks, self.database._resolve_untracked, UNTRACKED)
+
+    def _stream_objects(self, chunks: Generator[Sequence[Any], None, None]) -> Iterator[T]:
+        """``stream``'s objects through ``_objects``, a chunk at a time (tracked objects, or
+        untracked ones with relations or joins to load)."""
         try:
-            slow = self._spec.joins or self._spec.eager or self.info.relations
-            if (track and self.session is not None) or slow:
-                q = self if track else Query(self.database, self.info, None, self._spec)
-                for rows in chunks:
-                    yield from q._objects((rows,))
-            else:  # plain objects, a chunk in one loop (and no collector pause per chunk)
-                hydrate_rows = self.database.codec(self.info).hydrate_rows
-                resolve = self.database._resolve_untracked
-                for rows in chunks:  # (they stand for stored rows: core.collection.UNTRACKED)
-                    yield from hydrate_rows(rows, resolve, UNTRACKED)
+            for rows in chunks:
+                yield from self._objects((rows,))
         finally:
             chunks.close()
 

@@ -69,6 +69,29 @@ def test_a_stored_value_the_model_cannot_read_names_entity_row_and_field(
     assert db.query(Author).filter(F.id == ok[0].id).find_one().role is Role.reader
 
 
+def test_an_untracked_stream_names_the_row_it_cannot_read_and_frees_its_connection(
+    db: Database,
+) -> None:
+    """``stream(track=False)`` builds objects as the rows come: 2,500 plain objects, then the
+    same ValidationError as a load for the row in the third chunk; the stream's connection
+    answers the next queries (and a stream stopped early frees it as well)."""
+    bad = _store_bad_role(db)
+    seen = []
+    with pytest.raises(ValidationError) as exc:
+        for author in db.query(Author).order_by("id").stream(batch=1000, track=False):
+            seen.append(author.id)
+    assert str(exc.value).startswith(f"cannot load Author (id={bad}): its stored role 'nope'")
+    assert seen == sorted(seen) and len(seen) == BAD and seen[-1] < bad
+    assert db.pool.in_use == 0
+    for _ in range(2 * db.pool.size):
+        stream = db.query(Author).filter(F.id != bad).stream(batch=10, track=False)
+        first = next(stream)
+        assert type(first) is Author and first.__dict__["_orm_session"] == 0
+        stream.close()
+    assert db.pool.in_use == 0
+    assert db.query(Author).filter(F.id != bad).count() == ROWS - 1
+
+
 def test_a_load_stopped_by_its_consumer_ends_its_query(db: Database) -> None:
     """Closing a stream after its first chunk ends the query: the same connection runs the
     next statement and a transaction after it."""

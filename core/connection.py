@@ -9,8 +9,12 @@ the dialect can, ``begin()`` sends nothing and BEGIN waits for the transaction's
 statement: it goes out in the same round trip when that is a pipeline of several statements
 (PostgreSQL) or in the same query text (MariaDB, whose connections take several statements per
 query); before a single statement on PostgreSQL it goes alone, the cheapest way the driver has
-(a pipeline of two costs more client CPU than the round trip it saves). ``lookup`` runs small
-queries (a row by key) on one cursor kept per connection.
+(a pipeline of two costs more client CPU than the round trip it saves). Where the dialect
+turns autocommit off and on (``Dialect.autocommit_off_sql``, MariaDB), a connection used for
+transaction after transaction runs with autocommit off: its transactions then send no BEGIN
+(the first statement opens one), and the first statement it runs outside a transaction turns
+autocommit back on in the same query text. ``lookup`` runs small queries (a row by key) on one
+cursor kept per connection.
 Callers: ``core.database``, ``core.persist``, ``core.query``, ``core.migrations``. What it leaves
 out: opening connections (``core.adapters``) and deciding what to send.
 """
@@ -73,6 +77,11 @@ class Connection:
         self._on_lost = on_lost
         #: BEGIN is owed and goes out with the next statement (dialects that pipeline).
         self._begin_pending = False
+        #: The driver connection runs with autocommit off (``Dialect.autocommit_off_sql``):
+        #: a transaction's first statement opens it, and one outside a transaction must turn
+        #: autocommit on first. ``_after_tx``: the last statement sent was a transaction's.
+        self._autocommit_off = False
+        self._after_tx = False
         #: The statement sent last: an error message that quotes it loses the quote.
         self._last_sql = ""
         #: The cursor ``lookup`` reuses (made on first use).
@@ -108,9 +117,16 @@ class Connection:
     def execute(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> Any:
         """Run one statement; returns the cursor (rows readable with ``fetchall``)."""
         if self._begin_pending:
-            if self.dialect.begin_joins:
-                return self._execute_joined(sql, params, context)
-            self._send_begin()
+            if not self.dialect.begin_joins:
+                self._send_begin()
+            else:
+                opening = self._opening()
+                if opening is not None:
+                    return self._execute_joined(opening, sql, params, context)
+        elif not self.in_transaction:
+            self._after_tx = False
+            if self._autocommit_off:
+                return self._execute_joined(self._autocommit_on(), sql, params, context)
         self._log(sql, len(params), 1, False)
         self._log_values(params)
         self.round_trips += 1
@@ -121,33 +137,84 @@ class Connection:
             raise self._fail(exc, context) from exc
         return cur
 
-    def _execute_joined(self, sql: str, params: Sequence[Any], context: str) -> Any:
-        """The owed BEGIN and ``sql`` in one query text, one round trip (``begin_joins``);
-        the cursor is left on ``sql``'s result. Where ``sql`` fails, the transaction is open
-        (the caller rolls it back, as after any failed statement)."""
+    def _opening(self) -> str | None:
+        """Settle the owed BEGIN before the transaction's first statement: None when the
+        connection runs with autocommit off (that statement opens the transaction), else the
+        statement to send first: the one that turns autocommit off where the last statement
+        sent was a transaction's too (a connection used for transaction after transaction),
+        else BEGIN."""
         self._begin_pending = False
+        if self._autocommit_off:
+            return None
+        again, self._after_tx = self._after_tx, True
+        off = self.dialect.autocommit_off_sql
+        if again and off is not None:
+            return off
         begin = self.dialect.begin_sql
         assert begin is not None
-        self._log(begin, 0, 1, False)
+        return begin
+
+    def _autocommit_on(self) -> str:
+        on = self.dialect.autocommit_on_sql
+        assert on is not None
+        return on
+
+    def _execute_joined(self, first: str, sql: str, params: Sequence[Any], context: str) -> Any:
+        """``first`` (BEGIN, or a statement turning autocommit off or on) and ``sql`` in one
+        query text, one round trip (``begin_joins``); the cursor is left on ``sql``'s result.
+        Where ``sql`` fails, a transaction it was to open is open (the caller rolls it back,
+        as after any failed statement)."""
+        self._log(first, 0, 1, False)
         self._log(sql, len(params), 1, False)
         self._log_values(params)
         self.round_trips += 1
         try:
             cur = self.raw.cursor()
-            cur.execute(f"{begin}; {sql}", params)
+            cur.execute(f"{first}; {sql}", params)
+            if first == self.dialect.autocommit_off_sql:
+                self._autocommit_off = True
+            elif first == self.dialect.autocommit_on_sql:
+                self._autocommit_off = False
             cur.nextset()  # (sql's own error is raised here)
         except Exception as exc:
+            # What the server last reported (``first`` may or may not have run).
+            self._autocommit_off = not self.dialect.autocommit_is_on(self.raw)
             raise self._fail(exc, context) from exc
         return cur
+
+    def _outside(self) -> None:
+        """Before a statement outside a transaction that cannot carry another in its query
+        text: autocommit turned back on where it was off, in a round trip of its own."""
+        self._after_tx = False
+        if not self._autocommit_off:
+            return
+        on = self._autocommit_on()
+        self._log(on, 0, 1, False)
+        self.round_trips += 1
+        try:
+            cur = self.raw.cursor()
+            cur.execute(on)
+            cur.close()
+        except Exception as exc:
+            self._autocommit_off = not self.dialect.autocommit_is_on(self.raw)
+            raise self._fail(exc, "turn autocommit on") from exc
+        self._autocommit_off = False
 
     def lookup(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
         """The rows of a small query (a row by key: ``Session.get``), run on a cursor this
         connection keeps for them (making and closing a cursor per statement cost PostgreSQL
         lookups a third of their client time); the cursor holds the last result's rows."""
         if self._begin_pending:
-            if self.dialect.begin_joins:
+            if not self.dialect.begin_joins:
+                self._send_begin()
+            elif not self._autocommit_off:
                 return self.fetchall(sql, params, context)
-            self._send_begin()
+            else:  # the lookup opens the transaction
+                self._begin_pending = False
+        elif not self.in_transaction:
+            self._after_tx = False
+            if self._autocommit_off:
+                return self.fetchall(sql, params, context)
         if sql_logger.isEnabledFor(logging.DEBUG):
             self._log(sql, len(params), 1, False)
             self._log_values(params)
@@ -219,8 +286,10 @@ class Connection:
 
     @property
     def begin_pending(self) -> bool:
-        """Whether BEGIN is owed and will go out (and be counted) with the next statement."""
-        return self._begin_pending
+        """Whether BEGIN is owed and will go out (and be counted) with the next statement
+        (not on a connection running with autocommit off: that statement opens the
+        transaction)."""
+        return self._begin_pending and not self._autocommit_off
 
     def fetchall(self, sql: str, params: Sequence[Any] = (), context: str = "query") -> list[Any]:
         """Run one query and return all its rows."""
@@ -267,8 +336,11 @@ class Connection:
         its own, the rows may also be read unbuffered (``Dialect.stream_unbuffered``).
         """
         start = self.dialect.stream_unbuffered if unbuffered else self.dialect.stream
-        if self._begin_pending and not self.dialect.begin_joins:
-            self._send_begin()
+        if self._begin_pending:
+            if self._autocommit_off or not self.dialect.begin_joins:
+                self._send_begin()  # (nothing is sent where autocommit is off)
+        elif not self.in_transaction:
+            self._outside()
         streamed = None if self._begin_pending else start(self.raw, sql, params, size)
         if streamed is None:
             cur = self.execute(sql, params, context)
@@ -299,6 +371,8 @@ class Connection:
             return 0
         if self._begin_pending:
             self._send_begin()
+        elif not self.in_transaction:
+            self._outside()
         self._log(sql, len(rows) * len(rows[0]), len(rows), True)
         self._log_values(rows)
         self.round_trips += self.dialect_round_trips(len(rows))
@@ -321,6 +395,8 @@ class Connection:
         """
         if self._begin_pending:
             self._send_begin()
+        elif not self.in_transaction:
+            self._outside()
         per = max(1, self.dialect.insert_ids_per_round_trip)
         keys: list[Any] = []
         for start in range(0, len(rows), per):
@@ -343,8 +419,9 @@ class Connection:
 
     def _send_begin(self) -> None:
         """The owed BEGIN on its own (before a call that is not pipelined), the cheapest way
-        the driver has (``Dialect.send_begin``)."""
-        self._begin_pending = False
+        the driver has (``Dialect.send_begin``); nothing where autocommit is off."""
+        if self._opening() is None:
+            return
         begin = self.dialect.begin_sql
         assert begin is not None
         self._log(begin, 0, 1, False)

@@ -170,6 +170,14 @@ class Dialect:
     #: SELECT ...``, one round trip: a server taking several statements per query, MariaDB),
     #: where the dialect does not pipeline.
     begin_joins: ClassVar[bool] = False
+    #: Statements that turn the connection's autocommit off and back on (MariaDB), or None.
+    #: Where set, a connection used for two transactions in a row turns autocommit off in the
+    #: second one's first query text (instead of BEGIN): from then on each transaction is
+    #: opened by its first statement and sends no BEGIN at all, until a statement outside a
+    #: transaction turns autocommit back on in its own query text (so such statements still
+    #: run alone and leave no transaction, snapshot or lock behind). ``begin_joins`` only.
+    autocommit_off_sql: ClassVar[str | None] = None
+    autocommit_on_sql: ClassVar[str | None] = None
     #: Whether the reads of a scoped session (``Database.transaction``) run inside its
     #: transaction (opened by its first statement). Not SQLite's: its BEGIN IMMEDIATE takes
     #: the database's one write lock, which every block would then hold from its first read.
@@ -438,6 +446,12 @@ class Dialect:
         commits made through other nodes (Galera's ``wsrep_sync_wait``); None where the
         dialect has no such setting."""
         return None
+
+    def autocommit_is_on(self, raw: Any) -> bool:
+        """Whether the driver connection ``raw`` runs in autocommit mode, as the server last
+        reported it (``autocommit_off_sql`` dialects; read after a failed statement, when what
+        took effect is not known)."""
+        return True
 
     def send_begin(self, raw: Any) -> None:
         """Send ``begin_sql`` on the driver connection ``raw``, alone."""

@@ -143,6 +143,11 @@ class MySQLDialect(Dialect):
     begin_sql: ClassVar[str | None] = "START TRANSACTION"
     #: The adapter's connections take several statements per query (``CLIENT.MULTI_STATEMENTS``).
     begin_joins: ClassVar[bool] = True
+    #: A connection used for transaction after transaction runs with autocommit off, so that
+    #: each opens implicitly with its first statement (no START TRANSACTION to send, and no
+    #: second result for PyMySQL to read): see ``Dialect.autocommit_off_sql``.
+    autocommit_off_sql: ClassVar[str | None] = "SET autocommit = 0"
+    autocommit_on_sql: ClassVar[str | None] = "SET autocommit = 1"
     #: Any unique key's conflict takes the update branch (there is no conflict target); a
     #: row met through another key than the one named comes back unmatched and fails the commit.
     upsert_clause: ClassVar[str] = " ON DUPLICATE KEY UPDATE {sets}"
@@ -259,6 +264,11 @@ class MySQLDialect(Dialect):
         return keys
 
     # -- errors ----------------------------------------------------------------------------
+
+    def autocommit_is_on(self, raw: Any) -> bool:
+        # PyMySQL keeps the status flags of the last OK / end-of-rows packet (an error packet
+        # carries none), so this is what the server said after the last statement that ran.
+        return bool(raw.get_autocommit())
 
     def after_fetch(self, raw: Any) -> None:
         # PyMySQL keeps the last result's rows on the connection until the next command, which

@@ -4,9 +4,12 @@ driver (not by ormcli's own counters).
 A request handler (scenario R of ``bench/requests.py``) loads a row by key, changes a field and
 commits in ``with database.transaction() as session:``. It must cost what the raw handler costs:
 one checkout, then BEGIN, SELECT, UPDATE, COMMIT in one transaction, released at the end. Where
-BEGIN can travel in the SELECT's query text (MariaDB) that is three round trips; PostgreSQL
+BEGIN can travel in the SELECT's query text (MariaDB) that is three round trips, and from the
+second transaction in a row on a connection there is no BEGIN at all (the connection runs with
+autocommit off, as PyMySQL's defaults do, and the SELECT opens the transaction); PostgreSQL
 sends BEGIN alone, as psycopg's defaults do (four: pipelining it with the SELECT costs more
-client CPU than the round trip). SQLite keeps a scoped session's reads outside its transaction
+client CPU than the round trip). A statement outside a transaction still leaves none open
+(the driver's own transaction state is read). SQLite keeps a scoped session's reads outside its transaction
 (``BEGIN IMMEDIATE`` would take the database's write lock from the first read), and its
 statements are library calls, not round trips. Counts cannot flake on timing: each is an exact
 number.
@@ -184,6 +187,81 @@ def test_a_get_change_commit_request_costs_what_the_raw_handler_costs(
     assert db.query(Item).by_pk(3).find_one().n == 1
 
 
+def _driver_in_transaction(raw: Any) -> bool:
+    """Whether the driver connection has a transaction open, as the driver reports it."""
+    if isinstance(raw, sqlite3.Connection):
+        return raw.in_transaction
+    if type(raw).__module__.startswith("psycopg"):
+        import psycopg
+
+        return bool(raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+    return bool(raw.server_status & 1)  # PyMySQL: SERVER_STATUS_IN_TRANS of the last reply
+
+
+def _request(db: Database, key: int) -> None:
+    with db.transaction() as session:
+        item = session.get(Item, key)
+        assert item is not None
+        item.n += 1
+
+
+def test_requests_in_a_row_on_one_connection_send_no_begin_where_autocommit_goes_off(
+    db: Database,
+) -> None:
+    """From the third transaction in a row on a connection (the fixture's commit was the
+    first), MariaDB sends SELECT, UPDATE, COMMIT only: three statements, three round trips;
+    elsewhere every request sends what the first one does."""
+    conn = db.connection()
+    _request(db, 1)
+    for key in (2, 3):
+        with on_the_wire(conn) as wire:
+            _request(db, key)
+        verbs = [_verb(s) for s in wire.statements]
+        if db.dialect.autocommit_off_sql is not None:
+            assert verbs == ["SELECT", "UPDATE", "COMMIT"] and wire.round_trips == 3
+        elif db.dialect.scoped_reads_in_transaction:
+            assert verbs == ["BEGIN", "SELECT", "UPDATE", "COMMIT"] and wire.round_trips == 4
+        else:
+            assert verbs == ["SELECT", "BEGIN", "UPDATE", "COMMIT"]
+        assert not _driver_in_transaction(conn.raw) and db.pool.in_use == 0
+    assert [db.query(Item).by_pk(k).find_one().n for k in (1, 2, 3)] == [1, 1, 1]
+
+
+def test_statements_outside_a_transaction_after_requests_leave_none_open(
+    db: Database, db_url: str
+) -> None:
+    """On the connection requests ran on (autocommit off on MariaDB), an untracked query, a
+    session's get by key, a raw query and a statement run alone each leave no transaction
+    open, and each sees what another connection committed since the one before (no snapshot
+    kept); requests between them still run as one transaction each."""
+    conn = db.connection()
+    other = Database(db_url, [Item])
+    q = db.dialect.quote
+    reads = [
+        lambda: db.query(Item).by_pk(4).find_one().n,
+        lambda: db.create_session().get(Item, 4).n,  # type: ignore[union-attr]
+        lambda: db.raw_rows(f"SELECT {q('n')} FROM {q('rq_item')} WHERE {q('id')} = 4")[0][0],
+    ]
+    try:
+        for read in reads * 2:
+            _request(db, 5)
+            _request(db, 5)
+            before = read()
+            assert not _driver_in_transaction(conn.raw)
+            _request(other, 4)
+            assert read() == before + 1
+            assert not _driver_in_transaction(conn.raw) and db.pool.in_use == 0
+        _request(db, 5)
+        with db.pool.connection() as same:
+            assert same is conn
+            same.execute(f"UPDATE {q('rq_item')} SET {q('n')} = 0 WHERE {q('id')} = 1")
+        assert not _driver_in_transaction(conn.raw)
+        assert other.query(Item).by_pk(1).find_one().n == 0
+    finally:
+        other.close()
+    assert db.query(Item).by_pk(5).find_one().n == 13
+
+
 def test_a_get_by_key_outside_a_transaction_is_one_statement_and_none_when_mapped(
     db: Database,
 ) -> None:
@@ -235,7 +313,7 @@ def test_a_failed_commit_of_a_scoped_request_rolls_back_and_releases_the_connect
     assert "Item" in str(info.value) and "label" in str(info.value)
     assert db.pool.in_use == 0
     conn = db.connection()
-    assert not conn.in_transaction
+    assert not conn.in_transaction and not _driver_in_transaction(conn.raw)
     stored = db.query(Item).by_pk(1).find_one()
     assert (stored.n, stored.label) == (0, "item 1")
     with db.transaction() as session:  # the pooled connection serves the next request

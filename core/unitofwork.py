@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from core.codec import EntityCodec, UpdateGroup, same_reference
@@ -709,6 +710,20 @@ def _exact_bytes(
     return total
 
 
+@lru_cache(maxsize=1024)
+def _bounds(
+    info: EntityInfo, names: tuple[str, ...], repeat_key: int
+) -> tuple[list[FieldInfo], int, tuple[FieldInfo, ...]]:
+    """For ``_sized_chunks`` (worked out once per entity and columns, not per commit): the
+    fields whose values a row sends, the bytes their bounded values take at most (with what
+    surrounds each value), and the fields without a bound (measured value by value)."""
+    fields = [info.field(n) for n in names] + list(info.primary_key) * repeat_key
+    bounds = [_value_bound(f) for f in fields]
+    fixed = sum(b for b in bounds if b is not None) + _AROUND * len(fields)
+    measured = tuple(f for f, b in zip(fields, bounds, strict=True) if b is None)
+    return fields, fixed, measured
+
+
 def _sized_chunks(
     info: EntityInfo,
     objs: list[Any],
@@ -729,11 +744,10 @@ def _sized_chunks(
     if limit is None:
         return list(_chunks(objs, size))
     room = max(1, limit - _TEXT_ROOM)
-    fields = [info.field(n) for n in names] + list(info.primary_key) * repeat_key
-    bounds = [_value_bound(f) for f in fields]
-    fixed = sum(b for b in bounds if b is not None) + _AROUND * len(fields)
-    measured = [f for f, b in zip(fields, bounds, strict=True) if b is None]
+    fields, fixed, measured = _bounds(info, names, repeat_key)
     if not measured:
+        if len(objs) == 1:  # (a request's one changed object)
+            return [objs]
         return list(_chunks(objs, min(size, max(1, room // max(1, fixed)))))
     out: list[list[Any]] = []
     chunk: list[Any] = []

@@ -127,8 +127,12 @@ class Connection:
             self._after_tx = False
             if self._autocommit_off:
                 return self._execute_joined(self._autocommit_on(), sql, params, context)
-        self._log(sql, len(params), 1, False)
-        self._log_values(params)
+        if sql_logger.isEnabledFor(logging.DEBUG):
+            self._log(sql, len(params), 1, False)
+            self._log_values(params)
+        else:  # (what ``_log`` counts, inlined: every statement passes here)
+            self.statements += 1
+            self._last_sql = sql
         self.round_trips += 1
         try:
             cur = self.raw.cursor()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -76,7 +77,7 @@ def run(
     every statement goes out before any result is read (one round trip); otherwise each
     statement's result is read before the next statement is built.
     """
-    if not any(type(step) is PostUpdateStep for step in steps):
+    if PostUpdateStep not in map(type, steps):
         return _run(steps, conn, codec, _nothing_to_restore)  # (no references to put back)
     with _inserted_as_null(steps) as restore:
         return _run(steps, conn, codec, restore)
@@ -135,6 +136,15 @@ def _run(
             read(cur)
     else:
         for step in steps:
+            if type(step) is UpdateStep and len(step.objs) == 1:
+                # A request's one changed object: one statement, its row count checked
+                # (what ``_update_statements`` yields for it, without the generators).
+                c = codec(step.entity)
+                ctx = _context(step.entity, "update")
+                cur = conn.execute(step.sql(dialect), list(_update_rows(step, c, pending)[0]), ctx)
+                _read_one_update(cur, ctx)
+                result.updates += 1
+                continue
             if isinstance(step, PostUpdateStep):
                 restore()
             if _simple(step, dialect):
@@ -363,13 +373,7 @@ def _update_statements(
     ctx = _context(step.entity, "update")
     batches = update_batches(dialect, step.entity, step.columns, rows)
     if batches is None:  # one row (a request's change): one statement, its row count checked
-
-        def read_one(cur: Any) -> None:
-            n = cur.rowcount
-            if n is not None and n >= 0:
-                _check_updated(n, 1, ctx)
-
-        yield step.sql(dialect), list(rows[0]), ctx, read_one
+        yield step.sql(dialect), list(rows[0]), ctx, partial(_read_one_update, ctx=ctx)
         return
     counted: list[int | None] = [0]  # rows the statements so far updated (None: unknown)
     for i, (sql, params, _) in enumerate(batches):
@@ -588,6 +592,13 @@ def _check_updated(count: int, expected: int, ctx: str) -> None:
             f"{ctx}: {expected - count} of {expected} rows were deleted or changed by "
             "someone else since they were loaded; refresh them and try again"
         )
+
+
+def _read_one_update(cur: Any, ctx: str) -> None:
+    """The row count of a one-row UPDATE: no row matched means it was deleted or changed."""
+    n = cur.rowcount
+    if n is not None and n >= 0:
+        _check_updated(n, 1, ctx)
 
 
 def _update_rows(

@@ -176,7 +176,7 @@ def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> 
                 d[f.name] = u
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CommitResult:
     """What a commit sent: row counts, statements (an ``executemany`` is one), seconds."""
 
@@ -187,6 +187,26 @@ class CommitResult:
     elapsed: float = 0.0
     #: Rows sent as upserts (each inserted or updated; the database does not say which).
     upserts: int = 0
+
+    def __init__(
+        self,
+        inserts: int = 0,
+        updates: int = 0,
+        deletes: int = 0,
+        statements: int = 0,
+        elapsed: float = 0.0,
+        upserts: int = 0,
+    ) -> None:
+        # One dict update instead of the frozen dataclass's six ``object.__setattr__`` calls
+        # (every commit makes one: 2.0 -> 0.9 us a construction, timeit on a loaded machine).
+        self.__dict__.update(
+            inserts=inserts,
+            updates=updates,
+            deletes=deletes,
+            statements=statements,
+            elapsed=elapsed,
+            upserts=upserts,
+        )
 
 
 @dataclass(slots=True)
@@ -1102,7 +1122,8 @@ class Session:
         return self.events.on(target, event, fn)
 
     def _hooked(self) -> bool:
-        return bool(self.events) or self.database._has_hooks()
+        events = self.events
+        return bool(events.by_name or events.by_entity) or self.database._has_hooks()
 
     def _fire(self, name: str) -> None:
         for registry in (self.database.events, self.events):
@@ -1611,6 +1632,9 @@ class Session:
         self._changed.clear()
         self._touched.clear()
         self._orphans.clear()
+        if not cs.delete_groups:  # (a commit of inserts and updates only)
+            self._removed.clear()
+            return
         deleted = [(info, objs, pks) for info, (objs, pks) in cs.delete_groups.items()]
         if deleted:
             self._drop_from_collections(o for _, objs, _ in deleted for o in objs)

@@ -1,4 +1,4 @@
-"""The MariaDB/MySQL adapter: PyMySQL connections, autocommit on, matched-row counts.
+"""The MariaDB/MySQL adapter: PyMySQL connections, autocommit on to start, matched-row counts.
 
 ``MySQLAdapter("mysql://user:pass@host:3306/db?connect_timeout=5")`` (or ``mariadb://``): user,
 password, host, port and database come from the URL; every query parameter passes through to
@@ -6,7 +6,9 @@ password, host, port and database come from the URL; every query parameter passe
 ``ssl_ca``, ``read_timeout``. Fixed settings: utf8mb4; ``CLIENT.FOUND_ROWS`` so an UPDATE reports
 the rows it matched (the session reads fewer than sent as a conflict); ``MULTI_STATEMENTS`` for
 the no-RETURNING insert path; ``binary_prefix`` so bytes are never read as text; autocommit on,
-with the ORM's own ``START TRANSACTION`` ... ``COMMIT`` around a commit; strict SQL mode.
+with the ORM's own ``START TRANSACTION`` ... ``COMMIT`` around a commit (a connection used for
+transaction after transaction turns it off, then on again before a statement outside a
+transaction: ``core.connection``); strict SQL mode.
 
 Whether the server has ``INSERT ... RETURNING`` (MariaDB >= 10.5) is read from the first
 connection's handshake; if a commit is planned before any connection was made, the dialect asks

@@ -5,12 +5,12 @@ A request handler (scenario R of ``bench/requests.py``) loads a row by key, chan
 commits in ``with database.transaction() as session:``. It must cost what the raw handler costs:
 one checkout, then BEGIN, SELECT, UPDATE, COMMIT in one transaction, released at the end. Where
 BEGIN can travel in the SELECT's query text (MariaDB) that is three round trips, and from the
-second transaction in a row on a connection there is no BEGIN at all (the connection runs with
-autocommit off, as PyMySQL's defaults do, and the SELECT opens the transaction); PostgreSQL
+third transaction in a row on a connection there is no BEGIN at all (the second turned
+autocommit off, as PyMySQL's defaults have it, and the SELECT opens the transaction); PostgreSQL
 sends BEGIN alone, as psycopg's defaults do (four: pipelining it with the SELECT costs more
 client CPU than the round trip). A statement outside a transaction still leaves none open
-(the driver's own transaction state is read). SQLite keeps a scoped session's reads outside its transaction
-(``BEGIN IMMEDIATE`` would take the database's write lock from the first read), and its
+(the driver's own transaction state is read). SQLite keeps a scoped session's reads outside its
+transaction (``BEGIN IMMEDIATE`` would take the database's write lock from the first read), and its
 statements are library calls, not round trips. Counts cannot flake on timing: each is an exact
 number.
 

@@ -32,7 +32,15 @@ from typing import Annotated, Any
 
 import pytest
 
-from core import Database, IntegrityError, MaxLength, PrimaryKey, Unique, entity
+from core import (
+    Database,
+    DatabaseError,
+    IntegrityError,
+    MaxLength,
+    PrimaryKey,
+    Unique,
+    entity,
+)
 from core.connection import Connection
 
 
@@ -260,6 +268,46 @@ def test_statements_outside_a_transaction_after_requests_leave_none_open(
     finally:
         other.close()
     assert db.query(Item).by_pk(5).find_one().n == 13
+
+
+@entity.name("rq_gone")
+class Gone:
+    id: Annotated[int, PrimaryKey]
+
+
+def test_a_request_whose_first_statement_fails_leaves_its_connection_clean(db_url: str) -> None:
+    """A transaction whose first statement fails on the server (its table was dropped) — the
+    one that turns autocommit off on MariaDB, and one on a connection already running without
+    it — is rolled back: nothing left open, the connection kept, and what runs next on it
+    behaves as ever (a statement outside a transaction autocommits, a request commits)."""
+    database = Database(db_url, [Item, Gone])
+    database.migrate()
+    q = database.dialect.quote
+    try:
+        conn = database.connection()
+        conn.execute(f"DROP TABLE {q('rq_gone')}")
+        _request_or_add(database)
+        for _ in range(2):
+            with pytest.raises(DatabaseError), database.transaction() as session:
+                session.get(Gone, 1)
+            assert database.connection() is conn and not conn.broken
+            assert not conn.in_transaction and not _driver_in_transaction(conn.raw)
+            conn.execute(f"UPDATE {q('rq_item')} SET {q('n')} = 5 WHERE {q('id')} = 1")
+            assert not _driver_in_transaction(conn.raw)
+            with Database(db_url, [Item]) as other:
+                assert other.query(Item).by_pk(1).find_one().n == 5  # (it autocommitted)
+            _request(database, 1)
+            _request(database, 1)
+        assert database.query(Item).by_pk(1).find_one().n == 7
+    finally:
+        database.close()
+
+
+def _request_or_add(database: Database) -> None:
+    """The fixture's row 1 for a database of its own (one committed transaction)."""
+    session = database.create_session()
+    session.add(Item(id=1, n=0, label="item 1"))
+    session.commit()
 
 
 def test_a_get_by_key_outside_a_transaction_is_one_statement_and_none_when_mapped(

@@ -809,14 +809,17 @@ class Session:
                     f"or declare Reference(orphans='delete')"
                 )
 
-    def _drop_from_collections(self, objs: Iterable[Any]) -> None:
+    def _drop_from_collections(
+        self, objs: Iterable[Any], fields: Sequence[FieldInfo] | None = None
+    ) -> None:
         """Deleted objects leave the loaded collections they are in (a child its owner's, a
-        pivot's target its owner's)."""
+        pivot's target its owner's); with ``fields``, only the collections those reference
+        fields feed (the objects' references are about to change)."""
         identity = self._identity
         for obj in objs:
             info: EntityInfo = type(obj).__orm_entity__
             d = obj.__dict__
-            for f in info.references:
+            for f in info.references if fields is None else fields:
                 for rel in f.relations:
                     owner = d.get(f.name)
                     key = unloaded_key(owner)
@@ -838,12 +841,42 @@ class Session:
                             list.remove(coll, member)
                         coll._links.pop(id(member), None)
 
-    def _apply_on_delete(self, deleted: list[tuple[EntityInfo, list[Any], list[Any]]]) -> None:
+    def _join_collections(self, objs: Iterable[Any], fields: Sequence[FieldInfo]) -> None:
+        """Objects whose reference ``fields`` were just set by a bulk statement join the loaded
+        collections of their new owners (a one-to-many child its owner's; for a pivot object,
+        the owner's many-to-many collection is unloaded: the next read loads it again)."""
+        identity = self._identity
+        for obj in objs:
+            d = obj.__dict__
+            for f in fields:
+                owner = d.get(f.name)
+                key = unloaded_key(owner)
+                if key is not None:
+                    assert f.target is not None
+                    owner = identity.lookup(f.target, key)
+                if owner is None:
+                    continue
+                for rel in f.relations:
+                    coll = owner.__dict__.get(rel.name)
+                    if coll is None:
+                        continue
+                    self._log_collection(coll)
+                    if rel.pivot is not None:
+                        del owner.__dict__[rel.name]
+                    elif not any(x is obj for x in coll):
+                        install_item(coll, obj)
+
+    def _apply_on_delete(
+        self, deleted: list[tuple[EntityInfo, list[Any], list[Any]]], bulk: bool = False
+    ) -> None:
         """After rows were deleted: what ``ON DELETE CASCADE`` / ``SET NULL`` did to the rows
         that referred to them, done to the loaded objects of those rows (cascaded ones leave
-        the session as deleted, cleared ones get None), transitively."""
+        the session as deleted, cleared ones get None), transitively. ``bulk``: the rows went
+        by a bulk statement, so a rollback maps and restores these objects without staging
+        anything (after a commit's flush, it stages the removals and changes again)."""
         identity = self._identity
         journal = self._conn is not None  # inside a transaction: rollback must undo this
+        update_kind, delete_kind = ("bulk_update", "bulk_delete") if bulk else ("update", "delete")
         work = list(deleted)
         while work:
             info, objs, keys = work.pop()
@@ -870,7 +903,7 @@ class Session:
                     if f.on_delete == "set null":
                         if journal:
                             olds = [{name: o.__dict__[name]} for o in hits]
-                            self._journal.append(_Flushed("update", None, hits, olds))
+                            self._journal.append(_Flushed(update_kind, referrer, hits, olds))
                         for o in hits:
                             self._drop_from_collections([o])
                             o.__dict__[name] = None
@@ -889,7 +922,7 @@ class Session:
                         self._removed.pop(oid, None)
                         o.__dict__.pop(SESSION_ATTR, None)
                     if journal:
-                        self._journal.append(_Flushed("delete", referrer, hits, pks))
+                        self._journal.append(_Flushed(delete_kind, referrer, hits, pks))
                     work.append((referrer, hits, pks))
 
     # -- reading -----------------------------------------------------------------------------
@@ -1285,10 +1318,14 @@ class Session:
         count, keys = self._bulk_statement(sql, params, context, keys_of)
         mapping = self._identity.get(info) or {}
         gone = [(key, mapping[key]) for key in keys if key in mapping]
+        objs = [obj for _, obj in gone]
         if gone:
-            objs = [obj for _, obj in gone]
+            self._drop_from_collections(objs)
             self._journal.append(_Flushed("bulk_delete", info, objs, [key for key, _ in gone]))
             self._forget(info, [key for key, _ in gone])
+        if keys:
+            # What the database's ON DELETE rules did to the rows referring to these.
+            self._apply_on_delete([(info, objs, keys)], bulk=True)
         return count
 
     def _bulk_patch(
@@ -1311,8 +1348,13 @@ class Session:
         names = [*values, *(f.name for f in computed)]
         olds = [{n: obj.__dict__.get(n, MISSING) for n in names} for obj in objs]
         self._journal.append(_Flushed("bulk_update", info, objs, olds))
+        moved = [f for f in map(info.field, values) if f.kind == "reference" and f.relations]
+        if moved:  # out of the old owners' loaded collections, into the new owners'
+            self._drop_from_collections(objs, moved)
         for obj in objs:
             obj.__dict__.update(values)
+        if moved:
+            self._join_collections(objs, moved)
         if computed:
             from core.query import Query
 

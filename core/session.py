@@ -815,17 +815,12 @@ class Session:
         """Deleted objects leave the loaded collections they are in (a child its owner's, a
         pivot's target its owner's); with ``fields``, only the collections those reference
         fields feed (the objects' references are about to change)."""
-        identity = self._identity
         for obj in objs:
             info: EntityInfo = type(obj).__orm_entity__
             d = obj.__dict__
             for f in info.references if fields is None else fields:
                 for rel in f.relations:
-                    owner = d.get(f.name)
-                    key = unloaded_key(owner)
-                    if key is not None:
-                        assert f.target is not None
-                        owner = identity.lookup(f.target, key)
+                    owner = self._mapped_target(d.get(f.name), f)
                     coll = owner.__dict__.get(rel.name) if owner is not None else None
                     if coll is None:
                         continue
@@ -841,19 +836,24 @@ class Session:
                             list.remove(coll, member)
                         coll._links.pop(id(member), None)
 
+    def _mapped_target(self, value: Any, f: FieldInfo) -> Any:
+        """The object reference ``f`` holding ``value`` points at in this session: the value
+        itself when it is an object (or None), the identity-mapped object of a stored key
+        (None when this session maps none)."""
+        key = unloaded_key(value)
+        if key is None:
+            return value
+        assert f.target is not None
+        return self._identity.lookup(f.target, key)
+
     def _join_collections(self, objs: Iterable[Any], fields: Sequence[FieldInfo]) -> None:
         """Objects whose reference ``fields`` were just set by a bulk statement join the loaded
         collections of their new owners (a one-to-many child its owner's; for a pivot object,
         the owner's many-to-many collection is unloaded: the next read loads it again)."""
-        identity = self._identity
         for obj in objs:
             d = obj.__dict__
             for f in fields:
-                owner = d.get(f.name)
-                key = unloaded_key(owner)
-                if key is not None:
-                    assert f.target is not None
-                    owner = identity.lookup(f.target, key)
+                owner = self._mapped_target(d.get(f.name), f)
                 if owner is None:
                     continue
                 for rel in f.relations:

@@ -569,10 +569,15 @@ class Dialect:
     catalog_indexes_sql: ClassVar[str] = ""
     catalog_fks_sql: ClassVar[str] = ""
     catalog_checks_sql: ClassVar[str] = ""
-    #: ``(table, column)`` of columns the server numbers itself (SQLite ``AUTOINCREMENT``,
-    #: MySQL ``AUTO_INCREMENT``), so a table rebuild or a column change keeps it ("": the
-    #: backend keeps it on its own, as PostgreSQL's sequences do).
+    #: ``(table, column)`` of columns the server numbers itself (SQLite: the rowid alias,
+    #: a lone ``INTEGER PRIMARY KEY``, with or without ``AUTOINCREMENT``; MySQL
+    #: ``AUTO_INCREMENT``; PostgreSQL an identity or a sequence's ``nextval`` default), so
+    #: that a key the models number and the server does not is found, and a table rebuild or
+    #: a column change keeps the numbering ("": not read; every such key taken as numbered).
     catalog_autoincrement_sql: ClassVar[str] = ""
+    #: Making a column server-numbered replaces a stored 0 with a new value (MySQL's
+    #: ``AUTO_INCREMENT`` outside ``NO_AUTO_VALUE_ON_ZERO``): migrate refuses while one exists.
+    numbering_renumbers_zero: ClassVar[bool] = False
     #: DDL runs inside a transaction: a failed migrate leaves nothing behind. Where it does
     #: not (MySQL commits around each DDL statement), progress is recorded per statement.
     transactional_ddl: ClassVar[bool] = True
@@ -697,6 +702,15 @@ class Dialect:
     def rebuild_counter_statements(self, new: str, old: str) -> list[tuple[str, tuple[Any, ...]]]:
         """Statements (with parameters) that give a rebuilt table ``new`` the id counter of
         ``old`` before ``old`` is dropped (table rebuilds only)."""
+        return []
+
+    def numbering_statements(
+        self, table: str, column: str, on: bool
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        """Statements (with parameters) that make the server number ``column`` of ``table``
+        (``on``; the next value follows the highest in the table) or stop numbering it, where
+        a column change does it apart from the column's definition (``alter_column_form``
+        "separate"; "modify" writes it into the definition, "rebuild" into the new table)."""
         return []
 
     def read_checks(self, conn: Any) -> list[tuple[str, ...]]:

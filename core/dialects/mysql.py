@@ -447,6 +447,7 @@ class MySQLDialect(Dialect):
     transactional_ddl: ClassVar[bool] = False
     alter_column_form: ClassVar[str] = "modify"
     autoincrement_modify_suffix: ClassVar[str] = " AUTO_INCREMENT"
+    numbering_renumbers_zero: ClassVar[bool] = True
     foreign_key_blocks_type_change: ClassVar[bool] = True
     drop_index_sql: ClassVar[str] = "DROP INDEX {index} ON {table}"
     drop_fk_sql: ClassVar[str] = "ALTER TABLE {table} DROP FOREIGN KEY {name}"

@@ -279,7 +279,8 @@ class SQLiteDialect(Dialect):
     catalog_autoincrement_sql: ClassVar[str] = (
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
         " WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND p.pk = 1"
-        " AND instr(upper(m.sql), 'AUTOINCREMENT') > 0"
+        " AND upper(p.type) = 'INTEGER' AND instr(upper(m.sql), 'WITHOUT ROWID') = 0"
+        " AND (SELECT count(*) FROM pragma_table_info(m.name) k WHERE k.pk > 0) = 1"
     )
     catalog_pk_sql: ClassVar[str] = (
         "SELECT m.name, p.name, NULL FROM sqlite_master m JOIN pragma_table_info(m.name) p"

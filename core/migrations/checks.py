@@ -254,6 +254,15 @@ def _alter(conn: Any, d: Dialect, op: AlterColumn, t: str, c: str, filled: bool)
                     f"{rows} values of {name} will be converted to "
                     f"{d.sql_type(op.new.type)} and may change",
                 )
+    if "numbering" in op.changes and op.new.autoincrement and d.numbering_renumbers_zero:
+        zeros = _count(conn, f"SELECT COUNT(*) FROM {t} WHERE {c} = 0")
+        if zeros:
+            return Finding(
+                BLOCKED,
+                zeros,
+                f"a row of {op.table} has {op.new.name} = 0, which the server's numbering "
+                "would replace with a new value; give that row another key first",
+            )
     if op.old.nullable and not op.new.nullable and not filled:
         nulls = _count(conn, f"SELECT COUNT(*) FROM {t} WHERE {c} IS NULL")
         if nulls:

@@ -273,16 +273,30 @@ def _compare_table(
             continue
         if c.autoincrement:
             # A server-numbered key: its default (a sequence's nextval, an identity) and NOT
-            # NULL are the server's; only its type is compared (an INTEGER key, or SERIAL,
-            # the models want as BIGINT). The new column keeps what numbers it.
-            if not _same_type(d, found, c):
-                new = found.but(type=c.type, autoincrement=True)
-                out.columns.append(AlterColumn(table, found, new))
+            # NULL are the server's; its type is compared (an INTEGER key, or SERIAL, the
+            # models want as BIGINT), and whether the server numbers it at all (a key made
+            # elsewhere without AUTO_INCREMENT / identity: every insert would fail). A key
+            # that is numbered keeps what numbers it.
+            numbered = found.autoincrement or not d.catalog_autoincrement_sql
+            same_type = _same_type(d, found, c)
+            if numbered and same_type:
+                continue
+            new = found.but(type=found.type if same_type else c.type, autoincrement=True)
+            if not numbered:
+                new = new.but(nullable=False, default=None)
+            out.columns.append(AlterColumn(table, found, new))
             continue
         o = found
         target = c.but(name=o.name, type=o.type if _same_type(d, o, c) else c.type)
         if d.normalize_default(target.default) == o.default:
             target = target.but(default=o.default)
+        # A key the models do not number but keep as the table's only key keeps the
+        # numbering it has (never dropped behind the user's back), and with it the default
+        # that does it (a SERIAL's ``nextval``).
+        if o.autoincrement and [k.lower() for k in want.primary_key] == [c.name.lower()]:
+            target = target.but(autoincrement=True)
+            if o.default is not None:
+                target = target.but(default=o.default)
         if target != o.but(autoincrement=target.autoincrement):
             fill = backfill.get((table.lower(), c.name.lower()))
             if o.nullable and not target.nullable and fill is not None:

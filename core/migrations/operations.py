@@ -212,7 +212,9 @@ class RenameColumn(Operation):
 
 @dataclass(frozen=True)
 class AlterColumn(Operation):
-    """Type, nullability and default of one column, from ``old`` to ``new``."""
+    """Type, nullability, default and numbering of one column, from ``old`` to ``new``
+    (numbering: whether the server hands out its values, a key's ``AUTO_INCREMENT`` /
+    identity)."""
 
     kind: ClassVar[str] = "alter_column"
     table: str
@@ -228,6 +230,8 @@ class AlterColumn(Operation):
             out.append("nullable")
         if self.old.default != self.new.default:
             out.append("default")
+        if self.old.autoincrement != self.new.autoincrement:
+            out.append("numbering")
         return out
 
     def describe(self, t: TypeNamer = _plain) -> str:
@@ -239,6 +243,10 @@ class AlterColumn(Operation):
             parts.append("NOT NULL" if not n.nullable else "allow NULL")
         if "default" in self.changes:
             parts.append(f"default {o.default} -> {n.default}")
+        if "numbering" in self.changes:
+            parts.append(
+                "numbered by the server" if n.autoincrement else "no longer numbered by the server"
+            )
         return f"alter column {self.table}.{n.name}: {', '.join(parts)}"
 
     def reverse(self) -> Operation:

@@ -126,6 +126,8 @@ def _lock(conn: Connection, op: Operation, online: bool, created: set[str]) -> s
             key = "alter_type"
         elif "nullable" in op.changes and not op.new.nullable:
             key = "set_not_null"
+        elif "numbering" in op.changes and conn.dialect.alter_column_form == "modify":
+            key = "alter_type"  # MySQL copies the table to add or drop AUTO_INCREMENT
     elif isinstance(op, CreateIndex | AddForeignKey | AddCheck) and online:
         key = f"{op.kind}_online"
     return levels.get(key) or levels.get("default", "")

@@ -326,6 +326,11 @@ def _alter_column(d: Dialect, op: AlterColumn) -> list[Statement]:
     if "default" in changes:
         verb = "DROP DEFAULT" if new.default is None else f"SET DEFAULT {new.default}"
         out.append(Statement(f"ALTER TABLE {t} ALTER COLUMN {c} {verb}"))
+    if "numbering" in changes:  # after the default: an identity needs the column without one
+        out += [
+            Statement(sql, params)
+            for sql, params in d.numbering_statements(op.table, new.name, new.autoincrement)
+        ]
     return out
 
 

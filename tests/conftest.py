@@ -40,14 +40,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def backend_url(request: pytest.FixtureRequest) -> str:
+def backend_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The backend's URL for this run: on PostgreSQL a database of the run's own, dropped at
+    the end (``backends.run_database``: the catalog rows its schemas leave go with it)."""
     url: str = request.param
     reason = _reason(url)
     if reason is not None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the server suite cannot run: {reason}", pytrace=False)
         pytest.skip(reason)
-    return url
+    with backends.run_database(url) as run_url:
+        yield run_url
 
 
 @pytest.fixture

@@ -397,6 +397,17 @@ class Database:
             for row in rows
         ]
 
+    def settle(self) -> None:
+        """Wait until the server has applied every write its cluster certified
+        (``Dialect.settle_sql``; nothing where there is nothing to wait for). Called by
+        ``Session.commit`` before it retries after a conflict: on Galera the retry would
+        otherwise race the applier of the very commit it lost to (an immediate retry on a
+        loaded node is certified against it again)."""
+        sql = self.dialect.settle_sql
+        if sql:
+            with self.pool.connection() as conn:
+                conn.fetchall(sql, (), "wait for the cluster's certified writes")
+
     def _fetch_described(
         self, sql: str, params: Sequence[Any], context: str
     ) -> tuple[list[str], list[Any]]:

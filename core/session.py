@@ -1446,6 +1446,7 @@ class Session:
                 except ConflictError as exc:
                     if attempt >= retries or not exc.retryable or self._conn is not None:
                         raise
+                    self.database.settle()
         finally:
             self._hooks_done = False
         if hooked:

@@ -441,6 +441,13 @@ class Dialect:
         value = rows[0][0] if rows else None
         return None if value is None else float(value)
 
+    #: A statement that waits until this server has applied every write its cluster had
+    #: certified (Galera's causal wait, whatever the session's ``wsrep_sync_wait``): sent
+    #: before ``commit(retries=N)`` sends the work again after a conflict, so that the retry
+    #: starts from the commit it lost to instead of being certified against it again ("":
+    #: nothing to wait for).
+    settle_sql: ClassVar[str] = ""
+
     def causal_reads_sql(self, level: int) -> str | None:
         """SQL run on each new connection to a server of a list so that its reads wait for
         commits made through other nodes (Galera's ``wsrep_sync_wait``); None where the

@@ -330,6 +330,9 @@ class MySQLDialect(Dialect):
         state = self._wsrep_status(conn, "wsrep_local_state_comment")
         return 0.0 if state == "Synced" else None
 
+    # (A server without wsrep runs it as a plain SELECT 1.)
+    settle_sql: ClassVar[str] = "SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1"
+
     def causal_reads_sql(self, level: int) -> str | None:
         # Galera: with 1, a read first waits until this node has applied every write set the
         # cluster had certified when the read began (reads see commits made through any node).

@@ -93,17 +93,25 @@ RowsFn = Callable[[Sequence[Any], Pending | None], list[tuple[Any, ...]]]
 class UpdateGroup:
     """Changed objects of one entity that changed the same columns (one batch of UPDATEs)."""
 
-    __slots__ = ("diffs", "objs", "pks")
+    __slots__ = ("diffs", "objs", "pks", "rows")
 
     def __init__(self) -> None:
         self.objs: list[Any] = []
         self.pks: list[Any] = []
         self.diffs: list[dict[str, tuple[Any, Any]]] = []
+        #: The parameter rows of the UPDATE, when made in the same pass (``collect_moves``):
+        #: exactly what ``EntityCodec.rows`` gives for the columns and the key; else None.
+        self.rows: list[tuple[Any, ...]] | None = None
 
 
 #: See ``EntityCodec._compile_collect``.
 Collector = Callable[
     [Any, dict[int, Any], dict[int, Any], dict[Any, UpdateGroup], list[Any], Any], None
+]
+#: See ``EntityCodec._compile_collect_moves``.
+MovesCollector = Callable[
+    [Iterable[tuple[int, dict[str, Any]]], dict[int, Any], dict[int, Any], list[Any]],
+    tuple[list[tuple[str, UpdateGroup]], bool],
 ]
 
 
@@ -134,6 +142,8 @@ class EntityCodec:
         self.diff = self._compile_diff()
         self.collect = self._compile_collect(masks=False)
         self.collect_masks = self._compile_collect(masks=True)
+        #: None when no reference of the entity qualifies (see ``_compile_collect_moves``).
+        self.collect_moves = self._compile_collect_moves()
 
     # -- single values ---------------------------------------------------------------------
 
@@ -701,6 +711,96 @@ class EntityCodec:
             if len(self._columns_cache) < 1024:
                 self._columns_cache[mask] = names
         return names
+
+    def _compile_collect_moves(self) -> MovesCollector | None:
+        """``fn(items, touched, removed, same) -> ([(reference name, group), ...], others)``:
+        the commit's pass over objects whose only change is a reference moved to another
+        loaded owner (a relation move: ``owner.items.append(child)``, ``core.collection``).
+
+        ``items`` are ``(id(obj), old_values)`` pairs from the session's ``_changed``, of any
+        entity, each object once. Objects of this class whose old-values record names exactly
+        one qualifying reference, old and new value both loaded objects of its target holding
+        their keys, not staged for removal, are taken: changed ones into the reference's
+        group, with their UPDATE's parameter rows made here (``(new owner's key, key)``: what
+        ``rows`` makes for them), unchanged ones (moved back) into ``same``. Anything else is
+        left to ``collect_masks`` (the generic diff); ``others``: whether such a record of
+        another class was met. A reference qualifies when it is no key field and its target
+        has one generated int key sent as it is (``rows``' own inline case); the entity needs
+        a one-field key. None: none qualifies.
+        """
+        info = self.info
+        pk = info.single_pk_name
+        if pk is None:
+            return None
+        refs = []
+        for f in info.references:
+            target = f.target
+            assert target is not None
+            tpk = target.primary_key[0]
+            if (
+                not f.primary_key
+                and len(target.primary_key) == 1
+                and tpk.kind == "int"
+                and tpk.autoincrement
+                and self.dialect.to_db_kind(tpk) is None
+                and self.dialect.to_db_inline(tpk) is None
+            ):
+                refs.append(f)
+        if not refs:
+            return None
+        ns: dict[str, Any] = {"cls": info.cls, "Group": UpdateGroup}
+        convert = self._convert_line(ns, info.field(pk), 1, "c1")  # (the key, as ``rows``)
+        ns["c1"] = self.to_db[pk]
+        lines = ["def collect_moves(items, touched, removed, same):", "    others = False"]
+        for i in range(len(refs)):
+            lines += [
+                f"    g{i} = Group()",
+                f"    rows{i} = g{i}.rows = []",
+                f"    objs{i}, pks{i}, row{i} = g{i}.objs.append, g{i}.pks.append, rows{i}.append",
+            ]
+        one = len(refs) == 1
+        # (``type(x) is``, subscripts and a ``KeyError`` caught: the cheapest steps; whatever
+        # does not fit is left to the generic diff, before anything is taken.)
+        lines += [
+            "    for oid, ov in items:",
+            f"        if len(ov) != 1{f' or {refs[0].name!r} not in ov' if one else ''}: continue",
+            "        obj = touched[oid]",
+            "        if type(obj) is not cls:",
+            "            others = True",
+            "            continue",
+            "        if removed and oid in removed: continue",
+            "        try:",
+            "            d = obj.__dict__",
+            f"            v1 = key = d[{pk!r}]",
+        ]
+        for i, f in enumerate(refs):
+            target = f.target
+            assert target is not None
+            key_name = target.single_pk_name
+            ns[f"TC{i}"] = target.cls
+            pad = "            " if one else "                "
+            if not one:
+                lines.append(f"            {'if' if i == 0 else 'elif'} {f.name!r} in ov:")
+            lines += [
+                f"{pad}o = ov[{f.name!r}]",
+                f"{pad}n = d[{f.name!r}]",
+                f"{pad}if type(o) is not TC{i} or type(n) is not TC{i}: continue",
+                f"{pad}k = n.__dict__[{key_name!r}]",
+                f"{pad}if type(k) is not int or not k: continue",
+                f"{pad}if o.__dict__[{key_name!r}] == k:  # (moved back: the same row)",
+                f"{pad}    same.append(obj)",
+                f"{pad}    continue",
+                pad + convert,
+                f"{pad}objs{i}(obj)",
+                f"{pad}pks{i}(key)",
+                f"{pad}row{i}((k, v1))",
+            ]
+        lines += ["        except KeyError:", "            continue"]
+        names = ", ".join(f"({f.name!r}, g{i})" for i, f in enumerate(refs))
+        lines.append(f"    return [(n, g) for n, g in ({names},) if g.objs], others")
+        exec("\n".join(lines), ns)
+        fn: MovesCollector = ns["collect_moves"]
+        return fn
 
     def _compile_collect(self, masks: bool) -> Collector:
         """``fn(items, touched, removed, groups, others, key_before)``: one pass over changes.

@@ -19,11 +19,18 @@ stored row the session does not track is taken as that row (``Session._as_stored
 common move of a persistent child to another owner's collection is done without the
 attribute machinery (``_plain_move``: the same change record and collection moves), and its
 most common form (from one loaded owner into another's loaded collection, in one session)
-in one function (``_quick_move``). Edits
-are logged on the session (``Session._log_collection``) so that ``rollback()`` puts
-collections back.
+in one place: ``TrackedList.append`` itself for a list, ``_quick_move`` for a set. Such a
+move reaches the session's containers through ``STAGING`` (no session looked up) and leaves
+the moved child as a hint in ``Session._moved``, for the commit's own pass over moves
+(``core.codec.EntityCodec.collect_moves``). Edits are logged on the session
+(``Session._log_collection``) so that ``rollback()`` puts collections back.
 
-Callers: ``core.entity`` (``CollectionAttribute`` on the class, ``reference_changed`` from the
+Once loaded, a collection is found in its owner's ``__dict__`` by the attribute lookup itself
+(``CollectionReader``, a class attribute without ``__set__``, on a class assigning through
+the session's plain hook, which assigns collections; ``CollectionAttribute`` otherwise).
+
+Callers: ``core.entity`` (``CollectionReader`` / ``CollectionAttribute`` on the class,
+``reference_changed`` from the
 reference descriptor and the generated ``__init__``), ``core.session`` (loading, staging,
 after commit) and loaders (``install``). What it leaves out: SQL and which rows belong to a
 collection (``core.session`` loads them), the model (``core.relations``).
@@ -43,10 +50,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SESSIONS",
+    "STAGING",
     "TOKEN_BLOCK_BITS",
     "TOKEN_DATABASES",
     "UNTRACKED",
     "CollectionAttribute",
+    "CollectionReader",
     "TrackedList",
     "TrackedSet",
     "database_of_token",
@@ -102,6 +111,14 @@ def stands_for_row(obj: Any) -> bool:
     a new one (``Session._as_stored``)."""
     token = obj.__dict__.get(SESSION_ATTR)
     return token is not None and token not in SESSIONS
+
+
+#: Session token -> ``(changed, touched, new, collections logged, collection log, moved)``: the
+#: session's own containers (``Session._changed``, ``_touched``, ``_new``, ``_coll_logged``,
+#: ``_coll_log``, ``_moved``), for the quick move of ``TrackedList.append`` (no session looked
+#: up, no attribute read; a one-to-many collection is logged as ``_log_collection`` logs it,
+#: with no links). Set and dropped with ``SESSIONS``; it holds no reference to the session.
+STAGING: dict[int, tuple[Any, ...]] = {}
 
 
 def _session(obj: Any) -> Any:
@@ -224,15 +241,19 @@ def _pivot_for(rel: RelationInfo, owner: Any, item: Any) -> Any:
 
 def _add(coll: Any, item: Any, tried: bool = False) -> None:
     """``coll.append(item)`` / ``coll.add(item)`` with the relation's meaning (``tried``: the
-    caller found that ``_quick_move`` does not apply)."""
+    caller found that the quick move does not apply)."""
     rel: RelationInfo = coll._relation
     owner = coll._owner
     if not tried:
         quick = rel.quick
         if quick is False:
             quick = _quick(rel)
-        if quick and _quick_move(coll, quick, item):  # type: ignore[arg-type]
-            return
+        if quick:
+            if not quick[3]:  # (a list: its append tries the quick move, then comes back)
+                TrackedList.append(coll, item)
+                return
+            if _quick_move(coll, quick, item):
+                return
     if not isinstance(item, rel.target.cls):
         raise ValidationError(f"{rel.label} holds {rel.target.cls.__name__} objects, got {item!r}")
     session = _session(owner)
@@ -291,10 +312,12 @@ def _plain(cls: type) -> bool:
 
 
 def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
-    """Set and return ``rel.quick``, what ``_quick_move`` needs when it applies to ``rel``:
-    ``(the item class, the reference's name, the collection's name, whether it is a set)``,
-    else None. It applies to a one-to-many relation that is the only one its reference feeds,
-    the reference no key field, the item class assigning through the session's plain hook.
+    """Set and return ``rel.quick``, what the quick move (``_quick_move``, and
+    ``TrackedList.append`` inlined) needs when it applies to ``rel``: ``(the item class, the
+    reference's name, the collection's name, whether it is a set, the owner class, whether the
+    item class keeps ``object.__eq__``)``, else None. It applies to a one-to-many relation
+    that is the only one its reference feeds, the reference no key field, the item class
+    assigning through the session's plain hook.
     (A relation resolved later for the same reference sets ``quick`` back to False on every
     relation the reference feeds, ``core.relations.link``: this is worked out again.)"""
     ref = rel.reference
@@ -309,13 +332,16 @@ def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
     )
     quick = None
     if ok and ref is not None:
-        quick = (rel.target.cls, ref.name, rel.name, rel.collection_type is set)
+        cls = rel.target.cls
+        plain_eq = cls.__eq__ is object.__eq__  # type: ignore[comparison-overlap]
+        quick = (cls, ref.name, rel.name, rel.collection_type is set, rel.owner.cls, plain_eq)
     rel.quick = quick
     return quick
 
 
 #: ``list``'s own methods, for collections (whose ``list`` methods have the relation's meaning).
 _list_index, _list_delitem, _list_append = list.index, list.__delitem__, list.append
+_list_pop, _list_insert = list.pop, list.insert  # (methods: cheaper calls than slot wrappers)
 
 
 def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
@@ -332,7 +358,7 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     not also in ``coll``: an item of a one-to-many relation is in at most one loaded
     collection, its reference's owner's (what ``_add`` relies on too), so ``coll`` is not
     scanned then (in S9 that scan was a third of a move)."""
-    cls, name, cname, is_set = quick
+    cls, name, cname, is_set, _, _ = quick
     if type(item) is not cls:
         return False
     owner = coll._owner
@@ -616,9 +642,71 @@ class TrackedList(list[Any]):
         return (list, (list(self),))
 
     def append(self, item: Any) -> None:
+        # The quick move (``_quick_move``'s case and steps, inlined for a list: bench S9):
+        # ``item``, persistent and tracked by the owner's session, moves from a loaded owner
+        # of that session into this, the owner's loaded collection. Anything else: ``_add``.
         quick = self._relation.quick
-        if quick and _quick_move(self, quick, item):  # type: ignore[arg-type]  # (bench S9)
-            return
+        if quick and type(item) is quick[0]:
+            _, name, cname, _, owner_cls, plain_eq = quick
+            owner = self._owner
+            d = item.__dict__
+            try:  # (subscripts, not ``get``: a missing key is the general case, below)
+                old = d[name]
+                token = d[SESSION_ATTR]
+                owner_d = owner.__dict__
+                # (An old owner of exactly the owner class: loaded, not None nor a bare key.)
+                quick_move = (
+                    type(old) is owner_cls
+                    and old is not owner
+                    and owner_d[SESSION_ATTR] == token
+                    and owner_d[cname] is self
+                    and (old_d := old.__dict__)[SESSION_ATTR] == token
+                )
+                state = STAGING[token]
+            except KeyError:
+                quick_move = False
+            if quick_move:
+                changed, touched, new, logged, log, moved = state
+                oid = id(item)
+                if not new or oid not in new:
+                    if oid not in changed:
+                        changed[oid] = {name: old}
+                        touched[oid] = item
+                        moved.append(item)  # (a hint for the commit: Session._moved)
+                    else:
+                        record = changed[oid]
+                        if name not in record:
+                            record[name] = old
+                    d[name] = owner
+                    was = old_d.get(cname)
+                    left = False  # (taken out of its old owner's loaded collection)
+                    if was is not None:
+                        if plain_eq:  # (the scan in C: ``list.index``)
+                            try:
+                                i = _list_index(was, item)
+                            except ValueError:
+                                i = -1
+                        else:  # (an ``__eq__`` of the model's: by identity)
+                            i = _index(was, item)
+                        if i >= 0:
+                            if id(was) not in logged:  # (``Session._log_collection``'s steps)
+                                logged.add(id(was))
+                                log.append((was, list(was), {}))
+                            taken = _list_pop(was, i)
+                            left = taken is item
+                            if not left:  # (an item of a subclass's ``__eq__`` matched it)
+                                _list_insert(was, i, taken)
+                                i = _index(was, item)
+                                if i >= 0:
+                                    _list_pop(was, i)
+                                    left = True
+                    # (Taken out of its old owner's collection, it is not in this one.)
+                    if left or not _has(self, item):
+                        if id(self) not in logged:
+                            logged.add(id(self))
+                            log.append((self, list(self), {}))
+                        _list_append(self, item)
+                    return
         _add(self, item, bool(quick))
 
     def extend(self, items: Iterable[Any]) -> None:
@@ -856,12 +944,14 @@ def restore(coll: Any, items: list[Any], links: dict[int, Any]) -> None:
     coll._links = dict(links)
 
 
-class CollectionAttribute:
-    """Class attribute of a collection field.
+class CollectionReader:
+    """Class attribute of a collection field, on a class that assigns through the session's
+    plain ``__setattr__`` hook: reading gives the tracked collection (as
+    ``CollectionAttribute``); the hook makes an assignment ``CollectionAttribute.__set__``.
 
-    Reading it gives the tracked collection: loaded on first access with one query for an
-    object a session tracks (``Session._load_collection``), empty for a new object. Assigning
-    an iterable makes the collection hold exactly those items (edits as above).
+    It has no ``__set__`` (a non-data descriptor): once loaded, the collection in the
+    object's ``__dict__`` is found by the attribute lookup itself, with no call
+    (``author.posts.append(post)``, bench S9).
     """
 
     __slots__ = ("collection_type", "name")
@@ -900,6 +990,17 @@ class CollectionAttribute:
             )
         value = d[self.name] = _empty(obj, rel)
         return value
+
+
+class CollectionAttribute(CollectionReader):
+    """Class attribute of a collection field.
+
+    Reading it gives the tracked collection: loaded on first access with one query for an
+    object a session tracks (``Session._load_collection``), empty for a new object. Assigning
+    an iterable makes the collection hold exactly those items (edits as above).
+    """
+
+    __slots__ = ()
 
     def __set__(self, obj: Any, value: Any) -> None:
         if value is self.__get__(obj):

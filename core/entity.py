@@ -45,7 +45,12 @@ from typing import Any, TypeVar
 from core import relations as _relations
 from core.collection import SESSION_ATTR as _COLLECTION_SESSION_ATTR
 from core.collection import SESSIONS as _SESSIONS
-from core.collection import CollectionAttribute, database_of_token, reference_changed
+from core.collection import (
+    CollectionAttribute,
+    CollectionReader,
+    database_of_token,
+    reference_changed,
+)
 from core.errors import (
     ModelError,
     NotFoundError,
@@ -841,8 +846,13 @@ def _instrument(cls: type, info: EntityInfo) -> None:
         setattr(cls, f.name, _ReferenceAttribute(f))
     for f in info.json_fields:
         setattr(cls, f.name, _JsonAttribute(f))
+    # A class assigning through the plain hook (no ``__setattr__`` of its own) gets readers
+    # without ``__set__``, found in ``__dict__`` once loaded; the hook assigns collections.
+    own_setattr = getattr(cls, "__setattr__")  # noqa: B009
+    plain = getattr(own_setattr, "_orm_base", own_setattr) is object.__setattr__
     for c in info._relation_specs.values():
-        setattr(cls, c.name, CollectionAttribute(c.name, c.collection_type))
+        kind = CollectionReader if plain else CollectionAttribute
+        setattr(cls, c.name, kind(c.name, c.collection_type))
     if _inherited_or_generated(cls, "__init__", object.__init__):
         init = _make_init(info)
         setattr(init, _GENERATED, True)
@@ -991,8 +1001,16 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
         if type(inspect.getattr_static(cls, f.name, None)) is _JsonAttribute
         or not hasattr(type(inspect.getattr_static(cls, f.name, None)), "__set__")
     )
+    # Collections whose class attribute has no ``__set__`` (``CollectionReader``): assigned
+    # here, with ``CollectionAttribute.__set__``'s meaning.
+    readers = {
+        c.name: CollectionAttribute(c.name, c.collection_type)
+        for c in info._relation_specs.values()
+        if type(inspect.getattr_static(cls, c.name, None)) is CollectionReader
+    }
     if base_setattr is not object.__setattr__:
         plain = frozenset()
+        readers = {}
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         d = self.__dict__
@@ -1018,6 +1036,8 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
                     old[name] = d.get(name, MISSING)
         if name in plain:
             d[name] = value
+        elif name in readers:
+            readers[name].__set__(self, value)
         else:
             base_setattr(self, name, value)
 

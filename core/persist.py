@@ -604,7 +604,10 @@ def _read_one_update(cur: Any, ctx: str) -> None:
 def _update_rows(
     step: UpdateStep, c: EntityCodec, pending: dict[int, Any] | None
 ) -> list[tuple[Any, ...]]:
-    """One parameter row per object: the changed columns, then the key (which cannot change)."""
+    """One parameter row per object: the changed columns, then the key (which cannot change);
+    the rows the change set made, when it made them."""
+    if step.rows is not None:
+        return step.rows
     pk_names = (f.name for f in step.entity.primary_key)
     return c.rows((*step.columns, *pk_names))(step.objs, pending)
 

@@ -17,7 +17,7 @@ leaves out: reading annotations (``core.entity``), collections in memory
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.errors import ModelError
 from core.types import BackReferenceSpec
@@ -82,7 +82,7 @@ class RelationInfo:
         self.pivot_target = pivot_target
         #: ``core.collection``'s own: what its quick path for a move needs, when it applies
         #: (None: it does not; False: not known yet).
-        self.quick: tuple[Any, ...] | bool | None = False
+        self.quick: tuple[Any, ...] | Literal[False] | None = False
 
     def __repr__(self) -> str:
         head = f"<RelationInfo {self.label}: {self.kind} {self.target.cls.__name__}"

@@ -58,6 +58,7 @@ from core import collection_load, persist, unitofwork
 from core.codec import Resolver, collector_paused, same_reference
 from core.collection import (
     SESSIONS,
+    STAGING,
     TOKEN_BLOCK_BITS,
     TOKEN_DATABASES,
     UNTRACKED,
@@ -114,6 +115,7 @@ def _forget_token(token: int, new: dict[int, Any], _ref: object = None) -> None:
     for obj in new.values():
         obj.__dict__.pop(SESSION_ATTR, None)
     SESSIONS.pop(token, None)
+    STAGING.pop(token, None)
     TRACKERS.pop(token, None)
 
 
@@ -254,6 +256,10 @@ class Session:
         self._upserts: dict[int, UpsertSpec] = {}
         self._changed: dict[int, dict[str, Any]] = {}
         self._touched: dict[int, Any] = {}
+        #: Hints for the commit: objects whose change record a relation move made
+        #: (``core.collection``'s quick move); checked at commit, so stale ones are harmless
+        #: (``EntityCodec.collect_moves``). Emptied with ``_changed``.
+        self._moved: list[Any] = []
         #: The connection this session holds while its transaction is open, what the
         #: transaction's flushes did to memory (undone by ``rollback``), and the names of the
         #: savepoints set, innermost last.
@@ -275,6 +281,14 @@ class Session:
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = _new_token(database)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
+        STAGING[self._token] = (
+            self._changed,
+            self._touched,
+            self._new,
+            self._coll_logged,
+            self._coll_log,
+            self._moved,
+        )
         # (A weak reference with a callback: a third of what ``weakref.finalize`` costs a
         # request; SESSIONS keeps it alive until the callback runs.)
         SESSIONS[self._token] = weakref.ref(self, partial(_forget_token, self._token, self._new))
@@ -1236,6 +1250,7 @@ class Session:
         cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
             self._changed.clear()
+            self._moved.clear()
             self._touched.clear()
             return CommitResult(elapsed=time.perf_counter() - started)
         db = self.database
@@ -1458,11 +1473,11 @@ class Session:
             # No work sent in the transaction yet (none open, or a scoped session's reads):
             # one pass from the statements to COMMIT, memory changed only once it succeeded.
             staged = len(self._new) + len(self._changed) + len(self._removed)
-            if staged < 5_000:  # (collector_paused's own threshold, without its cost)
+            if staged < 1_000:  # (too few to pause the collector for)
                 return self._commit()
             # A commit builds short-lived, acyclic containers only: no need for the cyclic
             # collector to scan the whole identity map several times while it runs.
-            with collector_paused(staged):
+            with collector_paused(None):
                 return self._commit()
         flushed = self.flush()
         try:
@@ -1482,6 +1497,7 @@ class Session:
         cs = unitofwork.collect(self, for_commit=True)
         if cs.empty:
             self._changed.clear()
+            self._moved.clear()
             self._touched.clear()
             self._forget_collection_log()
             if self._conn is not None:
@@ -1673,6 +1689,7 @@ class Session:
         self._new.clear()
         self._upserts.clear()
         self._changed.clear()
+        self._moved.clear()
         self._touched.clear()
         self._orphans.clear()
         if not cs.delete_groups:  # (a commit of inserts and updates only)
@@ -1877,6 +1894,7 @@ class Session:
                 else:
                     d[name] = old
         self._changed.clear()
+        self._moved.clear()
         touched.clear()
         for obj in self._new.values():
             obj.__dict__.pop(SESSION_ATTR, None)

@@ -7,7 +7,10 @@ Two stages, neither of which touches a database:
    with ``{field: (old, new)}``, and deletes. Only objects that were touched are visited, plus
    (a read of a JSON field's list or dict counts as a touch: it may be edited in place).
    The change set is built grouped (changed objects by entity and changed columns, in one
-   generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand.
+   generated loop per entity: ``EntityCodec.collect``); its flat lists are made on demand. For
+   a commit, relation moves come first (``EntityCodec.collect_moves``: objects whose only
+   change is a reference moved between loaded owners, their UPDATE's rows made in the same
+   pass, ``UpdateGroup.rows``); the generic loop takes the rest.
 2. ``plan`` orders the change set and cuts it into statements: inserts parents-first, each
    table's rows in the order they were added (a cycle among new rows through a nullable
    reference is broken: those references are inserted as NULL and set by one UPDATE per
@@ -28,13 +31,21 @@ runs a plan. What it leaves out: executing statements and changing objects after
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from core.codec import EntityCodec, UpdateGroup, same_reference
 from core.dialects.base import Dialect, json_dumps_canonical
-from core.entity import EntityInfo, FieldInfo, Unloaded, _no_loader, _raw_value, unloaded_key
+from core.entity import (
+    EntityInfo,
+    FieldInfo,
+    Unloaded,
+    _no_loader,
+    _raw_value,
+    entity_info,
+    unloaded_key,
+)
 from core.errors import CycleError, SessionError, ValidationError
 from core.relations import RelationInfo
 from core.sql import (
@@ -365,9 +376,40 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
     changed = session._changed
     codec = session.database.codec
     groups: dict[tuple[EntityInfo, tuple[str, ...]], UpdateGroup] = {}
+    rest: Any = changed.items()
+    moved = session._moved
+    if for_commit and moved:
+        # Relation moves first (``EntityCodec.collect_moves``): objects whose only change
+        # is a reference moved between loaded owners, rows made in the same pass. Over every
+        # change when moves are most of them, else over the hinted objects' only.
+        items: Any = changed.items()
+        if 2 * len(moved) < len(changed):
+            items = [(oid, changed[oid]) for oid in dict.fromkeys(map(id, moved)) if oid in changed]
+        same: list[Any] = []
+        taken = 0
+        seen: set[type] = set()
+        cls: type | None = type(moved[0])
+        while cls is not None:
+            seen.add(cls)
+            entity = entity_info(cls)
+            fn = codec(entity).collect_moves
+            mixed = True  # (whether records of other classes were met)
+            if fn is not None:
+                made, mixed = fn(items, touched, removed, same)
+                for name, group in made:
+                    groups[(entity, (name,))] = group
+                    taken += len(group.objs)
+            cls = next((t for t in map(type, moved) if t not in seen), None) if mixed else None
+        taken += len(same)
+        if taken == len(changed):
+            rest = ()
+        elif taken:
+            skip = set(map(id, same))
+            for group in groups.values():
+                skip.update(map(id, group.objs))
+            rest = [(oid, ov) for oid, ov in changed.items() if oid not in skip]
     # One pass per entity among the changed objects (usually one): the first object not
     # staged for removal names the entity; objects of others are left for the next pass.
-    rest: Any = changed.items()
     while rest:
         info = next(
             (type(touched[oid]).__orm_entity__ for oid, _ in rest if oid not in removed), None
@@ -384,7 +426,13 @@ def collect(session: Session, *, for_commit: bool = False) -> ChangeSet:
         else:
             codec(info).collect(rest, touched, removed, found, others, _pk_before)
         for cols, group in found.items():
-            groups[(info, cols)] = group
+            known = groups.get((info, cols))
+            if known is None:
+                groups[(info, cols)] = group
+            else:  # (relation moves of the same column: one group, rows made by ``rows``)
+                known.objs.extend(group.objs)
+                known.pks.extend(group.pks)
+                known.rows = None
         rest = others
     deletes = _collect_deletes(session)
     order = (list(changed), list(removed)) if groups or deletes else ([], [])
@@ -491,6 +539,8 @@ class UpdateStep:
     columns: tuple[str, ...]
     objs: list[Any]
     pks: list[Any]
+    #: The parameter rows when the change set made them (``UpdateGroup.rows``), else None.
+    rows: list[tuple[Any, ...]] | None = field(default=None, compare=False, repr=False)
 
     def sql(self, dialect: Dialect) -> str:
         pk_cols = tuple(f.column for f in self.entity.primary_key)
@@ -977,13 +1027,16 @@ def _update_steps(
     info: EntityInfo, cols: tuple[str, ...], group: UpdateGroup, dialect: Dialect, c: EntityCodec
 ) -> list[UpdateStep]:
     """One step per group, or more where the group's values exceed the statement size."""
+    rows = group.rows
     if dialect.max_statement_bytes is None:
-        return [UpdateStep(info, cols, group.objs, group.pks)]
+        return [UpdateStep(info, cols, group.objs, group.pks, rows)]
     chunks = _sized_chunks(info, group.objs, len(group.objs), dialect, c, cols, len(cols) + 1)
     steps, start = [], 0
     for chunk in chunks:
-        steps.append(UpdateStep(info, cols, chunk, group.pks[start : start + len(chunk)]))
-        start += len(chunk)
+        end = start + len(chunk)
+        part = rows[start:end] if rows is not None else None
+        steps.append(UpdateStep(info, cols, chunk, group.pks[start:end], part))
+        start = end
     return steps
 
 

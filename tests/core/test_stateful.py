@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from core import Database, IntegrityError
+from core import Database, IntegrityError, OrmError
 from tests.core.models import ALL, Author
 from tests.core.relation_models import ALL as REL_ALL
 from tests.core.relation_models import Author as RAuthor
@@ -251,9 +251,10 @@ TestSessionAgainstModel = SessionMachine.TestCase
 
 class CollectionMachine(RuleBasedStateMachine):
     """Collections against a reference model: posts appended to and moved between authors'
-    ``posts`` (by the collection or by the reference), taken out, tagged and untagged from
-    either side of the many-to-many, committed, rolled back, and authors removed with their
-    posts (``ON DELETE CASCADE``). After every step the database (read through a raw
+    ``posts`` (by the collection or by the reference), retitled (also after a move), taken
+    out, tagged and untagged from either side of the many-to-many, committed, rolled back, a
+    commit refused by the database (nothing changes), and authors removed with their posts
+    (``ON DELETE CASCADE``). After every step the database (read through a raw
     ``sqlite3`` connection) must equal the committed model, and every collection in memory
     (loaded lazily by the session when first read, or eagerly by a new session) the pending
     one."""
@@ -319,6 +320,23 @@ class CollectionMachine(RuleBasedStateMachine):
         else:
             self.authors[author].posts.append(post)
         self._set(title, author=author)
+
+    def _stored_with_author(self) -> list[str]:
+        return [t for t in self._titles() if t in self.committed and self.pending[t][0]]
+
+    @precondition(lambda self: bool(self._stored_with_author()))
+    @rule(data=st.data())
+    def move_stored(self, data: st.DataObject) -> None:
+        """Stored posts with an author moved by ``append`` to the next author: the common move
+        (the quick one, written by the commit's own pass over moves, ``collect_moves``)."""
+        names = sorted(self.authors)
+        stored = self._stored_with_author()
+        for title in data.draw(st.lists(st.sampled_from(stored), min_size=1, unique=True)):
+            owner = self.pending[title][0]
+            assert owner is not None
+            author = names[(names.index(owner) + 1) % len(names)]
+            self.authors[author].posts.append(self.posts[title])
+            self._set(title, author=author)
 
     @precondition(lambda self: any(a is not None for a, _ in self.pending.values()))
     @rule(data=st.data())
@@ -404,9 +422,44 @@ class CollectionMachine(RuleBasedStateMachine):
     def rollback(self) -> None:
         self.session.rollback()
         self.pending = dict(self.committed)
-        for title in list(self.posts):
-            if title not in self.committed:
-                del self.posts[title]
+        # (Keyed by the titles the rollback put back: a retitled post has its old one.)
+        self.posts = {p.title: p for p in self.posts.values() if p.title in self.committed}
+
+    @precondition(lambda self: bool(self.pending))
+    @rule(data=st.data())
+    def retitle(self, data: st.DataObject) -> None:
+        """A plain field change of a post, also of one just moved (by the collection or the
+        reference): the commit writes both changes, a rollback puts both back."""
+        title = data.draw(st.sampled_from(self._titles()))
+        post = self.posts.pop(title)
+        post.title = f"{title}r"
+        self.posts[post.title] = post
+        self.pending[post.title] = self.pending.pop(title)
+
+    @rule()
+    def failed_commit(self) -> None:
+        """A commit the database refuses (triggers on every write of posts and links) changes
+        nothing: the database, every collection, every reference and the staged work stay as
+        they were (the next commit writes it all). With nothing to write it succeeds."""
+        tables, ops = ("r_post", "r_post_tag"), ("INSERT", "UPDATE", "DELETE")
+        for table in tables:
+            for op in ops:
+                self.raw.execute(
+                    f"CREATE TRIGGER refuse_{op.lower()}_{table} BEFORE {op} ON {table} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+        self.raw.commit()
+        try:
+            self.session.commit()
+        except OrmError:
+            pass
+        else:
+            assert self.pending == self.committed
+        finally:
+            for table in tables:
+                for op in ops:
+                    self.raw.execute(f"DROP TRIGGER refuse_{op.lower()}_{table}")
+            self.raw.commit()
 
     @precondition(lambda self: self.pending == self.committed)
     @rule()

@@ -539,6 +539,8 @@ class EntityCodec:
         ]
         body = [
             *caches,
+            # (one pass: the second loop goes on where the first stopped, also over a list)
+            "chunks = iter(chunks)",
             "out = []",
             # Nothing of this entity loaded yet (a fresh session): no lookups row by row.
             "if not mapping:",

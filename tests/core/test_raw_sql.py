@@ -99,3 +99,14 @@ def test_raw_errors_from_the_database_are_typed(db: Database) -> None:
     with pytest.raises(DatabaseError, match=r"^cannot run raw SQL: "):
         db.raw_rows("SELECT nope FROM post")
     assert db.query(Post).filter(F.views > 0).count() == 6
+
+
+def test_session_raw_rows_repeating_a_key_give_one_object_per_row(db: Database) -> None:
+    """Every writer twice (keys not ascending): one object per key, at both of its rows, and
+    one object per row (the load read its one chunk again after mapping the repeats)."""
+    s = db.create_session()
+    n = db.query(Writer).count()
+    got = s.raw(Writer, "SELECT * FROM writer UNION ALL SELECT * FROM writer")
+    assert len(got) == 2 * n and len({id(w) for w in got}) == n
+    by_id = {w.id: w for w in got}
+    assert all(by_id[w.id] is w for w in got)

@@ -5,6 +5,12 @@ once per entity (and per column set) from generated source instead of looping ov
 time. Only identifiers taken from the model (field names, which are Python identifiers) enter
 the generated source; values never do. Callers: ``core.persist``, ``core.query``,
 ``core.session``. What it leaves out: SQL text (``core.sql``) and which objects to process.
+
+Rows become objects in C where the optional accelerator ``core._hydrate`` was built
+(``setup.py``; a ``Hydrator``): an untracked stream of an entity without references
+(``_compile_stream_rows``) and a session's load (``_compile_merge``). The generated Python
+loops make the same objects everywhere else, and everywhere when the environment sets
+``ORMCLI_NO_SPEEDUPS=1`` at import (``SPEEDUPS`` says which runs).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import contextlib
 import gc
 import itertools
 import operator
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
 from typing import Any, NoReturn
 
 from core.dialects.base import Converter, Dialect, json_dumps_canonical
@@ -21,7 +30,33 @@ from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, unloaded_
 from core.errors import OrmError, SessionError, ValidationError
 from core.types import MISSING
 
-__all__ = ["Collector", "Deferrer", "EntityCodec", "Resolver", "UpdateGroup", "collector_paused"]
+__all__ = [
+    "SPEEDUPS",
+    "Collector",
+    "Deferrer",
+    "EntityCodec",
+    "Resolver",
+    "UpdateGroup",
+    "collector_paused",
+]
+
+
+def _speedups() -> ModuleType | None:
+    """The C accelerator ``core._hydrate``: None where it was not built, or where the
+    environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``)."""
+    if os.environ.get("ORMCLI_NO_SPEEDUPS", "") not in ("", "0"):
+        return None
+    try:
+        from core import _hydrate
+    except ImportError:
+        return None
+    return _hydrate
+
+
+#: The accelerator module, chosen once at import (tests set it to None for the pure path).
+_hydrate: ModuleType | None = _speedups()
+#: Whether rows become objects in C (``core._hydrate``): streams and session loads.
+SPEEDUPS = _hydrate is not None
 
 
 @contextlib.contextmanager
@@ -425,13 +460,30 @@ class EntityCodec:
     ) -> Callable[[Iterable[Sequence[Any]], Resolver | None, Any], Iterator[Any]]:
         """``fn(chunks, resolve, token) -> iterator of objects``: ``hydrate`` of untracked
         objects, yielded one at a time as the rows of ``chunks`` (sequences of rows) come,
-        each row unpacked by the loop header and each object holding ``token`` as its session
-        token (``core.collection.UNTRACKED``: it stands for its row). ``Query.stream`` hands
-        this generator to its caller as it is: no object list per chunk (an object the caller
-        drops dies at once, so the cyclic collector never sees a chunk of live objects move
-        into its older generations and rescans nothing; 1,000,000 rows on PostgreSQL: 8,570
-        -> 7,130 client instructions a row) and no delegating frame per row. The reference
-        caches (``_field_lines``) start over for each chunk, so a long stream holds none."""
+        each object holding ``token`` as its session token (``core.collection.UNTRACKED``:
+        it stands for its row). ``Query.stream`` hands this iterator to its caller as it is:
+        no object list per chunk (an object the caller drops dies at once, so the cyclic
+        collector never sees a chunk of live objects move into its older generations and
+        rescans nothing; 1,000,000 rows on PostgreSQL: 8,570 -> 7,130 client instructions a
+        row) and no delegating frame per row. Closing it (or dropping it, or its end, or an
+        error) closes ``chunks``: the query ends.
+
+        An entity without references takes the C accelerator where it is built
+        (``core._hydrate.Hydrator``, see ``_stream_hydrator``): the same objects, made
+        without a Python frame per row. Anything else runs a generated generator, each row
+        unpacked by the loop header; its reference caches (``_field_lines``) start over for
+        each chunk, so a long stream holds none."""
+        hydrator = self._stream_hydrator()
+        if hydrator is not None:
+            start = hydrator.stream
+
+            def stream_c(
+                chunks: Iterable[Sequence[Any]], resolve: Resolver | None, token: Any
+            ) -> Iterator[Any]:
+                stream: Iterator[Any] = start(chunks, token)
+                return stream
+
+            return stream_c
         ns: dict[str, Any] = {"new": object.__new__, "cls": self.info.cls}
         names = ", ".join(f"c{i}" for i in range(len(self.info.fields)))
         caches: list[str] = []
@@ -456,6 +508,72 @@ class EntityCodec:
         fn: Callable[[Iterable[Sequence[Any]], Resolver | None, Any], Iterator[Any]]
         fn = ns["stream_rows"]
         return fn
+
+    def _stream_hydrator(self) -> Any:
+        """The C ``Hydrator`` of this entity's untracked rows, or None: the accelerator is
+        not there, or the entity has references (their resolution stays in Python), or
+        ``object.__new__`` cannot make its class.
+
+        It stores each value as ``d[name] = v`` does (``object.__setattr__``: no
+        ``__setattr__`` hook), straight into the instance's ``__dict__`` when the class has a
+        data descriptor under a field's name or the session attribute (a JSON field's),
+        converting a value that is not None with the field's converter (``from_db``) where it
+        has one; a row it cannot convert raises through ``_row_failed``, the same error as
+        the generated code's (``_guarded``)."""
+        fields = self.info.fields
+        if _hydrate is None or any(f.kind == "reference" for f in fields):
+            return None
+        return self._hydrator(list(range(len(fields))))
+
+    def _merge_hydrator(self) -> Any:
+        """The C ``Hydrator`` of a session's load (``merge`` with references as bare keys:
+        every value stored as the row holds it, or through its converter), or None. Names in
+        the order the generated code stores them: a single key first (``_merge_parts``), the
+        identity key made of the converted key values (``chunk``, ``merge``)."""
+        if _hydrate is None:
+            return None
+        order = list(range(len(self.info.fields)))
+        if len(self.pk_positions) == 1:
+            order.remove(self.pk_positions[0])
+            order.insert(0, self.pk_positions[0])
+            return self._hydrator(order, (0,))
+        return self._hydrator(order, tuple(self.pk_positions))
+
+    def _hydrator(self, order: list[int], key: tuple[int, ...] = ()) -> Any:
+        """A C ``Hydrator`` storing the fields at ``order`` (row positions) in that order,
+        its identity key made of the names at ``key``; None where ``object.__new__`` cannot
+        make the class. Values go into the instance's ``__dict__`` itself when the class has
+        a data descriptor under one of the names (a reference, a JSON field)."""
+        assert _hydrate is not None
+        fields = self.info.fields
+        cls = self.info.cls
+        names = tuple(sys.intern(fields[i].name) for i in order)
+
+        def data_descriptor(name: str) -> bool:
+            for klass in cls.__mro__:
+                if name in klass.__dict__:
+                    kind = type(klass.__dict__[name])
+                    return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+            return False
+
+        use_dict = any(map(data_descriptor, (*names, SESSION_ATTR)))
+        convs = tuple(self.from_db[fields[i].name] for i in order)
+        try:
+            return _hydrate.Hydrator(
+                cls, names, convs, SESSION_ATTR, self._row_failed, use_dict, tuple(order), key
+            )
+        except TypeError:  # (object.__new__ cannot make it: the generated code says so)
+            return None
+
+    def _row_failed(self, exc: BaseException, row: Sequence[Any]) -> NoReturn:
+        """Raise the error of a row the C ``Hydrator`` could not convert (``exc``): the one
+        ``_guarded`` gives for the generated code."""
+        if isinstance(exc, OrmError) or not isinstance(exc, Exception):
+            raise exc
+        err = self._unreadable(exc, {"row": row})
+        if err is None:
+            raise exc
+        raise err from exc
 
     def _guarded(self, ns: dict[str, Any], body: list[str]) -> list[str]:
         """``body`` (lines of a generated loading function) inside a ``try`` that turns an
@@ -517,12 +635,40 @@ class EntityCodec:
         ``mapping`` is empty, ``defer`` is given and the keys come strictly ascending (so
         distinct), nothing enters ``mapping``: ``defer(keys, objects)`` hands them to the
         identity map, which maps them on first use (``core.identity``). With ``bare``,
-        references hold their bare keys and ``resolve`` is not called (``_field_lines``).
+        references hold their bare keys and ``resolve`` is not called (``_field_lines``), and
+        the rows' loops run in C where the accelerator is built (``_merge_hydrator``: the
+        same objects and keys, each chunk's checks and mapping still here).
         """
         info = self.info
         ns: dict[str, Any] = {"lt": operator.lt, "islice": itertools.islice}
         caches: list[str] = []
         unpack, key_expr, build = self._merge_parts(ns, caches, bare)
+        hydrator = self._merge_hydrator() if bare else None
+        if hydrator is not None:  # the rows' loops in C (the objects of ``build``)
+            ns.update(chunk=hydrator.chunk, merge_rows=hydrator.merge)
+            fresh = ["        keys = []", "        objs = chunk(rows, token, keys)"]
+            mapped = ["    merge_rows(rows, token, mapping, out)"]
+        else:
+            fresh = [
+                "        objs = []",
+                "        append = objs.append",
+                "        keys = []",
+                "        kappend = keys.append",
+                f"        for {unpack} in rows:",
+                f"            key = {key_expr}",
+                *("            " + line for line in build),
+                "            kappend(key)",
+                "            append(o)",
+            ]
+            mapped = [
+                f"    for {unpack} in rows:",
+                f"        key = {key_expr}",
+                "        o = get(key)",
+                "        if o is None:",
+                *("            " + line for line in build),
+                "            mapping[key] = o",
+                "        append(o)",
+            ]
         # Keys whose order Python knows for every value: ascending proves them distinct.
         ordered = len(self.pk_positions) == 1 and info.primary_key[0].kind in ("int", "str")
         map_chunk = [
@@ -549,15 +695,7 @@ class EntityCodec:
             "    for rows in chunks:",
             "        if not rows:",
             "            continue",
-            "        objs = []",
-            "        append = objs.append",
-            "        keys = []",
-            "        kappend = keys.append",
-            f"        for {unpack} in rows:",
-            f"            key = {key_expr}",
-            *("            " + line for line in build),
-            "            kappend(key)",
-            "            append(o)",
+            *fresh,
             "        if ascending and (allkeys and not allkeys[-1] < keys[0]",
             "                or not all(map(lt, keys, islice(keys, 1, None)))):",
             "            ascending = False",
@@ -573,13 +711,7 @@ class EntityCodec:
             "append = out.append",
             "get = mapping.get",
             "for rows in chunks:",
-            f"    for {unpack} in rows:",
-            f"        key = {key_expr}",
-            "        o = get(key)",
-            "        if o is None:",
-            *("            " + line for line in build),
-            "            mapping[key] = o",
-            "        append(o)",
+            *mapped,
             "return out",
         ]
         lines = [

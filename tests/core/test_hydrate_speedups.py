@@ -1,0 +1,451 @@
+"""The C accelerator of untracked streams (``core._hydrate``) gives the objects the pure path gives.
+
+Every comparison streams the same rows twice on the backend under test: once through the
+accelerator, once through the generated Python loop (``core.codec._hydrate`` set to None before
+the database is made, as ``ORMCLI_NO_SPEEDUPS=1`` does at import), and checks class, ``__dict__``
+(keys, order, values and their types) object by object. The tests of the C primitive itself
+(reference counts, early ends) skip where the accelerator was not built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import os
+import subprocess
+import sys
+import tracemalloc
+import uuid
+import weakref
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pytest
+
+import core.codec
+from core import Database, F, PrimaryKey, ValidationError, entity
+from core.entity import SESSION_ATTR, Unloaded, unloaded_key
+from tests.core.models import ALL, Article, Author, Everything, Membership, Role
+
+try:
+    from core import _hydrate
+except ImportError:  # (not built: the comparisons still run, both sides pure)
+    _hydrate = None  # type: ignore[assignment]
+
+built = pytest.mark.skipif(
+    _hydrate is None or not core.codec.SPEEDUPS,
+    reason="core._hydrate is not built here, or ORMCLI_NO_SPEEDUPS is set",
+)
+
+
+@entity.name("one_field")
+class OneField:
+    id: Annotated[int, PrimaryKey]
+
+
+class Base:
+    """A plain base class with a ``__setattr__`` of its own (loading must not call it)."""
+
+    kind = "base"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AssertionError(f"__setattr__ called for {name}")
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.__dict__.get('label')}"
+
+
+@entity.name("derived")
+class Derived(Base):
+    id: Annotated[int, PrimaryKey]
+    label: str = ""
+    score: float | None = None
+
+
+WIDE = 40  # more fields than CPython shares keys for (30): the instance dict path
+
+
+def _wide_class() -> type:
+    namespace: dict[str, Any] = {"__annotations__": {"id": Annotated[int, PrimaryKey]}}
+    for i in range(WIDE):
+        namespace["__annotations__"][f"f{i:02}"] = int | None
+        namespace[f"f{i:02}"] = None
+    return entity.name("wide")(type("Wide", (), namespace))
+
+
+Wide = _wide_class()
+MODELS = [*ALL, OneField, Derived, Wide]
+
+
+def _fill(db: Database) -> None:
+    tz = dt.timezone(dt.timedelta(hours=-3))
+    s = db.create_session()
+    authors = [
+        Author(email=f"a{i}@x", name=f"name {i}", age=None if i % 3 else i, role=list(Role)[i % 3])
+        for i in range(1, 2_501)
+    ]
+    s.add(*authors)
+    s.add(
+        Everything(
+            id=1,
+            i=-(2**63),
+            f=1.5,
+            b=True,
+            s="ünïcode",
+            raw=b"\x00\xff",
+            d=Decimal("12.5"),
+            when=dt.datetime(2024, 2, 29, 23, 59, 58, 123456),
+            when_tz=dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=tz),
+            day=dt.date(1999, 12, 31),
+            at=dt.time(13, 14, 15),
+            uid=uuid.UUID("12345678-1234-5678-1234-567812345678"),
+            role=Role.admin,
+            data={"nested": [1, 2.5, None, "x"], "ok": True},
+        ),
+        Everything(id=2),
+        Everything(id=3, b=False, s="", data={}),
+    )
+    s.add(Membership(org="acme", member=1, level=3), Membership(org="acme", member=2))
+    s.add(*(OneField(id=i) for i in range(1, 11)))
+    s.add(Derived(id=1, label="one", score=0.5), Derived(id=2))
+    s.add(Wide(id=1, **{f"f{i:02}": i for i in range(WIDE)}), Wide(id=2))
+    s.commit()
+    s.add(*(Article(title=f"t{i}", author=authors[i % 7]) for i in range(30)))
+    s.commit()
+
+
+@pytest.fixture
+def dbs(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Database, Database]]:
+    """The same database twice: with the accelerator (where built) and on the pure path."""
+    fast = Database(db_url, MODELS)
+    fast.migrate()
+    _fill(fast)
+    monkeypatch.setattr(core.codec, "_hydrate", None)
+    pure = Database(db_url, MODELS)
+    for model in MODELS:  # (codecs are made on first use: made now, without the accelerator)
+        pure.codec(model.__orm_entity__)  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    yield fast, pure
+    fast.close()
+    pure.close()
+
+
+def _snapshot(obj: Any) -> list[tuple[str, type, Any]]:
+    """An object's ``__dict__``: keys in order, each value's class and the value (a
+    reference's ``Unloaded`` placeholder by its key: each database's has its own loader)."""
+    return [
+        (k, type(v), unloaded_key(v) if type(v) is Unloaded else v) for k, v in vars(obj).items()
+    ]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Author, Everything, Membership, OneField, Derived, Wide, Article],
+    ids=lambda m: m.__name__,
+)
+def test_the_accelerator_and_the_pure_path_give_identical_objects(
+    dbs: tuple[Database, Database], model: type
+) -> None:
+    """Every field kind (int, str, float, bool, bytes, None, decimal, datetime naive and
+    aware, date, time, uuid, enum, JSON), a composite key, one field, a subclass whose base
+    has a ``__setattr__`` (never called), 40 fields, and references (Article: the pure path
+    on both sides, as today): same class, same ``__dict__`` in the same order, values of
+    the same classes, the untracked session token last."""
+    fast, pure = dbs
+    keys = [f.name for f in model.__orm_entity__.primary_key]  # type: ignore[attr-defined]
+    a = list(fast.query(model).order_by(*keys).stream(7, track=False))
+    b = list(pure.query(model).order_by(*keys).stream(7, track=False))
+    assert a and len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert type(x) is type(y) is model
+        assert _snapshot(x) == _snapshot(y)
+        assert list(vars(x))[-1] == SESSION_ATTR and vars(x)[SESSION_ATTR] == 0
+    if model is Derived:
+        assert a[0].describe() == "base one" and a[1].score is None
+    if model is Everything:
+        assert a[0].data == {"nested": [1, 2.5, None, "x"], "ok": True}
+        tz = dt.timezone(dt.timedelta(hours=-3))
+        assert a[0].when_tz == dt.datetime(2024, 2, 29, 1, 2, 3, tzinfo=tz)
+
+
+def test_streamed_objects_behave_as_the_pure_paths_do(dbs: tuple[Database, Database]) -> None:
+    """What one does with a plain object works the same: read, assign (the model's hook),
+    compare, find the same row again; an untracked stream commits nothing."""
+    fast, _pure = dbs
+    s = fast.create_session()
+    author = next(iter(s.query(Author).order_by("id").stream(10, track=False)))
+    author.name = "changed"
+    author.extra = "not a field"
+    assert vars(author)["name"] == "changed" and author.extra == "not a field"
+    assert s.commit().updates == 0
+    assert fast.query(Author).filter(F.id == author.id).find_one().name == "name 1"
+    article = next(iter(fast.query(Article).order_by("id").stream(10, track=False)))
+    assert article.author.email == "a1@x"
+
+
+def test_the_stream_takes_the_accelerator_where_it_is_built(
+    dbs: tuple[Database, Database],
+) -> None:
+    """Entities without references stream through ``core._hydrate`` (when built and not
+    switched off); an entity with references keeps the generated generator; the pure
+    database's streams are generators."""
+    fast, pure = dbs
+    stream = fast.query(Author).stream(10, track=False)
+    expected = "Stream" if core.codec.SPEEDUPS else "generator"
+    assert type(stream).__name__ == expected
+    stream.close()
+    for it in (fast.query(Article).stream(10, track=False), pure.query(Author).stream(10)):
+        assert type(it).__name__ == "generator"
+        it.close()  # type: ignore[attr-defined]
+
+
+def test_ormcli_no_speedups_forces_the_pure_path() -> None:
+    """``ORMCLI_NO_SPEEDUPS=1`` at import: no accelerator, whether built or not; ``0`` or
+    empty leaves it on where built."""
+    code = "import core.codec as c; print(c.SPEEDUPS, c._hydrate is None)"
+    env = {k: v for k, v in os.environ.items() if k != "ORMCLI_NO_SPEEDUPS"}
+
+    def run(value: str | None) -> str:
+        extra = {} if value is None else {"ORMCLI_NO_SPEEDUPS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run("1") == "False True"
+    on = "True False" if _hydrate is not None else "False True"
+    assert run(None) == on and run("0") == on and run("") == on
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["accelerated", "pure"])
+def test_a_row_that_cannot_convert_names_entity_row_and_field(
+    dbs: tuple[Database, Database], fast_path: bool
+) -> None:
+    """A stored enum value the model lacks: the same ValidationError on both paths (entity,
+    key, field, value), caused by the converter's own error; the rows before it came."""
+    fast, pure = dbs
+    db = fast if fast_path else pure
+    bad = db.query(Author).filter(F.email == "a1500@x").find_one().id
+    q, p = db.dialect.quote, db.dialect.placeholder
+    conn = db.connection()
+    conn.begin()
+    conn.execute(f"UPDATE {q('author')} SET {q('role')} = {p} WHERE {q('id')} = {p}", ("nope", bad))
+    conn.commit()
+    seen = []
+    with pytest.raises(ValidationError) as exc:
+        for author in db.query(Author).order_by("id").stream(batch=100, track=False):
+            seen.append(author.id)
+    assert str(exc.value) == (
+        f"cannot load Author (id={bad}): its stored role 'nope' does not fit the field "
+        f"({exc.value.__cause__}); correct the row or the model"
+    )
+    assert isinstance(exc.value.__cause__, ValueError)
+    assert len(seen) == 1_499 and db.pool.in_use == 0
+
+
+@pytest.mark.parametrize("how", ["break", "close", "drop"])
+def test_a_stream_ended_early_ends_its_query(dbs: tuple[Database, Database], how: str) -> None:
+    """Breaking out, ``close()``, or dropping the iterator after a few objects: the query
+    ends and its connection goes back (the next statements run, the pool holds none)."""
+    fast, _pure = dbs
+    stream = fast.query(Author).order_by("id").stream(batch=100, track=False)
+    for i, _author in enumerate(stream):
+        if i == 150:
+            break
+    if how == "close":
+        stream.close()
+        stream.close()  # (twice is fine)
+        assert list(stream) == []
+    elif how == "drop":
+        del stream
+    if how != "break":
+        assert fast.pool.in_use == 0
+    assert fast.query(Author).count() == 2_500
+    s = fast.create_session()
+    s.add(Author(email="after@x", name="after"))
+    s.commit()
+    assert fast.query(Author).filter(F.email == "after@x").count() == 1
+
+
+@built
+def test_streamed_objects_die_with_their_last_reference(dbs: tuple[Database, Database]) -> None:
+    """With the cyclic collector off, every object dropped by the loop is freed at once (no
+    reference left in C), and the class, its field names and the token keep their counts."""
+    fast, _pure = dbs
+    list(fast.query(Author).stream(100, track=False))  # (compiled, connected)
+    before = sys.getrefcount(Author), [sys.getrefcount(n) for n in ("email", "name", "age")]
+    refs = []
+    gc.disable()
+    try:
+        for author in fast.query(Author).stream(100, track=False):
+            refs.append(weakref.ref(author))
+        del author
+        assert all(r() is None for r in refs) and len(refs) == 2_500
+    finally:
+        gc.enable()
+    after = sys.getrefcount(Author), [sys.getrefcount(n) for n in ("email", "name", "age")]
+    assert after == before
+
+
+@built
+def test_the_c_stream_leaks_nothing_over_many_rows() -> None:
+    """200,000 rows through ``Hydrator.stream`` (four fields, one converter), chunk by chunk:
+    traced memory does not grow with the rows, and the class, names, converter, token and
+    row values have the reference counts they had."""
+
+    class Plain:
+        pass
+
+    token = object()
+    names = ("a", "b", "c", "d")
+
+    def conv(v: int) -> int:
+        return v + 1
+
+    def failed(exc: BaseException, row: Any) -> Any:
+        raise exc
+
+    h = _hydrate.Hydrator(Plain, names, (None, conv, None, None), SESSION_ATTR, failed)
+    value = "shared value"
+    chunk = [(i, i, value, None) for i in range(1_000)]
+
+    def counts() -> list[int]:
+        return [sys.getrefcount(x) for x in (Plain, *names, conv, token, value, chunk)]
+
+    for _ in h.stream([chunk] * 5, token):  # (warm)
+        pass
+    before = counts()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        n = 0
+        for obj in h.stream(iter([chunk] * 200), token):
+            n += obj.b - obj.a
+        del obj
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert n == 200_000 and grown < 64 * 1024, grown
+    assert counts() == before
+    one = h.one((1, 2, value, None), token)
+    assert vars(one) == {"a": 1, "b": 3, "c": value, "d": None, SESSION_ATTR: token}
+
+
+@built
+def test_the_c_stream_closes_its_chunks_once_on_every_end() -> None:
+    """Exhausted, closed, dropped, or stopped by an error: ``chunks.close()`` is called once;
+    a row of the wrong length is refused as unpacking it would be."""
+
+    class Plain:
+        pass
+
+    closed: list[str] = []
+
+    def chunks(tag: str, rows: list[Any]) -> Iterator[list[Any]]:
+        try:
+            yield rows
+            yield rows
+        finally:
+            closed.append(tag)
+
+    def failed(exc: BaseException, row: Any) -> Any:
+        raise exc
+
+    h = _hydrate.Hydrator(Plain, ("a",), (None,), SESSION_ATTR, failed)
+    assert [o.a for o in h.stream(chunks("end", [(1,), (2,)]), 0)] == [1, 2, 1, 2]
+    s = h.stream(chunks("close", [(1,)]), 0)
+    next(s)
+    s.close()
+    s = h.stream(chunks("drop", [(1,)]), 0)
+    next(s)
+    del s
+    with pytest.raises(ValueError, match=r"too many values to unpack \(expected 1\)"):
+        list(h.stream(chunks("error", [(1, 2)]), 0))
+    assert closed == ["end", "close", "drop", "error"]
+    with pytest.raises(TypeError, match=r"object\.__new__ cannot make this class"):
+        _hydrate.Hydrator(int, ("a",), (None,), SESSION_ATTR, failed)
+
+
+def _loaded(s: Any, obj: Any) -> list[tuple[str, type, Any]]:
+    """``_snapshot`` of a session's object, its session token checked and left out."""
+    snap = _snapshot(obj)
+    assert snap[-1] == (SESSION_ATTR, int, s._token)
+    return snap[:-1]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Author, Everything, Membership, OneField, Derived, Wide, Article],
+    ids=lambda m: m.__name__,
+)
+def test_a_sessions_load_gives_identical_objects_on_both_paths(
+    dbs: tuple[Database, Database], model: type
+) -> None:
+    """A fresh session's load (every row new), then a load over rows half of which the
+    session holds (those come back as they are, unsaved changes kept; the rest are new):
+    the same objects on the accelerated and the pure path, references as bare keys."""
+    fast, pure = dbs
+    keys = [f.name for f in model.__orm_entity__.primary_key]  # type: ignore[attr-defined]
+    first = keys[0]
+    sides = []
+    for db in (fast, pure):
+        s = db.create_session()
+        everything = s.query(model).order_by(*keys).find()
+        s2 = db.create_session()
+        some = s2.query(model).order_by(*keys).limit(max(1, len(everything) // 2)).find()
+        if model is Author:
+            some[0].name = "unsaved"
+        again = s2.query(model).order_by(*keys).find()
+        assert all(a is b for a, b in zip(some, again[: len(some)], strict=True))
+        sides.append(
+            ([_loaded(s, o) for o in everything], [_loaded(s2, o) for o in again], len(some))
+        )
+        assert all(getattr(o, first) is not None for o in everything)
+    assert sides[0] == sides[1]
+    if model is Author:
+        assert sides[0][1][0][2] == ("name", str, "unsaved")
+
+
+def test_raw_rows_repeating_a_key_give_one_object_per_key_on_both_paths(
+    dbs: tuple[Database, Database],
+) -> None:
+    """Raw SQL returning every row twice (a composite key, each seen twice): one object per
+    key, the same at both of its places, one per row, on both paths (the load read its one
+    chunk again after mapping the repeats: 8 objects for 4 rows)."""
+    fast, pure = dbs
+    shapes = []
+    for db in (fast, pure):
+        s = db.create_session()
+        q = db.dialect.quote
+        sql = f"SELECT * FROM {q('membership')} UNION ALL SELECT * FROM {q('membership')}"
+        objs = s.raw(Membership, sql)
+        assert len(objs) == 4 and len({id(o) for o in objs}) == 2
+        shapes.append(sorted(_loaded(s, o) for o in objs))
+    assert shapes[0] == shapes[1]
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["accelerated", "pure"])
+def test_a_sessions_load_names_the_row_it_cannot_read(
+    dbs: tuple[Database, Database], fast_path: bool
+) -> None:
+    """A stored enum value the model lacks, loaded through a session (fresh, then over
+    mapped rows): the same ValidationError naming entity, key, field and value."""
+    fast, pure = dbs
+    db = fast if fast_path else pure
+    bad = db.query(Author).filter(F.email == "a1500@x").find_one().id
+    q, p = db.dialect.quote, db.dialect.placeholder
+    conn = db.connection()
+    conn.begin()
+    conn.execute(f"UPDATE {q('author')} SET {q('role')} = {p} WHERE {q('id')} = {p}", ("nope", bad))
+    conn.commit()
+    s = db.create_session()
+    s.query(Author).filter(F.id < 100).find()
+    for _ in range(2):  # (fresh session, then with rows mapped)
+        with pytest.raises(ValidationError) as exc:
+            s.query(Author).order_by("id").find()
+        assert str(exc.value).startswith(
+            f"cannot load Author (id={bad}): its stored role 'nope' does not fit the field ("
+        )
+        s = db.create_session()

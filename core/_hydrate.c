@@ -69,6 +69,17 @@ static PyObject *str_close; /* "close", interned */
 
 /* -- Hydrator ------------------------------------------------------------------------- */
 
+/* -1 with an error set when ``Hydrator.__init__`` has not run. */
+static int
+check_ready(Hydrator *h)
+{
+    if (h->cls == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Hydrator: __init__ was not called");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 Hydrator_init(Hydrator *self, PyObject *args, PyObject *kwds)
 {
@@ -87,43 +98,6 @@ Hydrator_init(Hydrator *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "Hydrator: one position a name");
         return -1;
     }
-    Py_ssize_t nkey = key == NULL ? 0 : PyTuple_GET_SIZE(key);
-    Py_ssize_t *pos = PyMem_New(Py_ssize_t, n + 1);
-    Py_ssize_t *keyidx = PyMem_New(Py_ssize_t, nkey + 1);
-    if (pos == NULL || keyidx == NULL) {
-        PyMem_Free(pos);
-        PyMem_Free(keyidx);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        pos[i] = positions == NULL ? i : PyLong_AsSsize_t(PyTuple_GET_ITEM(positions, i));
-        if (pos[i] < 0 || pos[i] >= n) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "Hydrator: a position out of the row");
-            }
-            PyMem_Free(pos);
-            PyMem_Free(keyidx);
-            return -1;
-        }
-    }
-    for (Py_ssize_t j = 0; j < nkey; j++) {
-        keyidx[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(key, j));
-        if (keyidx[j] < 0 || keyidx[j] >= n) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "Hydrator: a key index out of the names");
-            }
-            PyMem_Free(pos);
-            PyMem_Free(keyidx);
-            return -1;
-        }
-    }
-    PyMem_Free(self->pos);
-    PyMem_Free(self->key);
-    self->pos = pos;
-    self->key = keyidx;
-    self->nkey = nkey;
-    self->width = n;
     if (PyTuple_GET_SIZE(convs) != n) {
         PyErr_SetString(PyExc_ValueError, "Hydrator: one converter (or None) a name");
         return -1;
@@ -157,8 +131,41 @@ Hydrator_init(Hydrator *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "Hydrator: object.__new__ cannot make this class");
         return -1;
     }
+    Py_ssize_t nkey = key == NULL ? 0 : PyTuple_GET_SIZE(key);
+    Py_ssize_t *pos = PyMem_New(Py_ssize_t, n + 1);
+    Py_ssize_t *keyidx = PyMem_New(Py_ssize_t, nkey + 1);
+    if (pos == NULL || keyidx == NULL) {
+        PyMem_Free(pos);
+        PyMem_Free(keyidx);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        pos[i] = positions == NULL ? i : PyLong_AsSsize_t(PyTuple_GET_ITEM(positions, i));
+        if (pos[i] < 0 || pos[i] >= n) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "Hydrator: a position out of the row");
+            }
+            PyMem_Free(pos);
+            PyMem_Free(keyidx);
+            return -1;
+        }
+    }
+    for (Py_ssize_t j = 0; j < nkey; j++) {
+        keyidx[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(key, j));
+        if (keyidx[j] < 0 || keyidx[j] >= n) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "Hydrator: a key index out of the names");
+            }
+            PyMem_Free(pos);
+            PyMem_Free(keyidx);
+            return -1;
+        }
+    }
     PyObject *empty = PyTuple_New(0);
     if (empty == NULL) {
+        PyMem_Free(pos);
+        PyMem_Free(keyidx);
         return -1;
     }
     Py_INCREF(cls);
@@ -173,6 +180,12 @@ Hydrator_init(Hydrator *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->on_error, on_error);
     Py_XSETREF(self->empty, empty);
     PyUnicode_InternInPlace(&self->attr);
+    PyMem_Free(self->pos);
+    PyMem_Free(self->key);
+    self->pos = pos;
+    self->key = keyidx;
+    self->nkey = nkey;
+    self->width = n;
     self->n = n;
     self->any_conv = any_conv;
     self->use_dict = use_dict;
@@ -481,6 +494,9 @@ done:
 static PyObject *
 Hydrator_chunk(Hydrator *self, PyObject *args)
 {
+    if (check_ready(self) < 0) {
+        return NULL;
+    }
     PyObject *rows, *token, *keys;
     if (!PyArg_ParseTuple(args, "OOO!:chunk", &rows, &token, &PyList_Type, &keys)) {
         return NULL;
@@ -499,6 +515,9 @@ Hydrator_chunk(Hydrator *self, PyObject *args)
 static PyObject *
 Hydrator_merge(Hydrator *self, PyObject *args)
 {
+    if (check_ready(self) < 0) {
+        return NULL;
+    }
     PyObject *rows, *token, *mapping, *out;
     if (!PyArg_ParseTuple(args, "OOO!O!:merge", &rows, &token, &PyDict_Type, &mapping,
                           &PyList_Type, &out)) {
@@ -513,6 +532,9 @@ Hydrator_merge(Hydrator *self, PyObject *args)
 static PyObject *
 Hydrator_one(Hydrator *self, PyObject *args)
 {
+    if (check_ready(self) < 0) {
+        return NULL;
+    }
     PyObject *row, *token;
     if (!PyArg_ParseTuple(args, "OO:one", &row, &token)) {
         return NULL;
@@ -523,6 +545,9 @@ Hydrator_one(Hydrator *self, PyObject *args)
 static PyObject *
 Hydrator_stream(Hydrator *self, PyObject *args)
 {
+    if (check_ready(self) < 0) {
+        return NULL;
+    }
     PyObject *chunks, *token;
     if (!PyArg_ParseTuple(args, "OO:stream", &chunks, &token)) {
         return NULL;

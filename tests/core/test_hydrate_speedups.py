@@ -336,7 +336,8 @@ def test_the_c_stream_leaks_nothing_over_many_rows() -> None:
 @built
 def test_the_c_stream_closes_its_chunks_once_on_every_end() -> None:
     """Exhausted, closed, dropped, or stopped by an error: ``chunks.close()`` is called once;
-    a row of the wrong length is refused as unpacking it would be."""
+    a row of the wrong length is refused as unpacking it would be; a class ``object.__new__``
+    cannot make, and a Hydrator never initialised, are refused."""
 
     class Plain:
         pass
@@ -366,6 +367,8 @@ def test_the_c_stream_closes_its_chunks_once_on_every_end() -> None:
     assert closed == ["end", "close", "drop", "error"]
     with pytest.raises(TypeError, match=r"object\.__new__ cannot make this class"):
         _hydrate.Hydrator(int, ("a",), (None,), SESSION_ATTR, failed)
+    with pytest.raises(TypeError, match=r"__init__ was not called"):
+        _hydrate.Hydrator.__new__(_hydrate.Hydrator).stream([], 0)
 
 
 def _loaded(s: Any, obj: Any) -> list[tuple[str, type, Any]]:

@@ -25,7 +25,12 @@
    storing into the ``__dict__``, which also costs the consumer's attribute reads). A class
    with a data descriptor under one of the names (a reference, a JSON field) is given
    ``use_dict``: values are stored into the instance's ``__dict__`` itself, as the generated
-   code does. Only the public C API is used.
+   code does. On CPython 3.11 (compiled for no other version, nor for debug builds) a class
+   whose shared keys hold every name (and the session attribute) has its objects' values
+   written straight into their inline values (``hydrate_inline``): what
+   ``object.__setattr__`` stores, insertion order included, without its type and key lookup
+   per field (~185 instructions a field); any guard failing, the object takes the public path.
+   Everything else uses the public C API.
 
    Callers: ``core.codec`` only. What it leaves out: resolving references to objects (a
    session's load stores their bare keys, which is a converter here; an untracked stream of an
@@ -36,6 +41,18 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+
+/* The inline-values store (CPython 3.11 only, not on debug builds): see ``inline_values``. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && !defined(Py_DEBUG) && \
+    !defined(Py_TRACE_REFS) && !defined(Py_LIMITED_API)
+#define INLINE_VALUES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_dict.h" /* PyDictKeysObject, PyDictValues, the insertion order */
+#undef Py_BUILD_CORE
+#else
+#define INLINE_VALUES 0
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -52,6 +69,15 @@ typedef struct {
     Py_ssize_t *key;    /* their indices among the names */
     int any_conv;
     int use_dict;
+#if INLINE_VALUES
+    int can_inline;            /* the class may keep these values inline (managed dict) */
+    PyDictKeysObject *ix_keys; /* the shared keys ``ix`` indexes; NULL: none (yet) */
+    unsigned int ix_version;   /* the class's version tag when ``ix`` was made */
+    PyDictKeysObject *tried_keys; /* the keys, length and tag of the last failed attempt */
+    Py_ssize_t tried_len;
+    unsigned int tried_version;
+    uint8_t *ix;               /* each name's index in the shared keys, then the attribute's */
+#endif
 } Hydrator;
 
 typedef struct {
@@ -66,6 +92,9 @@ typedef struct {
 static PyTypeObject Hydrator_Type;
 static PyTypeObject Stream_Type;
 static PyObject *str_close; /* "close", interned */
+#if INLINE_VALUES
+static int inline_ok; /* the module's self-check (``probe_layout``) found 3.11's layout */
+#endif
 
 /* -- Hydrator ------------------------------------------------------------------------- */
 
@@ -168,6 +197,27 @@ Hydrator_init(Hydrator *self, PyObject *args, PyObject *kwds)
         PyMem_Free(keyidx);
         return -1;
     }
+#if INLINE_VALUES
+    uint8_t *ix = PyMem_New(uint8_t, n + 1);
+    if (ix == NULL) {
+        Py_DECREF(empty);
+        PyMem_Free(pos);
+        PyMem_Free(keyidx);
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyMem_Free(self->ix);
+    self->ix = ix;
+    self->ix_keys = NULL;
+    self->tried_keys = NULL;
+    /* n names and the attribute, all in the shared keys (at most SHARED_KEYS_MAX_SIZE). */
+    self->can_inline = inline_ok && !use_dict && n + 1 <= SHARED_KEYS_MAX_SIZE &&
+                       PyType_HasFeature((PyTypeObject *)cls, Py_TPFLAGS_MANAGED_DICT) &&
+                       PyType_HasFeature((PyTypeObject *)cls, Py_TPFLAGS_HEAPTYPE) &&
+                       PyType_IS_GC((PyTypeObject *)cls) &&
+                       ((PyTypeObject *)cls)->tp_itemsize == 0 &&
+                       ((PyTypeObject *)cls)->tp_alloc == PyType_GenericAlloc;
+#endif
     Py_INCREF(cls);
     Py_INCREF(names);
     Py_INCREF(convs);
@@ -212,6 +262,11 @@ Hydrator_clear(Hydrator *self)
     Py_CLEAR(self->attr);
     Py_CLEAR(self->on_error);
     Py_CLEAR(self->empty);
+#if INLINE_VALUES
+    self->ix_keys = NULL;
+    self->tried_keys = NULL;
+    self->can_inline = 0;
+#endif
     return 0;
 }
 
@@ -222,6 +277,9 @@ Hydrator_dealloc(Hydrator *self)
     Hydrator_clear(self);
     PyMem_Free(self->pos);
     PyMem_Free(self->key);
+#if INLINE_VALUES
+    PyMem_Free(self->ix);
+#endif
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -255,6 +313,257 @@ row_failed(Hydrator *h, PyObject *row)
         PyErr_SetString(PyExc_SystemError, "Hydrator: on_error returned");
     }
 }
+
+#if INLINE_VALUES
+/* -- CPython 3.11's inline values ------------------------------------------------------
+
+   An instance of a class with a managed dict (``Py_TPFLAGS_MANAGED_DICT``) is made by
+   ``object.__new__`` with an array of values (``PyDictValues``) in its pre-header, indexed as
+   the class's shared keys (``ht_cached_keys``), its ``__dict__`` pointer NULL; the bytes
+   before the array hold the insertion order (``_PyDictValues_AddToInsertionOrder``).
+   ``object.__setattr__`` (``_PyObject_StoreInstanceAttribute``) finds a name's index in the
+   shared keys and stores into that slot. Here the indices are found once (``resolve``) and
+   the values written straight into the slots, exactly as that store does for a name the keys
+   hold. Guards, any failing giving the public path for that object: the class's shared keys
+   are the ones indexed and its version tag the one seen when no name had a data descriptor
+   (a change to the class or a base clears the tag); the new object has values and no dict,
+   an empty insertion order, and room for it. Nothing runs between the checks and the stores
+   (values are converted before the object is made), so no code can see a half-made object.
+   Every index is below the keys' entry count, which no object's array is shorter than
+   (``init_inline_values`` sizes it entries + usable, a sum that never grows: the invariant
+   ``_PyObject_StoreInstanceAttribute`` relies on too). The layout is checked once at import
+   on a probe class (``probe_layout``). Not compiled for any other version or for debug
+   builds. */
+
+#define VALUES_PTR(obj) (((PyDictValues **)(obj)) - 4) /* _PyObject_ValuesPointer (3.11) */
+#define DICT_PTR(obj) (((PyObject **)(obj)) - 3)       /* _PyObject_ManagedDictPointer */
+
+/* The index of ``name`` among the first ``nentries`` entries of split ``keys``, or -1. No code
+   runs (exact str compared with str). */
+static Py_ssize_t
+keys_index(PyDictKeysObject *keys, PyObject *name)
+{
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        if (entries[i].me_key == name) {
+            return i;
+        }
+    }
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *k = entries[i].me_key;
+        if (k != NULL && PyUnicode_CheckExact(k) && PyUnicode_Compare(k, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Index every name (and the attribute) in the class's shared ``keys``: 0, or -1 (no error
+   set) where one is missing, a name has a data descriptor, or the class has no version tag.
+   A failed attempt is not repeated until the keys grow or the class changes. */
+static int
+resolve(Hydrator *h, PyDictKeysObject *keys)
+{
+    PyTypeObject *tp = h->cls;
+    if (keys == h->tried_keys && keys->dk_nentries == h->tried_len &&
+        tp->tp_version_tag == h->tried_version &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return -1;
+    }
+    h->ix_keys = NULL;
+    h->tried_keys = keys;
+    h->tried_len = keys->dk_nentries;
+    h->tried_version = 0;
+    if (keys->dk_kind != DICT_KEYS_SPLIT || keys->dk_nentries > SHARED_KEYS_MAX_SIZE) {
+        goto fail;
+    }
+    Py_ssize_t n = h->n;
+    uint64_t seen = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        PyObject *name = i < n ? PyTuple_GET_ITEM(h->names, i) : h->attr;
+        /* object.__setattr__ calls a data descriptor found on the class: the public path. */
+        PyObject *descr = _PyType_Lookup(tp, name);
+        if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) {
+            goto fail;
+        }
+        Py_ssize_t k = keys_index(keys, name);
+        if (k < 0 || k >= SHARED_KEYS_MAX_SIZE || (seen & ((uint64_t)1 << k))) {
+            goto fail;
+        }
+        seen |= (uint64_t)1 << k;
+        h->ix[i] = (uint8_t)k;
+    }
+    if (PyErr_Occurred() || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        goto fail; /* (the lookups raise nothing; keep the rule if they did) */
+    }
+    h->ix_keys = keys;
+    h->ix_version = tp->tp_version_tag;
+    return 0;
+fail:
+    PyErr_Clear();
+    h->tried_version = tp->tp_version_tag;
+    return -1;
+}
+
+/* The inline values of a new ``obj`` of ``h->cls`` to write all n+1 slots into, or NULL (no
+   error set): the public path. */
+static PyDictValues *
+inline_values(Hydrator *h, PyObject *obj)
+{
+    PyTypeObject *tp = h->cls;
+    if (Py_TYPE(obj) != tp) {
+        return NULL;
+    }
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (keys == NULL) {
+        return NULL;
+    }
+    if (keys != h->ix_keys || tp->tp_version_tag != h->ix_version ||
+        !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        if (resolve(h, keys) < 0) {
+            return NULL;
+        }
+    }
+    PyDictValues *values = *VALUES_PTR(obj);
+    if (values == NULL || *DICT_PTR(obj) != NULL) {
+        return NULL;
+    }
+    uint8_t *bytes = (uint8_t *)values;
+    /* Empty order; the prefix (bytes[-1]) holds its size byte and n+1 order bytes. */
+    if (bytes[-2] != 0 || (Py_ssize_t)bytes[-1] < h->n + 3) {
+        return NULL;
+    }
+    return values;
+}
+
+/* Store ``value`` (a reference taken over) into the empty slot ``ix``, as
+   ``_PyObject_StoreInstanceAttribute`` does. */
+static inline void
+inline_store(PyDictValues *values, uint8_t ix, PyObject *value)
+{
+    assert(values->values[ix] == NULL);
+    values->values[ix] = value;
+    _PyDictValues_AddToInsertionOrder(values, ix);
+}
+
+/* The object of a row through the inline values where they take it (``can_inline``): every
+   value converted first (new references in ``vals``), then the object, then the stores. */
+static PyObject *
+hydrate_inline(Hydrator *h, PyObject *row, PyObject **values, PyObject *token, PyObject **pre)
+{
+    Py_ssize_t n = h->n;
+    Py_ssize_t *pos = h->pos;
+    PyObject *vals[SHARED_KEYS_MAX_SIZE];
+    PyObject **convs = &PyTuple_GET_ITEM(h->convs, 0);
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        PyObject *v = values[pos[i]];
+        if (pre != NULL && pre[i] != NULL) {
+            v = pre[i];
+        }
+        else if (v != Py_None && convs[i] != Py_None) {
+            v = PyObject_CallOneArg(convs[i], v);
+            if (v == NULL) {
+                while (i > 0) {
+                    Py_DECREF(vals[--i]);
+                }
+                row_failed(h, row);
+                return NULL;
+            }
+            vals[i] = v;
+            continue;
+        }
+        Py_INCREF(v);
+        vals[i] = v;
+    }
+    PyObject *obj = PyBaseObject_Type.tp_new(h->cls, h->empty, NULL);
+    if (obj != NULL) {
+        PyDictValues *slots = inline_values(h, obj);
+        if (slots != NULL) {
+            for (i = 0; i < n; i++) {
+                inline_store(slots, h->ix[i], vals[i]);
+            }
+            Py_INCREF(token);
+            inline_store(slots, h->ix[n], token);
+            return obj;
+        }
+        PyObject **names = &PyTuple_GET_ITEM(h->names, 0);
+        for (i = 0; i < n; i++) {
+            if (PyObject_GenericSetAttr(obj, names[i], vals[i]) < 0) {
+                break;
+            }
+        }
+        if (i == n && PyObject_GenericSetAttr(obj, h->attr, token) < 0) {
+            Py_CLEAR(obj);
+        }
+        else if (i < n) {
+            Py_CLEAR(obj);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        Py_DECREF(vals[i]);
+    }
+    return obj;
+}
+
+/* Whether the module's view of 3.11's layout holds, on a probe class: 1, 0, or -1 with an
+   error set. */
+static int
+probe_layout(void)
+{
+    int ok = 0;
+    PyObject *cls = NULL, *obj = NULL, *a = NULL, *b = NULL;
+    PyObject *ns = PyDict_New();
+    if (ns == NULL) {
+        return -1;
+    }
+    cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s()O", "_probe", ns);
+    Py_DECREF(ns);
+    if (cls == NULL) {
+        return -1;
+    }
+    obj = PyObject_CallNoArgs(cls);
+    a = PyUnicode_InternFromString("_probe_a");
+    b = PyUnicode_InternFromString("_probe_b");
+    if (obj == NULL || a == NULL || b == NULL || PyObject_SetAttr(obj, b, a) < 0 ||
+        PyObject_SetAttr(obj, a, b) < 0) {
+        ok = -1;
+        goto done;
+    }
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) || keys == NULL ||
+        keys->dk_kind != DICT_KEYS_SPLIT || keys->dk_nentries != 2 ||
+        keys_index(keys, b) != 0 || keys_index(keys, a) != 1) {
+        goto done;
+    }
+    PyDictValues *values = *VALUES_PTR(obj);
+    if (values == NULL || *DICT_PTR(obj) != NULL || values->values[0] != a ||
+        values->values[1] != b) {
+        goto done;
+    }
+    uint8_t *bytes = (uint8_t *)values;
+    if (bytes[-2] != 2 || bytes[-3] != 0 || bytes[-4] != 1 || bytes[-1] < 4 ||
+        bytes[-1] % sizeof(PyObject *) != 0) {
+        goto done;
+    }
+    /* The materialised __dict__ sees the two, in order. */
+    PyObject *d = PyObject_GenericGetDict(obj, NULL);
+    if (d == NULL) {
+        ok = -1;
+        goto done;
+    }
+    ok = PyDict_GET_SIZE(d) == 2 && PyDict_GetItemWithError(d, b) == a &&
+         PyDict_GetItemWithError(d, a) == b;
+    Py_DECREF(d);
+done:
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    Py_XDECREF(obj);
+    Py_DECREF(cls);
+    return ok;
+}
+#endif
 
 /* A row's items (borrowed; ``*fast``: a tuple made of a row that is neither a list nor a tuple,
    to release), checked for length; NULL with the error set. */
@@ -299,6 +608,11 @@ convert(Hydrator *h, Py_ssize_t i, PyObject *v)
 static PyObject *
 hydrate(Hydrator *h, PyObject *row, PyObject **values, PyObject *token, PyObject **pre)
 {
+#if INLINE_VALUES
+    if (h->can_inline) {
+        return hydrate_inline(h, row, values, token, pre);
+    }
+#endif
     Py_ssize_t n = h->n;
     Py_ssize_t *pos = h->pos;
     PyObject *obj = PyBaseObject_Type.tp_new(h->cls, h->empty, NULL);
@@ -584,6 +898,23 @@ static PyMethodDef Hydrator_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* ``indexed``: whether the last object was written through the inline values' indices. */
+static PyObject *
+Hydrator_get_indexed(Hydrator *self, void *Py_UNUSED(closure))
+{
+#if INLINE_VALUES
+    return PyBool_FromLong(self->can_inline && self->ix_keys != NULL);
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
+static PyGetSetDef Hydrator_getset[] = {
+    {"indexed", (getter)Hydrator_get_indexed, NULL,
+     "Whether objects are written straight into CPython 3.11's inline values.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject Hydrator_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "core._hydrate.Hydrator",
@@ -596,6 +927,7 @@ static PyTypeObject Hydrator_Type = {
     .tp_traverse = (traverseproc)Hydrator_traverse,
     .tp_clear = (inquiry)Hydrator_clear,
     .tp_methods = Hydrator_methods,
+    .tp_getset = Hydrator_getset,
 };
 
 /* -- Stream --------------------------------------------------------------------------- */
@@ -757,6 +1089,11 @@ static PyMethodDef Stream_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef Stream_members[] = {
+    {"hydrator", T_OBJECT, offsetof(Stream, h), READONLY, "The Hydrator making the objects."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject Stream_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "core._hydrate.Stream",
@@ -770,6 +1107,7 @@ static PyTypeObject Stream_Type = {
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)Stream_next,
     .tp_methods = Stream_methods,
+    .tp_members = Stream_members,
 };
 
 /* -- module --------------------------------------------------------------------------- */
@@ -791,12 +1129,23 @@ PyInit__hydrate(void)
     if (str_close == NULL) {
         return NULL;
     }
+#if INLINE_VALUES
+    inline_ok = probe_layout();
+    if (inline_ok < 0) {
+        return NULL;
+    }
+#endif
     PyObject *m = PyModule_Create(&hydrate_module);
     if (m == NULL) {
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "Hydrator", (PyObject *)&Hydrator_Type) < 0 ||
-        PyModule_AddObjectRef(m, "Stream", (PyObject *)&Stream_Type) < 0) {
+        PyModule_AddObjectRef(m, "Stream", (PyObject *)&Stream_Type) < 0 ||
+#if INLINE_VALUES
+        PyModule_AddObjectRef(m, "INLINE", inline_ok ? Py_True : Py_False) < 0) {
+#else
+        PyModule_AddObjectRef(m, "INLINE", Py_False) < 0) {
+#endif
         Py_DECREF(m);
         return NULL;
     }

@@ -4,7 +4,8 @@ Every comparison streams the same rows twice on the backend under test: once thr
 accelerator, once through the generated Python loop (``core.codec._hydrate`` set to None before
 the database is made, as ``ORMCLI_NO_SPEEDUPS=1`` does at import), and checks class, ``__dict__``
 (keys, order, values and their types) object by object. The tests of the C primitive itself
-(reference counts, early ends) skip where the accelerator was not built.
+(reference counts, early ends) skip where the accelerator was not built; those of the
+inline-values store (``Hydrator.indexed``) where it is not compiled (any CPython but 3.11).
 """
 
 from __future__ import annotations
@@ -452,3 +453,262 @@ def test_a_sessions_load_names_the_row_it_cannot_read(
             f"cannot load Author (id={bad}): its stored role 'nope' does not fit the field ("
         )
         s = db.create_session()
+
+
+# -- CPython 3.11's inline values (``Hydrator.indexed``) ---------------------------------
+
+inline = pytest.mark.skipif(
+    not getattr(_hydrate, "INLINE", False),
+    reason="the inline-values store is compiled for CPython 3.11 only (else the public path)",
+)
+
+
+def _failed(exc: BaseException, row: Any) -> Any:
+    raise exc
+
+
+def _pure_object(cls: type, names: tuple[str, ...], row: tuple[Any, ...], token: Any) -> Any:
+    """The object the public path makes: ``object.__new__`` and ``object.__setattr__``."""
+    obj = object.__new__(cls)
+    for name, value in zip(names, row, strict=True):
+        object.__setattr__(obj, name, value)
+    object.__setattr__(obj, SESSION_ATTR, token)
+    return obj
+
+
+class Pickled:
+    """A module-level class (pickle finds it by name)."""
+
+
+@inline
+def test_the_inline_path_is_taken_for_plain_entities_and_left_for_the_rest(
+    dbs: tuple[Database, Database],
+) -> None:
+    """Streams and session loads of entities of plain fields write the inline values once the
+    class's shared keys hold the names (after the first object); an entity with a JSON field
+    (a data descriptor: ``__dict__``) and one of 40 fields (more than CPython shares keys for)
+    keep the public path. Every object still equals the pure path's."""
+    fast, pure = dbs
+    for model, expected in [(Author, True), (Derived, True), (Everything, False), (Wide, False)]:
+        stream = fast.query(model).order_by("id").stream(2, track=False)
+        a = list(stream)
+        assert stream.hydrator.indexed is expected, model  # type: ignore[attr-defined]
+        b = list(pure.query(model).order_by("id").stream(2, track=False))
+        assert [_snapshot(x) for x in a] == [_snapshot(y) for y in b]
+
+
+@inline
+def test_inline_objects_list_their_fields_in_store_order_as_the_public_path_does() -> None:
+    """The class's shared keys were made in another order, with an extra name, by an object
+    made before: the hydrated objects' ``vars()`` still list the names in the order they are
+    stored (the insertion order bytes), equal to ``object.__setattr__``'s objects, for the
+    first object (public path, keys already there) and every later one (inline)."""
+
+    class Plain:
+        pass
+
+    names = ("c", "a", "b")
+    seed = Plain()
+    seed.extra, seed.b, seed.a, seed.c = 0, 1, 2, 3  # (keys: extra, b, a, c, ...)
+    h = _hydrate.Hydrator(Plain, names, (None, None, None), SESSION_ATTR, _failed)
+    rows = [(i, f"a{i}", None) for i in range(5)]
+    objs = [h.one(row, "tok") for row in rows]
+    assert h.indexed
+    for obj, row in zip(objs, rows, strict=True):
+        pure = _pure_object(Plain, names, row, "tok")
+        assert list(vars(obj).items()) == list(vars(pure).items())
+        assert list(vars(obj)) == ["c", "a", "b", SESSION_ATTR]
+    assert list(vars(seed)) == ["extra", "b", "a", "c"]
+
+
+@inline
+def test_inline_objects_take_reads_writes_new_names_deletes_and_their_dict() -> None:
+    """After hydration an object is an ordinary one: reads, assignment (kept in place), a
+    new attribute (appended), ``del`` (gone, then AttributeError), ``__dict__`` made on
+    demand (the same values, further assignments seen through it), ``copy``/``deepcopy`` and
+    pickling equal."""
+    import copy
+    import pickle
+
+    names = ("x", "y", "z")
+    h = _hydrate.Hydrator(Pickled, names, (None, None, None), SESSION_ATTR, _failed)
+    h.one((0, 0, 0), 0)  # (the first object puts the names into the shared keys)
+    obj = h.one((1, "two", [3]), 7)
+    assert h.indexed
+    assert (obj.x, obj.y, obj.z, getattr(obj, SESSION_ATTR)) == (1, "two", [3], 7)
+    obj.y = "changed"
+    obj.new = "new"
+    del obj.x
+    assert not hasattr(obj, "x")
+    with pytest.raises(AttributeError):
+        del obj.x
+    assert list(vars(obj).items()) == [
+        ("y", "changed"),
+        ("z", [3]),
+        (SESSION_ATTR, 7),
+        ("new", "new"),
+    ]
+    d = obj.__dict__
+    assert d is vars(obj)
+    obj.x = "back"
+    d["w"] = "through dict"
+    assert obj.w == "through dict" and list(d) == ["y", "z", SESSION_ATTR, "new", "x", "w"]
+    for other in (copy.copy(obj), copy.deepcopy(obj), pickle.loads(pickle.dumps(obj))):
+        assert type(other) is Pickled and vars(other) == vars(obj)
+        assert list(vars(other)) == list(vars(obj))
+    fresh = h.one((4, 5, 6), 7)
+    assert list(vars(fresh).items()) == [("x", 4), ("y", 5), ("z", 6), (SESSION_ATTR, 7)]
+    assert vars(pickle.loads(pickle.dumps(fresh))) == vars(fresh)
+
+
+@inline
+def test_a_data_descriptor_added_to_the_class_is_honoured_then_left_again() -> None:
+    """A property given a setter on the class (or its base) after objects were written
+    inline: the next objects go through ``object.__setattr__`` (the setter is called, as on
+    the pure path: the class's version tag changed); once it is gone, inline again. A class
+    hook ``__setattr__`` is never called on either path."""
+
+    class Base:
+        def __setattr__(self, name: str, value: Any) -> None:
+            raise AssertionError(name)
+
+    class Sub(Base):
+        pass
+
+    names = ("a", "b")
+    h = _hydrate.Hydrator(Sub, names, (None, None), SESSION_ATTR, _failed)
+    h.one((1, 2), 0)
+    h.one((1, 2), 0)
+    assert h.indexed
+    seen: list[Any] = []
+    Base.b = property(lambda self: "prop", lambda self, v: seen.append(v))  # type: ignore[attr-defined]
+    obj = h.one((3, 4), 0)
+    assert not h.indexed and seen == [4] and vars(obj) == {"a": 3, SESSION_ATTR: 0}
+    assert vars(obj) == vars(_pure_object(Sub, names, (3, 4), 0)) and seen == [4, 4]
+    del Base.b  # type: ignore[attr-defined]
+    h.one((5, 6), 0)
+    obj = h.one((5, 6), 0)
+    assert h.indexed and list(vars(obj).items()) == [("a", 5), ("b", 6), (SESSION_ATTR, 0)]
+
+
+@inline
+def test_a_converter_changing_the_class_midway_sends_that_object_the_public_way() -> None:
+    """Values are converted before the object is made: a converter that gives the class a
+    data descriptor while a row is converted sees no half-made object, and that row's object
+    is stored through the descriptor (the checks come after the conversions)."""
+
+    class Plain:
+        pass
+
+    seen: list[Any] = []
+
+    def conv(v: Any) -> Any:
+        if v == "arm":
+            Plain.a = property(lambda self: 0, lambda self, v: seen.append(v))  # type: ignore[attr-defined]
+        return v
+
+    h = _hydrate.Hydrator(Plain, ("a", "b"), (None, conv), SESSION_ATTR, _failed)
+    h.one((1, 2), 0)
+    h.one((1, 2), 0)
+    assert h.indexed
+    obj = h.one((1, "arm"), 0)
+    assert seen == [1] and vars(obj) == {"b": "arm", SESSION_ATTR: 0} and not h.indexed
+
+
+@inline
+def test_names_the_shared_keys_lack_keep_the_public_path() -> None:
+    """A class whose shared keys are full of other names (30: CPython's limit) before the
+    Hydrator's first object: its names never enter the keys, every object is made through
+    ``object.__setattr__`` (its own ``__dict__``), equal to the pure path's. A fresh class:
+    28 names and the session attribute fit (CPython gives up one shared slot for each object
+    made before the names are stored: 30 - 1), 29 do not (the Hydrator never indexes)."""
+
+    class Full:
+        pass
+
+    filler = Full()
+    for i in range(30):
+        setattr(filler, f"other{i}", i)
+    h = _hydrate.Hydrator(Full, ("a", "b"), (None, None), SESSION_ATTR, _failed)
+    objs = [h.one((i, -i), 0) for i in range(3)]
+    assert not h.indexed
+    assert [list(vars(o).items()) for o in objs] == [
+        list(vars(_pure_object(Full, ("a", "b"), (i, -i), 0)).items()) for i in range(3)
+    ]
+
+    class Wide28:
+        pass
+
+    class Wide29:
+        pass
+
+    for cls, width, indexed in ((Wide28, 28, True), (Wide29, 29, False)):
+        names = tuple(f"f{i}" for i in range(width))
+        hw = _hydrate.Hydrator(cls, names, (None,) * width, SESSION_ATTR, _failed)
+        row = tuple(range(width))
+        objs = [hw.one(row, 0) for _ in range(3)]
+        assert hw.indexed is indexed
+        pure = list(vars(_pure_object(cls, names, row, 0)).items())
+        assert all(list(vars(o).items()) == pure for o in objs)
+
+
+@inline
+def test_inline_values_are_released_with_their_object() -> None:
+    """Every value written inline is held once by its object and released with it: weak
+    references to the values die with the object; the names, the token, a shared string
+    and a converter's results keep their reference counts; a converter failing midway
+    releases the values converted before it."""
+
+    class Plain:
+        pass
+
+    class Value:
+        pass
+
+    shared = "a shared value " + str(id(Plain))
+    token = object()
+
+    def conv(v: Any) -> Any:
+        if v == "boom":
+            raise ValueError("boom")
+        return Value()
+
+    names = ("a", "b", "c")
+    h = _hydrate.Hydrator(Plain, names, (None, conv, None), SESSION_ATTR, _failed)
+    h.one((1, 2, 3), token)
+    gc.collect()  # (garbage of earlier tests holding the names goes first)
+    counts = [sys.getrefcount(x) for x in (shared, token, *names)]
+    values = [Value() for _ in range(100)]
+    refs = [weakref.ref(v) for v in values]
+    objs = [h.one((v, 1, shared), token) for v in values]
+    assert h.indexed
+    converted = [weakref.ref(o.b) for o in objs]
+    del values
+    assert all(r() is not None for r in refs)
+    del objs
+    assert all(r() is None for r in refs) and all(r() is None for r in converted)
+    try:  # (the error, its traceback and on_error's frame, holding the row: a cycle)
+        h.one((Value(), "boom", shared), token)
+    except ValueError as exc:
+        assert str(exc) == "boom"
+    else:
+        raise AssertionError("the converter's error did not come")
+    gc.collect()
+    after = [sys.getrefcount(x) for x in (shared, token, *names)]  # (not inside the assert:
+    assert after == counts  # pytest's rewriting would hold the tuple)
+
+
+@inline
+def test_a_sessions_load_writes_inline_with_the_key_converted_first(
+    dbs: tuple[Database, Database],
+) -> None:
+    """A session's load (``chunk``, ``merge``: the key's value converted before the object
+    is made) writes inline too, the same objects as the pure path's, fields in order."""
+    fast, pure = dbs
+    sides = []
+    for db in (fast, pure):
+        s = db.create_session()
+        sides.append([_loaded(s, o) for o in s.query(Membership).order_by("org", "member").find()])
+        sides.append([_loaded(s, o) for o in s.query(Author).order_by("id").find()])
+    assert sides[:2] == sides[2:]
+    assert [k for k, _t, _v in sides[1][0]][:2] == ["id", "email"]

@@ -140,11 +140,15 @@ def _snapshot(obj: Any) -> list[tuple[str, type, Any]]:
     ]
 
 
-@pytest.mark.parametrize(
+#: Every model of this file: each field kind, a composite key, one field, a subclass, wide.
+EVERY_MODEL = pytest.mark.parametrize(
     "model",
     [Author, Everything, Membership, OneField, Derived, Wide, Article],
     ids=lambda m: m.__name__,
 )
+
+
+@EVERY_MODEL
 def test_the_accelerator_and_the_pure_path_give_identical_objects(
     dbs: tuple[Database, Database], model: type
 ) -> None:
@@ -273,9 +277,12 @@ def test_a_stream_ended_early_ends_its_query(dbs: tuple[Database, Database], how
 @built
 def test_streamed_objects_die_with_their_last_reference(dbs: tuple[Database, Database]) -> None:
     """With the cyclic collector off, every object dropped by the loop is freed at once (no
-    reference left in C), and the class, its field names and the token keep their counts."""
+    reference left in C), and the class and its field names keep their counts: no reference
+    gained or lost per object (2,500 of them). The names are common strings that other live
+    objects of the test run hold and drop too, so a difference of one or two is not ours."""
     fast, _pure = dbs
     list(fast.query(Author).stream(100, track=False))  # (compiled, connected)
+    gc.collect()  # (garbage of earlier tests holding the names goes first)
     before = sys.getrefcount(Author), [sys.getrefcount(n) for n in ("email", "name", "age")]
     refs = []
     gc.disable()
@@ -287,7 +294,9 @@ def test_streamed_objects_die_with_their_last_reference(dbs: tuple[Database, Dat
     finally:
         gc.enable()
     after = sys.getrefcount(Author), [sys.getrefcount(n) for n in ("email", "name", "age")]
-    assert after == before
+    assert after[0] == before[0]
+    drift = [a - b for a, b in zip(after[1], before[1], strict=True)]
+    assert all(abs(d) <= 2 for d in drift), drift
 
 
 @built
@@ -379,11 +388,7 @@ def _loaded(s: Any, obj: Any) -> list[tuple[str, type, Any]]:
     return snap[:-1]
 
 
-@pytest.mark.parametrize(
-    "model",
-    [Author, Everything, Membership, OneField, Derived, Wide, Article],
-    ids=lambda m: m.__name__,
-)
+@EVERY_MODEL
 def test_a_sessions_load_gives_identical_objects_on_both_paths(
     dbs: tuple[Database, Database], model: type
 ) -> None:

@@ -161,20 +161,27 @@ UNNUMBERED = {
 }
 
 
-def test_a_key_the_server_does_not_number_is_made_numbered_keeping_rows(
-    db_url: str, backend: str
-) -> None:
-    """The models number ``id`` (AutoIncrement) and the live key is a plain BIGINT: the plan
-    says so (it used to say "up to date" and every insert then failed), applying it keeps
-    the rows, the next id follows the highest there, and a second plan is empty."""
+def _unnumbered(db_url: str, backend: str, rows: list[tuple[int, str]]) -> tuple[type, Database]:
+    """The models (``id`` numbered) and a database whose ``item`` table, made elsewhere, has a
+    key the server does not number, holding ``rows``."""
     item = model({"id": ID, "title": (Annotated[str, MaxLength(40)], NO)})
     db = Database(db_url, [item])
     p = db.dialect.placeholder
     with db.pool.connection() as conn:
         conn.execute(f"CREATE TABLE item ({UNNUMBERED[backend]}, title VARCHAR(40) NOT NULL)")
         conn.begin()
-        conn.executemany(f"INSERT INTO item (id, title) VALUES ({p}, {p})", [(1, "a"), (7, "b")])
+        conn.executemany(f"INSERT INTO item (id, title) VALUES ({p}, {p})", rows)
         conn.commit()
+    return item, db
+
+
+def test_a_key_the_server_does_not_number_is_made_numbered_keeping_rows(
+    db_url: str, backend: str
+) -> None:
+    """The models number ``id`` (AutoIncrement) and the live key is a plain BIGINT: the plan
+    says so (it used to say "up to date" and every insert then failed), applying it keeps
+    the rows, the next id follows the highest there, and a second plan is empty."""
+    item, db = _unnumbered(db_url, backend, [(1, "a"), (7, "b")])
     plan = db.migration_plan()
     [line] = plan.text()  # SQLite: the type too (only INTEGER can be the rowid alias)
     assert line.startswith("~ alter column item.id: ") and "numbered by the server" in line
@@ -210,14 +217,7 @@ def test_a_numbered_key_is_not_touched_when_the_models_number_it(db_url: str, ba
 def test_a_stored_zero_key_blocks_numbering_on_mysql(db_url: str, backend: str) -> None:
     """MariaDB/MySQL would replace a stored id 0 with a new value when the column becomes
     AUTO_INCREMENT: the plan is blocked and says which row to fix; elsewhere 0 is kept."""
-    item = model({"id": ID, "title": (Annotated[str, MaxLength(40)], NO)})
-    db = Database(db_url, [item])
-    p = db.dialect.placeholder
-    with db.pool.connection() as conn:
-        conn.execute(f"CREATE TABLE item ({UNNUMBERED[backend]}, title VARCHAR(40) NOT NULL)")
-        conn.begin()
-        conn.executemany(f"INSERT INTO item (id, title) VALUES ({p}, {p})", [(0, "z"), (3, "a")])
-        conn.commit()
+    _, db = _unnumbered(db_url, backend, [(0, "z"), (3, "a")])
     plan = db.migration_plan()
     if backend == "mysql":
         assert plan.blocked, plan.text()

@@ -69,10 +69,11 @@ class Timer:
 @contextlib.contextmanager
 def gc_paused(rows: int | None = None) -> Iterator[None]:
     """The cyclic garbage collector paused by the rule ormcli follows inside its loads and
-    commits (``core.codec.collector_paused``): for a load whatever its size (``rows`` None),
-    for a write of at least 5,000 rows. The raw floors use it, so that the floor and ormcli
-    live by one rule; the peers run as their libraries do (none pauses the collector)."""
-    if (rows is not None and rows < 5_000) or not gc.isenabled():
+    commits (``core.codec.collector_paused``, ``Session.commit``): for a load whatever its
+    size (``rows`` None), for a write of at least 1,000 rows. The raw floors use it, so that
+    the floor and ormcli live by one rule; the peers run as their libraries do (none pauses
+    the collector)."""
+    if (rows is not None and rows < 1_000) or not gc.isenabled():
         yield
         return
     gc.disable()

@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from bench.backends import Backend, parse_backend
+from bench.interface import gc_paused
 from core import AutoIncrement, BackReference, Database, PrimaryKey, Reference, entity
 
 AUTHORS, POSTS, TAGS = 1_000, 10_000, 100
@@ -237,8 +238,9 @@ class Raw:
 
     def s9(self) -> None:
         form = next(iter(FLOOR_FORMS[self.backend.kind].values()))
-        form(self.conn.cursor(), self.moves, self.backend.placeholder)
-        self.conn.commit()
+        with gc_paused(len(self.moves)):  # (as ormcli's commit of as many staged objects)
+            form(self.conn.cursor(), self.moves, self.backend.placeholder)
+            self.conn.commit()
 
     def sqlite_foreign_keys(self) -> bool:
         return foreign_keys_on(self.conn)

@@ -224,6 +224,17 @@ def test_ormcli_no_speedups_forces_the_pure_path() -> None:
     assert run(None) == on and run("0") == on and run("") == on
 
 
+def _spoil_role(db: Database) -> int:
+    """Store an enum value the model lacks (``role = 'nope'``) in one row: its key."""
+    bad: int = db.query(Author).filter(F.email == "a1500@x").find_one().id
+    q, p = db.dialect.quote, db.dialect.placeholder
+    conn = db.connection()
+    conn.begin()
+    conn.execute(f"UPDATE {q('author')} SET {q('role')} = {p} WHERE {q('id')} = {p}", ("nope", bad))
+    conn.commit()
+    return bad
+
+
 @pytest.mark.parametrize("fast_path", [True, False], ids=["accelerated", "pure"])
 def test_a_row_that_cannot_convert_names_entity_row_and_field(
     dbs: tuple[Database, Database], fast_path: bool
@@ -232,12 +243,7 @@ def test_a_row_that_cannot_convert_names_entity_row_and_field(
     key, field, value), caused by the converter's own error; the rows before it came."""
     fast, pure = dbs
     db = fast if fast_path else pure
-    bad = db.query(Author).filter(F.email == "a1500@x").find_one().id
-    q, p = db.dialect.quote, db.dialect.placeholder
-    conn = db.connection()
-    conn.begin()
-    conn.execute(f"UPDATE {q('author')} SET {q('role')} = {p} WHERE {q('id')} = {p}", ("nope", bad))
-    conn.commit()
+    bad = _spoil_role(db)
     seen = []
     with pytest.raises(ValidationError) as exc:
         for author in db.query(Author).order_by("id").stream(batch=100, track=False):
@@ -443,12 +449,7 @@ def test_a_sessions_load_names_the_row_it_cannot_read(
     mapped rows): the same ValidationError naming entity, key, field and value."""
     fast, pure = dbs
     db = fast if fast_path else pure
-    bad = db.query(Author).filter(F.email == "a1500@x").find_one().id
-    q, p = db.dialect.quote, db.dialect.placeholder
-    conn = db.connection()
-    conn.begin()
-    conn.execute(f"UPDATE {q('author')} SET {q('role')} = {p} WHERE {q('id')} = {p}", ("nope", bad))
-    conn.commit()
+    bad = _spoil_role(db)
     s = db.create_session()
     s.query(Author).filter(F.id < 100).find()
     for _ in range(2):  # (fresh session, then with rows mapped)

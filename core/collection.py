@@ -340,25 +340,21 @@ def _quick(rel: RelationInfo) -> tuple[Any, ...] | None:
 
 
 #: ``list``'s own methods, for collections (whose ``list`` methods have the relation's meaning).
-_list_index, _list_delitem, _list_append = list.index, list.__delitem__, list.append
+_list_index, _list_append = list.index, list.append
 _list_pop, _list_insert = list.pop, list.insert  # (methods: cheaper calls than slot wrappers)
 
 
 def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
-    """``coll.append(item)`` for the most common edit, in one place: ``item``, persistent and
-    tracked by the owner's session, moves from a loaded owner in the same session into
-    ``coll``, the owner's loaded collection of a relation that ``_quick`` allows (``quick``:
-    what it found). Exactly what ``_plain_move``, ``_move`` and ``_add`` do in that case (the
-    old value recorded as the session's ``__setattr__`` hook records it, the reference set,
-    ``item`` out of the old owner's loaded collection and into ``coll``, each collection
-    logged for rollback before its first edit), without their general cases: a move costs
-    about a third of theirs (bench S9). False, with nothing done, when the case is another.
-
-    An item found in its old owner's loaded collection (where its reference says it is) is
-    not also in ``coll``: an item of a one-to-many relation is in at most one loaded
-    collection, its reference's owner's (what ``_add`` relies on too), so ``coll`` is not
-    scanned then (in S9 that scan was a third of a move)."""
-    cls, name, cname, is_set, _, _ = quick
+    """``coll.add(item)`` for the most common edit of a set collection, in one place (a list's
+    is inlined in ``TrackedList.append``): ``item``, persistent and tracked by the owner's
+    session, moves from a loaded owner in the same session into ``coll``, the owner's loaded
+    collection of a relation that ``_quick`` allows (``quick``: what it found). Exactly what
+    ``_plain_move``, ``_move`` and ``_add`` do in that case (the old value recorded as the
+    session's ``__setattr__`` hook records it, the reference set, ``item`` out of the old
+    owner's loaded collection and into ``coll``, each collection logged for rollback before
+    its first edit), without their general cases. False, with nothing done, when the case is
+    another."""
+    cls, name, cname, _, _, _ = quick
     if type(item) is not cls:
         return False
     owner = coll._owner
@@ -392,41 +388,14 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     d[name] = owner
     logged = session._coll_logged
     was = old_d.get(cname)
-    left = False  # (whether it was taken out of the old owner's loaded collection)
-    if was is not None:
-        if is_set:
-            if set.__contains__(was, item):
-                if id(was) not in logged:
-                    session._log_collection(was)
-                set.discard(was, item)
-                left = True
-        else:
-            # (``list.index`` scans in C; it finds the first item equal to ``item``, which is
-            # ``item`` itself unless a class defines ``__eq__``: that is checked, and the scan
-            # by identity is the answer then. Not found: ``item`` is not there.)
-            try:
-                i = _list_index(was, item)
-            except ValueError:
-                i = -1
-            except Exception:  # (an ``__eq__`` of the model's that raised)
-                i = _index(was, item)
-            else:
-                if was[i] is not item:
-                    i = _index(was, item)
-            if i >= 0:
-                if id(was) not in logged:
-                    session._log_collection(was)
-                _list_delitem(was, i)
-                left = True
-    if is_set:
-        if not set.__contains__(coll, item):
-            if id(coll) not in logged:
-                session._log_collection(coll)
-            set.add(coll, item)
-    elif left or not _has(coll, item):
+    if was is not None and set.__contains__(was, item):
+        if id(was) not in logged:
+            session._log_collection(was)
+        set.discard(was, item)
+    if not set.__contains__(coll, item):
         if id(coll) not in logged:
             session._log_collection(coll)
-        _list_append(coll, item)
+        set.add(coll, item)
     return True
 
 

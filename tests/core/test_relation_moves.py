@@ -164,3 +164,44 @@ def test_assigning_a_collection_replaces_its_items(db: Database) -> None:
     assert books["b1"].shelf is shelves["low"]
     s.commit()
     assert _stored(db) == {"b1": "low", "b2": "low", "b3": "top", "b4": "top"}
+
+
+@entity.name("mv_box")
+class Box:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    name: str = ""
+    toys: Annotated[set[Toy], BackReference]
+
+
+@entity.name("mv_toy")
+class Toy:
+    id: Annotated[int, PrimaryKey, AutoIncrement] = 0
+    label: str = ""
+    box: Annotated[Box, Reference]
+
+
+def test_a_move_between_loaded_set_collections_is_stored_and_rolled_back(db_url: str) -> None:
+    """``other.toys.add(toy)`` between loaded set collections (the set's quick move): the
+    toy leaves its old box's set, its reference follows, the commit stores it; a second move
+    rolled back puts both sets and the reference back."""
+    db = Database(db_url, [Box, Toy])
+    db.migrate()
+    s = db.create_session()
+    red, blue = Box(name="red"), Box(name="blue")
+    s.add(red, blue, *(Toy(label=f"t{i}", box=red) for i in range(3)))
+    s.commit()
+    s = db.create_session()
+    boxes = {b.name: b for b in s.query(Box).eager("toys").find()}
+    toy = next(t for t in boxes["red"].toys if t.label == "t0")
+    boxes["blue"].toys.add(toy)
+    assert toy.box is boxes["blue"] and toy not in boxes["red"].toys
+    assert s.changes().updates[0].changes["box"][1] is boxes["blue"]
+    s.commit()
+    stored = {t.label: t.box.name for t in db.query(Toy).find()}
+    assert stored == {"t0": "blue", "t1": "red", "t2": "red"}
+    other = next(t for t in boxes["red"].toys if t.label == "t1")
+    boxes["blue"].toys.add(other)
+    s.rollback()
+    assert other.box is boxes["red"] and other in boxes["red"].toys
+    assert {t.label for t in boxes["blue"].toys} == {"t0"}
+    db.close()

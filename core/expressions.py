@@ -13,8 +13,9 @@ compiler. What it leaves out: SQL text, validation of names (done at compile tim
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
+
+from core.records import Record, init_member
 
 __all__ = [
     "AGGREGATES",
@@ -86,83 +87,139 @@ def _expr(value: Any) -> Expr:
     return value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Compare(Expr):
+class _Node(Record):
+    """An expression node: a ``Record`` compared by identity (``==`` on a field builds an
+    expression, so nodes are never compared by value)."""
+
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
+_set = init_member
+
+
+class Compare(_Node, Expr):
+    __slots__ = ("field", "op", "value")
     field: Term
     op: str
     value: Any
 
+    def __init__(self, field: Term, op: str, value: Any) -> None:
+        _set(self, "field", field)
+        _set(self, "op", op)
+        _set(self, "value", value)
 
-@dataclass(frozen=True, slots=True, eq=False)
-class In(Expr):
+
+class In(_Node, Expr):
+    __slots__ = ("field", "negate", "values")
     field: Term
     values: tuple[Any, ...]
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, field: Term, values: tuple[Any, ...], negate: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "values", values)
+        _set(self, "negate", negate)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Like(Expr):
+class Like(_Node, Expr):
     """``LIKE`` (case-sensitive on every backend) or, ``insensitive``, ``ILIKE``; ``\\``
     escapes ``%``, ``_`` and itself (see ``like_escape``)."""
 
+    __slots__ = ("field", "insensitive", "negate", "pattern")
     field: Term
     pattern: str
-    negate: bool = False
-    insensitive: bool = False
+    negate: bool
+    insensitive: bool
+
+    def __init__(
+        self, field: Term, pattern: str, negate: bool = False, insensitive: bool = False
+    ) -> None:
+        _set(self, "field", field)
+        _set(self, "pattern", pattern)
+        _set(self, "negate", negate)
+        _set(self, "insensitive", insensitive)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Matches(Expr):
+class Matches(_Node, Expr):
     """A regular expression search (``re.search`` semantics for the common subset)."""
 
+    __slots__ = ("field", "negate", "pattern")
     field: Term
     pattern: str
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, field: Term, pattern: str, negate: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "pattern", pattern)
+        _set(self, "negate", negate)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class IsNull(Expr):
+class IsNull(_Node, Expr):
+    __slots__ = ("field", "negate")
     field: Term
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, field: Term, negate: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "negate", negate)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class InQuery(Expr):
+class InQuery(_Node, Expr):
     """``field IN (SELECT ...)``: ``query`` is a ``core.query.Query`` (its key, or its one
     selected column), compiled into the statement."""
 
+    __slots__ = ("field", "negate", "query")
     field: Term
     query: Any
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, field: Term, query: Any, negate: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "query", query)
+        _set(self, "negate", negate)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Exists(Expr):
+class Exists(_Node, Expr):
     """``EXISTS (SELECT ...)``; ``outer("field")`` inside ``query`` correlates it."""
 
+    __slots__ = ("negate", "query")
     query: Any
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, query: Any, negate: bool = False) -> None:
+        _set(self, "query", query)
+        _set(self, "negate", negate)
 
     def __invert__(self) -> Expr:
         return Exists(self.query, not self.negate)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Related(Expr):
+class Related(_Node, Expr):
     """``F.posts.any(...)`` / ``F.posts.none(...)``: some item of a collection (or none)
     meets ``where`` (any item at all when ``where`` is None); ``where`` names the items'
     fields."""
 
+    __slots__ = ("field", "negate", "where")
     field: str
     where: Expr | None
-    negate: bool = False
+    negate: bool
+
+    def __init__(self, field: str, where: Expr | None, negate: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "where", where)
+        _set(self, "negate", negate)
 
 
-@dataclass(frozen=True, slots=True)
-class Outer:
+class Outer(Record):
     """A field of the enclosing query, used as a value inside a subquery's filter."""
 
+    __slots__ = ("field",)
     field: str
+
+    def __init__(self, field: str) -> None:
+        _set(self, "field", field)
 
 
 def outer(field: str) -> Outer:
@@ -175,35 +232,53 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class And(Expr):
+class And(_Node, Expr):
+    __slots__ = ("items",)
     items: tuple[Expr, ...]
 
+    def __init__(self, items: tuple[Expr, ...]) -> None:
+        _set(self, "items", items)
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Or(Expr):
+
+class Or(_Node, Expr):
+    __slots__ = ("items",)
     items: tuple[Expr, ...]
 
+    def __init__(self, items: tuple[Expr, ...]) -> None:
+        _set(self, "items", items)
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Not(Expr):
+
+class Not(_Node, Expr):
+    __slots__ = ("item",)
     item: Expr
 
+    def __init__(self, item: Expr) -> None:
+        _set(self, "item", item)
 
-@dataclass(frozen=True, slots=True)
-class Order:
+
+class Order(Record):
+    __slots__ = ("descending", "field")
     field: Term
-    descending: bool = False
+    descending: bool
+
+    def __init__(self, field: Term, descending: bool = False) -> None:
+        _set(self, "field", field)
+        _set(self, "descending", descending)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Arith:
+class Arith(_Node):
     """An arithmetic value over fields of the row: ``F.views + 1``, ``F.price * 2`` (a value
     for ``patch_many``; the operands are ``FieldRef``, ``Arith`` or plain values)."""
 
+    __slots__ = ("left", "op", "right")
     left: Any
     op: str
     right: Any
+
+    def __init__(self, left: Any, op: str, right: Any) -> None:
+        _set(self, "left", left)
+        _set(self, "op", op)
+        _set(self, "right", right)
 
     def __add__(self, value: Any) -> Arith:
         return Arith(self, "+", value)
@@ -270,13 +345,18 @@ class _Operand:
         return Order(self._term(), descending=True)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Aggregate(_Operand):
+class Aggregate(_Operand, Record):  # type: ignore[misc]  # _Operand's == builds a filter
     """``COUNT``/``SUM``/``AVG``/``MIN``/``MAX`` of a field (``None``: ``COUNT(*)``)."""
 
+    __slots__ = ("distinct", "field", "func")
     func: str
     field: Term | None
-    distinct: bool = False
+    distinct: bool
+
+    def __init__(self, func: str, field: Term | None, distinct: bool = False) -> None:
+        _set(self, "func", func)
+        _set(self, "field", field)
+        _set(self, "distinct", distinct)
 
     def _term(self) -> Term:
         return self
@@ -448,11 +528,12 @@ def field_names(expr: Expr) -> Iterator[str]:
     if isinstance(expr, Related):
         yield expr.field
         return
-    if not is_dataclass(expr):
+    if not isinstance(expr, _Node):
         return
-    for member in fields(expr):
-        value = getattr(expr, member.name)
-        if member.name == "field":
+    members: tuple[str, ...] = type(expr).__slots__
+    for member in members:
+        value = getattr(expr, member)
+        if member == "field":
             name = term_name(value)
             if name is not None:
                 yield name

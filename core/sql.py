@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache, partial
 from itertools import chain
@@ -826,7 +825,7 @@ class TermCompiler:
             first = references[0]
             target = step_target(first)
             alias = self.scope.subquery_alias()
-            rest = replace(e, field=e.field.split(".", 1)[1])
+            rest = Related(e.field.split(".", 1)[1], e.where, e.negate)
             inner = self._related(rest, target, alias, params)
             return (
                 f"EXISTS (SELECT 1 FROM {q(target.table)} AS {alias} WHERE "

@@ -8,8 +8,9 @@ markers when a class is decorated. What it leaves out: what the markers mean for
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from core.records import Record, init_member
 
 __all__ = [
     "MISSING",
@@ -152,46 +153,55 @@ Reference = ReferenceSpec()
 BackReference = BackReferenceSpec()
 
 
-@dataclass(frozen=True, slots=True)
-class MaxLength:
+class MaxLength(Record):
     """``Annotated[str, MaxLength(80)]``: the column holds at most ``length`` characters."""
 
+    __slots__ = ("length",)
     length: int
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.length, int) or self.length <= 0:
-            raise ValueError(f"MaxLength takes a positive int, not {self.length!r}")
+    def __init__(self, length: int) -> None:
+        if not isinstance(length, int) or length <= 0:
+            raise ValueError(f"MaxLength takes a positive int, not {length!r}")
+        init_member(self, "length", length)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(Record):
     """``Annotated[int, Check("age >= 0")]``: a CHECK constraint (SQL written by the model's
     author, naming columns as they are; the same text must run on every backend used)."""
 
+    __slots__ = ("expression",)
     expression: str
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.expression, str) or not self.expression.strip():
-            raise ValueError(f"Check takes a SQL expression as text, not {self.expression!r}")
+    def __init__(self, expression: str) -> None:
+        if not isinstance(expression, str) or not expression.strip():
+            raise ValueError(f"Check takes a SQL expression as text, not {expression!r}")
+        init_member(self, "expression", expression)
 
 
-@dataclass(frozen=True, slots=True)
-class RenamedFrom:
+class RenamedFrom(Record):
     """``Annotated[str, RenamedFrom("old")]``: migrate renames the column ``old`` (data kept)."""
 
+    __slots__ = ("name",)
     name: str
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"RenamedFrom takes the old field name, not {self.name!r}")
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"RenamedFrom takes the old field name, not {name!r}")
+        init_member(self, "name", name)
 
 
-@dataclass(frozen=True, slots=True)
-class FieldDefault:
+class FieldDefault(Record):
     """What ``field(default=..., default_factory=...)`` returns; read by ``core.entity``."""
 
-    default: Any = MISSING
-    default_factory: Callable[[], Any] | None = None
+    __slots__ = ("default", "default_factory")
+    default: Any
+    default_factory: Callable[[], Any] | None
+
+    def __init__(
+        self, default: Any = MISSING, default_factory: Callable[[], Any] | None = None
+    ) -> None:
+        init_member(self, "default", default)
+        init_member(self, "default_factory", default_factory)
 
 
 def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | None = None) -> Any:

@@ -1,0 +1,54 @@
+"""Immutable, slotted value records written out by hand: the base of the small data classes
+that ``import core`` loads (expression nodes, annotation markers).
+
+``dataclasses`` would do the same, but it compiles each class's methods when the module is
+imported (about half a millisecond a class) and brings in ``inspect``, ``ast`` and ``dis``;
+those were a third of ``import core`` (issue 18 asks for <= 80 ms). A record lists its members
+in ``__slots__`` and sets them in its own ``__init__`` with ``init_member``; this base gives
+``repr``, equality and hashing by value (a subclass may restore identity), immutability and
+``_replace``. Callers: ``core.expressions``, ``core.types``. What it leaves out: defaults,
+validation and ordering (each record's ``__init__`` does what it needs), mutable records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Record", "init_member"]
+
+#: Sets a member of a record being built (its own ``__setattr__`` refuses every write).
+init_member = object.__setattr__
+
+
+class Record:
+    """An immutable value: members in ``__slots__``, compared and hashed by their values."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def _replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` (member name -> value) applied."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return type(self)(**values)

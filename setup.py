@@ -1,10 +1,18 @@
-"""The one part of the build that pyproject.toml cannot say: the optional C accelerator.
+"""The one part of the build that pyproject.toml cannot say: the optional C accelerators.
 
-``core._hydrate`` (``core/_hydrate.c``) makes an untracked stream's objects in C. It is
-optional: where it cannot be compiled (no compiler, no Python headers) the install goes on
-without it and ``core.codec`` runs its generated Python code, which gives the same objects.
+``core._hydrate`` (``core/_hydrate.c``) makes an untracked stream's objects in C;
+``core._moves`` (``core/_moves.c``) does the relation move's hot path (a loaded collection's
+``append`` moving a child between owners, and the commit's pass over such moves). Both are
+optional: where they cannot be compiled (no compiler, no Python headers) the install goes on
+without them and ``core.codec`` / ``core.collection`` run their Python code, which gives the
+same results.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("core._hydrate", ["core/_hydrate.c"], optional=True)])
+setup(
+    ext_modules=[
+        Extension("core._hydrate", ["core/_hydrate.c"], optional=True),
+        Extension("core._moves", ["core/_moves.c"], optional=True),
+    ]
+)

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
-from core.dialects.base import Converter, Dialect, json_dumps_canonical
+from core import collection as _collection
+from core.dialects.base import INT64_CHECK, Converter, Dialect, json_dumps_canonical
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, unloaded_key
 from core.errors import OrmError, SessionError, ValidationError
 from core.types import MISSING
@@ -860,7 +861,8 @@ class EntityCodec:
         left to ``collect_masks`` (the generic diff); ``others``: whether such a record of
         another class was met. A reference qualifies when it is no key field and its target
         has one generated int key sent as it is (``rows``' own inline case); the entity needs
-        a one-field key. None: none qualifies.
+        a one-field key. None: none qualifies. The loop runs in C (``core._moves``) where that
+        is in use and the key is an int sent as it is (``_collect_moves_c``).
         """
         info = self.info
         pk = info.single_pk_name
@@ -882,6 +884,9 @@ class EntityCodec:
                 refs.append(f)
         if not refs:
             return None
+        fast = self._collect_moves_c(refs)
+        if fast is not None:
+            return fast
         ns: dict[str, Any] = {"cls": info.cls, "Group": UpdateGroup}
         convert = self._convert_line(ns, info.field(pk), 1, "c1")  # (the key, as ``rows``)
         ns["c1"] = self.to_db[pk]
@@ -935,6 +940,57 @@ class EntityCodec:
         exec("\n".join(lines), ns)
         fn: MovesCollector = ns["collect_moves"]
         return fn
+
+    def _collect_moves_c(self, refs: list[FieldInfo]) -> MovesCollector | None:
+        """``collect_moves`` through the C loop of ``core._moves`` (``core.collection.MOVES``),
+        which does what the generated code does, or None: the accelerator is not in use, or
+        the key is converted otherwise than "sent as it is when exactly an ``int`` (of 64 bits,
+        where the dialect checks that), else through the checking converter"."""
+        moves = _collection.MOVES
+        info = self.info
+        pk = info.single_pk_name
+        if moves is None or pk is None:
+            return None
+        f = info.field(pk)
+        dialect = self.dialect
+        check = dialect.fast_check(f)
+        if (
+            f.kind != "int"
+            or _exact_type(f) is not int
+            or f.max_length is not None
+            or dialect.to_db_inline(f) is not None
+            or dialect.to_db_kind(f) is not None
+            or check not in (None, INT64_CHECK)
+        ):
+            return None
+        loop = moves.collect_moves
+        args = (
+            info.cls,
+            sys.intern(pk),
+            tuple(sys.intern(r.name) for r in refs),
+            tuple(r.target.cls for r in refs if r.target is not None),
+            tuple(sys.intern(r.target.single_pk_name or "") for r in refs if r.target is not None),
+            self.to_db[pk],
+            check is not None,
+        )
+        names = args[2]
+
+        def collect_moves(
+            items: Iterable[tuple[int, dict[str, Any]]],
+            touched: dict[int, Any],
+            removed: dict[int, Any],
+            same: list[Any],
+        ) -> tuple[list[tuple[str, UpdateGroup]], bool]:
+            made, others = loop(items, touched, removed, same, *args)
+            out = []
+            for name, (objs, pks, rows) in zip(names, made, strict=True):
+                if objs:
+                    group = UpdateGroup()
+                    group.objs, group.pks, group.rows = objs, pks, rows
+                    out.append((name, group))
+            return out, others
+
+        return collect_moves
 
     def _compile_collect(self, masks: bool) -> Collector:
         """``fn(items, touched, removed, groups, others, key_before)``: one pass over changes.

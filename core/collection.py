@@ -23,7 +23,10 @@ in one place: ``TrackedList.append`` itself for a list, ``_quick_move`` for a se
 move reaches the session's containers through ``STAGING`` (no session looked up) and leaves
 the moved child as a hint in ``Session._moved``, for the commit's own pass over moves
 (``core.codec.EntityCodec.collect_moves``). Edits are logged on the session
-(``Session._log_collection``) so that ``rollback()`` puts collections back.
+(``Session._log_collection``) so that ``rollback()`` puts collections back. Where the optional
+C module ``core._moves`` is built (and ``ORMCLI_NO_SPEEDUPS`` is not set), ``TrackedList.append``
+is its ``QuickAppend``: the same quick move, step for step on the same containers, in C; any
+other case goes to the Python method (``use_speedups`` switches between the two).
 
 Once loaded, a collection is found in its owner's ``__dict__`` by the attribute lookup itself
 (``CollectionReader``, a class attribute without ``__set__``, on a class assigning through
@@ -38,8 +41,10 @@ collection (``core.session`` loads them), the model (``core.relations``).
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Iterable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from core.errors import SessionError, ValidationError
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from core.relations import RelationInfo
 
 __all__ = [
+    "MOVES",
     "SESSIONS",
     "STAGING",
     "TOKEN_BLOCK_BITS",
@@ -68,6 +74,7 @@ __all__ = [
     "remove_item",
     "replace_item",
     "stands_for_row",
+    "use_speedups",
 ]
 
 #: The key of a tracked object's session token (the same as ``core.entity.SESSION_ATTR``).
@@ -720,6 +727,52 @@ class TrackedList(list[Any]):
 
     def __imul__(self, n: Any) -> TrackedList:  # type: ignore[misc]
         raise TypeError(f"{self._relation.label} holds each item once; it cannot be repeated")
+
+
+def _speedups() -> ModuleType | None:
+    """The C accelerator ``core._moves``: None where it was not built, or where the
+    environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``)."""
+    if os.environ.get("ORMCLI_NO_SPEEDUPS", "") not in ("", "0"):
+        return None
+    try:
+        from core import _moves
+    except ImportError:
+        return None
+    return _moves
+
+
+#: The pure ``TrackedList.append`` (what the C one falls back to where the quick move does
+#: not apply).
+_pure_append = TrackedList.append
+
+#: The accelerator of the move's hot path in use (``use_speedups``), or None: the pure path.
+MOVES: ModuleType | None = None
+
+
+def use_speedups(module: ModuleType | None) -> None:
+    """Run the relation move's hot path with ``module`` (``core._moves``), or in Python given
+    None: ``TrackedList.append`` from now on, and the commit's pass over moves
+    (``core.codec.EntityCodec.collect_moves``) of the codecs made from now on. Chosen once at
+    import (tests switch it)."""
+    global MOVES
+    MOVES = module
+    append: Any = _pure_append
+    if module is not None:
+        from core.relations import RelationInfo
+
+        slots = TrackedList.__dict__
+        append = module.QuickAppend(
+            _pure_append,
+            STAGING,
+            SESSION_ATTR,
+            slots["_owner"],
+            slots["_relation"],
+            RelationInfo.__dict__["quick"],
+        )
+    TrackedList.append = append  # type: ignore[method-assign] # (the one switch of the class)
+
+
+use_speedups(_speedups())
 
 
 class TrackedSet(set[Any]):

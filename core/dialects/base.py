@@ -31,7 +31,10 @@ from core.errors import (
     shorten,
 )
 
-__all__ = ["Dialect", "json_dumps", "json_dumps_canonical"]
+__all__ = ["INT64_CHECK", "Dialect", "json_dumps", "json_dumps_canonical"]
+
+#: ``Dialect.fast_check`` of an int field: a value of 64 bits (``{}`` is the value).
+INT64_CHECK = "-9223372036854775808 <= {} <= 9223372036854775807"
 
 Converter = Callable[[Any], Any]
 
@@ -356,7 +359,7 @@ class Dialect:
         of a commit (``core.codec``)."""
         kind = f.kind
         if kind == "int":
-            return "-9223372036854775808 <= {} <= 9223372036854775807"
+            return INT64_CHECK
         if kind == "float":
             if not self.stores_infinity:
                 return "{0} - {0} == 0.0"  # finite (NaN and infinities give NaN)

@@ -5,7 +5,8 @@ is written by the commit's own pass for such moves (``EntityCodec.collect_moves`
 generic diff, its UPDATE's rows made in the same pass). These tests hold that pass to what
 the generic one did: a later field change of a moved child is one UPDATE of both columns, a
 child moved back sends nothing, moves by reference and by collection share one batched
-UPDATE, a failed commit leaves every move staged and both collections as they were.
+UPDATE, a failed commit leaves every move staged and both collections as they were. Every
+test runs on both paths of the move (``core._moves`` in C, and Python: ``move_path``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from core import (
     entity,
 )
 from tests.conftest import StatementLog
+from tests.core.move_paths import move_path  # noqa: F401 (the fixture, used below)
+
+#: Every test here once through ``core._moves`` and once through the pure path.
+pytestmark = pytest.mark.usefixtures("move_path")
 
 
 @entity.name("mv_shelf")

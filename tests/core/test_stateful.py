@@ -9,7 +9,8 @@ difference from ``flushed`` to ``pending``. Steps: add, change, remove, upsert (
 email: a fresh one, or one whose row the transaction holds unchanged), flush, commit,
 rollback, enter a savepoint, leave it normally, leave it by an exception (rolled back), and a
 commit made to fail (a duplicate unique email) which must change nothing.
-A second machine does the same for collections (``CollectionMachine``).
+A second machine does the same for collections (``CollectionMachine``), also on the pure
+path of the relation move (``PureCollectionMachine``: ``core._moves`` switched off).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import core.collection
 from core import Database, IntegrityError, OrmError
 from tests.core.models import ALL, Author
 from tests.core.relation_models import ALL as REL_ALL
@@ -537,3 +539,27 @@ CollectionMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCollectionsAgainstModel = CollectionMachine.TestCase
+
+
+class PureCollectionMachine(CollectionMachine):
+    """The same machine on the pure path of the relation move (``core._moves`` switched off
+    for its database and its appends; ``CollectionMachine`` runs with it where it is built)."""
+
+    def __init__(self) -> None:
+        self._before = core.collection.MOVES
+        core.collection.use_speedups(None)
+        try:
+            super().__init__()
+        except BaseException:
+            core.collection.use_speedups(self._before)
+            raise
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            core.collection.use_speedups(self._before)
+
+
+PureCollectionMachine.TestCase.settings = CollectionMachine.TestCase.settings
+TestCollectionsAgainstModelPure = PureCollectionMachine.TestCase

@@ -36,7 +36,6 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from core.connection import Connection
 from core.errors import ConfigurationError, DatabaseError, OrmConnectionError, PoolTimeoutError
@@ -47,19 +46,22 @@ __all__ = ["Router", "Server"]
 BALANCES = ("first", "round-robin")
 
 
-@dataclass(eq=False)
 class Server:
     """One server of the list: its pool and what the router last learnt about it."""
 
-    display: str
-    pool: Pool
-    #: Until when (``time.monotonic()``) it is skipped, after a failure or a "not writable".
-    down_until: float = 0.0
-    #: Why it was last skipped (one line, for ``Router.describe``).
-    reason: str = ""
-    #: Replica lag in seconds as last measured (None: unknown), and when it was measured.
-    lag: float | None = 0.0
-    lag_checked: float = field(default=-1e9)
+    def __init__(self, display: str, pool: Pool) -> None:
+        self.display = display
+        self.pool = pool
+        #: Until when (``time.monotonic()``) it is skipped, after a failure or a "not writable".
+        self.down_until = 0.0
+        #: Why it was last skipped (one line, for ``Router.describe``).
+        self.reason = ""
+        #: Replica lag in seconds as last measured (None: unknown), and when it was measured.
+        self.lag: float | None = 0.0
+        self.lag_checked = -1e9
+
+    def __repr__(self) -> str:
+        return f"Server({self.display!r}, down_until={self.down_until}, lag={self.lag})"
 
     def is_down(self, now: float) -> bool:
         return now < self.down_until

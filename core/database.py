@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,7 +63,7 @@ def _pool_settings(url: str | DatabaseURL) -> tuple[DatabaseURL, dict[str, Any]]
                 ) from None
         else:
             kept.append((key, value))
-    return replace(parsed, query=tuple(kept)), found
+    return parsed._replace(query=tuple(kept)), found
 
 
 def _consume(

@@ -12,10 +12,9 @@ and loading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from core.entity import EntityInfo, FieldInfo
 from core.errors import UnknownFieldError, ValidationError
+from core.records import Record, init_member
 from core.relations import RelationInfo
 
 __all__ = ["Path", "Step", "resolve", "resolve_collection", "resolve_relations", "step_target"]
@@ -24,14 +23,22 @@ __all__ = ["Path", "Step", "resolve", "resolve_collection", "resolve_relations",
 Step = FieldInfo | RelationInfo
 
 
-@dataclass(frozen=True, slots=True)
-class Path:
+class Path(Record):
     """A checked path: the references it walks (many-to-one, in order) and its last field."""
 
+    __slots__ = ("field", "references", "root", "text")
     text: str
     root: EntityInfo
     references: tuple[FieldInfo, ...]
     field: FieldInfo
+
+    def __init__(
+        self, text: str, root: EntityInfo, references: tuple[FieldInfo, ...], field: FieldInfo
+    ) -> None:
+        init_member(self, "text", text)
+        init_member(self, "root", root)
+        init_member(self, "references", references)
+        init_member(self, "field", field)
 
     @property
     def owner(self) -> EntityInfo:

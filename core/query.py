@@ -17,7 +17,6 @@ What it leaves out: SQL text (``core.sql``), staging (``core.session``).
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.codec import collector_paused
@@ -39,6 +38,7 @@ from core.expressions import (
 )
 from core.loaders import JoinedLoader, SelectInLoader, Source
 from core.paths import resolve
+from core.records import Record, init_member
 from core.sql import Scope, TermCompiler, select_sql
 
 if TYPE_CHECKING:
@@ -51,17 +51,51 @@ __all__ = ["Query"]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Spec:
-    where: tuple[Expr, ...] = ()
-    orders: tuple[Order, ...] = ()
-    limit: int | None = None
-    offset: int | None = None
-    eager: tuple[str, ...] = ()
-    joins: tuple[str, ...] = ()
-    group: tuple[Term, ...] = ()
-    having: tuple[Expr, ...] = ()
-    distinct: bool = False
+class _Spec(Record):
+    """What a query was built with (``Query._with`` copies it with changes)."""
+
+    __slots__ = (
+        "distinct",
+        "eager",
+        "group",
+        "having",
+        "joins",
+        "limit",
+        "offset",
+        "orders",
+        "where",
+    )
+    where: tuple[Expr, ...]
+    orders: tuple[Order, ...]
+    limit: int | None
+    offset: int | None
+    eager: tuple[str, ...]
+    joins: tuple[str, ...]
+    group: tuple[Term, ...]
+    having: tuple[Expr, ...]
+    distinct: bool
+
+    def __init__(
+        self,
+        where: tuple[Expr, ...] = (),
+        orders: tuple[Order, ...] = (),
+        limit: int | None = None,
+        offset: int | None = None,
+        eager: tuple[str, ...] = (),
+        joins: tuple[str, ...] = (),
+        group: tuple[Term, ...] = (),
+        having: tuple[Expr, ...] = (),
+        distinct: bool = False,
+    ) -> None:
+        init_member(self, "where", where)
+        init_member(self, "orders", orders)
+        init_member(self, "limit", limit)
+        init_member(self, "offset", offset)
+        init_member(self, "eager", eager)
+        init_member(self, "joins", joins)
+        init_member(self, "group", group)
+        init_member(self, "having", having)
+        init_member(self, "distinct", distinct)
 
 
 class Query(Generic[T]):
@@ -85,7 +119,7 @@ class Query(Generic[T]):
         self._io: Database | Session = via or session or database
 
     def _with(self, **changes: Any) -> Query[T]:
-        spec = replace(self._spec, **changes)
+        spec: _Spec = self._spec._replace(**changes)
         return Query(self.database, self.info, self.session, spec, self._via)
 
     def __repr__(self) -> str:

@@ -6,8 +6,9 @@ imported (about half a millisecond a class) and brings in ``inspect``, ``ast`` a
 those were a third of ``import core`` (issue 18 asks for <= 80 ms). A record lists its members
 in ``__slots__`` and sets them in its own ``__init__`` with ``init_member``; this base gives
 ``repr``, equality and hashing by value (a subclass may restore identity), immutability and
-``_replace``. Callers: ``core.expressions``, ``core.types``. What it leaves out: defaults,
-validation and ordering (each record's ``__init__`` does what it needs), mutable records.
+``_replace``. Callers: ``core.expressions``, ``core.types``, ``core.url``, ``core.paths``,
+``core.upsert``, ``core.query``. What it leaves out: defaults, validation and ordering (each
+record's ``__init__`` does what it needs), mutable records.
 """
 
 from __future__ import annotations

@@ -16,26 +16,31 @@ before-hooks (the session cannot know which branch a row will take).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from core.dialects.base import Dialect
 from core.entity import EntityInfo
 from core.errors import SessionError
+from core.records import Record, init_member
 from core.types import MISSING
 
 __all__ = ["UpsertSpec", "check_object", "spec_for"]
 
 
-@dataclass(frozen=True, eq=True)
-class UpsertSpec:
+class UpsertSpec(Record):
     """How one group of staged upserts is written: conflict target and update branch."""
 
+    __slots__ = ("entity", "on", "update")
     entity: EntityInfo
     #: The conflict target's field names, in declaration order.
     on: tuple[str, ...]
     #: Fields the update branch sets to the staged values (never the key, ``on`` or version).
     update: tuple[str, ...]
+
+    def __init__(self, entity: EntityInfo, on: tuple[str, ...], update: tuple[str, ...]) -> None:
+        init_member(self, "entity", entity)
+        init_member(self, "on", on)
+        init_member(self, "update", update)
 
     def read_back(self) -> tuple[str, ...]:
         """Fields whose stored value a commit reads back into the object: the ``on`` fields

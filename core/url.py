@@ -22,10 +22,10 @@ leaves out: connecting (``core.adapters``), and which schemes exist (``adapter_f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote
 
 from core.errors import ConfigurationError
+from core.records import Record, init_member
 
 __all__ = ["DatabaseURL", "mask_url", "parse_url", "scrub"]
 
@@ -39,22 +39,40 @@ _USAGE = "use sqlite:///file.db, postgresql://user@host/db or mysql://user@host/
 _MIN_SCRUB = 3
 
 
-@dataclass(frozen=True, repr=False)
-class DatabaseURL:
+class DatabaseURL(Record):
     """A parsed database URL; every text part is percent-decoded."""
 
+    __slots__ = ("database", "driver", "hosts", "password", "query", "scheme", "user")
     #: ``sqlite``, ``postgresql``, ``mysql`` ... lower case, without a ``+driver`` suffix.
     scheme: str
     #: The ``+driver`` suffix, if any (kept only to print the URL as it was given).
-    driver: str = ""
-    user: str | None = None
+    driver: str
+    user: str | None
     #: None when the URL has no ``:`` in its user information; never printed.
-    password: str | None = field(default=None, repr=False)
+    password: str | None
     #: ``(host, port)`` pairs in order: one, or several for libpq's multi-host URLs.
-    hosts: tuple[tuple[str, int | None], ...] = ()
+    hosts: tuple[tuple[str, int | None], ...]
     #: The path without its leading ``/``: a database name, or a SQLite file path.
-    database: str = ""
-    query: tuple[tuple[str, str], ...] = ()
+    database: str
+    query: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        scheme: str,
+        driver: str = "",
+        user: str | None = None,
+        password: str | None = None,
+        hosts: tuple[tuple[str, int | None], ...] = (),
+        database: str = "",
+        query: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        init_member(self, "scheme", scheme)
+        init_member(self, "driver", driver)
+        init_member(self, "user", user)
+        init_member(self, "password", password)
+        init_member(self, "hosts", hosts)
+        init_member(self, "database", database)
+        init_member(self, "query", query)
 
     @property
     def host(self) -> str | None:

@@ -4,19 +4,22 @@
    collections, then a commit) spends its Python time in, done step for step as their pure
    Python versions do them, on the same containers:
 
-   - ``QuickAppend(fallback, staging, attr, owner_slot, relation_slot)``: the ``append`` of
+   - ``QuickAppend(fallback, staging, attr, owner_slot, relation_slot, quick_slot,
+     logged_slot)``: the ``append`` of
      ``core.collection.TrackedList``. A method descriptor (``Py_TPFLAGS_METHOD_DESCRIPTOR``:
      ``coll.append(item)`` calls it with no bound method made). It does the quick move of
      ``TrackedList.append`` (``fallback``, the pure method): ``item``, persistent and tracked by
      the owner's session, moves from a loaded owner of that session into this, the owner's
      loaded collection: the change record (``Session._changed``, ``_touched``, the hint in
-     ``_moved``), the reference, the rollback log of both collections (``_coll_logged``,
-     ``_coll_log``: ``(collection, items, {})``), the old owner's collection, this one; the
+     ``_moved``), the reference, the rollback log of both collections (``_coll_log``:
+     ``(collection, items, {})``, once per log epoch: the collection's ``_logged`` slot holds
+     the session's ``_coll_epoch``), the old owner's collection, this one; the
      session's containers are found in ``staging`` (``core.collection.STAGING``) under the
      session token. Every condition is checked before anything changes; where one fails the
-     call goes to ``fallback`` with the same arguments (nothing changed here). ``owner_slot``
-     and ``relation_slot`` are ``TrackedList``'s member descriptors of ``_owner`` and
-     ``_relation``: the slots are read at their offsets.
+     call goes to ``fallback`` with the same arguments (nothing changed here). ``owner_slot``,
+     ``relation_slot`` and ``logged_slot`` are ``TrackedList``'s member descriptors of
+     ``_owner``, ``_relation`` and ``_logged``, ``quick_slot`` ``RelationInfo``'s of ``quick``:
+     the slots are read (and ``_logged`` written) at their offsets.
    - ``collect_moves(items, touched, removed, same, cls, pk, names, targets, keys, conv,
      check_range)``: the loop of ``EntityCodec.collect_moves`` (its generated Python is the
      reference) over ``items`` (``(id, old values)`` pairs; the session's ``_changed.items()``
@@ -52,6 +55,7 @@ typedef struct {
     PyTypeObject *owner_type; /* the class the slots belong to (TrackedList) */
     Py_ssize_t owner_off;  /* offset of the ``_owner`` slot */
     Py_ssize_t rel_off;    /* offset of the ``_relation`` slot */
+    Py_ssize_t logged_off; /* offset of the ``_logged`` slot (the log epoch it was logged in) */
     PyTypeObject *rel_type; /* the relation's class (RelationInfo) */
     Py_ssize_t quick_off;  /* offset of its ``quick`` slot */
     vectorcallfunc vectorcall;
@@ -104,13 +108,13 @@ slot_offset(PyObject *descr, PyTypeObject **owner, Py_ssize_t *off)
 static int
 QuickAppend_init(QuickAppend *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *fallback, *staging, *attr, *owner_slot, *rel_slot, *quick_slot;
+    PyObject *fallback, *staging, *attr, *owner_slot, *rel_slot, *quick_slot, *logged_slot;
     if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
         PyErr_SetString(PyExc_TypeError, "QuickAppend takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OO!UOOO:QuickAppend", &fallback, &PyDict_Type, &staging,
-                          &attr, &owner_slot, &rel_slot, &quick_slot)) {
+    if (!PyArg_ParseTuple(args, "OO!UOOOO:QuickAppend", &fallback, &PyDict_Type, &staging,
+                          &attr, &owner_slot, &rel_slot, &quick_slot, &logged_slot)) {
         return -1;
     }
     if (!PyCallable_Check(fallback)) {
@@ -118,9 +122,10 @@ QuickAppend_init(QuickAppend *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     PyTypeObject *owner = NULL, *rel_type = NULL;
-    Py_ssize_t owner_off, rel_off, quick_off;
+    Py_ssize_t owner_off, rel_off, quick_off, logged_off;
     if (slot_offset(owner_slot, &owner, &owner_off) < 0 ||
         slot_offset(rel_slot, &owner, &rel_off) < 0 ||
+        slot_offset(logged_slot, &owner, &logged_off) < 0 ||
         slot_offset(quick_slot, &rel_type, &quick_off) < 0) {
         return -1;
     }
@@ -141,6 +146,7 @@ QuickAppend_init(QuickAppend *self, PyObject *args, PyObject *kwds)
     self->owner_off = owner_off;
     self->rel_off = rel_off;
     self->quick_off = quick_off;
+    self->logged_off = logged_off;
     return 0;
 }
 
@@ -187,25 +193,16 @@ index_of(PyObject *list, PyObject *item)
     return -1;
 }
 
-/* ``Session._log_collection``'s steps for a one-to-many collection: once per commit or
-   savepoint, ``(coll, list(coll), {})`` appended to the log. */
+/* ``Session._log_collection``'s steps for a one-to-many collection (a ``TrackedList``, its
+   ``_logged`` slot at ``off``): once per log epoch (``epoch``: the session's current one),
+   ``(coll, list(coll), {})`` appended to the log and the collection marked with the epoch. */
 static int
-log_collection(PyObject *coll, PyObject *logged, PyObject *log)
+log_collection(PyObject *coll, PyObject *epoch, PyObject *log, Py_ssize_t off)
 {
-    PyObject *key = PyLong_FromVoidPtr(coll);
-    if (key == NULL) {
-        return -1;
+    PyObject **mark = (PyObject **)((char *)coll + off);
+    if (*mark == epoch) {
+        return 0;
     }
-    int in = PySet_Contains(logged, key);
-    if (in != 0) {
-        Py_DECREF(key);
-        return in < 0 ? -1 : 0;
-    }
-    if (PySet_Add(logged, key) < 0) {
-        Py_DECREF(key);
-        return -1;
-    }
-    Py_DECREF(key);
     PyObject *items = PyList_GetSlice(coll, 0, PyList_GET_SIZE(coll));
     if (items == NULL) {
         return -1;
@@ -223,6 +220,10 @@ log_collection(PyObject *coll, PyObject *logged, PyObject *log)
     }
     int r = PyList_Append(log, entry);
     Py_DECREF(entry);
+    if (r == 0) {
+        Py_INCREF(epoch);
+        Py_XSETREF(*(PyObject **)((char *)coll + off), epoch);
+    }
     return r;
 }
 
@@ -302,11 +303,11 @@ quick_move(QuickAppend *qa, PyObject *self, PyObject *item)
     PyObject *changed = PyTuple_GET_ITEM(state, 0);
     PyObject *touched = PyTuple_GET_ITEM(state, 1);
     PyObject *new = PyTuple_GET_ITEM(state, 2);
-    PyObject *logged = PyTuple_GET_ITEM(state, 3);
+    PyObject *epoch = PyTuple_GET_ITEM(state, 3);
     PyObject *log = PyTuple_GET_ITEM(state, 4);
     PyObject *moved = PyTuple_GET_ITEM(state, 5);
     if (!PyDict_CheckExact(changed) || !PyDict_CheckExact(touched) || !PyDict_CheckExact(new) ||
-        !PySet_CheckExact(logged) || !PyList_CheckExact(log) || !PyList_CheckExact(moved)) {
+        !PyList_CheckExact(log) || !PyList_CheckExact(moved)) {
         goto not_here;
     }
     oid = PyLong_FromVoidPtr(item);
@@ -329,8 +330,8 @@ quick_move(QuickAppend *qa, PyObject *self, PyObject *item)
         }
         was = Py_None;
     }
-    if (was != Py_None && !PyList_Check(was)) {
-        goto done; /* (not a list: the pure path says what is wrong) */
+    if (was != Py_None && !PyObject_TypeCheck(was, qa->owner_type)) {
+        goto done; /* (not a collection: the pure path says what is wrong) */
     }
     /* Every condition holds: the move. */
     Py_INCREF(old);
@@ -373,7 +374,7 @@ quick_move(QuickAppend *qa, PyObject *self, PyObject *item)
     if (was != Py_None) {
         Py_ssize_t i = index_of(was, item);
         if (i >= 0) {
-            if (log_collection(was, logged, log) < 0) {
+            if (log_collection(was, epoch, log, qa->logged_off) < 0) {
                 goto move_error;
             }
             i = index_of(was, item); /* (the log made no call into Python: still there) */
@@ -387,7 +388,8 @@ quick_move(QuickAppend *qa, PyObject *self, PyObject *item)
     }
     /* (Taken out of its old owner's collection, it is not in this one.) */
     if (left || index_of(self, item) < 0) {
-        if (log_collection(self, logged, log) < 0 || PyList_Append(self, item) < 0) {
+        if (log_collection(self, epoch, log, qa->logged_off) < 0 ||
+            PyList_Append(self, item) < 0) {
             goto move_error;
         }
     }

@@ -120,11 +120,12 @@ def stands_for_row(obj: Any) -> bool:
     return token is not None and token not in SESSIONS
 
 
-#: Session token -> ``(changed, touched, new, collections logged, collection log, moved)``: the
-#: session's own containers (``Session._changed``, ``_touched``, ``_new``, ``_coll_logged``,
+#: Session token -> ``(changed, touched, new, log epoch, collection log, moved)``: the
+#: session's own containers (``Session._changed``, ``_touched``, ``_new``, ``_coll_epoch``,
 #: ``_coll_log``, ``_moved``), for the quick move of ``TrackedList.append`` (no session looked
 #: up, no attribute read; a one-to-many collection is logged as ``_log_collection`` logs it,
-#: with no links). Set and dropped with ``SESSIONS``; it holds no reference to the session.
+#: with no links). Set and dropped with ``SESSIONS``, made anew with each log epoch; it holds
+#: no reference to the session.
 STAGING: dict[int, tuple[Any, ...]] = {}
 
 
@@ -393,14 +394,14 @@ def _quick_move(coll: Any, quick: tuple[Any, ...], item: Any) -> bool:
     elif name not in record:
         record[name] = old
     d[name] = owner
-    logged = session._coll_logged
+    epoch = session._coll_epoch
     was = old_d.get(cname)
     if was is not None and set.__contains__(was, item):
-        if id(was) not in logged:
+        if getattr(was, "_logged", None) is not epoch:
             session._log_collection(was)
         set.discard(was, item)
     if not set.__contains__(coll, item):
-        if id(coll) not in logged:
+        if getattr(coll, "_logged", None) is not epoch:
             session._log_collection(coll)
         set.add(coll, item)
     return True
@@ -607,11 +608,15 @@ def _pivot_object(rel: RelationInfo, owner: Any, item: Any) -> Any:
 class TrackedList(list[Any]):
     """A list-typed collection: edits go through the relation; each item at most once."""
 
-    __slots__ = ("_linked", "_owner", "_relation")
+    __slots__ = ("_linked", "_logged", "_owner", "_relation")
 
     _owner: Any
     _relation: RelationInfo
     _linked: dict[int, Any] | None
+    #: The log epoch of the session that last logged it for rollback (``Session._coll_epoch``;
+    #: unset until then): logged since the session's last commit, rollback or savepoint when
+    #: it is the session's current one.
+    _logged: object
     _links = property(_links_of, _set_links)
 
     def __reduce__(self) -> Any:  # a copy or a pickle is a plain list
@@ -642,7 +647,7 @@ class TrackedList(list[Any]):
             except KeyError:
                 quick_move = False
             if quick_move:
-                changed, touched, new, logged, log, moved = state
+                changed, touched, new, epoch, log, moved = state
                 oid = id(item)
                 if not new or oid not in new:
                     if oid not in changed:
@@ -665,8 +670,8 @@ class TrackedList(list[Any]):
                         else:  # (an ``__eq__`` of the model's: by identity)
                             i = _index(was, item)
                         if i >= 0:
-                            if id(was) not in logged:  # (``Session._log_collection``'s steps)
-                                logged.add(id(was))
+                            if getattr(was, "_logged", None) is not epoch:  # (as
+                                was._logged = epoch  # ``Session._log_collection`` logs it)
                                 log.append((was, list(was), {}))
                             taken = _list_pop(was, i)
                             left = taken is item
@@ -678,8 +683,8 @@ class TrackedList(list[Any]):
                                     left = True
                     # (Taken out of its old owner's collection, it is not in this one.)
                     if left or not _has(self, item):
-                        if id(self) not in logged:
-                            logged.add(id(self))
+                        if getattr(self, "_logged", None) is not epoch:
+                            self._logged = epoch
                             log.append((self, list(self), {}))
                         _list_append(self, item)
                     return
@@ -768,6 +773,7 @@ def use_speedups(module: ModuleType | None) -> None:
             slots["_owner"],
             slots["_relation"],
             RelationInfo.__dict__["quick"],
+            slots["_logged"],
         )
     TrackedList.append = append  # type: ignore[method-assign] # (the one switch of the class)
 
@@ -778,11 +784,15 @@ use_speedups(_speedups())
 class TrackedSet(set[Any]):
     """A set-typed collection: edits go through the relation."""
 
-    __slots__ = ("_linked", "_owner", "_relation")
+    __slots__ = ("_linked", "_logged", "_owner", "_relation")
 
     _owner: Any
     _relation: RelationInfo
     _linked: dict[int, Any] | None
+    #: The log epoch of the session that last logged it for rollback (``Session._coll_epoch``;
+    #: unset until then): logged since the session's last commit, rollback or savepoint when
+    #: it is the session's current one.
+    _logged: object
     _links = property(_links_of, _set_links)
 
     def __reduce__(self) -> Any:

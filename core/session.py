@@ -270,25 +270,19 @@ class Session:
         #: A scoped session (``Database.transaction``): reads open the transaction too.
         self._scoped = False
         #: Loaded collections before their first edit since the last commit or savepoint:
-        #: ``(collection, items, links)``, oldest first; ``_coll_logged``: the ids of those
-        #: logged since; ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
+        #: ``(collection, items, links)``, oldest first; ``_coll_epoch``: the mark a collection
+        #: logged since holds (its ``_logged``; a new one after each commit, rollback and
+        #: savepoint entry); ``_orphans``: ``id(child) -> (child, relation, owner)`` for children
         #: taken out of a collection whose reference is not nullable.
         #: An entry ``(collection, None, None)``: a collection loaded while the session had
         #: uncommitted work (which its items reflect), unloaded by a rollback past it.
         self._coll_log: list[tuple[Any, list[Any] | None, dict[int, Any] | None]] = []
-        self._coll_logged: set[int] = set()
+        self._coll_epoch = object()
         self._orphans: dict[int, tuple[Any, Any, Any]] = {}
         # What objects hold instead of the session (see core.entity.TRACKERS).
         self._token = _new_token(database)
         TRACKERS[self._token] = (self._changed, self._touched, self._new)
-        STAGING[self._token] = (
-            self._changed,
-            self._touched,
-            self._new,
-            self._coll_logged,
-            self._coll_log,
-            self._moved,
-        )
+        self._stage()
         # (A weak reference with a callback: a third of what ``weakref.finalize`` costs a
         # request; SESSIONS keeps it alive until the callback runs.)
         SESSIONS[self._token] = weakref.ref(self, partial(_forget_token, self._token, self._new))
@@ -661,13 +655,31 @@ class Session:
 
     # -- collections ---------------------------------------------------------------------------
 
+    def _stage(self) -> None:
+        """Put the session's containers in ``core.collection.STAGING`` (the quick move's)."""
+        STAGING[self._token] = (
+            self._changed,
+            self._touched,
+            self._new,
+            self._coll_epoch,
+            self._coll_log,
+            self._moved,
+        )
+
+    def _new_log_epoch(self) -> None:
+        """No collection is logged any more (after a commit, a rollback, a savepoint's entry):
+        a new mark, which none holds."""
+        self._coll_epoch = object()
+        if self._token in STAGING:  # (not for a session that is gone)
+            self._stage()
+
     def _log_collection(self, coll: Any) -> None:
         """Before an edit of a loaded collection: remember its items (once per commit or
         savepoint), for ``rollback``."""
-        key = id(coll)
-        if key in self._coll_logged:
+        epoch = self._coll_epoch
+        if getattr(coll, "_logged", None) is epoch:
             return
-        self._coll_logged.add(key)
+        coll._logged = epoch
         # (A one-to-many collection has no links: none to copy, nor to make first.)
         linked = coll._linked
         links = {} if not linked and coll._relation.pivot is None else dict(coll._links)
@@ -683,11 +695,11 @@ class Session:
             else:
                 restore(coll, items, links)
         del self._coll_log[mark:]
-        self._coll_logged.clear()
+        self._new_log_epoch()
 
     def _forget_collection_log(self) -> None:
         self._coll_log.clear()
-        self._coll_logged.clear()
+        self._new_log_epoch()
         self._orphans.clear()
 
     def _pivots_for(self, rel: Any, owner: Any, items: list[Any]) -> list[Any]:
@@ -1412,7 +1424,7 @@ class Session:
         conn.savepoint(name)
         mark = len(self._journal)
         coll_mark = len(self._coll_log)
-        self._coll_logged.clear()  # (edits in the block are logged from their state here)
+        self._new_log_epoch()  # (edits in the block are logged from their state here)
         self._savepoints.append(name)
         try:
             yield self

@@ -156,12 +156,13 @@ def test_quick_append_is_the_class_attribute_and_refuses_what_it_cannot_read() -
     slots = TrackedList.__dict__
     quick = RelationInfo.__dict__["quick"]
     args = (core.collection._pure_append, {}, "_orm_session")
+    logged = slots["_logged"]
     with pytest.raises(TypeError, match="member descriptor"):
-        BUILT.QuickAppend(*args, property(), slots["_relation"], quick)
+        BUILT.QuickAppend(*args, property(), slots["_relation"], quick, logged)
     with pytest.raises(TypeError, match="one class"):
-        BUILT.QuickAppend(*args, slots["_owner"], quick, quick)
+        BUILT.QuickAppend(*args, slots["_owner"], quick, quick, logged)
     with pytest.raises(TypeError, match="list subclass"):
-        BUILT.QuickAppend(*args, quick, quick, quick)
+        BUILT.QuickAppend(*args, quick, quick, quick, quick)
     with pytest.raises(TypeError, match="not initialised"):
         BUILT.QuickAppend.__new__(BUILT.QuickAppend)(TrackedList(), 1)
 

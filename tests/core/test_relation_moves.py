@@ -210,3 +210,30 @@ def test_a_move_between_loaded_set_collections_is_stored_and_rolled_back(db_url:
     assert other.box is boxes["red"] and other in boxes["red"].toys
     assert {t.label for t in boxes["blue"].toys} == {"t0"}
     db.close()
+
+
+def test_each_commit_and_savepoint_logs_the_collections_again(db: Database) -> None:
+    """The rollback log holds each collection once per commit or savepoint (its log epoch):
+    moved, committed, moved again and rolled back, the collections are as committed; moved,
+    then moved again in a savepoint left by an exception, they are as before the savepoint."""
+    s, shelves, books = _load(db)
+    top, low, spare = shelves["top"], shelves["low"], shelves["spare"]
+    low.books.append(books["b1"])
+    s.commit()
+    spare.books.append(books["b1"])
+    low.books.append(books["b2"])
+    s.rollback()
+    assert [b.title for b in low.books] == ["b1"] and spare.books == []
+    assert [b.title for b in top.books] == ["b2", "b3", "b4"]
+    spare.books.append(books["b3"])
+    with pytest.raises(RuntimeError), s.savepoint():
+        low.books.append(books["b3"])
+        spare.books.append(books["b4"])
+        raise RuntimeError("undo the block")
+    assert [b.title for b in spare.books] == ["b3"] and [b.title for b in low.books] == ["b1"]
+    assert [b.title for b in top.books] == ["b2", "b4"]
+    assert books["b3"].shelf is spare and books["b4"].shelf is top
+    s.rollback()
+    assert [b.title for b in top.books] == ["b2", "b3", "b4"] and spare.books == []
+    s.commit()
+    assert _stored(db) == {"b1": "low", "b2": "top", "b3": "top", "b4": "top"}

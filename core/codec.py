@@ -530,7 +530,7 @@ class EntityCodec:
         """The C ``Hydrator`` of a session's load (``merge`` with references as bare keys:
         every value stored as the row holds it, or through its converter), or None. Names in
         the order the generated code stores them: a single key first (``_merge_parts``), the
-        identity key made of the converted key values (``chunk``, ``merge``)."""
+        identity key made of the converted key values (``fresh``, ``merge``)."""
         if _hydrate is None:
             return None
         order = list(range(len(self.info.fields)))
@@ -544,7 +544,8 @@ class EntityCodec:
         """A C ``Hydrator`` storing the fields at ``order`` (row positions) in that order,
         its identity key made of the names at ``key``; None where ``object.__new__`` cannot
         make the class. Values go into the instance's ``__dict__`` itself when the class has
-        a data descriptor under one of the names (a reference, a JSON field)."""
+        a data descriptor under one of the names (a reference, a JSON field): stored as
+        ``__dict__[name] = v`` stores, which on CPython 3.11 is the name's inline slot."""
         assert _hydrate is not None
         fields = self.info.fields
         cls = self.info.cls
@@ -645,9 +646,17 @@ class EntityCodec:
         caches: list[str] = []
         unpack, key_expr, build = self._merge_parts(ns, caches, bare)
         hydrator = self._merge_hydrator() if bare else None
+        # Whether a chunk's keys go on ascending: one C call a chunk where the accelerator is
+        # built, else a call of ``lt`` a key (S2r, 10,000 rows: 3.1M instructions -> 0.7M).
+        check = [
+            "        if ascending and (allkeys and not allkeys[-1] < keys[0]",
+            "                or not all(map(lt, keys, islice(keys, 1, None)))):",
+        ]
         if hydrator is not None:  # the rows' loops in C (the objects of ``build``)
-            ns.update(chunk=hydrator.chunk, merge_rows=hydrator.merge)
-            fresh = ["        keys = []", "        objs = chunk(rows, token, keys)"]
+            assert _hydrate is not None
+            ns.update(fresh=hydrator.fresh, merge_rows=hydrator.merge, ascends=_hydrate.ascending)
+            check = ["        if ascending and not ascends(allkeys, keys):"]
+            fresh = ["        objs, keys = fresh(rows, token)"]
             mapped = ["    merge_rows(rows, token, mapping, out)"]
         else:
             fresh = [
@@ -697,8 +706,7 @@ class EntityCodec:
             "        if not rows:",
             "            continue",
             *fresh,
-            "        if ascending and (allkeys and not allkeys[-1] < keys[0]",
-            "                or not all(map(lt, keys, islice(keys, 1, None)))):",
+            *check,
             "            ascending = False",
             "            mapping.update(zip(allkeys, out))  # distinct: they were ascending",
             "        out += objs",

@@ -333,11 +333,11 @@ class Connection:
 
         A consumer that turns each chunk into objects while its rows are fresh in the cache
         does so faster than over one list of every row (loading 100,000 rows: 20% less time),
-        and the driver's row tuples die chunk by chunk. Where the dialect streams (PostgreSQL
-        with libpq >= 17) the server's rows are not even buffered whole first. Consume it at
-        once, with the database's lock held (the connection is busy until it is done), and
-        close it when stopping early: that ends the query. ``unbuffered``: on a connection of
-        its own, the rows may also be read unbuffered (``Dialect.stream_unbuffered``).
+        and the driver's row tuples die chunk by chunk. Consume it at once, with the
+        database's lock held (the connection is busy until it is done), and close it when
+        stopping early: that ends the query. ``unbuffered``: on a connection of its own, the
+        rows may also be read unbuffered (``Dialect.stream_unbuffered``: PostgreSQL with libpq
+        >= 17 and MariaDB then do not buffer the server's rows whole first).
         """
         start = self.dialect.stream_unbuffered if unbuffered else self.dialect.stream
         if self._begin_pending:

@@ -162,14 +162,17 @@ def test_connection_killed_before_a_load_is_one_error_and_the_next_load_reconnec
 
 
 def test_connection_lost_partway_through_a_load_is_one_error(db_url: str, server: str) -> None:
-    """PostgreSQL streams a large result as the client reads it: killed after the first chunk
-    arrived, the rest fails as a lost connection, and the next statement reconnects."""
+    """PostgreSQL streams a large result as the client reads it (``unbuffered``, as
+    ``Query.stream`` reads): killed after the first chunk arrived, the rest fails as a lost
+    connection, and the next statement reconnects."""
     if server != "postgresql":
         pytest.skip("PyMySQL reads a whole result before the first row is returned")
     db = Database(db_url, [])
     conn = db.connection()
     pid = conn.fetchall(PID_SQL[server])[0][0]
-    chunks = conn.stream("SELECT g, repeat('x', 50) FROM generate_series(1, 3000000) g")
+    chunks = conn.stream(
+        "SELECT g, repeat('x', 50) FROM generate_series(1, 3000000) g", unbuffered=True
+    )
     assert len(next(chunks)) == 1_000
     admin = Database(db_url, [])
     admin.connection().execute(KILL_SQL[server], (pid,))

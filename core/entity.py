@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import enum
-import inspect
 import sys
 import types
 import typing
@@ -985,6 +984,15 @@ def _refuse_key_change(info: EntityInfo, f: FieldInfo, obj: Any, value: Any) -> 
     )
 
 
+def _class_attribute(cls: type, name: str) -> Any:
+    """``name`` as the class defines or inherits it, found without running descriptors
+    (``inspect.getattr_static`` for a class, without importing ``inspect`` at start-up)."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
 def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None]:
     base_setattr: Callable[[Any, str, Any], None] = getattr(cls, "__setattr__")  # noqa: B009
     # A subclass entity hooks the base class's own __setattr__, not the hook made for it.
@@ -998,15 +1006,15 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
     plain = frozenset(
         f.name
         for f in info.fields
-        if type(inspect.getattr_static(cls, f.name, None)) is _JsonAttribute
-        or not hasattr(type(inspect.getattr_static(cls, f.name, None)), "__set__")
+        if type(_class_attribute(cls, f.name)) is _JsonAttribute
+        or not hasattr(type(_class_attribute(cls, f.name)), "__set__")
     )
     # Collections whose class attribute has no ``__set__`` (``CollectionReader``): assigned
     # here, with ``CollectionAttribute.__set__``'s meaning.
     readers = {
         c.name: CollectionAttribute(c.name, c.collection_type)
         for c in info._relation_specs.values()
-        if type(inspect.getattr_static(cls, c.name, None)) is CollectionReader
+        if type(_class_attribute(cls, c.name)) is CollectionReader
     }
     if base_setattr is not object.__setattr__:
         plain = frozenset()

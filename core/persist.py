@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -40,7 +39,6 @@ from core.unitofwork import (
 __all__ = ["PersistResult", "VersionConflict", "preview", "run"]
 
 
-@dataclass
 class PersistResult:
     """What the database assigned, and counts of what was sent.
 
@@ -48,16 +46,17 @@ class PersistResult:
     database generated for them in the same order (None when the objects carried their keys).
     """
 
-    inserted: list[tuple[EntityInfo, list[Any], list[Any] | None]] = field(default_factory=list)
-    #: One entry per upsert statement: its step and, per object in the step's order, the
-    #: stored values of the fields read back (``step.read`` without the ``on`` fields; a
-    #: reference as its key), converted from the driver's values.
-    upserted: list[tuple[UpsertStep, list[dict[str, Any]]]] = field(default_factory=list)
-    inserts: int = 0
-    upserts: int = 0
-    updates: int = 0
-    deletes: int = 0
-    statements: int = 0
+    def __init__(self) -> None:
+        self.inserted: list[tuple[EntityInfo, list[Any], list[Any] | None]] = []
+        #: One entry per upsert statement: its step and, per object in the step's order, the
+        #: stored values of the fields read back (``step.read`` without the ``on`` fields; a
+        #: reference as its key), converted from the driver's values.
+        self.upserted: list[tuple[UpsertStep, list[dict[str, Any]]]] = []
+        self.inserts = 0
+        self.upserts = 0
+        self.updates = 0
+        self.deletes = 0
+        self.statements = 0
 
 
 def _context(info: EntityInfo, verb: str) -> str:
@@ -574,7 +573,15 @@ def narrow_match(
             continue
         if len(by_value) == len(rows):
             auto = step.returning[0]
-            return replace(step, returning=(auto, step.columns[at]), match=(at,)), by_value
+            found = InsertStep(
+                step.entity,
+                step.objs,
+                step.columns,
+                (auto, step.columns[at]),
+                (at,),
+                step.row_by_row,
+            )
+            return found, by_value
     return step, None
 
 

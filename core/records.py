@@ -8,14 +8,15 @@ in ``__slots__`` and sets them in its own ``__init__`` with ``init_member``; thi
 ``repr``, equality and hashing by value (a subclass may restore identity), immutability and
 ``_replace``. Callers: ``core.expressions``, ``core.types``, ``core.url``, ``core.paths``,
 ``core.upsert``, ``core.query``. What it leaves out: defaults, validation and ordering (each
-record's ``__init__`` does what it needs), mutable records.
+record's ``__init__`` does what it needs). ``Struct`` is the mutable kind (the unit of work's
+change records and plan steps, ``core.unitofwork`` and ``core.persist``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Record", "init_member"]
+__all__ = ["Record", "Struct", "init_member"]
 
 #: Sets a member of a record being built (its own ``__setattr__`` refuses every write).
 init_member = object.__setattr__
@@ -53,3 +54,27 @@ class Record:
         values = {name: getattr(self, name) for name in self.__slots__}
         values.update(changes)
         return type(self)(**values)
+
+
+class Struct:
+    """A mutable record: members in ``__slots__`` (set by the subclass's ``__init__``),
+    compared by value (not hashable); members named in ``_hidden`` are left out of ``==`` and
+    ``repr`` (a cache, say)."""
+
+    __slots__: tuple[str, ...] = ()
+    _hidden: tuple[str, ...] = ()
+
+    def _shown(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((n, getattr(self, n)) for n in self.__slots__ if n not in self._hidden)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={v!r}" for n, v in self._shown())
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Struct)
+        return self._shown() == other._shown()
+
+    __hash__ = None  # type: ignore[assignment]

@@ -50,7 +50,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -93,6 +92,7 @@ from core.events import Events, entity_hooks
 from core.expressions import FieldRef
 from core.identity import IdentityMap
 from core.raw import column_order
+from core.records import Record, Struct, init_member
 from core.types import MISSING
 from core.unitofwork import ChangeSet
 from core.upsert import UpsertSpec, check_object, spec_for
@@ -178,17 +178,18 @@ def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> 
                 d[f.name] = u
 
 
-@dataclass(frozen=True, init=False)
 class CommitResult:
-    """What a commit sent: row counts, statements (an ``executemany`` is one), seconds."""
+    """What a commit sent: row counts, statements (an ``executemany`` is one), seconds;
+    ``upserts``: rows sent as upserts (each inserted or updated; the database does not say
+    which). Immutable; compared and hashed by value."""
 
-    inserts: int = 0
-    updates: int = 0
-    deletes: int = 0
-    statements: int = 0
-    elapsed: float = 0.0
-    #: Rows sent as upserts (each inserted or updated; the database does not say which).
-    upserts: int = 0
+    _FIELDS = ("inserts", "updates", "deletes", "statements", "elapsed", "upserts")
+    inserts: int
+    updates: int
+    deletes: int
+    statements: int
+    elapsed: float
+    upserts: int
 
     def __init__(
         self,
@@ -199,8 +200,8 @@ class CommitResult:
         elapsed: float = 0.0,
         upserts: int = 0,
     ) -> None:
-        # One dict update instead of the frozen dataclass's six ``object.__setattr__`` calls
-        # (every commit makes one: 2.0 -> 0.9 us a construction, timeit on a loaded machine).
+        # One dict update instead of six ``object.__setattr__`` calls (every commit makes one:
+        # 2.0 -> 0.9 us a construction, timeit on a loaded machine).
         self.__dict__.update(
             inserts=inserts,
             updates=updates,
@@ -210,9 +211,30 @@ class CommitResult:
             upserts=upserts,
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"CommitResult is immutable: cannot set {name!r}")
 
-@dataclass(slots=True)
-class _Flushed:
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CommitResult is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(self.__dict__[n] for n in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not CommitResult:
+            return NotImplemented
+        assert isinstance(other, CommitResult)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={self.__dict__[n]!r}" for n in self._FIELDS)
+        return f"CommitResult({inner})"
+
+
+class _Flushed(Struct):
     """One entry of a session's journal: what a flush did to memory, to stage it again.
 
     ``insert``: objects of ``info`` and their key values before keys were assigned (``data``,
@@ -222,19 +244,33 @@ class _Flushed:
     ``delete_many``): the same, but undone by putting memory back, never staged again.
     """
 
+    __slots__ = ("data", "info", "kind", "objs")
     kind: str
     info: EntityInfo | None
     objs: list[Any]
     data: list[Any] | None
 
+    def __init__(
+        self, kind: str, info: EntityInfo | None, objs: list[Any], data: list[Any] | None
+    ) -> None:
+        self.kind = kind
+        self.info = info
+        self.objs = objs
+        self.data = data
 
-@dataclass(frozen=True)
-class Statement:
+
+class Statement(Record):
     """A statement a commit would send: its SQL, its parameters, the rows it covers."""
 
+    __slots__ = ("params", "rows", "sql")
     sql: str
     params: list[Any]
     rows: int
+
+    def __init__(self, sql: str, params: list[Any], rows: int) -> None:
+        init_member(self, "sql", sql)
+        init_member(self, "params", params)
+        init_member(self, "rows", rows)
 
 
 class Session:

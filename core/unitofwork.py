@@ -31,7 +31,6 @@ runs a plan. What it leaves out: executing statements and changing objects after
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from core.entity import (
     unloaded_key,
 )
 from core.errors import CycleError, SessionError, ValidationError
+from core.records import Struct
 from core.relations import RelationInfo
 from core.sql import (
     delete_array_sql,
@@ -85,12 +85,16 @@ __all__ = [
 # -- the change set ------------------------------------------------------------------------
 
 
-@dataclass(eq=True, slots=True)
-class Insert:
+class Insert(Struct):
     """A new object to insert; ``values`` are read from it when asked for."""
 
+    __slots__ = ("entity", "obj")
     entity: EntityInfo
     obj: Any
+
+    def __init__(self, entity: EntityInfo, obj: Any) -> None:
+        self.entity = entity
+        self.obj = obj
 
     @property
     def values(self) -> dict[str, Any]:
@@ -98,41 +102,65 @@ class Insert:
         return {f.name: current_value(self.obj, f) for f in self.entity.fields}
 
 
-@dataclass(eq=True, slots=True)
-class Upsert:
+class Upsert(Struct):
     """A staged upsert: ``obj`` to insert, or to write into the row it conflicts with on
     ``on`` (the fields ``update``); ``values`` are read from it when asked for."""
 
+    __slots__ = ("entity", "obj", "on", "update")
     entity: EntityInfo
     obj: Any
     on: tuple[str, ...]
     update: tuple[str, ...]
 
+    def __init__(
+        self, entity: EntityInfo, obj: Any, on: tuple[str, ...], update: tuple[str, ...]
+    ) -> None:
+        self.entity = entity
+        self.obj = obj
+        self.on = on
+        self.update = update
+
     @property
     def values(self) -> dict[str, Any]:
         """The values it will be inserted with (references as objects)."""
         return {f.name: current_value(self.obj, f) for f in self.entity.fields}
 
 
-@dataclass(eq=True, slots=True)
-class Update:
+class Update(Struct):
     """A loaded object whose fields changed: ``{field: (old, new)}``."""
 
+    __slots__ = ("changes", "entity", "obj", "pk")
     entity: EntityInfo
     obj: Any
     pk: Any
     changes: dict[str, tuple[Any, Any]]
 
+    def __init__(
+        self, entity: EntityInfo, obj: Any, pk: Any, changes: dict[str, tuple[Any, Any]]
+    ) -> None:
+        self.entity = entity
+        self.obj = obj
+        self.pk = pk
+        self.changes = changes
 
-@dataclass(eq=True, slots=True)
-class CollectionEdit:
+
+class CollectionEdit(Struct):
     """Items joining and leaving one owner's collection: ``owner`` is the object (or, when it
     is not loaded, a bare key: ``core.entity.Unloaded``), ``relation`` the collection."""
 
+    __slots__ = ("added", "owner", "relation", "removed")
     owner: Any
     relation: RelationInfo
     added: list[Any]
     removed: list[Any]
+
+    def __init__(
+        self, owner: Any, relation: RelationInfo, added: list[Any], removed: list[Any]
+    ) -> None:
+        self.owner = owner
+        self.relation = relation
+        self.added = added
+        self.removed = removed
 
     @property
     def name(self) -> str:
@@ -195,13 +223,18 @@ def collection_edits(cs: ChangeSet) -> list[CollectionEdit]:
     return list(edits.values())
 
 
-@dataclass(eq=True, slots=True)
-class Delete:
+class Delete(Struct):
     """A loaded object to delete."""
 
+    __slots__ = ("entity", "obj", "pk")
     entity: EntityInfo
     obj: Any
     pk: Any
+
+    def __init__(self, entity: EntityInfo, obj: Any, pk: Any) -> None:
+        self.entity = entity
+        self.obj = obj
+        self.pk = pk
 
 
 class ChangeSet:
@@ -506,19 +539,35 @@ def _pk_before(info: EntityInfo, obj: Any, old_values: dict[str, Any]) -> Any:
 # -- the plan ------------------------------------------------------------------------------
 
 
-@dataclass
-class InsertStep:
+class InsertStep(Struct):
     """One INSERT statement: ``objs`` in the order of their parameter rows."""
 
+    __slots__ = ("columns", "entity", "match", "objs", "returning", "row_by_row")
     entity: EntityInfo
     objs: list[Any]
     columns: tuple[str, ...]
     #: Read the generated key back: RETURNING (pk, *match_columns) or one row at a time.
-    returning: tuple[str, ...] = ()
+    returning: tuple[str, ...]
     #: Positions (in ``columns``) whose values identify a returned row.
-    match: tuple[int, ...] = ()
+    match: tuple[int, ...]
     #: No RETURNING available: insert row by row and read each generated id.
-    row_by_row: bool = False
+    row_by_row: bool
+
+    def __init__(
+        self,
+        entity: EntityInfo,
+        objs: list[Any],
+        columns: tuple[str, ...],
+        returning: tuple[str, ...] = (),
+        match: tuple[int, ...] = (),
+        row_by_row: bool = False,
+    ) -> None:
+        self.entity = entity
+        self.objs = objs
+        self.columns = columns
+        self.returning = returning
+        self.match = match
+        self.row_by_row = row_by_row
 
     def uses_arrays(self, dialect: Dialect) -> bool:
         return dialect.array_batches and bool(self.columns) and not self.row_by_row
@@ -531,29 +580,48 @@ class InsertStep:
         return insert_sql(dialect, self.entity.table, self.columns, rows, self.returning)
 
 
-@dataclass
-class UpdateStep:
+class UpdateStep(Struct):
     """UPDATEs of the same columns on one entity, sent as one batch."""
 
+    __slots__ = ("columns", "entity", "objs", "pks", "rows")
+    _hidden = ("rows",)
     entity: EntityInfo
     columns: tuple[str, ...]
     objs: list[Any]
     pks: list[Any]
     #: The parameter rows when the change set made them (``UpdateGroup.rows``), else None.
-    rows: list[tuple[Any, ...]] | None = field(default=None, compare=False, repr=False)
+    rows: list[tuple[Any, ...]] | None
+
+    def __init__(
+        self,
+        entity: EntityInfo,
+        columns: tuple[str, ...],
+        objs: list[Any],
+        pks: list[Any],
+        rows: list[tuple[Any, ...]] | None = None,
+    ) -> None:
+        self.entity = entity
+        self.columns = columns
+        self.objs = objs
+        self.pks = pks
+        self.rows = rows
 
     def sql(self, dialect: Dialect) -> str:
         pk_cols = tuple(f.column for f in self.entity.primary_key)
         return update_sql(dialect, self.entity.table, self.columns, pk_cols)
 
 
-@dataclass
-class DeleteStep:
+class DeleteStep(Struct):
     """One DELETE of many keys: ``pk IN (...)``, arrays (PostgreSQL), or for a composite key
     row values (MySQL) or one parameter row per object sent with executemany (SQLite)."""
 
+    __slots__ = ("entity", "pks")
     entity: EntityInfo
     pks: list[Any]
+
+    def __init__(self, entity: EntityInfo, pks: list[Any]) -> None:
+        self.entity = entity
+        self.pks = pks
 
     def uses_arrays(self, dialect: Dialect) -> bool:
         return dialect.array_batches
@@ -576,16 +644,24 @@ class DeleteStep:
         return delete_sql(dialect, self.entity.table, pk_cols, len(self.pks))
 
 
-@dataclass
-class VersionedStep:
+class VersionedStep(Struct):
     """UPDATEs (``columns``) or, with no columns, DELETEs of an entity with a ``Version`` field,
     sent as one executemany: each row says ``AND version = ?`` (the version loaded) and an
     UPDATE sets it one higher; fewer rows matched than sent is a conflict."""
 
+    __slots__ = ("columns", "entity", "objs", "pks")
     entity: EntityInfo
     columns: tuple[str, ...]
     objs: list[Any]
     pks: list[Any]
+
+    def __init__(
+        self, entity: EntityInfo, columns: tuple[str, ...], objs: list[Any], pks: list[Any]
+    ) -> None:
+        self.entity = entity
+        self.columns = columns
+        self.objs = objs
+        self.pks = pks
 
     def sql(self, dialect: Dialect) -> str:
         info = self.entity
@@ -598,36 +674,58 @@ class VersionedStep:
         return f"DELETE FROM {q(info.table)} WHERE " + " AND ".join(f"{q(c)} = {p}" for c in where)
 
 
-@dataclass
-class PostUpdateStep:
+class PostUpdateStep(Struct):
     """Sets one reference of new rows that were inserted with NULL there (a cycle among new
     rows): one UPDATE sent for all of them (an executemany), right after the inserts. With
     ``clear``, sets it to NULL instead, on rows about to be deleted (a cycle among removed
     rows of entities that reference each other), right before the deletes."""
 
+    __slots__ = ("clear", "entity", "field", "objs")
     entity: EntityInfo
     field: FieldInfo
     objs: list[Any]
-    clear: bool = False
+    clear: bool
+
+    def __init__(
+        self, entity: EntityInfo, field: FieldInfo, objs: list[Any], clear: bool = False
+    ) -> None:
+        self.entity = entity
+        self.field = field
+        self.objs = objs
+        self.clear = clear
 
     def sql(self, dialect: Dialect) -> str:
         pk_cols = tuple(f.column for f in self.entity.primary_key)
         return update_sql(dialect, self.entity.table, (self.field.column,), pk_cols)
 
 
-@dataclass
-class UpsertStep:
+class UpsertStep(Struct):
     """One upsert statement for ``objs`` (one spec): their ``columns`` inserted, or on a
     conflict on ``spec.on`` the ``spec.update`` fields written and the version bumped; the
     ``read`` fields come back (``RETURNING``, or where there is none a ``SELECT`` of the same
     rows by their ``on`` values, in the same transaction) to be matched to the objects by
     their ``on`` values."""
 
+    __slots__ = ("columns", "entity", "objs", "read", "spec")
     entity: EntityInfo
     spec: UpsertSpec
     objs: list[Any]
     columns: tuple[str, ...]
     read: tuple[str, ...]
+
+    def __init__(
+        self,
+        entity: EntityInfo,
+        spec: UpsertSpec,
+        objs: list[Any],
+        columns: tuple[str, ...],
+        read: tuple[str, ...],
+    ) -> None:
+        self.entity = entity
+        self.spec = spec
+        self.objs = objs
+        self.columns = columns
+        self.read = read
 
     def uses_arrays(self, dialect: Dialect) -> bool:
         return dialect.array_batches

@@ -43,13 +43,16 @@ __all__ = [
 
 
 def _speedups() -> ModuleType | None:
-    """The C accelerator ``core._hydrate``: None where it was not built, or where the
-    environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``)."""
+    """The C accelerator ``core._hydrate``: None where it was not built, where the
+    environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``), or where the
+    build is older than this code (an in-place build not redone: it lacks what is called)."""
     if os.environ.get("ORMCLI_NO_SPEEDUPS", "") not in ("", "0"):
         return None
     try:
         from core import _hydrate
     except ImportError:
+        return None
+    if not hasattr(_hydrate, "ascending") or not hasattr(_hydrate.Hydrator, "fresh"):
         return None
     return _hydrate
 

@@ -333,10 +333,14 @@ quick_move(QuickAppend *qa, PyObject *self, PyObject *item)
     if (was != Py_None && !PyObject_TypeCheck(was, qa->owner_type)) {
         goto done; /* (not a collection: the pure path says what is wrong) */
     }
-    /* Every condition holds: the move. */
+    /* Every condition holds: the move. What it uses is held (an allocation below may run
+       the cyclic collector, and with it finalizers: a session collected then would take
+       its containers out of ``staging``). */
     Py_INCREF(old);
     Py_INCREF(was);
-    Py_INCREF(token); /* (``old`` and ``token`` may leave the dicts below) */
+    Py_INCREF(token);
+    Py_INCREF(owner);
+    Py_INCREF(state);
     int r = -1;
     PyObject *record = PyDict_GetItemWithError(changed, oid);
     if (record == NULL) {
@@ -398,6 +402,8 @@ move_error:
     Py_DECREF(old);
     Py_DECREF(was);
     Py_DECREF(token);
+    Py_DECREF(owner);
+    Py_DECREF(state);
     if (r < 0) {
         goto error;
     }
@@ -547,6 +553,7 @@ static int
 take(Collecting *c, PyObject *oid, PyObject *ov)
 {
     PyObject *o = NULL, *d = NULL, *od = NULL, *nd = NULL, *v1 = NULL, *row = NULL;
+    PyObject *obj = NULL, *key = NULL, *k = NULL; /* (held: the converter runs Python code) */
     int failed = 0, found;
     Py_ssize_t len = PyDict_CheckExact(ov) ? PyDict_GET_SIZE(ov) : PyObject_Length(ov);
     if (len < 0) {
@@ -563,7 +570,7 @@ take(Collecting *c, PyObject *oid, PyObject *ov)
         }
         ref = 0;
     }
-    PyObject *obj = PyDict_GetItemWithError(c->touched, oid);
+    obj = PyDict_GetItemWithError(c->touched, oid);
     if (obj == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_SetObject(PyExc_KeyError, oid);
@@ -571,6 +578,7 @@ take(Collecting *c, PyObject *oid, PyObject *ov)
         failed = 1;
         goto next;
     }
+    Py_INCREF(obj);
     if ((PyObject *)Py_TYPE(obj) != c->cls) {
         c->others = 1;
         goto next;
@@ -582,10 +590,11 @@ take(Collecting *c, PyObject *oid, PyObject *ov)
             goto next;
         }
     }
-    PyObject *key = dict_value(obj, c->pk, &d);
+    key = dict_value(obj, c->pk, &d);
     if (key == NULL) {
         goto missing;
     }
+    Py_INCREF(key);
     if (ref < 0) {
         for (Py_ssize_t i = 0; i < c->nrefs; i++) {
             o = record_value(ov, PyTuple_GET_ITEM(c->names, i), &found);
@@ -612,10 +621,11 @@ take(Collecting *c, PyObject *oid, PyObject *ov)
     if ((PyObject *)Py_TYPE(o) != target || (PyObject *)Py_TYPE(n) != target) {
         goto next;
     }
-    PyObject *k = dict_value(n, key_name, &nd);
+    k = dict_value(n, key_name, &nd);
     if (k == NULL) {
         goto missing;
     }
+    Py_INCREF(k);
     if (!PyLong_CheckExact(k)) {
         goto next;
     }
@@ -671,6 +681,9 @@ missing: /* (a KeyError of the generated code: left to the generic diff) */
         }
     }
 next:
+    Py_XDECREF(obj);
+    Py_XDECREF(key);
+    Py_XDECREF(k);
     Py_XDECREF(o);
     Py_XDECREF(d);
     Py_XDECREF(od);

@@ -34,13 +34,20 @@
    ``dict_store_all``); any guard failing, the object takes the public path.
    Everything else uses the public C API.
 
-   Callers: ``core.codec`` only. What it leaves out: resolving references to objects (a
-   session's load stores their bare keys, which is a converter here; an untracked stream of an
-   entity with references stays in the generated code), the per-chunk decisions of a load
-   (whether the keys ascend is asked of ``ascending``; the identity map's update), and the
-   error's wording (``on_error`` is ``EntityCodec._row_failed``). Without this module (no
-   compiler, or ``ORMCLI_NO_SPEEDUPS=1``) ``core.codec`` runs its generated Python loops,
-   which make the same objects. */
+   - ``chunk_refs(rows, token, keys, refs)``: ``chunk`` with references resolved by the
+     caller's resolvers (an eager load's level, whose owners are handed over).
+   - Module functions of an eager load (``core.loaders``, ``core.collection``): ``group``,
+     ``by_key``, ``link_groups`` (items grouped by owner), ``pending`` (owners still to
+     load), ``items_of`` (the next level) and ``install`` (the collections on their owners).
+
+   Callers: ``core.codec``, ``core.loaders``, ``core.collection``. What it leaves out:
+   resolving a reference's key to an object (a session's load stores bare keys, which is a
+   converter here; ``chunk_refs`` calls the caller's resolver once per key; an untracked
+   stream of an entity with references stays in the generated code), the per-chunk decisions
+   of a load (whether the keys ascend is asked of ``ascending``; the identity map's update),
+   collections put together with staged work (``Session._install_collection``), and the
+   error's wording (``on_error`` is ``EntityCodec._row_failed``). Without this module (no compiler, or ``ORMCLI_NO_SPEEDUPS=1``)
+   ``core.codec`` runs its generated Python loops, which make the same objects. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -949,6 +956,151 @@ Hydrator_merge(Hydrator *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- an eager load's rows with their references resolved (core.loaders) ----------------
+
+   ``chunk_refs(rows, token, keys, refs)``: ``chunk``, each reference among the names stored
+   as the object ``resolve`` gives for it rather than as its bare key (``EntityCodec.merge``
+   without ``bare``: a loader hands over the referenced objects, ``Source.materialize``).
+   ``refs``: one item a name, None (stored as ``chunk`` stores it) or ``(cache, resolver)``: a
+   value that is not None becomes ``resolver(value)`` (which converts the key and resolves it:
+   ``EntityCodec._ref_resolver``), asked once per value where ``cache`` is a dict (the
+   answers kept there, shared with the generated loop of the same load: ``rc<i>``), every
+   time where it is None. The references of a row are resolved before its object is made, so
+   no code sees a half-made object. */
+
+/* Each reference of a row into ``pre`` (new references; a slot the key filled is replaced):
+   0, or -1 with the error set (a resolver's through ``on_error``, with ``row``). */
+static int
+resolve_row_refs(Hydrator *h, PyObject *row, PyObject **values, PyObject *refs, PyObject **pre)
+{
+    for (Py_ssize_t i = 0; i < h->n; i++) {
+        PyObject *ref = PyTuple_GET_ITEM(refs, i);
+        if (ref == Py_None) {
+            continue;
+        }
+        PyObject *v = values[h->pos[i]];
+        PyObject *x = NULL;
+        if (v == Py_None) {
+            x = Py_NewRef(Py_None);
+        }
+        else {
+            PyObject *cache = PyTuple_GET_ITEM(ref, 0);
+            if (cache != Py_None) {
+                x = PyDict_GetItemWithError(cache, v);
+                if (x == Py_None) { /* (the generated loop asks again for None: so here) */
+                    x = NULL;
+                }
+                else if (x != NULL) {
+                    Py_INCREF(x);
+                }
+                else if (PyErr_Occurred()) {
+                    return -1;
+                }
+            }
+            if (x == NULL) {
+                x = PyObject_CallOneArg(PyTuple_GET_ITEM(ref, 1), v);
+                if (x == NULL) {
+                    row_failed(h, row);
+                    return -1;
+                }
+                if (cache != Py_None && PyDict_SetItem(cache, v, x) < 0) {
+                    Py_DECREF(x);
+                    return -1;
+                }
+            }
+        }
+        Py_XSETREF(pre[i], x);
+    }
+    return 0;
+}
+
+static PyObject *
+Hydrator_chunk_refs(Hydrator *self, PyObject *args)
+{
+    if (check_ready(self) < 0) {
+        return NULL;
+    }
+    PyObject *rows, *token, *keys, *refs;
+    if (!PyArg_ParseTuple(args, "OOO!O!:chunk_refs", &rows, &token, &PyList_Type, &keys,
+                          &PyTuple_Type, &refs)) {
+        return NULL;
+    }
+    if (self->nkey < 1) {
+        PyErr_SetString(PyExc_TypeError, "Hydrator: no key names to load by");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(refs) != self->n) {
+        PyErr_SetString(PyExc_ValueError, "Hydrator.chunk_refs: one item of refs a name");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *ref = PyTuple_GET_ITEM(refs, i);
+        if (ref != Py_None &&
+            (!PyTuple_CheckExact(ref) || PyTuple_GET_SIZE(ref) != 2 ||
+             (PyTuple_GET_ITEM(ref, 0) != Py_None && !PyDict_CheckExact(PyTuple_GET_ITEM(ref, 0))) ||
+             !PyCallable_Check(PyTuple_GET_ITEM(ref, 1)))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "Hydrator.chunk_refs: a ref is None or (dict or None, callable)");
+            return NULL;
+        }
+    }
+    PyObject *seq = PySequence_Fast(rows, "rows must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    PyObject *small[16];
+    PyObject **pre = self->n <= 16 ? small : PyMem_New(PyObject *, self->n);
+    if (out == NULL || pre == NULL) {
+        Py_XDECREF(out);
+        Py_DECREF(seq);
+        if (pre == NULL) {
+            PyErr_NoMemory();
+        }
+        return NULL;
+    }
+    memset(pre, 0, sizeof(PyObject *) * self->n);
+    int ok = 0;
+    /* (rows: a list or tuple of PySequence_Fast, which no code of ours changes) */
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t r = 0; r < count; r++) {
+        /* (a resolver runs code: the row is held, and a list row read from a tuple of it) */
+        PyObject *row = PySequence_Fast_GET_ITEM(seq, r);
+        row = PyList_CheckExact(row) ? PyList_AsTuple(row) : Py_NewRef(row);
+        if (row == NULL) {
+            goto done;
+        }
+        PyObject *fast;
+        PyObject **values = row_items(self, row, &fast);
+        PyObject *key = values == NULL ? NULL : row_key(self, row, values, pre);
+        PyObject *obj = NULL;
+        if (key != NULL && resolve_row_refs(self, row, values, refs, pre) == 0) {
+            obj = hydrate(self, row, values, token, pre);
+        }
+        int failed = obj == NULL || PyList_Append(keys, key) < 0 || PyList_Append(out, obj) < 0;
+        Py_XDECREF(obj);
+        Py_XDECREF(key);
+        Py_XDECREF(fast);
+        Py_DECREF(row);
+        release(pre, self->n);
+        if (failed) {
+            goto done;
+        }
+        count = PySequence_Fast_GET_SIZE(seq);
+    }
+    ok = 1;
+done:
+    if (pre != small) {
+        PyMem_Free(pre);
+    }
+    Py_DECREF(seq);
+    if (!ok) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PyObject *
 Hydrator_one(Hydrator *self, PyObject *args)
 {
@@ -1003,6 +1155,8 @@ static PyMethodDef Hydrator_methods[] = {
      "fresh(rows, token) -> (objects, keys): chunk's objects and keys, as two lists."},
     {"merge", (PyCFunction)Hydrator_merge, METH_VARARGS,
      "merge(rows, token, mapping, out) -> None: mapped objects, new ones mapped, into out."},
+    {"chunk_refs", (PyCFunction)Hydrator_chunk_refs, METH_VARARGS,
+     "chunk_refs(rows, token, keys, refs) -> chunk's objects, references resolved (refs)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1271,9 +1425,569 @@ ascending(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(ok);
 }
 
+/* -- an eager load's collections: grouping and installing (core.loaders, core.collection) --
+
+   ``group(groups, keys, objs)``: each object appended to the list ``groups`` holds under its
+   key (a new list where there is none), as ``core.loaders._group`` does. ``install(kind,
+   relation, name, owners, groups)``: for each ``key, owner`` of ``owners`` (a dict), a new
+   collection ``kind(groups.get(key, []))`` holding the loaded items, its ``_owner``,
+   ``_relation`` and ``_linked`` (None: links made on first need) set, stored as
+   ``owner.__dict__[name]``: ``core.collection.install_loaded``'s loop without pivot objects.
+   A group that only ``groups`` holds (a list) gives its items to a list collection whose class
+   makes its instances as list does: the group is left empty, the collection the same as
+   ``kind(items)`` (the group's items, in order), without a copy.
+   The slots are written through their member descriptors' offsets where the class is the
+   one the descriptors belong to and has no ``__setattr__`` of its own (what
+   ``object.__setattr__`` does for a slot), else through ``PyObject_SetAttr``. */
+
+static PyObject *str_append, *str_dict, *str_owner, *str_relation, *str_linked;
+
+static PyObject *
+eager_group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "group(groups, keys, objs) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *groups = args[0];
+    if (!PyDict_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError, "group: groups must be a dict");
+        return NULL;
+    }
+    PyObject *keys = PySequence_Fast(args[1], "group: keys must be a sequence");
+    if (keys == NULL) {
+        return NULL;
+    }
+    PyObject *objs = PySequence_Fast(args[2], "group: objs must be a sequence");
+    if (objs == NULL) {
+        Py_DECREF(keys);
+        return NULL;
+    }
+    int ok = 0;
+    for (Py_ssize_t i = 0;; i++) {
+        /* (lengths read each time: a key's __eq__ may run code) */
+        Py_ssize_t nk = PySequence_Fast_GET_SIZE(keys), no = PySequence_Fast_GET_SIZE(objs);
+        if (i >= nk || i >= no) {
+            if (nk != no) {
+                PyErr_SetString(PyExc_ValueError, "group: keys and objects differ in length");
+                goto done;
+            }
+            break;
+        }
+        PyObject *key = Py_NewRef(PySequence_Fast_GET_ITEM(keys, i));
+        PyObject *obj = Py_NewRef(PySequence_Fast_GET_ITEM(objs, i));
+        int r = 0;
+        PyObject *group = PyDict_GetItemWithError(groups, key);
+        if (group == NULL || group == Py_None) {
+            if (PyErr_Occurred()) {
+                r = -1;
+            }
+            else {
+                PyObject *list = PyList_New(1);
+                if (list == NULL) {
+                    r = -1;
+                }
+                else {
+                    PyList_SET_ITEM(list, 0, Py_NewRef(obj));
+                    r = PyDict_SetItem(groups, key, list);
+                    Py_DECREF(list);
+                }
+            }
+        }
+        else if (PyList_CheckExact(group)) {
+            r = PyList_Append(group, obj);
+        }
+        else {
+            Py_INCREF(group);
+            PyObject *res = PyObject_CallMethodOneArg(group, str_append, obj);
+            Py_DECREF(group);
+            r = res == NULL ? -1 : 0;
+            Py_XDECREF(res);
+        }
+        Py_DECREF(key);
+        Py_DECREF(obj);
+        if (r < 0) {
+            goto done;
+        }
+    }
+    ok = 1;
+done:
+    Py_DECREF(keys);
+    Py_DECREF(objs);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The offset of ``kind``'s writable object slot ``name`` (a member descriptor of ``kind``
+   itself), or 0: write it through ``PyObject_SetAttr``. */
+static Py_ssize_t
+slot_offset(PyTypeObject *kind, PyObject *name)
+{
+    PyObject *descr = _PyType_Lookup(kind, name);
+    if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) {
+        return 0;
+    }
+    PyMemberDescrObject *member = (PyMemberDescrObject *)descr;
+    PyMemberDef *def = member->d_member;
+    if (PyDescr_TYPE(member) != kind || def->type != T_OBJECT_EX || (def->flags & READONLY) ||
+        def->offset <= 0) {
+        return 0;
+    }
+    return def->offset;
+}
+
+/* ``obj.<name> = value`` for a slot at ``offset`` (0: the public path); 0 or -1. */
+static inline int
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *name, PyObject *value)
+{
+    if (offset == 0) {
+        return PyObject_SetAttr(obj, name, value);
+    }
+    PyObject **slot = (PyObject **)((char *)obj + offset);
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *
+eager_install(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "install(kind, relation, name, owners, groups) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *kind = args[0], *rel = args[1], *name = args[2], *owners = args[3];
+    PyObject *groups = args[4];
+    if (!PyType_Check(kind) || !PyDict_Check(owners) || !PyDict_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError, "install: kind must be a type, owners and groups dicts");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)kind;
+    /* Slots written directly only where object.__setattr__ is the class's own store. */
+    Py_ssize_t at_owner = 0, at_rel = 0, at_linked = 0;
+    if (tp->tp_setattro == PyObject_GenericSetAttr) {
+        at_owner = slot_offset(tp, str_owner);
+        at_rel = slot_offset(tp, str_relation);
+        at_linked = slot_offset(tp, str_linked);
+    }
+    /* ``kind(items)`` is a new list of the items where the class is a list's that makes and
+       fills its instances as list does (no __new__ or __init__ of its own). */
+    int steal = PyType_IsSubtype(tp, &PyList_Type) && tp->tp_new == PyList_Type.tp_new &&
+                tp->tp_init == PyList_Type.tp_init && tp->tp_alloc == PyType_GenericAlloc;
+    PyObject *none = PyList_New(0);
+    if (none == NULL) {
+        return NULL;
+    }
+    Py_INCREF(owners);
+    Py_ssize_t size = PyDict_GET_SIZE(owners), pos = 0;
+    PyObject *key, *owner;
+    int ok = 0;
+    while (PyDict_Next(owners, &pos, &key, &owner)) {
+        Py_INCREF(key);
+        Py_INCREF(owner);
+        PyObject *coll = NULL, *dict = NULL;
+        int r = -1;
+        PyObject *items = PyDict_GetItemWithError(groups, key);
+        if (items != NULL || !PyErr_Occurred()) {
+            int solo = items != NULL && steal && PyList_CheckExact(items) && Py_REFCNT(items) == 1;
+            items = Py_NewRef(items != NULL ? items : none); /* (held: allocating may run code) */
+            if (solo) {
+                /* A group only ``groups`` holds: its items move into the new collection (still
+                   so once it is made, else it is copied). */
+                coll = tp->tp_alloc(tp, 0);
+                if (coll != NULL && Py_REFCNT(items) == 2 && Py_SIZE(coll) == 0) {
+                    PyListObject *from = (PyListObject *)items, *to = (PyListObject *)coll;
+                    to->ob_item = from->ob_item;
+                    to->allocated = from->allocated;
+                    Py_SET_SIZE(to, Py_SIZE(from));
+                    from->ob_item = NULL;
+                    from->allocated = 0;
+                    Py_SET_SIZE(from, 0);
+                }
+                else if (coll != NULL) {
+                    Py_SETREF(coll, PyObject_CallOneArg(kind, items));
+                }
+            }
+            else {
+                coll = PyObject_CallOneArg(kind, items);
+            }
+            Py_DECREF(items);
+        }
+        /* (``kind`` is the class of what it made, else every slot the public way) */
+        int direct = coll != NULL && Py_TYPE(coll) == tp;
+        if (coll != NULL &&
+            set_slot(coll, direct ? at_owner : 0, str_owner, owner) == 0 &&
+            set_slot(coll, direct ? at_rel : 0, str_relation, rel) == 0 &&
+            set_slot(coll, direct ? at_linked : 0, str_linked, Py_None) == 0 &&
+            (dict = PyObject_GetAttr(owner, str_dict)) != NULL) {
+            r = PyObject_SetItem(dict, name, coll);
+        }
+        Py_XDECREF(dict);
+        Py_XDECREF(coll);
+        Py_DECREF(key);
+        Py_DECREF(owner);
+        if (r < 0) {
+            goto done;
+        }
+        if (PyDict_GET_SIZE(owners) != size) {
+            PyErr_SetString(PyExc_RuntimeError, "dictionary changed size during iteration");
+            goto done;
+        }
+    }
+    ok = 1;
+done:
+    Py_DECREF(owners);
+    Py_DECREF(none);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ``owner.__dict__`` (a new reference), or NULL with the error set. */
+static inline PyObject *
+dict_of(PyObject *obj)
+{
+    return PyObject_GetAttr(obj, str_dict);
+}
+
+/* ``d.get(name)`` (borrowed from a dict; a new reference in ``*own`` otherwise, to release),
+   NULL without an error when missing, NULL with an error set on failure. */
+static PyObject *
+dict_get(PyObject *d, PyObject *name, PyObject **own)
+{
+    *own = NULL;
+    if (PyDict_Check(d)) {
+        return PyDict_GetItemWithError(d, name);
+    }
+    *own = PyObject_CallMethod(d, "get", "O", name);
+    if (*own == Py_None) {
+        Py_CLEAR(*own);
+    }
+    return *own;
+}
+
+/* ``key == 0``: 1, 0, or -1 with the error set. */
+static inline int
+equals_zero(PyObject *key, PyObject *zero)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyLong_CheckExact(key)) { /* (no digits: 0, in the int layout up to 3.11) */
+        return Py_SIZE(key) == 0;
+    }
+#endif
+    return PyObject_RichCompareBool(key, zero, Py_EQ);
+}
+
+/* pending(owners, name, pk_name, auto) -> {key: owner} of the owners (a sequence) whose
+   ``__dict__`` lacks ``name`` and holds a key under ``pk_name`` that is not None (nor 0 with
+   ``auto``): ``core.loaders.load_collections``' owners still to load, in order. */
+static PyObject *
+eager_pending(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "pending(owners, name, pk_name, auto) takes 4 arguments");
+        return NULL;
+    }
+    PyObject *name = args[1], *pk_name = args[2];
+    int autoinc = PyObject_IsTrue(args[3]);
+    if (autoinc < 0) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "pending: owners must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyDict_New();
+    PyObject *zero = PyLong_FromLong(0);
+    if (out == NULL || zero == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *o = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+        PyObject *d = dict_of(o), *own_key = NULL;
+        int r = -1, has = d == NULL ? -1 : PySequence_Contains(d, name);
+        if (has == 0) {
+            PyObject *key = dict_get(d, pk_name, &own_key);
+            if (key == NULL) {
+                r = PyErr_Occurred() ? -1 : 0;
+            }
+            else if (key == Py_None) {
+                r = 0;
+            }
+            else {
+                Py_INCREF(key);
+                int is_zero = autoinc ? equals_zero(key, zero) : 0;
+                r = is_zero < 0 ? -1 : is_zero ? 0 : PyDict_SetItem(out, key, o);
+                Py_DECREF(key);
+            }
+        }
+        else if (has > 0) {
+            r = 0;
+        }
+        Py_XDECREF(own_key);
+        Py_XDECREF(d);
+        Py_DECREF(o);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+    Py_DECREF(zero);
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_XDECREF(zero);
+    Py_XDECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* items_of(owners, name) -> every item of the owners' collections ``name`` (from each
+   ``__dict__``; an owner without one has none), once each by identity, in the order first
+   met: ``core.loaders.load_collections``' next level. The items seen are kept in an open
+   addressing table of their addresses (each alive: the result holds it). */
+static PyObject *
+eager_items_of(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "items_of(owners, name) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *name = args[1];
+    PyObject *seq = PySequence_Fast(args[0], "items_of: owners must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    size_t cap = 64, used = 0;
+    PyObject **seen = PyMem_Calloc(cap, sizeof(PyObject *));
+    if (out == NULL || seen == NULL) {
+        if (seen == NULL) {
+            PyErr_NoMemory();
+        }
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *o = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+        PyObject *d = dict_of(o), *own = NULL, *it = NULL;
+        int r = d == NULL ? -1 : 0;
+        PyObject *coll = d == NULL ? NULL : dict_get(d, name, &own);
+        if (coll == NULL) {
+            r = PyErr_Occurred() ? -1 : 0;
+        }
+        else {
+            Py_INCREF(coll);
+            it = PyObject_GetIter(coll);
+            Py_DECREF(coll);
+            r = it == NULL ? -1 : 0;
+        }
+        PyObject *item;
+        while (it != NULL && (item = PyIter_Next(it)) != NULL) {
+            if (2 * (used + 1) > cap) { /* grow: rehash every address */
+                size_t ncap = cap * 2;
+                PyObject **next = PyMem_Calloc(ncap, sizeof(PyObject *));
+                if (next == NULL) {
+                    Py_DECREF(item);
+                    PyErr_NoMemory();
+                    r = -1;
+                    break;
+                }
+                for (size_t k = 0; k < cap; k++) {
+                    if (seen[k] != NULL) {
+                        size_t h = ((size_t)seen[k] >> 4) & (ncap - 1);
+                        while (next[h] != NULL) {
+                            h = (h + 1) & (ncap - 1);
+                        }
+                        next[h] = seen[k];
+                    }
+                }
+                PyMem_Free(seen);
+                seen = next;
+                cap = ncap;
+            }
+            size_t h = ((size_t)item >> 4) & (cap - 1);
+            while (seen[h] != NULL && seen[h] != item) {
+                h = (h + 1) & (cap - 1);
+            }
+            if (seen[h] == NULL) {
+                if (PyList_Append(out, item) < 0) {
+                    Py_DECREF(item);
+                    r = -1;
+                    break;
+                }
+                seen[h] = item; /* (held by ``out``) */
+                used++;
+            }
+            Py_DECREF(item);
+        }
+        if (r == 0 && PyErr_Occurred()) {
+            r = -1;
+        }
+        Py_XDECREF(it);
+        Py_XDECREF(own);
+        Py_XDECREF(d);
+        Py_DECREF(o);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+    PyMem_Free(seen);
+    Py_DECREF(seq);
+    return out;
+fail:
+    PyMem_Free(seen);
+    Py_XDECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* ``row[at]`` of a row (borrowed; a row is a tuple or list, else NULL with an error set). */
+static inline PyObject *
+row_at(PyObject *row, Py_ssize_t at)
+{
+    if (!PyTuple_Check(row) && !PyList_Check(row)) {
+        PyErr_SetString(PyExc_TypeError, "a row must be a tuple or a list");
+        return NULL;
+    }
+    if (at < 0 || at >= Py_SIZE(row)) {
+        PyErr_SetString(PyExc_IndexError, "a row is shorter than its columns");
+        return NULL;
+    }
+    return PySequence_Fast_GET_ITEM(row, at);
+}
+
+/* by_key(rows, at) -> {row[at]: row} (the last row of a key, keys in the order first met):
+   ``dict(zip(map(itemgetter(at), rows), rows))``, ``Source.through_pivot``'s rows by item. */
+static PyObject *
+eager_by_key(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "by_key(rows, at) takes 2 arguments");
+        return NULL;
+    }
+    Py_ssize_t at = PyLong_AsSsize_t(args[1]);
+    if (at == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "by_key: rows must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *row = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+        PyObject *key = row_at(row, at);
+        int r = key == NULL ? -1 : PyDict_SetItem(out, key, row);
+        Py_DECREF(row);
+        if (r < 0) {
+            Py_DECREF(out);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+/* link_groups(groups, rows, owner_at, item_at, items) -> None: for each row, the item
+   ``items[row[item_at]]`` (KeyError where missing) appended to the list ``groups`` holds
+   under ``row[owner_at]`` (a new list where none): ``Source.through_pivot``'s grouping of
+   items by owner (``_group`` of the owners' and the items' columns), in one pass. */
+static PyObject *
+eager_link_groups(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "link_groups(groups, rows, owner_at, item_at, items) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *groups = args[0], *items = args[4];
+    if (!PyDict_Check(groups) || !PyDict_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "link_groups: groups and items must be dicts");
+        return NULL;
+    }
+    Py_ssize_t owner_at = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t item_at = owner_at == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(args[3]);
+    if (item_at == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "link_groups: rows must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *row = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+        int r = -1;
+        PyObject *owner = row_at(row, owner_at);
+        PyObject *ikey = owner == NULL ? NULL : row_at(row, item_at);
+        PyObject *item = ikey == NULL ? NULL : PyDict_GetItemWithError(items, ikey);
+        if (item == NULL) {
+            if (ikey != NULL && !PyErr_Occurred()) {
+                PyObject *t = PyTuple_Pack(1, ikey);
+                if (t != NULL) {
+                    PyErr_SetObject(PyExc_KeyError, t);
+                    Py_DECREF(t);
+                }
+            }
+        }
+        else {
+            Py_INCREF(item);
+            Py_INCREF(owner);
+            PyObject *group = PyDict_GetItemWithError(groups, owner);
+            if (group == NULL || group == Py_None) {
+                if (!PyErr_Occurred()) {
+                    PyObject *list = PyList_New(1);
+                    if (list != NULL) {
+                        PyList_SET_ITEM(list, 0, Py_NewRef(item));
+                        r = PyDict_SetItem(groups, owner, list);
+                        Py_DECREF(list);
+                    }
+                }
+            }
+            else if (PyList_CheckExact(group)) {
+                r = PyList_Append(group, item);
+            }
+            else {
+                Py_INCREF(group);
+                PyObject *res = PyObject_CallMethodOneArg(group, str_append, item);
+                Py_DECREF(group);
+                r = res == NULL ? -1 : 0;
+                Py_XDECREF(res);
+            }
+            Py_DECREF(owner);
+            Py_DECREF(item);
+        }
+        Py_DECREF(row);
+        if (r < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"ascending", (PyCFunction)(void (*)(void))ascending, METH_FASTCALL,
      "ascending(before, keys) -> whether keys ascend strictly, after before's last key."},
+    {"group", (PyCFunction)(void (*)(void))eager_group, METH_FASTCALL,
+     "group(groups, keys, objs) -> None: each object appended to its key's list in groups."},
+    {"install", (PyCFunction)(void (*)(void))eager_install, METH_FASTCALL,
+     "install(kind, relation, name, owners, groups) -> None: loaded collections on owners."},
+    {"pending", (PyCFunction)(void (*)(void))eager_pending, METH_FASTCALL,
+     "pending(owners, name, pk_name, auto) -> {key: owner} of owners still to load name."},
+    {"items_of", (PyCFunction)(void (*)(void))eager_items_of, METH_FASTCALL,
+     "items_of(owners, name) -> the items of the owners' collections, once each."},
+    {"by_key", (PyCFunction)(void (*)(void))eager_by_key, METH_FASTCALL,
+     "by_key(rows, at) -> {row[at]: row}, the last row of each key."},
+    {"link_groups", (PyCFunction)(void (*)(void))eager_link_groups, METH_FASTCALL,
+     "link_groups(groups, rows, owner_at, item_at, items) -> None: items grouped by owner."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1295,6 +2009,13 @@ PyInit__hydrate(void)
     }
     str_close = PyUnicode_InternFromString("close");
     if (str_close == NULL) {
+        return NULL;
+    }
+    if ((str_append = PyUnicode_InternFromString("append")) == NULL ||
+        (str_dict = PyUnicode_InternFromString("__dict__")) == NULL ||
+        (str_owner = PyUnicode_InternFromString("_owner")) == NULL ||
+        (str_relation = PyUnicode_InternFromString("_relation")) == NULL ||
+        (str_linked = PyUnicode_InternFromString("_linked")) == NULL) {
         return NULL;
     }
 #if INLINE_VALUES

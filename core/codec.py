@@ -8,7 +8,8 @@ the generated source; values never do. Callers: ``core.persist``, ``core.query``
 
 Rows become objects in C where the optional accelerator ``core._hydrate`` was built
 (``setup.py``; a ``Hydrator``): an untracked stream of an entity without references
-(``_compile_stream_rows``) and a session's load (``_compile_merge``). The generated Python
+(``_compile_stream_rows``) and a session's load (``_compile_merge``; an eager load's new
+rows with their references resolved too). The generated Python
 loops make the same objects everywhere else, and everywhere when the environment sets
 ``ORMCLI_NO_SPEEDUPS=1`` at import (``SPEEDUPS`` says which runs).
 """
@@ -52,7 +53,10 @@ def _speedups() -> ModuleType | None:
         from core import _hydrate
     except ImportError:
         return None
-    if not hasattr(_hydrate, "ascending") or not hasattr(_hydrate.Hydrator, "fresh"):
+    wanted = ("ascending", "group", "by_key", "link_groups", "pending", "items_of", "install")
+    if not all(hasattr(_hydrate, name) for name in wanted) or not all(
+        hasattr(_hydrate.Hydrator, name) for name in ("fresh", "chunk_refs")
+    ):
         return None
     return _hydrate
 
@@ -129,6 +133,16 @@ Deferrer = Callable[[list[Any], list[Any]], None]
 RowsFn = Callable[[Sequence[Any], Pending | None], list[tuple[Any, ...]]]
 
 
+def _ref_resolver(
+    resolve: Resolver, target: EntityInfo, conv: Converter | None
+) -> Callable[[Any], Any]:
+    """``value -> resolve(target, conv(value))`` (``conv`` None: the value as it is): a
+    reference's answer for a stored key, for ``Hydrator.chunk_refs``."""
+    if conv is None:
+        return lambda v: resolve(target, v)
+    return lambda v: resolve(target, conv(v))
+
+
 class UpdateGroup:
     """Changed objects of one entity that changed the same columns (one batch of UPDATEs)."""
 
@@ -173,6 +187,11 @@ class EntityCodec:
         #: Identity-mapped loading: references as bare keys (a session's query), or
         #: (``merge_resolving``: loaders that hand over the referenced objects) resolved by
         #: ``resolve``.
+        #: The accelerator this codec's loops and ``core.loaders``' eager loads of its entity
+        #: use (``core._hydrate``), or None: the generated Python code (chosen when the codec
+        #: is made, as ``SPEEDUPS`` says; tests make codecs without it).
+        self.speedups: ModuleType | None = _hydrate
+        self._merge_c = self._merge_hydrator()
         self.merge = self._compile_merge(bare=True)
         self.merge_resolving = self._compile_merge(bare=False)
         self.merge_one = self._compile_merge_one()
@@ -422,12 +441,7 @@ class EntityCodec:
                 lines.append(f"v = {src}")
                 target = f.target
                 assert target is not None
-                if (
-                    caches is not None
-                    and target is not self.info
-                    and len(target.primary_key) == 1
-                    and target.primary_key[0].kind in ("int", "str")
-                ):
+                if caches is not None and self._ref_cached(f):
                     caches.append(f"rc{i} = {{}}")
                     caches.append(f"g{i} = rc{i}.get")
                     lines.append("if v is None:")
@@ -446,6 +460,40 @@ class EntityCodec:
                 lines.append(f"v = {src}")
                 lines.append(f"d[{f.name!r}] = None if v is None else f{i}(v)")
         return [indent + line for line in lines]
+
+    def _ref_cached(self, f: FieldInfo) -> bool:
+        """Whether a loop over many rows asks ``resolve`` once per key of reference ``f``
+        (see ``_field_lines``): a target other than the entity, keyed by one int or str."""
+        target = f.target
+        assert target is not None
+        return (
+            target is not self.info
+            and len(target.primary_key) == 1
+            and target.primary_key[0].kind in ("int", "str")
+        )
+
+    def _ref_resolvers(self, ns: dict[str, Any]) -> str:
+        """The expression of ``Hydrator.chunk_refs``' ``refs`` in a generated merge (names in
+        ``_merge_hydrator``'s order): None for a plain value or a single key (stored as it
+        is), else ``(rc<i> or None, resolver)``, the resolver converting the stored key and
+        asking ``resolve`` for it (``_ref_resolver``), ``rc<i>`` the cache ``_field_lines``
+        made for the same reference (shared by the C and the Python loops of one load)."""
+        fields = self.info.fields
+        single = len(self.pk_positions) == 1
+        order = list(range(len(fields)))
+        if single:
+            order.remove(self.pk_positions[0])
+            order.insert(0, self.pk_positions[0])
+        ns["ref_resolver"] = _ref_resolver
+        parts = []
+        for j, i in enumerate(order):
+            f = fields[i]
+            if f.kind != "reference" or (single and j == 0):
+                parts.append("None")
+                continue
+            cache = f"rc{i}" if self._ref_cached(f) else "None"
+            parts.append(f"({cache}, ref_resolver(resolve, t{i}, f{i}))")
+        return "(" + ", ".join(parts) + ",)"
 
     def _compile_hydrate(self) -> Callable[[Sequence[Any], Any, Resolver | None], Any]:
         """``fn(row, token, resolve) -> obj``: a new instance without calling ``__init__``,
@@ -642,23 +690,27 @@ class EntityCodec:
         identity map, which maps them on first use (``core.identity``). With ``bare``,
         references hold their bare keys and ``resolve`` is not called (``_field_lines``), and
         the rows' loops run in C where the accelerator is built (``_merge_hydrator``: the
-        same objects and keys, each chunk's checks and mapping still here).
+        same objects and keys, each chunk's checks and mapping still here). Without it
+        (references resolved: an eager load's), a fresh load's rows run in C too
+        (``Hydrator.chunk_refs``), rows over a filled map in the generated loop.
         """
         info = self.info
         ns: dict[str, Any] = {"lt": operator.lt, "islice": itertools.islice}
         caches: list[str] = []
         unpack, key_expr, build = self._merge_parts(ns, caches, bare)
-        hydrator = self._merge_hydrator() if bare else None
+        hydrator = self._merge_c
         # Whether a chunk's keys go on ascending: one C call a chunk where the accelerator is
         # built, else a call of ``lt`` a key (S2r, 10,000 rows: 3.1M instructions -> 0.7M).
         check = [
             "        if ascending and (allkeys and not allkeys[-1] < keys[0]",
             "                or not all(map(lt, keys, islice(keys, 1, None)))):",
         ]
-        if hydrator is not None:  # the rows' loops in C (the objects of ``build``)
-            assert _hydrate is not None
-            ns.update(fresh=hydrator.fresh, merge_rows=hydrator.merge, ascends=_hydrate.ascending)
+        if hydrator is not None:
+            assert self.speedups is not None
+            ns["ascends"] = self.speedups.ascending
             check = ["        if ascending and not ascends(allkeys, keys):"]
+        if hydrator is not None and bare:  # the rows' loops in C (the objects of ``build``)
+            ns.update(fresh=hydrator.fresh, merge_rows=hydrator.merge)
             fresh = ["        objs, keys = fresh(rows, token)"]
             mapped = ["    merge_rows(rows, token, mapping, out)"]
         else:
@@ -682,6 +734,12 @@ class EntityCodec:
                 "            mapping[key] = o",
                 "        append(o)",
             ]
+            if hydrator is not None:
+                # References resolved: new rows in C (``Hydrator.chunk_refs``; the answers
+                # cached for the load are shared with the loop over mapped rows, above).
+                ns["chunk_refs"] = hydrator.chunk_refs
+                caches.append(f"refs = {self._ref_resolvers(ns)}")
+                fresh = ["        keys = []", "        objs = chunk_refs(rows, token, keys, refs)"]
         # Keys whose order Python knows for every value: ascending proves them distinct.
         ordered = len(self.pk_positions) == 1 and info.primary_key[0].kind in ("int", "str")
         map_chunk = [

@@ -876,17 +876,24 @@ def install_loaded(
     groups: dict[Any, list[Any]],
     links: dict[Any, list[Any]] | None,
     lazy: bool = False,
+    speedups: Any = None,
 ) -> None:
     """Put loaded collections on their owners (for ``query.eager``): per owner (by key), its
     items in order (``groups``; rows of one load, each once), and for many-to-many the pivot
     object of each (``links``; None when the owners are untracked, or with ``lazy``: made on
     first need, see ``_links_of``; a one-to-many collection's empty links are made so too).
-    One call for thousands of owners: nothing is looked for."""
+    One call for thousands of owners: nothing is looked for. ``speedups``: the accelerator
+    (``core._hydrate``), whose ``install`` runs the loop without pivot objects in C (the
+    same collections; a group list nothing else holds gives its items to the collection and
+    is left empty), or None."""
     kind = TrackedSet if rel.collection_type is set else TrackedList
     name = rel.name
     none: list[Any] = []
     get = groups.get
     if rel.pivot is None or lazy:
+        if speedups is not None:
+            speedups.install(kind, rel, name, owners, groups)
+            return
         for key, owner in owners.items():
             coll = kind(get(key, none))
             coll._owner = owner

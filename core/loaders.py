@@ -17,15 +17,18 @@ loaded. In a session the items (and pivot objects)
 are the identity-mapped objects; with work staged, each collection is put together as a lazy
 load does (``Session._install_collection``: memory wins over the stored rows).
 ``database.query`` loads untracked objects, one per row and load (shared by every object of
-that load that refers to it). Callers: ``core.query``, ``core.collection``. What it leaves
-out: SQL text (``core.sql``), collection editing and its tracking (``core.collection``).
+that load that refers to it). Where the C accelerator is built (``core._hydrate``, chosen
+with the codecs: ``EntityCodec.speedups``) the per-row loops of an eager load run in C (the
+same objects and collections); the Python loops here are the fallback. Callers:
+``core.query``, ``core.collection``. What it leaves out: SQL text (``core.sql``), collection
+editing and its tracking (``core.collection``).
 """
 
 from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +127,12 @@ class Source:
         to_db = dialect.to_db_kind(key)
         if to_db is not None:
             keys = [to_db(k) for k in keys]
+        if key.kind == "int":
+            # In ascending order (the order of the rows is the query's ORDER BY's whatever the
+            # list's): a server builds its lookup of an IN list in one rightward pass, and the
+            # chunks are ranges. (The owners of a level come grouped by their own owner: S8's
+            # 10,000 posts on SQLite, 3M fewer instructions a load.)
+            keys = sorted(keys)
         if dialect.array_batches:
             cast = dialect.cast_type(key)
             yield f"{column} = ANY({dialect.placeholder}::{cast}[])", [keys]
@@ -160,11 +169,12 @@ class Source:
         handed = {relation.owner: owners}
         groups: dict[Any, list[Any]] = {}
         keys = list(owners)
+        group = grouper(db, target)
         for where, params in self._in_chunks(q(ref.column), relation.owner.primary_key[0], keys):
             stored, objs = self._keyed_load(target, head + where + order, params, at, handed)
             if from_db is not None:
                 stored = [from_db(k) for k in stored]
-            _group(groups, stored, objs)
+            group(groups, stored, objs)
         return groups
 
     def _keyed_load(
@@ -214,10 +224,20 @@ class Source:
         context = f"cannot load {relation.label}"
         item_groups: dict[Any, list[Any]] = {}
         link_groups: dict[Any, list[Any]] | None = {} if tracked else None
+        group = grouper(db, target)
+        # Owners' keys as stored and no pivot objects: the rows grouped in C where the
+        # accelerator is (``core._hydrate.by_key``, ``link_groups``: the same groups).
+        speedups = db.codec(target).speedups if from_db is None and not tracked else None
         for where, params in self._in_chunks(column, relation.owner.primary_key[0], list(owners)):
             rows = self.io._fetch(
                 f"{head} WHERE {where}{head_order(db, relation)}", params, context
             )
+            if speedups is not None:
+                by_raw = speedups.by_key(rows, pk_at)
+                objs = self.materialize(target, ([row[width:] for row in by_raw.values()],))
+                found = dict(zip(by_raw, objs, strict=True))
+                speedups.link_groups(item_groups, rows, 0, pk_at, found)
+                continue
             item_keys = list(map(item_key, rows))
             by_raw = dict(zip(item_keys, rows, strict=False))  # one row per item
             objs = self.materialize(target, ([row[width:] for row in by_raw.values()],))
@@ -226,11 +246,11 @@ class Source:
             owner_keys = list(map(owner_key, rows))
             if from_db is not None:
                 owner_keys = [from_db(k) for k in owner_keys]
-            _group(item_groups, owner_keys, items)
+            group(item_groups, owner_keys, items)
             if link_groups is not None:
                 handed = {relation.owner: owners, target: {target.pk_of(o): o for o in objs}}
                 links = self.materialize(pivot, ([row[:width] for row in rows],), handed)
-                _group(link_groups, owner_keys, links)
+                group(link_groups, owner_keys, links)
         return item_groups, link_groups
 
 
@@ -238,6 +258,17 @@ def head_order(db: Database, relation: RelationInfo) -> str:
     """``ORDER BY`` the items' key in ``pivot_select_sql``'s aliases."""
     q = db.dialect.quote
     return " ORDER BY " + ", ".join(f"{q('_t')}.{q(f.column)}" for f in relation.target.primary_key)
+
+
+#: ``group(groups, keys, objs)``: see ``_group``.
+Grouper = Callable[[dict[Any, list[Any]], list[Any], list[Any]], None]
+
+
+def grouper(db: Database, info: EntityInfo) -> Grouper:
+    """``_group``, in C where the codec of ``info`` runs with the accelerator
+    (``core._hydrate.group``: the same groups)."""
+    speedups = db.codec(info).speedups
+    return _group if speedups is None else speedups.group
 
 
 def _group(groups: dict[Any, list[Any]], keys: list[Any], objs: list[Any]) -> None:
@@ -375,13 +406,19 @@ def load_collections(
     name = relation.name
     pk = relation.owner.primary_key[0]
     pk_name, auto = pk.name, pk.autoincrement
-    todo: dict[Any, Any] = {
-        key: o
-        for o in owners
-        if name not in (d := o.__dict__)
-        and (key := d.get(pk_name)) is not None
-        and not (auto and key == 0)
-    }
+    # (the accelerator's loops where the items' codec has it: the same dict and list)
+    speedups = source.database.codec(relation.target).speedups
+    todo: dict[Any, Any]
+    if speedups is not None:
+        todo = speedups.pending(owners, name, pk_name, auto)
+    else:
+        todo = {
+            key: o
+            for o in owners
+            if name not in (d := o.__dict__)
+            and (key := d.get(pk_name)) is not None
+            and not (auto and key == 0)
+        }
     if todo:
         session = source.session
         staged = session is not None and bool(
@@ -403,9 +440,12 @@ def load_collections(
                 pivots = links.get(key, none) if links is not None else none
                 session._install_collection(owner, relation, found, pivots)
         else:
-            install_loaded(relation, todo, groups, links, lazy)
+            install_loaded(relation, todo, groups, links, lazy, speedups)
     if not items:
         return []
+    if speedups is not None:
+        level: list[Any] = speedups.items_of(owners, name)
+        return level
     out = {id(item): item for o in owners for item in o.__dict__.get(name, ())}
     return list(out.values())
 

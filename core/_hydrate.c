@@ -1442,6 +1442,39 @@ ascending(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *str_append, *str_dict, *str_owner, *str_relation, *str_linked;
 
+/* ``groups[key].append(obj)``, a one-item list made when ``key`` has no group yet (or None);
+   a group that is not an exact list is appended to through its own ``append``. The caller
+   holds ``key`` and ``obj``. 0, or -1 with an exception set. */
+static int
+group_add(PyObject *groups, PyObject *key, PyObject *obj)
+{
+    PyObject *group = PyDict_GetItemWithError(groups, key);
+    if (group == NULL || group == Py_None) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        PyObject *list = PyList_New(1);
+        if (list == NULL) {
+            return -1;
+        }
+        PyList_SET_ITEM(list, 0, Py_NewRef(obj));
+        int r = PyDict_SetItem(groups, key, list);
+        Py_DECREF(list);
+        return r;
+    }
+    if (PyList_CheckExact(group)) {
+        return PyList_Append(group, obj);
+    }
+    Py_INCREF(group);
+    PyObject *res = PyObject_CallMethodOneArg(group, str_append, obj);
+    Py_DECREF(group);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
 static PyObject *
 eager_group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1476,34 +1509,7 @@ eager_group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         }
         PyObject *key = Py_NewRef(PySequence_Fast_GET_ITEM(keys, i));
         PyObject *obj = Py_NewRef(PySequence_Fast_GET_ITEM(objs, i));
-        int r = 0;
-        PyObject *group = PyDict_GetItemWithError(groups, key);
-        if (group == NULL || group == Py_None) {
-            if (PyErr_Occurred()) {
-                r = -1;
-            }
-            else {
-                PyObject *list = PyList_New(1);
-                if (list == NULL) {
-                    r = -1;
-                }
-                else {
-                    PyList_SET_ITEM(list, 0, Py_NewRef(obj));
-                    r = PyDict_SetItem(groups, key, list);
-                    Py_DECREF(list);
-                }
-            }
-        }
-        else if (PyList_CheckExact(group)) {
-            r = PyList_Append(group, obj);
-        }
-        else {
-            Py_INCREF(group);
-            PyObject *res = PyObject_CallMethodOneArg(group, str_append, obj);
-            Py_DECREF(group);
-            r = res == NULL ? -1 : 0;
-            Py_XDECREF(res);
-        }
+        int r = group_add(groups, key, obj);
         Py_DECREF(key);
         Py_DECREF(obj);
         if (r < 0) {
@@ -1939,27 +1945,7 @@ eager_link_groups(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t
         else {
             Py_INCREF(item);
             Py_INCREF(owner);
-            PyObject *group = PyDict_GetItemWithError(groups, owner);
-            if (group == NULL || group == Py_None) {
-                if (!PyErr_Occurred()) {
-                    PyObject *list = PyList_New(1);
-                    if (list != NULL) {
-                        PyList_SET_ITEM(list, 0, Py_NewRef(item));
-                        r = PyDict_SetItem(groups, owner, list);
-                        Py_DECREF(list);
-                    }
-                }
-            }
-            else if (PyList_CheckExact(group)) {
-                r = PyList_Append(group, item);
-            }
-            else {
-                Py_INCREF(group);
-                PyObject *res = PyObject_CallMethodOneArg(group, str_append, item);
-                Py_DECREF(group);
-                r = res == NULL ? -1 : 0;
-                Py_XDECREF(res);
-            }
+            r = group_add(groups, owner, item);
             Py_DECREF(owner);
             Py_DECREF(item);
         }

@@ -24,17 +24,8 @@ from core import Database
 from core.collection import TrackedList
 from core.entity import SESSION_ATTR, Unloaded
 from core.loaders import DATABASE_ATTR
+from tests.core.hydrate_built import _hydrate, built
 from tests.core.test_relation_loading import MODELS, Author, Post, Tag, seed
-
-try:
-    from core import _hydrate
-except ImportError:  # (not built: the comparisons still run, both sides pure)
-    _hydrate = None  # type: ignore[assignment]
-
-built = pytest.mark.skipif(
-    _hydrate is None or not core.codec.SPEEDUPS,
-    reason="core._hydrate is not built here, or ORMCLI_NO_SPEEDUPS is set",
-)
 
 
 def _make(db_url: str) -> Database:

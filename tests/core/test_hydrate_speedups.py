@@ -27,17 +27,8 @@ import pytest
 import core.codec
 from core import Database, F, PrimaryKey, ValidationError, entity
 from core.entity import SESSION_ATTR, Unloaded, unloaded_key
+from tests.core.hydrate_built import _hydrate, built
 from tests.core.models import ALL, Article, Author, Everything, Membership, Role
-
-try:
-    from core import _hydrate
-except ImportError:  # (not built: the comparisons still run, both sides pure)
-    _hydrate = None  # type: ignore[assignment]
-
-built = pytest.mark.skipif(
-    _hydrate is None or not core.codec.SPEEDUPS,
-    reason="core._hydrate is not built here, or ORMCLI_NO_SPEEDUPS is set",
-)
 
 
 @entity.name("one_field")

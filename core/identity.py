@@ -44,10 +44,13 @@ class IdentityMap:
     def mapping(self, info: EntityInfo) -> dict[Any, Any]:
         """The entity's map (made empty if there was none), to read or change; a deferred
         load enters it first."""
-        mapping = self._maps.setdefault(info, {})
-        deferred = self._deferred.pop(info, None)
-        if deferred is not None:
-            mapping.update(zip(*deferred, strict=True))
+        mapping = self._maps.get(info)
+        if mapping is None:
+            mapping = self._maps[info] = {}
+        if self._deferred:
+            deferred = self._deferred.pop(info, None)
+            if deferred is not None:
+                mapping.update(zip(*deferred, strict=True))
         return mapping
 
     def lookup(self, info: EntityInfo, key: Any) -> Any:

@@ -1001,14 +1001,16 @@ class Session:
         info = getattr(cls, "__orm_entity__", None)
         if type(info) is not EntityInfo:
             info = entity_info(cls)
-        obj = self._identity.lookup(info, pk)
+        identity = self._identity
+        obj = identity.lookup(info, pk)
         if obj is not None:
             return obj  # type: ignore[no-any-return]
-        for new in self._new.values():
-            if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
-                return new  # type: ignore[no-any-return]
+        if self._new:
+            for new in self._new.values():
+                if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
+                    return new  # type: ignore[no-any-return]
         db = self.database
-        codec = db.codec(info)
+        codec = db._codecs.get(info) or db.codec(info)
         key_to_db = codec.key_to_db
         if key_to_db is not None and pk is not None:
             # The one SELECT by key, its text made once per database; one row at most.
@@ -1022,7 +1024,7 @@ class Session:
             query: Query[T] = Query(db, info, self).by_pk(pk)
             found = query._objects((query._rows(limit_one=True),))
             return found[0] if found else None
-        sql, context = db._select_by_key(info)
+        sql, context = db._by_key.get(info) or db._select_by_key(info)
         conn = self._conn
         if conn is None and not self._scoped:
             rows = db._lookup(sql, (key,), context, self._replica_ok)
@@ -1030,7 +1032,7 @@ class Session:
             rows = (conn or self._begin()).lookup(sql, (key,), context)
         if not rows:
             return None
-        mapping = self._identity.mapping(info)
+        mapping = identity.mapping(info)
         return codec.merge_one(rows[0], self._token, mapping, self._resolve)  # type: ignore[no-any-return]
 
     def _load_reference(self, target: EntityInfo, pk: Any) -> Any:

@@ -86,6 +86,10 @@ class Connection:
         self._last_sql = ""
         #: The cursor ``lookup`` reuses (made on first use).
         self._lookup_cursor: Any = None
+        #: ``dialect.after_fetch``, None where it is the default that does nothing.
+        self._after_fetch: Callable[[Any], None] | None = (
+            None if type(dialect).after_fetch is Dialect.after_fetch else dialect.after_fetch
+        )
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -232,7 +236,8 @@ class Connection:
                 cur = self._lookup_cursor = self.raw.cursor()
             cur.execute(sql, params)
             found: list[Any] = cur.fetchall()
-            self.dialect.after_fetch(self.raw)
+            if self._after_fetch is not None:
+                self._after_fetch(self.raw)
         except Exception as exc:
             raise self._fail(exc, context) from exc
         return found

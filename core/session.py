@@ -1027,7 +1027,8 @@ class Session:
         sql, context = db._by_key.get(info) or db._select_by_key(info)
         conn = self._conn
         if conn is None and not self._scoped:
-            rows = db._lookup(sql, (key,), context, self._replica_ok)
+            replica = self.replica_reads and not self._wrote  # (``_replica_ok``, inlined)
+            rows = db._lookup(sql, (key,), context, replica)
         else:
             rows = (conn or self._begin()).lookup(sql, (key,), context)
         if not rows:

@@ -136,3 +136,28 @@ def test_get_finds_a_staged_object_by_its_natural_key(db: Database) -> None:
     m = Membership(org="acme", member=1)
     s.add(m)
     assert s.get(Membership, ("acme", 1)) is m
+
+
+def test_get_by_one_field_key_finds_staged_new_then_mapped_then_the_database(db: Database) -> None:
+    s = db.create_session()
+    ann = s.query(Author).filter(name="ann").find_one()
+    new = Author(id=100, email="new@x.org", name="new")
+    s.add(new)
+    assert s.get(Author, 100) is new  # staged, not in the database
+    assert s.get(Author, ann.id) is ann  # mapped
+    bob_id = db.query(Author).filter(name="bob").find_one().id
+    fresh = db.create_session()  # nothing staged: straight to the database
+    bob = fresh.get(Author, bob_id)
+    assert bob is not None and bob.name == "bob" and fresh.get(Author, bob_id) is bob
+    assert fresh.get(Author, 999) is None
+
+
+def test_a_lookup_frees_the_result_where_the_dialect_does(db: Database) -> None:
+    from core.dialects.base import Dialect
+
+    overrides = type(db.dialect).after_fetch is not Dialect.after_fetch
+    with db.pool.connection() as conn:
+        assert (conn._after_fetch is not None) == overrides
+        conn.lookup("SELECT 1", ())
+        if overrides:
+            assert getattr(conn.raw, "_result", None) is None  # PyMySQL's last result let go

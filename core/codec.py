@@ -480,10 +480,7 @@ class EntityCodec:
         made for the same reference (shared by the C and the Python loops of one load)."""
         fields = self.info.fields
         single = len(self.pk_positions) == 1
-        order = list(range(len(fields)))
-        if single:
-            order.remove(self.pk_positions[0])
-            order.insert(0, self.pk_positions[0])
+        order = self._merge_order()
         ns["ref_resolver"] = _ref_resolver
         parts = []
         for j, i in enumerate(order):
@@ -584,12 +581,18 @@ class EntityCodec:
         identity key made of the converted key values (``fresh``, ``merge``)."""
         if _hydrate is None:
             return None
+        order = self._merge_order()
+        key = (0,) if len(self.pk_positions) == 1 else tuple(self.pk_positions)
+        return self._hydrator(order, key)
+
+    def _merge_order(self) -> list[int]:
+        """The row positions of the fields in the order a merge stores them: a single key
+        first, then the others as declared (every field as declared for a composite key)."""
         order = list(range(len(self.info.fields)))
         if len(self.pk_positions) == 1:
             order.remove(self.pk_positions[0])
             order.insert(0, self.pk_positions[0])
-            return self._hydrator(order, (0,))
-        return self._hydrator(order, tuple(self.pk_positions))
+        return order
 
     def _hydrator(self, order: list[int], key: tuple[int, ...] = ()) -> Any:
         """A C ``Hydrator`` storing the fields at ``order`` (row positions) in that order,

@@ -7,9 +7,9 @@ those were a third of ``import core`` (issue 18 asks for <= 80 ms). A record lis
 in ``__slots__`` and sets them in its own ``__init__`` with ``init_member``; this base gives
 ``repr``, equality and hashing by value (a subclass may restore identity), immutability and
 ``_replace``. Callers: ``core.expressions``, ``core.types``, ``core.url``, ``core.paths``,
-``core.upsert``, ``core.query``. What it leaves out: defaults, validation and ordering (each
-record's ``__init__`` does what it needs). ``Struct`` is the mutable kind (the unit of work's
-change records and plan steps, ``core.unitofwork`` and ``core.persist``).
+``core.upsert``, ``core.query``, ``core.session``. What it leaves out: defaults, validation and
+ordering (each record's ``__init__`` does what it needs). ``Struct`` is the mutable kind (the
+unit of work's change records and plan steps, ``core.unitofwork`` and ``core.persist``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,18 @@ init_member = object.__setattr__
 
 
 class Record:
-    """An immutable value: members in ``__slots__``, compared and hashed by their values."""
+    """An immutable value: members in ``__slots__``, compared and hashed by their values.
+
+    ``_fields`` names the members (``__slots__`` unless a class says otherwise: one whose
+    instances keep their members in ``__dict__``, set in one ``__dict__.update``)."""
 
     __slots__: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_fields" not in cls.__dict__ and "__slots__" in cls.__dict__:
+            cls._fields = cls.__slots__
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
@@ -34,10 +43,10 @@ class Record:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
         return f"{type(self).__name__}({inner})"
 
     def __eq__(self, other: object) -> bool:
@@ -51,7 +60,7 @@ class Record:
 
     def _replace(self, **changes: Any) -> Any:
         """A copy with ``changes`` (member name -> value) applied."""
-        values = {name: getattr(self, name) for name in self.__slots__}
+        values = {name: getattr(self, name) for name in self._fields}
         values.update(changes)
         return type(self)(**values)
 

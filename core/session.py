@@ -178,12 +178,13 @@ def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> 
                 d[f.name] = u
 
 
-class CommitResult:
+class CommitResult(Record):
     """What a commit sent: row counts, statements (an ``executemany`` is one), seconds;
     ``upserts``: rows sent as upserts (each inserted or updated; the database does not say
-    which). Immutable; compared and hashed by value."""
+    which). Immutable; compared and hashed by value (a ``Record`` whose members live in its
+    ``__dict__``)."""
 
-    _FIELDS = ("inserts", "updates", "deletes", "statements", "elapsed", "upserts")
+    _fields = ("inserts", "updates", "deletes", "statements", "elapsed", "upserts")
     inserts: int
     updates: int
     deletes: int
@@ -210,28 +211,6 @@ class CommitResult:
             elapsed=elapsed,
             upserts=upserts,
         )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"CommitResult is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"CommitResult is immutable: cannot delete {name!r}")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(self.__dict__[n] for n in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not CommitResult:
-            return NotImplemented
-        assert isinstance(other, CommitResult)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={self.__dict__[n]!r}" for n in self._FIELDS)
-        return f"CommitResult({inner})"
 
 
 class _Flushed(Struct):

@@ -20,7 +20,6 @@ import contextlib
 import gc
 import itertools
 import operator
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
@@ -30,6 +29,7 @@ from core import collection as _collection
 from core.dialects.base import INT64_CHECK, Converter, Dialect, json_dumps_canonical
 from core.entity import SESSION_ATTR, EntityInfo, FieldInfo, Unloaded, unloaded_key
 from core.errors import OrmError, SessionError, ValidationError
+from core.speedups import load as load_accelerator
 from core.types import MISSING
 
 __all__ = [
@@ -47,11 +47,8 @@ def _speedups() -> ModuleType | None:
     """The C accelerator ``core._hydrate``: None where it was not built, where the
     environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``), or where the
     build is older than this code (an in-place build not redone: it lacks what is called)."""
-    if os.environ.get("ORMCLI_NO_SPEEDUPS", "") not in ("", "0"):
-        return None
-    try:
-        from core import _hydrate
-    except ImportError:
+    _hydrate = load_accelerator("_hydrate")
+    if _hydrate is None:
         return None
     wanted = ("ascending", "group", "by_key", "link_groups", "pending", "items_of", "install")
     if not all(hasattr(_hydrate, name) for name in wanted) or not all(

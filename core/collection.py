@@ -41,13 +41,13 @@ collection (``core.session`` loads them), the model (``core.relations``).
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from core.errors import SessionError, ValidationError
+from core.speedups import load as load_accelerator
 from core.types import MISSING
 
 if TYPE_CHECKING:
@@ -734,18 +734,6 @@ class TrackedList(list[Any]):
         raise TypeError(f"{self._relation.label} holds each item once; it cannot be repeated")
 
 
-def _speedups() -> ModuleType | None:
-    """The C accelerator ``core._moves``: None where it was not built, or where the
-    environment sets ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``)."""
-    if os.environ.get("ORMCLI_NO_SPEEDUPS", "") not in ("", "0"):
-        return None
-    try:
-        from core import _moves
-    except ImportError:
-        return None
-    return _moves
-
-
 #: The pure ``TrackedList.append`` (what the C one falls back to where the quick move does
 #: not apply).
 _pure_append = TrackedList.append
@@ -778,7 +766,7 @@ def use_speedups(module: ModuleType | None) -> None:
     TrackedList.append = append  # type: ignore[method-assign] # (the one switch of the class)
 
 
-use_speedups(_speedups())
+use_speedups(load_accelerator("_moves"))
 
 
 class TrackedSet(set[Any]):

@@ -8,7 +8,9 @@ class as little as possible:
   from the database never calls it);
 - a ``__repr__`` when the class has none;
 - a ``__setattr__`` hook that tells the owning session which field is about to change, so that a
-  commit visits only the objects that changed (never the whole identity map);
+  commit visits only the objects that changed (never the whole identity map); where the C
+  accelerator ``core._track`` is built, its ``TrackedSetattr`` takes the common assignment (a
+  plain, non-key field) and calls the Python hook for the rest (``use_speedups``);
 - a descriptor per reference field that loads the referenced object on first access (lazy
   loading; ``Query.eager`` loads them up front). An object a session loads holds the bare
   key of each reference (the row's value, no placeholder object: its ``__dict__`` stays out
@@ -59,6 +61,7 @@ from core.errors import (
 )
 from core.jsonvalues import json_problem
 from core.relations import RelationInfo
+from core.speedups import load as load_accelerator
 from core.types import (
     MISSING,
     BackReferenceSpec,
@@ -88,6 +91,7 @@ __all__ = [
     "entity_info",
     "is_entity",
     "unloaded_key",
+    "use_speedups",
 ]
 
 T = TypeVar("T")
@@ -1050,7 +1054,30 @@ def _make_setattr(cls: type, info: EntityInfo) -> Callable[[Any, str, Any], None
             base_setattr(self, name, value)
 
     __setattr__._orm_base = base_setattr  # type: ignore[attr-defined]
-    return __setattr__
+    if _track is None or not plain:
+        return __setattr__
+    # The fast path in C (``core._track``): an assignment to a plain, non-key field; anything
+    # else calls the hook above.
+    fast: Callable[[Any, str, Any], None] = _track.TrackedSetattr(
+        __setattr__, plain, frozenset(pk_fields), trackers, key, MISSING
+    )
+    fast._orm_base = base_setattr  # type: ignore[attr-defined]
+    return fast
+
+
+#: The tracked assignment's accelerator for classes instrumented from now on (``use_speedups``).
+_track: types.ModuleType | None = None
+
+
+def use_speedups(module: types.ModuleType | None) -> None:
+    """Give entity classes defined from now on the ``__setattr__`` of ``module``
+    (``core._track``), or the Python hook with None (what ``ORMCLI_NO_SPEEDUPS`` chooses at
+    import); tests define a class under each."""
+    global _track
+    _track = module
+
+
+use_speedups(load_accelerator("_track"))
 
 
 class _ReferenceAttribute:

@@ -541,14 +541,17 @@ class Session:
         new = self._new
         for obj in objs:
             # Fast path: a persistent object of this session.
-            d = getattr(obj, "__dict__", None)
-            if d is not None and d.get(SESSION_ATTR) == token and id(obj) not in new:
-                removed[id(obj)] = obj
+            try:
+                d = obj.__dict__
+            except AttributeError:
+                d = None
+            oid = id(obj)
+            if d is not None and d.get(SESSION_ATTR) == token and oid not in new:
+                removed[oid] = obj
                 continue
             if isinstance(obj, type) or not is_entity(obj):
                 raise SessionError(f"session.remove() takes entity objects, got {obj!r}")
             info = entity_info(obj)
-            oid = id(obj)
             if oid in self._new:
                 self._unstage_new(obj)
                 continue
@@ -856,10 +859,26 @@ class Session:
         """Deleted objects leave the loaded collections they are in (a child its owner's, a
         pivot's target its owner's); with ``fields``, only the collections those reference
         fields feed (the objects' references are about to change)."""
+        if not isinstance(objs, list | tuple):
+            objs = list(objs)
+        if fields is not None:
+            if not any(f.relations for f in fields):
+                return
+        elif not any(f.relations for c in set(map(type, objs)) for f in entity_info(c).references):
+            return  # (no class of these objects feeds a collection: the common removal)
+        last: type | None = None
+        feeding: list[FieldInfo] = []  # the fields of the object's class that feed collections
         for obj in objs:
-            info: EntityInfo = type(obj).__orm_entity__
+            if type(obj) is not last:
+                last = type(obj)
+                info: EntityInfo = last.__orm_entity__
+                feeding = [
+                    f for f in (info.references if fields is None else fields) if f.relations
+                ]
+            if not feeding:
+                continue
             d = obj.__dict__
-            for f in info.references if fields is None else fields:
+            for f in feeding:
                 for rel in f.relations:
                     owner = self._mapped_target(d.get(f.name), f)
                     coll = owner.__dict__.get(rel.name) if owner is not None else None
@@ -921,8 +940,8 @@ class Session:
         work = list(deleted)
         while work:
             info, objs, keys = work.pop()
-            ids = {id(o) for o in objs}
-            keyset = set(keys)
+            ids: set[int] | None = None  # (made once a loaded referrer needs them)
+            keyset: set[Any] = set()
             for referrer in self.database.entities:
                 for f in referrer.references:
                     if f.target is not info or f.on_delete == "restrict":
@@ -933,6 +952,8 @@ class Session:
                         continue
                     name = f.name
                     hits = []
+                    if ids is None:
+                        ids, keyset = {id(o) for o in objs}, set(keys)
                     for o in list(mapping.values()):
                         v = o.__dict__.get(name)
                         if v is None:
@@ -981,9 +1002,11 @@ class Session:
         if type(info) is not EntityInfo:
             info = entity_info(cls)
         identity = self._identity
-        obj = identity.lookup(info, pk)
-        if obj is not None:
-            return obj  # type: ignore[no-any-return]
+        mapping = identity.get(info)
+        if mapping is not None:
+            obj = mapping.get(pk)
+            if obj is not None:
+                return obj  # type: ignore[no-any-return]
         if self._new:
             for new in self._new.values():
                 if type(new).__orm_entity__ is info and info.has_pk(new) and info.pk_of(new) == pk:
@@ -1005,14 +1028,16 @@ class Session:
             return found[0] if found else None
         sql, context = db._by_key.get(info) or db._select_by_key(info)
         conn = self._conn
-        if conn is None and not self._scoped:
-            replica = self.replica_reads and not self._wrote  # (``_replica_ok``, inlined)
-            rows = db._lookup(sql, (key,), context, replica)
-        else:
+        if conn is not None or self._scoped:
             rows = (conn or self._begin()).lookup(sql, (key,), context)
+        elif self.replica_reads and not self._wrote:  # (``_replica_ok``, inlined)
+            rows = db._lookup(sql, (key,), context, True)
+        else:
+            rows = db._lookup(sql, (key,), context, False)
         if not rows:
             return None
-        mapping = identity.mapping(info)
+        if mapping is None:
+            mapping = identity.mapping(info)
         return codec.merge_one(rows[0], self._token, mapping, self._resolve)  # type: ignore[no-any-return]
 
     def _load_reference(self, target: EntityInfo, pk: Any) -> Any:

@@ -138,3 +138,44 @@ def test_a_second_writer_waits_then_gets_database_is_locked(db_url: str) -> None
     second.commit()
     assert db.query(Author).count() == 2
     db.close()
+
+
+def test_gets_outside_a_transaction_give_their_connection_back_whatever_happens(
+    db_url: str,
+) -> None:
+    """``Session.get`` outside a transaction checks a connection out and back: none stays lent
+    after a get that found a row, one that found none, gets from 8 threads through a pool of
+    2, or a get while the pool is full (it waits, then fails with the pool's one line)."""
+    db = Database(_with_query(db_url, "pool_size=2&pool_timeout=0.2"), ALL)
+    db.migrate()
+    s = db.create_session()
+    s.add(*(Author(email=f"g{i}@x.org", name=f"g{i}") for i in range(8)))
+    s.commit()
+    ids = [a.id for a in db.query(Author).find()]
+    pool = db.pool
+    reader = db.create_session()
+    assert reader.get(Author, ids[0]) is not None and reader.get(Author, -5) is None
+    assert pool.in_use == 0
+    errors: list[BaseException] = []
+
+    def request(pk: int) -> None:
+        try:
+            for _ in range(20):
+                assert db.create_session().get(Author, pk) is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, args=(pk,)) for pk in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and pool.in_use == 0 and pool.opened <= 2
+    if not pool.shared:
+        held = [pool.acquire(), pool.acquire()]
+        with pytest.raises(PoolTimeoutError, match="pool_size=2"):
+            db.create_session().get(Author, ids[1])
+        for conn in held:
+            pool.release(conn)
+        assert db.create_session().get(Author, ids[1]) is not None and pool.in_use == 0
+    db.close()

@@ -640,7 +640,7 @@ def _post_update_rows(
 
 def _keys_to_db(c: EntityCodec, f: Any, pks: list[Any]) -> list[Any]:
     """Key values for the driver; plain int keys (the common case) pass straight through."""
-    if f.kind == "int" and all(type(pk) is int for pk in pks):
+    if f.kind == "int" and set(map(type, pks)) <= {int}:
         return pks
     return [c.value_to_db(f, pk) for pk in pks]
 

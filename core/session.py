@@ -157,6 +157,10 @@ def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> 
     they lose its token): each bare key their references hold (as a session's load stores
     them, resolved through the object's session) becomes an ``Unloaded`` placeholder that
     loads through ``loader`` (one per key, shared: it is immutable)."""
+    if not isinstance(objs, list | tuple):
+        objs = list(objs)
+    if not any(entity_info(c).references for c in set(map(type, objs))):
+        return  # (no class of these objects has a reference: the common case)
     last: Any = None
     refs: tuple[FieldInfo, ...] = ()
     made: dict[tuple[EntityInfo, Any], Unloaded] = {}
@@ -1752,7 +1756,9 @@ class Session:
             return
         deleted = [(info, objs, pks) for info, (objs, pks) in cs.delete_groups.items()]
         if deleted:
-            self._drop_from_collections(o for _, objs, _ in deleted for o in objs)
+            self._drop_from_collections(
+                list(itertools.chain.from_iterable(objs for _, objs, _ in deleted))
+            )
         inserted = {info for info, _objs, _keys in result.inserted}
         for info, (objs, pks) in cs.delete_groups.items():
             if len(pks) == identity.count(info) and info not in inserted:

@@ -9,7 +9,7 @@ second writer waits and then fails with "database is locked".
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,6 +27,24 @@ def db(db_url: str) -> Iterator[Database]:
 
 def _with_query(url: str, query: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def _in_threads(work: Callable[[int], None], keys: list[int]) -> list[BaseException]:
+    """``work(key)`` in a thread per key, all at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(key: int) -> None:
+        try:
+            work(key)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def test_a_session_holds_a_connection_only_while_its_transaction_is_open(db: Database) -> None:
@@ -83,24 +101,15 @@ def test_sessions_in_16_threads_each_commit_their_own_work(db_url: str) -> None:
     s.add(*(Author(email=f"t{i}@x.org", name=f"t{i}", age=0) for i in range(16)))
     s.commit()
     ids = [a.id for a in s.query(Author).order_by("id").find()]
-    errors: list[BaseException] = []
 
     def request(pk: int) -> None:
-        try:
-            for _ in range(5):
-                with db.transaction() as session:
-                    author = session.get(Author, pk)
-                    assert author is not None
-                    author.age = (author.age or 0) + 1
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(5):
+            with db.transaction() as session:
+                author = session.get(Author, pk)
+                assert author is not None
+                author.age = (author.age or 0) + 1
 
-    threads = [threading.Thread(target=request, args=(pk,)) for pk in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _in_threads(request, ids) == []
     assert [a.age for a in db.query(Author).order_by("id").find()] == [5] * 16
     assert db.pool.opened <= 4
     db.close()
@@ -156,21 +165,12 @@ def test_gets_outside_a_transaction_give_their_connection_back_whatever_happens(
     reader = db.create_session()
     assert reader.get(Author, ids[0]) is not None and reader.get(Author, -5) is None
     assert pool.in_use == 0
-    errors: list[BaseException] = []
 
     def request(pk: int) -> None:
-        try:
-            for _ in range(20):
-                assert db.create_session().get(Author, pk) is not None
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(20):
+            assert db.create_session().get(Author, pk) is not None
 
-    threads = [threading.Thread(target=request, args=(pk,)) for pk in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and pool.in_use == 0 and pool.opened <= 2
+    assert _in_threads(request, ids) == [] and pool.in_use == 0 and pool.opened <= 2
     if not pool.shared:
         held = [pool.acquire(), pool.acquire()]
         with pytest.raises(PoolTimeoutError, match="pool_size=2"):

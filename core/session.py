@@ -1032,12 +1032,11 @@ class Session:
             return found[0] if found else None
         sql, context = db._by_key.get(info) or db._select_by_key(info)
         conn = self._conn
-        if conn is not None or self._scoped:
-            rows = (conn or self._begin()).lookup(sql, (key,), context)
-        elif self.replica_reads and not self._wrote:  # (``_replica_ok``, inlined)
-            rows = db._lookup(sql, (key,), context, True)
+        if conn is None and not self._scoped:
+            replica = self.replica_reads and not self._wrote  # (``_replica_ok``, inlined)
+            rows = db._lookup(sql, (key,), context, replica)
         else:
-            rows = db._lookup(sql, (key,), context, False)
+            rows = (conn or self._begin()).lookup(sql, (key,), context)
         if not rows:
             return None
         if mapping is None:

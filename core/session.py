@@ -159,15 +159,12 @@ def _pin_keys(objs: Iterable[Any], loader: Callable[[EntityInfo, Any], Any]) -> 
     loads through ``loader`` (one per key, shared: it is immutable)."""
     if not isinstance(objs, list | tuple):
         objs = list(objs)
-    if not any(entity_info(c).references for c in set(map(type, objs))):
+    refs_of = {c: entity_info(c).references for c in set(map(type, objs))}
+    if not any(refs_of.values()):
         return  # (no class of these objects has a reference: the common case)
-    last: Any = None
-    refs: tuple[FieldInfo, ...] = ()
     made: dict[tuple[EntityInfo, Any], Unloaded] = {}
     for obj in objs:
-        info = type(obj).__orm_entity__
-        if info is not last:
-            last, refs = info, tuple(info.references)
+        refs = refs_of[type(obj)]
         if not refs:
             continue
         d = obj.__dict__
@@ -865,20 +862,15 @@ class Session:
         fields feed (the objects' references are about to change)."""
         if not isinstance(objs, list | tuple):
             objs = list(objs)
-        if fields is not None:
-            if not any(f.relations for f in fields):
-                return
-        elif not any(f.relations for c in set(map(type, objs)) for f in entity_info(c).references):
-            return  # (no class of these objects feeds a collection: the common removal)
-        last: type | None = None
-        feeding: list[FieldInfo] = []  # the fields of the object's class that feed collections
+        # Per class, the fields that feed collections; none at all is the common removal.
+        feeding_of = {
+            c: [f for f in (entity_info(c).references if fields is None else fields) if f.relations]
+            for c in set(map(type, objs))
+        }
+        if not any(feeding_of.values()):
+            return
         for obj in objs:
-            if type(obj) is not last:
-                last = type(obj)
-                info: EntityInfo = last.__orm_entity__
-                feeding = [
-                    f for f in (info.references if fields is None else fields) if f.relations
-                ]
+            feeding = feeding_of[type(obj)]
             if not feeding:
                 continue
             d = obj.__dict__

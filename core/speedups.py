@@ -1,9 +1,11 @@
-"""Which optional C accelerators run: ``core._hydrate`` (rows into objects) and ``core._moves``
-(moves between loaded collections), each built by ``setup.py`` where a C compiler is present.
+"""Which optional C accelerators run: ``core._hydrate`` (rows into objects), ``core._moves``
+(moves between loaded collections) and ``core._track`` (an entity's tracked assignment), each
+built by ``setup.py`` where a C compiler is present.
 
 ``load(name)`` gives the module, or None where it was not built or where the environment sets
 ``ORMCLI_NO_SPEEDUPS`` (to anything but ``""`` or ``"0"``; read when the caller asks, at its
-import): the Python code runs then. Callers: ``core.codec``, ``core.collection``. What it
+import): the Python code runs then. Callers: ``core.codec``, ``core.collection``,
+``core.entity``. What it
 leaves out: what each accelerator does, and whether a build is recent enough (its caller
 checks what it calls).
 """
